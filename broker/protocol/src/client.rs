@@ -1,0 +1,76 @@
+//! A small blocking client: connect, send a request, read the reply and,
+//! for streaming commands, the lines that follow.
+
+use crate::{framing::read_line, Request, Response, MAX_LINE};
+use std::io::{self, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+/// The daemon could not be reached; the message names the socket.
+#[derive(Debug)]
+pub struct ConnectError {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot reach taskmasterd at {}: {}",
+            self.path.display(),
+            self.source
+        )
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    line: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(path: &Path) -> Result<Client, ConnectError> {
+        let stream = UnixStream::connect(path).map_err(|source| ConnectError {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let writer = stream.try_clone().map_err(|source| ConnectError {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Client {
+            reader: BufReader::with_capacity(64 * 1024, stream),
+            writer,
+            line: Vec::new(),
+        })
+    }
+
+    /// Sends one request and reads its reply.
+    pub fn request(&mut self, request: &Request) -> io::Result<Response> {
+        let mut line = serde_json::to_vec(request).map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.writer.write_all(&line)?;
+        self.next_line()?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "taskmasterd closed the connection without a reply"))
+    }
+
+    /// The next line of a stream, decoded as `T`; `None` when the daemon ends it.
+    pub fn next_line<T: for<'de> serde::Deserialize<'de>>(&mut self) -> io::Result<Option<T>> {
+        match read_line(&mut self.reader, &mut self.line, MAX_LINE) {
+            Ok(false) => Ok(None),
+            Ok(true) => serde_json::from_slice(&self.line)
+                .map(Some)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad reply line: {e}"))),
+            Err(crate::LineError::Io(e)) => Err(e),
+            Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+        }
+    }
+}

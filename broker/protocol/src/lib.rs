@@ -1,0 +1,27 @@
+//! Taskmaster's control protocol: newline-delimited JSON over a Unix socket.
+//!
+//! This crate is all a client needs: the request and reply types, the line
+//! framing with its size limit, where the config and the socket are found,
+//! and a small blocking [`Client`]. taskmasterctl, the shipped plugins and
+//! third-party plugins use it; the broker uses the same types to answer.
+//! docs/protocol.md describes every command with examples.
+
+mod client;
+mod discovery;
+mod framing;
+mod types;
+
+pub use client::{Client, ConnectError};
+pub use discovery::{discover_config, socket_path_from_url, ConfigNotFound, CONFIG_SEARCH_PATH};
+pub use framing::{read_line, LineError};
+pub use types::*;
+
+/// The protocol version `version` reports. Raised on incompatible changes;
+/// new commands and new fields do not raise it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The longest request or reply line accepted, newline included.
+pub const MAX_LINE: usize = 1024 * 1024;
+
+/// The socket URL used when neither the command line nor the config names one.
+pub const DEFAULT_SERVER_URL: &str = "unix:///tmp/taskmaster.sock";

@@ -1,0 +1,293 @@
+//! Requests, replies and the content of each reply.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One request line. `command` picks the operation; the other fields are
+/// its arguments. Unknown fields are ignored so that newer clients can talk
+/// to older daemons.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Any JSON value; echoed in the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Value>,
+    pub command: String,
+    /// How to read `name`: a program (all its instances), one process, a
+    /// group, or everything. Without it, `name` is read as a process spec
+    /// (`web`, `web:3`, `group:*`, `all`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Several process specs at once; combined with `name`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// For `signal`: a name (`HUP`, `SIGHUP`) or a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<Value>,
+    /// For `start`, `stop`, `restart`: reply once the processes have settled
+    /// (the default), or at once when false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<bool>,
+}
+
+impl Request {
+    pub fn new(command: impl Into<String>) -> Self {
+        Request {
+            command: command.into(),
+            ..Request::default()
+        }
+    }
+
+    pub fn with_names(mut self, names: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.names = names.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    Program,
+    Process,
+    Group,
+    All,
+}
+
+/// One reply line: `status` has HTTP's meanings (200 done, 400 bad request,
+/// 404 no such process, 409 wrong state, 500 internal error).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Value>,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+impl Response {
+    pub fn ok(content: impl Serialize) -> Self {
+        Response {
+            id: None,
+            status: 200,
+            content: Some(serde_json::to_value(content).expect("reply content serializes")),
+            error: None,
+        }
+    }
+
+    pub fn error(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Response {
+            id: None,
+            status,
+            content: None,
+            error: Some(ErrorBody {
+                code: code.into(),
+                message: message.into(),
+            }),
+        }
+    }
+
+    /// The content decoded as `T`, or the reply's error.
+    pub fn into_content<T: for<'de> Deserialize<'de>>(self) -> Result<T, ErrorBody> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        serde_json::from_value(self.content.unwrap_or(Value::Null)).map_err(|e| ErrorBody {
+            code: "bad_reply".into(),
+            message: format!("unexpected reply from taskmasterd: {e}"),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable machine-readable word: `bad_request`, `unknown_command`,
+    /// `no_such_process`, `bad_signal`, `line_too_long`, `internal`...
+    pub code: String,
+    /// A sentence for people.
+    pub message: String,
+}
+
+impl std::fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// supervisord's process states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProcessState {
+    Stopped,
+    Starting,
+    Running,
+    Backoff,
+    Stopping,
+    Exited,
+    Fatal,
+    Unknown,
+}
+
+impl ProcessState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessState::Stopped => "STOPPED",
+            ProcessState::Starting => "STARTING",
+            ProcessState::Running => "RUNNING",
+            ProcessState::Backoff => "BACKOFF",
+            ProcessState::Stopping => "STOPPING",
+            ProcessState::Exited => "EXITED",
+            ProcessState::Fatal => "FATAL",
+            ProcessState::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// True for the states in which the process has a pid.
+    pub fn is_alive(self) -> bool {
+        matches!(
+            self,
+            ProcessState::Starting | ProcessState::Running | ProcessState::Stopping
+        )
+    }
+}
+
+impl std::fmt::Display for ProcessState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Content of `status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusContent {
+    pub processes: Vec<ProcessInfo>,
+}
+
+/// One process as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// `web` or `web:3`.
+    pub name: String,
+    pub program: String,
+    pub group: String,
+    pub state: ProcessState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// Seconds since the process was started, while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_secs: Option<u64>,
+    /// How it ended last time, e.g. "exit status 1" or "terminated by SIGKILL".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<String>,
+    /// Why the last spawn failed, e.g. "cannot execute 'x': No such file or directory".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spawn_error: Option<String>,
+    /// supervisorctl's description column: "pid 4121, uptime 0:03:10",
+    /// "Exited too quickly (process log may have details)", "Nov 25 03:10 PM".
+    pub description: String,
+    /// The command line, for `%?substring` job specs.
+    pub command: String,
+}
+
+/// Content of `start`, `stop`, `restart` and `signal`: one result per process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionContent {
+    pub results: Vec<ActionResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionResult {
+    pub name: String,
+    pub ok: bool,
+    /// The state the process was left in.
+    pub state: ProcessState,
+    /// supervisorctl's word: "started", "stopped", "signalled",
+    /// "already started", "not running", "abnormal termination", "spawn error"...
+    pub message: String,
+}
+
+/// Content of `pid`: the daemon's pid, or one line per named process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PidContent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon: Option<i32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<ProcessPid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessPid {
+    pub name: String,
+    /// 0 when the process is not running (supervisorctl prints 0 too).
+    pub pid: i32,
+}
+
+/// Content of `avail`: every configured program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AvailContent {
+    pub programs: Vec<AvailProgram>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AvailProgram {
+    pub name: String,
+    pub group: String,
+    pub numprocs: u32,
+    pub autostart: bool,
+    pub priority: i32,
+    /// "in use" in supervisorctl's words: the config in force has it.
+    pub in_use: bool,
+}
+
+/// Content of `version`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionContent {
+    /// taskmaster's version, e.g. "0.1.0".
+    pub version: String,
+    pub protocol: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_request_shape_parses() {
+        let request: Request =
+            serde_json::from_str(r#"{"command": "stop", "target": "program", "name": "nginx"}"#)
+                .unwrap();
+        assert_eq!(request.command, "stop");
+        assert_eq!(request.target, Some(Target::Program));
+        assert_eq!(request.name.as_deref(), Some("nginx"));
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let request: Request =
+            serde_json::from_str(r#"{"command": "status", "future": [1, 2]}"#).unwrap();
+        assert_eq!(request, Request::new("status"));
+    }
+
+    #[test]
+    fn error_reply_round_trips() {
+        let mut reply = Response::error(404, "no_such_process", "no such process: 'x'");
+        reply.id = Some(Value::from(3));
+        let line = serde_json::to_string(&reply).unwrap();
+        assert_eq!(
+            line,
+            r#"{"id":3,"status":404,"error":{"code":"no_such_process","message":"no such process: 'x'"}}"#
+        );
+        let back: Response = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, reply);
+        assert_eq!(back.into_content::<StatusContent>().unwrap_err().code, "no_such_process");
+    }
+
+    #[test]
+    fn states_serialize_as_supervisord_names() {
+        let text = serde_json::to_string(&ProcessState::Backoff).unwrap();
+        assert_eq!(text, r#""BACKOFF""#);
+        assert_eq!(format!("{:<9}|", ProcessState::Running), "RUNNING  |");
+    }
+}

@@ -1,0 +1,214 @@
+//! The broker's view of the TOML config: the types every other module reads,
+//! and [`load`], which finds every error of a file at once.
+//!
+//! Parsing and validation live in `parse.rs`; this file only says what a
+//! valid config is.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+mod parse;
+pub use parse::{load, parse_str};
+
+/// A fully validated config. Paths are absolute (relative ones are resolved
+/// against the directory of the file that named them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file the config was read from.
+    pub path: PathBuf,
+    pub server: ServerConfig,
+    pub daemon: DaemonConfig,
+    /// Programs by name.
+    pub programs: BTreeMap<String, Program>,
+    /// Groups by name. Every program belongs to exactly one group: the one
+    /// that lists it, else a group of its own with the program's name.
+    pub groups: BTreeMap<String, Group>,
+}
+
+/// `[unix_http_server]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// `file`; default `/tmp/taskmaster.sock`.
+    pub file: PathBuf,
+    /// `chmod`; default `0o700`.
+    pub chmod: u32,
+    /// `chown`: `"user"` or `"user:group"`, resolved.
+    pub chown: Option<Owner>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: u32,
+    /// `None`: keep the group.
+    pub gid: Option<u32>,
+}
+
+/// `[taskmasterd]` and `[taskmasterd.env]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonConfig {
+    /// `logfile`, the activity log; default `<childlogdir>/taskmasterd.log`.
+    pub logfile: PathBuf,
+    pub pidfile: Option<PathBuf>,
+    /// Default `0o022`.
+    pub umask: u32,
+    pub nodaemon: bool,
+    pub minfds: u64,
+    pub minprocs: u64,
+    pub user: Option<String>,
+    pub directory: Option<PathBuf>,
+    /// Default: the system's temporary directory.
+    pub childlogdir: PathBuf,
+    pub loglevel: LogLevel,
+    /// `[taskmasterd.env]`, in file order.
+    pub env: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Critical,
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// `[programs.NAME]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    pub name: String,
+    /// `command` (alias `cmd`): the executable, no arguments.
+    pub command: String,
+    pub args: Vec<String>,
+    pub numprocs: u32,
+    pub numprocs_start: u32,
+    pub priority: i32,
+    pub autostart: bool,
+    /// `startsecs` (alias `starttime`); integer or fractional seconds.
+    pub startsecs: Duration,
+    pub startretries: u32,
+    pub autorestart: AutoRestart,
+    pub exitcodes: Vec<i32>,
+    /// A signal number, checked to be a real signal.
+    pub stopsignal: i32,
+    /// `stopwaitsecs` (alias `stoptime`).
+    pub stopwaitsecs: Duration,
+    pub stopasgroup: bool,
+    pub killasgroup: bool,
+    /// Checked to exist when the config is loaded.
+    pub user: Option<String>,
+    /// `directory` (alias `workingdir`).
+    pub directory: Option<PathBuf>,
+    pub umask: Option<u32>,
+    pub stdout: LogSpec,
+    pub stderr: LogSpec,
+    pub redirect_stderr: bool,
+    pub serverurl: Option<String>,
+    /// `[programs.NAME.env]`, in file order, scalars turned to strings.
+    pub env: Vec<(String, String)>,
+}
+
+/// Where one output stream of a program goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSpec {
+    /// `stdout` / `stderr`; `None` means the default,
+    /// `<childlogdir>/<process name>.stdout` (or `.stderr`), with the `:` of
+    /// `NAME:N` written `_`. See [`Config::log_path`].
+    pub path: Option<PathBuf>,
+    /// `stdout_maxbytes`; 0 means never rotate. Default 50 MiB.
+    pub maxbytes: u64,
+    /// `stdout_backups`; default 10.
+    pub backups: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoRestart {
+    Always,
+    Never,
+    Unexpected,
+}
+
+/// `[groups.NAME]`, or the implicit group of an ungrouped program.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub name: String,
+    pub programs: Vec<String>,
+    pub priority: i32,
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem is not tied to a line (unreadable file).
+    pub line: usize,
+    /// Dotted key path, e.g. `programs.web.stopsignal`; empty when none.
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found in one load, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Which output stream of a program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Config {
+    /// The log file of one stream of one process.
+    pub fn log_path(&self, program: &Program, process_name: &str, stream: Stream) -> PathBuf {
+        let (spec, suffix) = match stream {
+            Stream::Stdout => (&program.stdout, "stdout"),
+            Stream::Stderr => (&program.stderr, "stderr"),
+        };
+        spec.path.clone().unwrap_or_else(|| {
+            self.daemon
+                .childlogdir
+                .join(format!("{}.{suffix}", process_name.replace(':', "_")))
+        })
+    }
+}
+
+impl Program {
+    /// The process names of this program: `NAME` for one process, else
+    /// `NAME:N` for each N from `numprocs_start`.
+    pub fn process_names(&self) -> Vec<String> {
+        if self.numprocs == 1 {
+            return vec![self.name.clone()];
+        }
+        (self.numprocs_start..self.numprocs_start + self.numprocs)
+            .map(|n| format!("{}:{n}", self.name))
+            .collect()
+    }
+}
