@@ -1,2 +1,148 @@
-//! Placeholder.
-fn main() {}
+//! taskmaster-broker: the unprivileged half of Taskmaster. taskmasterd
+//! starts it with one end of a socketpair as descriptor 3; it loads the
+//! config, serves the control socket and runs the programs' state machine,
+//! asking taskmasterd to spawn and signal.
+
+mod activity;
+mod config;
+mod core;
+mod describe;
+mod jobs;
+mod link;
+mod server;
+mod signals;
+mod spawn;
+mod state;
+mod targets;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use taskmaster_ipc::{inherited_channel, ToBroker};
+
+const USAGE: &str = "usage: taskmaster-broker -c FILE [--nodaemon]
+taskmaster-broker is started by taskmasterd; run taskmasterd instead.";
+
+struct Args {
+    config: PathBuf,
+    nodaemon: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut config = None;
+    let mut nodaemon = false;
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("-c") | Some("--configuration") => config = args.next().map(PathBuf::from),
+            Some("-n") | Some("--nodaemon") => nodaemon = true,
+            Some("-h") | Some("--help") => return Err(USAGE.to_string()),
+            _ => return Err(format!("unexpected argument {arg:?}\n{USAGE}")),
+        }
+    }
+    let config = config.ok_or_else(|| format!("missing -c FILE\n{USAGE}"))?;
+    Ok(Args { config, nodaemon })
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let channel = match inherited_channel() {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!("taskmaster-broker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match config::load(&args.config) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("taskmasterd: the config has errors:\n{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let log = match activity::ActivityLog::open(&config.daemon.logfile, config.daemon.loglevel, args.nodaemon) {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!(
+                "taskmasterd: cannot open the activity log {}: {e}; fix [taskmasterd] logfile",
+                config.daemon.logfile.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let socket = match server::bind(&config.server) {
+        Ok(socket) => socket,
+        Err(message) => {
+            eprintln!("taskmasterd: {message}");
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("taskmaster-broker: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(run(config, log, socket, channel, args.nodaemon))
+}
+
+async fn run(
+    config: config::Config,
+    mut log: activity::ActivityLog,
+    socket: server::Socket,
+    channel: std::os::fd::OwnedFd,
+    nodaemon: bool,
+) -> ExitCode {
+    let (sender, mut receiver) = match link::open(channel) {
+        Ok(link) => link,
+        Err(e) => {
+            eprintln!("taskmaster-broker: cannot use the channel to taskmasterd: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let hello = match receiver.recv().await {
+        Ok(Some(hello @ ToBroker::Hello { .. })) => hello,
+        other => {
+            eprintln!("taskmaster-broker: expected a hello from taskmasterd, got {other:?}");
+            return ExitCode::from(1);
+        }
+    };
+    log.info(&format!(
+        "taskmaster-broker {} started with pid {}, config {}, socket {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        config.path.display(),
+        config.server.file.display()
+    ));
+    if !nodaemon {
+        detach_stdio();
+    }
+    let (clients, requests) = tokio::sync::mpsc::channel(256);
+    let listener = match socket.listener.try_clone() {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("taskmaster-broker: cannot use the socket: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    tokio::spawn(server::serve(listener, clients));
+    core::Core::new(config, sender, log).run(hello, receiver, requests).await;
+    drop(socket);
+    ExitCode::SUCCESS
+}
+
+/// Once taskmasterd has detached, the terminal is gone: stdio goes to
+/// /dev/null so that a late write cannot fail or block.
+fn detach_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2_stdin(&null);
+        let _ = nix::unistd::dup2_stdout(&null);
+        let _ = nix::unistd::dup2_stderr(&null);
+    }
+}

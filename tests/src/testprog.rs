@@ -1,2 +1,257 @@
-//! Placeholder.
-fn main() {}
+//! `tm-testprog`: the program the end-to-end tests supervise. Its flags say
+//! what to report and how to behave, so that each test reads the answer from
+//! the program's stdout log file.
+//!
+//! Flags run in the order given (so a `--print` after `--catch` proves the
+//! signal is handled by then); each report is one `key=value` line on
+//! stdout, flushed at once (the log file is the test's only window into the
+//! program). After the flags it sleeps (`--sleep SECS`, forever by default)
+//! and exits with `--exit CODE` (0 by default).
+//!
+//! ```text
+//! --print TEXT            print TEXT as a line, verbatim
+//! --stderr TEXT           print TEXT as a line on stderr
+//! --print-env VAR         env:VAR=value, or env:VAR unset
+//! --print-args            arg1=..., arg2=... (this process's argv)
+//! --print-cwd             cwd=/path
+//! --print-umask           umask=022
+//! --print-ids             uid=, gid=, euid=, egid=, groups=a,b
+//! --print-pid             pid=, ppid=, pgid=, sid=
+//! --write-pid FILE        write this process's pid to FILE
+//! --append FILE TEXT      append the line TEXT to FILE
+//! --append-name FILE      append $TASKMASTER_PROCESS_NAME (or "?") to FILE
+//! --create-file FILE      create FILE with mode 0666 (the umask applies)
+//! --ignore SIG            never act on SIG (it is blocked)
+//! --catch SIG             on SIG print caught=SIGNAME and keep running
+//! --catch-and-exit SIG    on SIG print caught=SIGNAME and exit 0
+//! --fork-child FILE       start a grandchild that sleeps forever in this
+//!                         process group and writes its pid to FILE
+//! --echo-stdin            print stdin=LINE for each stdin line until EOF
+//! --sleep SECS            sleep SECS (fractions allowed) instead of forever
+//! --exit CODE             exit status
+//! ```
+//!
+//! SIG is a name (`TERM`, `SIGTERM`) or a number.
+
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{getegid, geteuid, getgid, getgroups, getpgrp, getpid, getppid, getsid, getuid};
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// What happens when a caught signal arrives.
+#[derive(Clone, Copy, PartialEq)]
+enum OnSignal {
+    Ignore,
+    Report,
+    ReportAndExit,
+}
+
+struct Run {
+    sleep: Option<Duration>,
+    exit: u8,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(run) => finish(run),
+        Err(message) => {
+            eprintln!("tm-testprog: {message}");
+            ExitCode::from(100)
+        }
+    }
+}
+
+/// Prints one line on stdout and flushes it, so the log has it at once.
+fn say(line: impl std::fmt::Display) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout is not the test program's problem to report.
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn run(args: &[String]) -> Result<Run, String> {
+    let mut run = Run {
+        sleep: None,
+        exit: 0,
+    };
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let mut value = || {
+            rest.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--print" => say(value()?),
+            "--stderr" => {
+                eprintln!("{}", value()?);
+            }
+            "--print-env" => print_env(&value()?),
+            "--print-args" => args
+                .iter()
+                .enumerate()
+                .for_each(|(i, a)| say(format_args!("arg{}={a}", i + 1))),
+            "--print-cwd" => say(format_args!(
+                "cwd={}",
+                std::env::current_dir().map_err(|e| e.to_string())?.display()
+            )),
+            "--print-umask" => print_umask(),
+            "--print-ids" => print_ids()?,
+            "--print-pid" => print_pid()?,
+            "--write-pid" => write_atomically(&value()?, &getpid().to_string())?,
+            "--append" => {
+                let file = value()?;
+                append(&file, &value()?)?;
+            }
+            "--append-name" => {
+                let name = std::env::var("TASKMASTER_PROCESS_NAME").unwrap_or_else(|_| "?".into());
+                append(&value()?, &name)?;
+            }
+            "--create-file" => {
+                let file = value()?;
+                std::fs::File::create(&file).map_err(|e| format!("cannot create {file}: {e}"))?;
+            }
+            "--ignore" => install_handler(parse_signal(&value()?)?, OnSignal::Ignore)?,
+            "--catch" => install_handler(parse_signal(&value()?)?, OnSignal::Report)?,
+            "--catch-and-exit" => {
+                install_handler(parse_signal(&value()?)?, OnSignal::ReportAndExit)?
+            }
+            "--fork-child" => fork_child(&value()?)?,
+            "--echo-stdin" => echo_stdin(),
+            "--sleep" => {
+                let secs = value()?;
+                let secs: f64 = secs.parse().map_err(|_| format!("bad --sleep '{secs}'"))?;
+                run.sleep = Some(Duration::from_secs_f64(secs));
+            }
+            "--exit" => {
+                let code = value()?;
+                run.exit = code.parse().map_err(|_| format!("bad --exit '{code}'"))?;
+            }
+            other => return Err(format!("unknown flag '{other}'")),
+        }
+    }
+    Ok(run)
+}
+
+fn finish(run: Run) -> ExitCode {
+    match run.sleep {
+        Some(duration) => std::thread::sleep(duration),
+        None => loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        },
+    }
+    ExitCode::from(run.exit)
+}
+
+fn print_env(var: &str) {
+    match std::env::var(var) {
+        Ok(value) => say(format_args!("env:{var}={value}")),
+        Err(_) => say(format_args!("env:{var} unset")),
+    }
+}
+
+fn print_umask() {
+    // umask(2) only reads by writing: set it back at once.
+    let current = umask(Mode::empty());
+    umask(current);
+    say(format_args!("umask={:03o}", current.bits()));
+}
+
+fn print_ids() -> Result<(), String> {
+    say(format_args!("uid={}", getuid()));
+    say(format_args!("gid={}", getgid()));
+    say(format_args!("euid={}", geteuid()));
+    say(format_args!("egid={}", getegid()));
+    let groups = getgroups().map_err(|e| format!("getgroups: {e}"))?;
+    let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+    say(format_args!("groups={}", groups.join(",")));
+    Ok(())
+}
+
+fn print_pid() -> Result<(), String> {
+    say(format_args!("pid={}", getpid()));
+    say(format_args!("ppid={}", getppid()));
+    say(format_args!("pgid={}", getpgrp()));
+    let sid = getsid(None).map_err(|e| format!("getsid: {e}"))?;
+    say(format_args!("sid={sid}"));
+    Ok(())
+}
+
+/// Writes through a temporary file and a rename, so that a reader never sees
+/// a half-written pid.
+fn write_atomically(file: &str, text: &str) -> Result<(), String> {
+    let tmp = format!("{file}.tmp{}", getpid());
+    std::fs::write(&tmp, text).map_err(|e| format!("cannot write {tmp}: {e}"))?;
+    std::fs::rename(&tmp, file).map_err(|e| format!("cannot rename {tmp} to {file}: {e}"))
+}
+
+/// One `write` in append mode, so lines from several processes never mix.
+fn append(file: &str, text: &str) -> Result<(), String> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .map_err(|e| format!("cannot open {file}: {e}"))?;
+    f.write_all(format!("{text}\n").as_bytes())
+        .map_err(|e| format!("cannot append to {file}: {e}"))
+}
+
+fn parse_signal(text: &str) -> Result<Signal, String> {
+    if let Ok(number) = text.parse::<i32>() {
+        return Signal::try_from(number).map_err(|_| format!("no signal number {number}"));
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    Signal::from_str(&name).map_err(|_| format!("no signal named '{text}'"))
+}
+
+/// Blocks `signal` and, unless it is only ignored, starts a thread that
+/// waits for it. Blocking (rather than SIG_IGN) needs no unsafe code, and a
+/// blocked signal is never acted on, which is what `--ignore` means.
+fn install_handler(signal: Signal, on: OnSignal) -> Result<(), String> {
+    let mut set = SigSet::empty();
+    set.add(signal);
+    set.thread_block()
+        .map_err(|e| format!("cannot block {signal}: {e}"))?;
+    if on == OnSignal::Ignore {
+        return Ok(());
+    }
+    std::thread::spawn(move || {
+        // Only the main thread may take signals this thread does not wait
+        // for: one blocked there later must not kill us through this thread.
+        let _ = SigSet::all().thread_block();
+        loop {
+            let Ok(got) = set.wait() else { continue };
+            say(format_args!("caught={}", got.as_str()));
+            if on == OnSignal::ReportAndExit {
+                std::process::exit(0);
+            }
+        }
+    });
+    Ok(())
+}
+
+/// A grandchild of taskmasterd in this process group that outlives nothing
+/// by itself: it sleeps until killed, so tests see who kills it.
+fn fork_child(pid_file: &str) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
+    let child = std::process::Command::new(exe)
+        .args(["--write-pid", pid_file])
+        .spawn()
+        .map_err(|e| format!("cannot start the grandchild: {e}"))?;
+    say(format_args!("child={}", child.id()));
+    Ok(())
+}
+
+fn echo_stdin() {
+    for line in std::io::stdin().lock().lines() {
+        match line {
+            Ok(line) => say(format_args!("stdin={line}")),
+            Err(_) => break,
+        }
+    }
+}

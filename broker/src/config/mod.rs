@@ -8,7 +8,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod accounts;
 mod parse;
+mod programs;
+#[cfg(test)]
+mod tests;
+mod values;
+
 pub use parse::{load, parse_str};
 
 /// A fully validated config. Paths are absolute (relative ones are resolved

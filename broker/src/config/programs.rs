@@ -1,0 +1,336 @@
+//! Reads `[programs.NAME]` and `[groups.NAME]`, and puts every program in
+//! exactly one group.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use super::parse::{entries, Ctx, Field, Fields};
+use super::values::{self, did_you_mean};
+use super::{accounts, AutoRestart, Group, LogSpec, Program};
+
+const PROGRAM_KEYS: &[&str] = &[
+    "command",
+    "args",
+    "numprocs",
+    "numprocs_start",
+    "priority",
+    "autostart",
+    "startsecs",
+    "startretries",
+    "autorestart",
+    "exitcodes",
+    "stopsignal",
+    "stopwaitsecs",
+    "stopasgroup",
+    "killasgroup",
+    "user",
+    "directory",
+    "umask",
+    "stdout",
+    "stderr",
+    "redirect_stderr",
+    "stdout_maxbytes",
+    "stdout_backups",
+    "stderr_maxbytes",
+    "stderr_backups",
+    "serverurl",
+    "env",
+];
+/// The seed project's names, still accepted.
+const PROGRAM_ALIASES: &[(&str, &str)] = &[
+    ("cmd", "command"),
+    ("workingdir", "directory"),
+    ("starttime", "startsecs"),
+    ("stoptime", "stopwaitsecs"),
+];
+const GROUP_KEYS: &[&str] = &["programs", "priority"];
+
+const DEFAULT_PRIORITY: i32 = 999;
+const DEFAULT_MAXBYTES: u64 = 50 << 20;
+const DEFAULT_BACKUPS: u32 = 10;
+
+pub(super) fn read_programs(ctx: &mut Ctx, field: Option<Field>) -> BTreeMap<String, Program> {
+    let mut programs = BTreeMap::new();
+    let Some(table) = field.as_ref().and_then(|field| ctx.table(field)) else {
+        return programs;
+    };
+    for (name, field) in entries(table, "programs") {
+        check_name(ctx, "program", name, &field);
+        if let Some(program) = read_program(ctx, name, &field) {
+            programs.insert(name.to_owned(), program);
+        }
+    }
+    programs
+}
+
+/// Program and group names appear in commands (`web:3`, `group:*`) and in
+/// log file names, hence the forbidden characters.
+fn check_name(ctx: &mut Ctx, kind: &str, name: &str, field: &Field) {
+    let problem = if name.is_empty() {
+        Some(format!("a {kind} name must not be empty"))
+    } else if name.contains(|c: char| c == ':' || c == '/' || c.is_whitespace() || c == '\0') {
+        Some(format!(
+            "'{name}' is not a valid {kind} name: it must not contain ':', '/' or spaces"
+        ))
+    } else if name == "all" {
+        Some(format!(
+            "'all' cannot be a {kind} name: commands read it as every program"
+        ))
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        ctx.error(field.span.clone(), &field.path, problem);
+    }
+}
+
+/// `None` only when the entry is not a table; a program with errors is
+/// still returned so that groups can name it without more errors.
+fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
+    let table = ctx.table(field)?;
+    let mut fields = ctx.split(table, &field.path, PROGRAM_KEYS, PROGRAM_ALIASES);
+    let args_given = fields.contains("args");
+    let command = read_command(ctx, &mut fields, field, args_given);
+    let numprocs: u32 = ctx
+        .value(&mut fields, "numprocs", |item| {
+            values::whole(item, 1, u32::MAX.into())
+        })
+        .unwrap_or(1);
+    let numprocs_start: u32 = ctx
+        .value(&mut fields, "numprocs_start", |item| {
+            values::whole(item, 0, u32::MAX.into())
+        })
+        .unwrap_or(0);
+    if numprocs_start.checked_add(numprocs).is_none() {
+        ctx.error(
+            field.span.clone(),
+            &field.path,
+            "numprocs_start + numprocs is too large",
+        );
+    }
+    let priority = read_priority(ctx, &mut fields);
+    let stopasgroup = ctx
+        .value(&mut fields, "stopasgroup", values::boolean)
+        .unwrap_or(false);
+    Some(Program {
+        name: name.to_owned(),
+        command,
+        args: ctx
+            .value(&mut fields, "args", values::string_array)
+            .unwrap_or_default(),
+        numprocs,
+        numprocs_start,
+        priority,
+        autostart: ctx
+            .value(&mut fields, "autostart", values::boolean)
+            .unwrap_or(true),
+        startsecs: ctx
+            .value(&mut fields, "startsecs", values::seconds)
+            .unwrap_or(Duration::from_secs(1)),
+        startretries: ctx
+            .value(&mut fields, "startretries", |item| {
+                values::whole(item, 0, u32::MAX.into())
+            })
+            .unwrap_or(3),
+        autorestart: ctx
+            .value(&mut fields, "autorestart", values::autorestart)
+            .unwrap_or(AutoRestart::Unexpected),
+        exitcodes: ctx
+            .value(&mut fields, "exitcodes", values::exitcodes)
+            .unwrap_or_else(|| vec![0]),
+        stopsignal: ctx
+            .value(&mut fields, "stopsignal", values::signal)
+            .unwrap_or(Signal::SIGTERM as i32),
+        stopwaitsecs: ctx
+            .value(&mut fields, "stopwaitsecs", values::seconds)
+            .unwrap_or(Duration::from_secs(10)),
+        stopasgroup,
+        // As in supervisord: stopping the group without killing it would
+        // leave the stragglers of a group that ignores the stop signal.
+        killasgroup: ctx
+            .value(&mut fields, "killasgroup", values::boolean)
+            .unwrap_or(false)
+            || stopasgroup,
+        user: ctx.value(&mut fields, "user", accounts::user),
+        directory: ctx.path(&mut fields, "directory"),
+        umask: ctx.mode(&mut fields, "umask"),
+        stdout: read_log_spec(ctx, &mut fields, "stdout"),
+        stderr: read_log_spec(ctx, &mut fields, "stderr"),
+        redirect_stderr: ctx
+            .value(&mut fields, "redirect_stderr", values::boolean)
+            .unwrap_or(false),
+        serverurl: ctx.value(&mut fields, "serverurl", values::non_empty_string),
+        env: fields
+            .take("env")
+            .map(|env| ctx.env(&env))
+            .unwrap_or_default(),
+    })
+}
+
+/// `command` is required and holds the executable only: `"nginx -g x"`
+/// would be looked up as one file name, so say where arguments go.
+fn read_command(ctx: &mut Ctx, fields: &mut Fields, table: &Field, args_given: bool) -> String {
+    let Some(field) = fields.take("command") else {
+        ctx.error(
+            table.span.clone(),
+            &table.path,
+            "missing required key 'command' (the executable to run)",
+        );
+        return String::new();
+    };
+    let Some(command) = ctx.read(&field, values::non_empty_string) else {
+        return String::new();
+    };
+    let mut words = command.split_whitespace();
+    if let (Some(first), false) = (words.next(), args_given) {
+        let rest: Vec<String> = words.map(|word| format!("{word:?}")).collect();
+        if !rest.is_empty() {
+            ctx.error(
+                field.span.clone(),
+                &field.path,
+                format!(
+                    "'{command}' has spaces, but command is the executable alone; \
+                     write command = {first:?} and args = [{}]",
+                    rest.join(", ")
+                ),
+            );
+        }
+    }
+    command
+}
+
+fn read_priority(ctx: &mut Ctx, fields: &mut Fields) -> i32 {
+    ctx.value(fields, "priority", |item| {
+        values::whole(item, i32::MIN.into(), i32::MAX.into())
+    })
+    .unwrap_or(DEFAULT_PRIORITY)
+}
+
+fn read_log_spec(ctx: &mut Ctx, fields: &mut Fields, stream: &str) -> LogSpec {
+    LogSpec {
+        path: ctx.path(fields, stream),
+        maxbytes: ctx
+            .value(fields, &format!("{stream}_maxbytes"), values::byte_size)
+            .unwrap_or(DEFAULT_MAXBYTES),
+        backups: ctx
+            .value(fields, &format!("{stream}_backups"), |item| {
+                values::whole(item, 0, u32::MAX.into())
+            })
+            .unwrap_or(DEFAULT_BACKUPS),
+    }
+}
+
+/// The declared groups, then a group of its own for each other program.
+pub(super) fn read_groups(
+    ctx: &mut Ctx,
+    field: Option<Field>,
+    programs: &BTreeMap<String, Program>,
+) -> BTreeMap<String, Group> {
+    let mut groups = BTreeMap::new();
+    let mut member_of: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(table) = field.as_ref().and_then(|field| ctx.table(field)) {
+        for (name, field) in entries(table, "groups") {
+            check_name(ctx, "group", name, &field);
+            if programs.contains_key(name) {
+                ctx.error(
+                    field.span.clone(),
+                    &field.path,
+                    format!(
+                        "group '{name}' has the name of a program, so commands could not \
+                         tell them apart; rename the group"
+                    ),
+                );
+            }
+            if let Some(group) = read_group(ctx, name, &field, programs, &mut member_of) {
+                groups.insert(name.to_owned(), group);
+            }
+        }
+    }
+    for (name, program) in programs {
+        if !member_of.contains_key(name) {
+            groups.entry(name.clone()).or_insert_with(|| Group {
+                name: name.clone(),
+                programs: vec![name.clone()],
+                priority: program.priority,
+            });
+        }
+    }
+    groups
+}
+
+fn read_group(
+    ctx: &mut Ctx,
+    name: &str,
+    field: &Field,
+    programs: &BTreeMap<String, Program>,
+    member_of: &mut BTreeMap<String, String>,
+) -> Option<Group> {
+    let table = ctx.table(field)?;
+    let mut fields = ctx.split(table, &field.path, GROUP_KEYS, &[]);
+    let priority = read_priority(ctx, &mut fields);
+    let members = match fields.take("programs") {
+        Some(list) => read_members(ctx, name, &list, programs, member_of),
+        None => {
+            ctx.error(
+                field.span.clone(),
+                &field.path,
+                "missing required key 'programs' (the names of the group's programs)",
+            );
+            Vec::new()
+        }
+    };
+    Some(Group {
+        name: name.to_owned(),
+        programs: members,
+        priority,
+    })
+}
+
+/// The programs of one group, each checked to exist and to be in no other group.
+fn read_members(
+    ctx: &mut Ctx,
+    group: &str,
+    list: &Field,
+    programs: &BTreeMap<String, Program>,
+    member_of: &mut BTreeMap<String, String>,
+) -> Vec<String> {
+    let names = ctx.read(list, values::string_array).unwrap_or_default();
+    let Some(array) = list.item.as_array() else {
+        return Vec::new();
+    };
+    if names.is_empty() {
+        ctx.error(
+            list.span.clone(),
+            &list.path,
+            "a group must list at least one program",
+        );
+    }
+    let mut members = Vec::new();
+    for (program, value) in names.iter().zip(array.iter()) {
+        let problem = if !programs.contains_key(program) {
+            let hint = did_you_mean(program, programs.keys().map(String::as_str), ("'", "'"));
+            Some(format!("no program '{program}' in [programs]{hint}"))
+        } else if let Some(other) = member_of.get(program) {
+            Some(if other == group {
+                format!("program '{program}' is listed twice")
+            } else {
+                format!(
+                    "program '{program}' is already in group '{other}'; a program belongs \
+                     to one group only"
+                )
+            })
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => ctx.error(value.span(), &list.path, problem),
+            None => {
+                member_of.insert(program.clone(), group.to_owned());
+                members.push(program.clone());
+            }
+        }
+    }
+    members
+}

@@ -1,0 +1,3 @@
+//! Tests of the config loader: what users write and what they read back.
+
+use super::*;

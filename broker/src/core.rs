@@ -1,0 +1,665 @@
+//! The one task that owns every process's state. Everything that changes a
+//! process arrives here as a message (from taskmasterd, from a client, or a
+//! due deadline), goes through the pure state machine, and leaves as
+//! packets to taskmasterd and replies to clients.
+
+use crate::activity::ActivityLog;
+use crate::config::{Config, LogLevel, Program, Stream};
+use crate::describe::{self, exit_text};
+use crate::jobs::{Job, Phase, PhaseKind, Precheck};
+use crate::link::{LinkReceiver, LinkSender};
+use crate::server::ClientRequest;
+use crate::signals::{parse_signal, signal_from_number, signal_name};
+use crate::spawn;
+use crate::state::{self, step, Action, Event, Process};
+use crate::targets::{self, Named, Selected};
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use taskmaster_ipc::{Child, ToBroker, ToSupervisor};
+use taskmaster_protocol::{
+    ActionContent, ActionResult, AvailContent, AvailProgram, PidContent, ProcessInfo, ProcessPid,
+    ProcessState, Request, Response, StatusContent, VersionContent, PROTOCOL_VERSION,
+};
+use tokio::sync::mpsc;
+
+/// One process (one instance of a program) as the broker tracks it.
+pub struct Proc {
+    pub name: String,
+    pub program: String,
+    pub group: String,
+    /// Start order: the group's priority, then the program's.
+    pub order: (i32, i32),
+    pub process: Process,
+    pub started_wall: Option<SystemTime>,
+    pub stopped_wall: Option<SystemTime>,
+}
+
+impl Named for Proc {
+    fn process_name(&self) -> &str {
+        &self.name
+    }
+    fn program_name(&self) -> &str {
+        &self.program
+    }
+    fn group_name(&self) -> &str {
+        &self.group
+    }
+}
+
+pub struct Core {
+    config: Config,
+    procs: Vec<Proc>,
+    by_name: HashMap<String, usize>,
+    by_pid: HashMap<i32, usize>,
+    spawns: HashMap<u64, usize>,
+    next_spawn_id: u64,
+    link: LinkSender,
+    log: ActivityLog,
+    jobs: Vec<Job>,
+    /// Events waiting to go through the state machine, drained in order so
+    /// that no handler re-enters another.
+    queue: VecDeque<(usize, Event)>,
+    inherited_env: Vec<(String, String)>,
+    shutting_down: bool,
+    finished: bool,
+}
+
+impl Core {
+    pub fn new(config: Config, link: LinkSender, log: ActivityLog) -> Core {
+        let mut procs = Vec::new();
+        for program in config.programs.values() {
+            let group = config
+                .groups
+                .values()
+                .find(|g| g.programs.contains(&program.name))
+                .map(|g| (g.name.clone(), g.priority))
+                .unwrap_or_else(|| (program.name.clone(), program.priority));
+            for name in program.process_names() {
+                procs.push(Proc {
+                    name,
+                    program: program.name.clone(),
+                    group: group.0.clone(),
+                    order: (group.1, program.priority),
+                    process: Process::new(),
+                    started_wall: None,
+                    stopped_wall: None,
+                });
+            }
+        }
+        let by_name = procs.iter().enumerate().map(|(i, p)| (p.name.clone(), i)).collect();
+        Core {
+            config,
+            procs,
+            by_name,
+            by_pid: HashMap::new(),
+            spawns: HashMap::new(),
+            next_spawn_id: 1,
+            link,
+            log,
+            jobs: Vec::new(),
+            queue: VecDeque::new(),
+            inherited_env: std::env::vars().collect(),
+            shutting_down: false,
+            finished: false,
+        }
+    }
+
+    /// Serves until shutdown completes or taskmasterd goes away.
+    pub async fn run(mut self, hello: ToBroker, mut link: LinkReceiver, mut clients: mpsc::Receiver<ClientRequest>) {
+        self.on_hello(hello);
+        self.link.send(&ToSupervisor::Ready, Vec::new());
+        self.autostart();
+        while !self.finished {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                packet = link.recv() => match packet {
+                    Ok(Some(message)) => self.on_supervisor(message),
+                    Ok(None) => {
+                        self.log.warn("taskmasterd closed the channel; exiting");
+                        return;
+                    }
+                    Err(e) => {
+                        self.log.error(&format!("channel to taskmasterd failed: {e}; exiting"));
+                        return;
+                    }
+                },
+                Some(request) = clients.recv() => self.on_request(request),
+                () = sleep_until(deadline) => self.on_deadlines(),
+            }
+        }
+    }
+
+    fn on_hello(&mut self, hello: ToBroker) {
+        let ToBroker::Hello { children, notices } = hello else {
+            return;
+        };
+        for notice in notices {
+            self.log.warn(&format!("taskmasterd: {notice}"));
+        }
+        for child in children {
+            self.adopt(child);
+        }
+    }
+
+    /// Takes back a program that survived a broker restart.
+    fn adopt(&mut self, child: Child) {
+        let Some(&i) = self.by_name.get(&child.name) else {
+            self.log.warn(&format!(
+                "process '{}' (pid {}) is running but no longer configured; stopping it",
+                child.name, child.pid
+            ));
+            self.link.send(&ToSupervisor::Signal { pid: child.pid, signal: 15, group: true }, Vec::new());
+            return;
+        };
+        let now = Instant::now();
+        let wall = UNIX_EPOCH + Duration::from_millis(child.started_at_ms);
+        let age = SystemTime::now().duration_since(wall).unwrap_or_default();
+        let started = now.checked_sub(age).unwrap_or(now);
+        let proc = &mut self.procs[i];
+        proc.process = Process::adopted(child.pid, started, &self.config.programs[&proc.program], now);
+        proc.started_wall = Some(wall);
+        self.by_pid.insert(child.pid, i);
+        self.log.info(&format!(
+            "adopted: '{}' with pid {} ({})",
+            proc.name,
+            child.pid,
+            proc.process.state
+        ));
+    }
+
+    fn autostart(&mut self) {
+        let mut order: Vec<usize> = (0..self.procs.len())
+            .filter(|&i| {
+                let proc = &self.procs[i];
+                self.config.programs[&proc.program].autostart && proc.process.state == ProcessState::Stopped
+            })
+            .collect();
+        order.sort_by_key(|&i| self.procs[i].order);
+        for i in order {
+            self.dispatch(i, Event::Start);
+        }
+    }
+
+    fn on_supervisor(&mut self, message: ToBroker) {
+        match message {
+            ToBroker::Spawned { id, pid, started_at_ms } => {
+                if let Some(i) = self.spawns.remove(&id) {
+                    self.by_pid.insert(pid, i);
+                    self.procs[i].started_wall = Some(UNIX_EPOCH + Duration::from_millis(started_at_ms));
+                    self.log.info(&format!("spawned: '{}' with pid {pid}", self.procs[i].name));
+                    self.dispatch(i, Event::Spawned { pid });
+                }
+            }
+            ToBroker::SpawnFailed { id, error } => {
+                if let Some(i) = self.spawns.remove(&id) {
+                    self.log.error(&format!("spawnerr: '{}': {error}", self.procs[i].name));
+                    self.dispatch(i, Event::SpawnFailed { error });
+                }
+            }
+            ToBroker::Exited { pid, status } => match self.by_pid.remove(&pid) {
+                Some(i) => {
+                    let proc = &self.procs[i];
+                    let program = &self.config.programs[&proc.program];
+                    let message = if proc.process.state == ProcessState::Stopping {
+                        format!("stopped: {} ({})", proc.name, exit_text(status))
+                    } else {
+                        let expected = proc.process.state == ProcessState::Running
+                            && state::expected(status, &program.exitcodes);
+                        let word = if expected { "expected" } else { "not expected" };
+                        format!("exited: {} ({}; {word})", proc.name, exit_text(status))
+                    };
+                    self.log.info(&message);
+                    self.procs[i].stopped_wall = Some(SystemTime::now());
+                    self.dispatch(i, Event::Exited { status });
+                }
+                None => self.log.debug(&format!("reaped unknown pid {pid} ({})", exit_text(status))),
+            },
+            ToBroker::Shutdown => self.begin_shutdown("taskmasterd received a stop signal"),
+            ToBroker::Hello { .. } => self.log.warn("unexpected second hello from taskmasterd; ignored"),
+        }
+    }
+
+    fn on_deadlines(&mut self) {
+        let now = Instant::now();
+        let due: Vec<usize> = (0..self.procs.len())
+            .filter(|&i| self.procs[i].process.deadline.is_some_and(|d| d <= now))
+            .collect();
+        for i in due {
+            self.dispatch(i, Event::Deadline);
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.procs.iter().filter_map(|p| p.process.deadline).min()
+    }
+
+    /// Queues an event and runs the queue dry.
+    fn dispatch(&mut self, i: usize, event: Event) {
+        self.queue.push_back((i, event));
+        while let Some((i, event)) = self.queue.pop_front() {
+            self.apply(i, event);
+        }
+    }
+
+    fn apply(&mut self, i: usize, event: Event) {
+        let now = Instant::now();
+        let proc = &mut self.procs[i];
+        let program = &self.config.programs[&proc.program];
+        let from = proc.process.state;
+        let outcome = step(&mut proc.process, program, event, now);
+        let mut previous = from;
+        for &state in &outcome.entered {
+            self.log_transition(i, previous, state);
+            previous = state;
+        }
+        for action in outcome.actions {
+            match action {
+                Action::Spawn => self.spawn(i),
+                Action::Signal { signal, group } => self.signal(i, signal, group),
+            }
+        }
+        if !outcome.entered.is_empty() {
+            self.settle(i);
+        }
+    }
+
+    fn log_transition(&mut self, i: usize, from: ProcessState, to: ProcessState) {
+        let proc = &self.procs[i];
+        let program = &self.config.programs[&proc.program];
+        let (level, detail) = match to {
+            ProcessState::Running => (
+                LogLevel::Info,
+                format!(
+                    ", process has stayed up for > than {} seconds (startsecs)",
+                    program.startsecs.as_secs_f64()
+                ),
+            ),
+            ProcessState::Backoff => (
+                LogLevel::Warn,
+                format!(", retrying in {} s", proc.process.failures),
+            ),
+            ProcessState::Fatal => (LogLevel::Error, ", too many start retries too quickly".to_string()),
+            ProcessState::Unknown => (
+                LogLevel::Warn,
+                ": an exit arrived for a process that was not running".to_string(),
+            ),
+            _ => (LogLevel::Info, String::new()),
+        };
+        let name = proc.name.clone();
+        self.log.log(level, &format!("{name}: {from} -> {to}{detail}"));
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let proc = &self.procs[i];
+        let program = &self.config.programs[&proc.program];
+        let outputs = spawn::open_outputs(
+            &self.config.log_path(program, &proc.name, Stream::Stdout),
+            &self.config.log_path(program, &proc.name, Stream::Stderr),
+            program.redirect_stderr,
+        );
+        let fds = match outputs {
+            Ok(fds) => fds,
+            Err(error) => {
+                self.log.error(&format!("spawnerr: '{}': {error}", proc.name));
+                self.queue.push_back((i, Event::SpawnFailed { error }));
+                return;
+            }
+        };
+        let id = self.next_spawn_id;
+        self.next_spawn_id += 1;
+        let request = spawn::request(id, &self.config, program, proc, &self.inherited_env);
+        self.spawns.insert(id, i);
+        self.link.send(&ToSupervisor::Spawn(request), fds);
+    }
+
+    fn signal(&mut self, i: usize, signal: i32, group: bool) {
+        let proc = &self.procs[i];
+        if let Some(pid) = proc.process.pid {
+            let level = if signal == 9 { LogLevel::Warn } else { LogLevel::Info };
+            let whom = if group { "process group of" } else { "" };
+            let message = format!("sending {} to {whom} '{}' (pid {pid})", signal_name(signal), proc.name);
+            self.log.log(level, &message.replace("  ", " "));
+            self.link.send(&ToSupervisor::Signal { pid, signal, group }, Vec::new());
+        }
+    }
+
+    // ----- jobs: start, stop, restart, shutdown that reply once settled -----
+
+    /// Tells every job waiting on process `i` about its new state, and
+    /// moves on the jobs whose current phase is complete.
+    fn settle(&mut self, i: usize) {
+        let state = self.procs[i].process.state;
+        let spawn_error = self.procs[i].process.spawn_error.is_some();
+        let name = self.procs[i].name.clone();
+        let mut done = Vec::new();
+        let mut j = 0;
+        while j < self.jobs.len() {
+            if self.jobs[j].settle(i, &name, state, spawn_error) {
+                done.push(self.jobs.swap_remove(j));
+            } else {
+                j += 1;
+            }
+        }
+        for job in done {
+            self.advance(job);
+        }
+    }
+
+    /// Starts the job's next phase, or finishes it.
+    fn advance(&mut self, mut job: Job) {
+        while let Some(phase) = job.next_phase() {
+            for selected in phase.members.iter().copied() {
+                let proc = &self.procs[selected.index];
+                match Job::precheck(phase.kind, selected, &proc.name, proc.process.state) {
+                    Precheck::Done(result) => job.record(result),
+                    Precheck::Wait => job.wait_for(selected.index),
+                    Precheck::Issue => {
+                        job.wait_for(selected.index);
+                        let event = match phase.kind {
+                            PhaseKind::Start => Event::Start,
+                            PhaseKind::Stop => Event::Stop,
+                        };
+                        self.queue.push_back((selected.index, event));
+                    }
+                }
+            }
+            if job.waiting() {
+                self.jobs.push(job);
+                self.drain();
+                return;
+            }
+        }
+        self.finish(job);
+    }
+
+    fn drain(&mut self) {
+        while let Some((i, event)) = self.queue.pop_front() {
+            self.apply(i, event);
+        }
+    }
+
+    fn finish(&mut self, job: Job) {
+        let exit = job.exit_when_done;
+        let (results, reply) = job.into_results();
+        if let Some(reply) = reply {
+            let _ = reply.send(Response::ok(ActionContent { results }));
+        }
+        if exit {
+            self.log.info("every program is stopped; exiting");
+            self.link.send(&ToSupervisor::Exit, Vec::new());
+            self.finished = true;
+        }
+    }
+
+    fn begin_shutdown(&mut self, why: &str) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        self.log.info(&format!("shutting down: {why}"));
+        let everyone: Vec<Selected> = (0..self.procs.len())
+            .map(|index| Selected { index, explicit: false })
+            .collect();
+        let phases = self.stop_phases(&everyone);
+        let mut job = Job::new(None, phases);
+        job.exit_when_done = true;
+        self.advance(job);
+    }
+
+    /// Stop phases in reverse start order: one phase per priority level,
+    /// each waited for before the next begins.
+    fn stop_phases(&self, selected: &[Selected]) -> Vec<Phase> {
+        let mut sorted = selected.to_vec();
+        sorted.sort_by_key(|s| std::cmp::Reverse(self.procs[s.index].order));
+        let mut phases: Vec<Phase> = Vec::new();
+        for s in sorted {
+            let order = self.procs[s.index].order;
+            match phases.last_mut() {
+                Some(phase) if self.procs[phase.members[0].index].order == order => phase.members.push(s),
+                _ => phases.push(Phase { kind: PhaseKind::Stop, members: vec![s] }),
+            }
+        }
+        phases
+    }
+
+    fn start_phase(&self, selected: &[Selected]) -> Phase {
+        let mut members = selected.to_vec();
+        members.sort_by_key(|s| self.procs[s.index].order);
+        Phase { kind: PhaseKind::Start, members }
+    }
+
+    // ----- requests -----
+
+    fn on_request(&mut self, client: ClientRequest) {
+        let ClientRequest { request, peer, reply } = client;
+        let response = match request.command.as_str() {
+            "status" => self.select(&request).map(|s| self.status(&s)),
+            "start" | "stop" | "restart" => {
+                let who = peer.describe();
+                self.log.info(&format!("{} {} requested by {who}", request.command, request_names(&request)));
+                match self.action(&request) {
+                    Ok(job) => {
+                        let wait = request.wait.unwrap_or(true);
+                        let mut job = job;
+                        if wait {
+                            job.reply = Some(reply);
+                            self.advance(job);
+                            return;
+                        }
+                        let results = job.accepted(&self.procs);
+                        self.advance(job);
+                        Ok(Response::ok(ActionContent { results }))
+                    }
+                    Err(response) => Err(response),
+                }
+            }
+            "signal" => {
+                self.log.info(&format!("signal {} requested by {}", request_names(&request), peer.describe()));
+                self.signal_request(&request)
+            }
+            "pid" => self.pid(&request),
+            "avail" => Ok(self.avail()),
+            "version" => Ok(Response::ok(VersionContent {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                protocol: PROTOCOL_VERSION,
+            })),
+            "shutdown" => {
+                let _ = reply.send(Response::ok(serde_json::json!({ "message": "shutting down" })));
+                self.begin_shutdown(&format!("requested by {}", peer.describe()));
+                return;
+            }
+            other => Err(Response::error(
+                400,
+                "unknown_command",
+                format!("unknown command '{other}'; known commands: {}", COMMANDS.join(", ")),
+            )),
+        };
+        let _ = reply.send(response.unwrap_or_else(|e| e));
+    }
+
+    fn select(&self, request: &Request) -> Result<Vec<Selected>, Response> {
+        let mut specs: Vec<String> = request.name.iter().cloned().collect();
+        specs.extend(request.names.iter().cloned());
+        if specs.is_empty() && request.target != Some(taskmaster_protocol::Target::All) {
+            return Ok((0..self.procs.len()).map(|index| Selected { index, explicit: false }).collect());
+        }
+        if specs.is_empty() {
+            specs.push(String::new());
+        }
+        targets::resolve(&self.procs, request.target, &specs).map_err(|name| {
+            Response::error(404, "no_such_process", format!("no such process: '{name}'"))
+        })
+    }
+
+    fn status(&self, selected: &[Selected]) -> Response {
+        let now = Instant::now();
+        let processes = selected
+            .iter()
+            .map(|s| {
+                let proc = &self.procs[s.index];
+                let program = &self.config.programs[&proc.program];
+                let p = &proc.process;
+                let uptime = p.started_at.filter(|_| p.pid.is_some()).map(|at| now.duration_since(at));
+                let description = describe::description(&describe::Facts {
+                    state: p.state,
+                    pid: p.pid,
+                    uptime,
+                    last_exit: p.last_exit,
+                    spawn_error: p.spawn_error.as_deref(),
+                    stopped_at: proc.stopped_wall,
+                });
+                ProcessInfo {
+                    name: proc.name.clone(),
+                    program: proc.program.clone(),
+                    group: proc.group.clone(),
+                    state: p.state,
+                    pid: p.pid,
+                    uptime_secs: uptime.map(|u| u.as_secs()),
+                    exit: p.last_exit.map(exit_text),
+                    spawn_error: p.spawn_error.clone(),
+                    description,
+                    command: command_line(program),
+                }
+            })
+            .collect();
+        Response::ok(StatusContent { processes })
+    }
+
+    fn action(&self, request: &Request) -> Result<Job, Response> {
+        if self.shutting_down {
+            return Err(Response::error(409, "shutting_down", "taskmasterd is shutting down"));
+        }
+        if request.name.is_none() && request.names.is_empty() && request.target.is_none() {
+            return Err(Response::error(
+                400,
+                "missing_name",
+                format!("{} needs a process name, a group (group:*) or all", request.command),
+            ));
+        }
+        let selected = self.select(request)?;
+        let phases = match request.command.as_str() {
+            "start" => vec![self.start_phase(&selected)],
+            "stop" => self.stop_phases(&selected),
+            _ => {
+                // A restart starts again what it named, even what was not running.
+                let start = self.start_phase(&selected);
+                let mut phases = self.stop_phases(&selected);
+                for phase in &mut phases {
+                    for member in &mut phase.members {
+                        member.explicit = false;
+                    }
+                }
+                phases.push(start);
+                phases
+            }
+        };
+        Ok(Job::new(None, phases))
+    }
+
+    fn signal_request(&mut self, request: &Request) -> Result<Response, Response> {
+        let bad = |message: String| Response::error(400, "bad_signal", message);
+        let signal = match &request.signal {
+            Some(serde_json::Value::String(text)) => parse_signal(text).map_err(bad)?,
+            Some(serde_json::Value::Number(n)) => {
+                signal_from_number(n.as_i64().unwrap_or(-1)).map_err(bad)?
+            }
+            _ => return Err(bad("signal needs a \"signal\": a name such as \"HUP\" or a number".into())),
+        };
+        if request.name.is_none() && request.names.is_empty() && request.target.is_none() {
+            return Err(Response::error(400, "missing_name", "signal needs a process name, a group (group:*) or all"));
+        }
+        let selected = self.select(request)?;
+        let mut results = Vec::new();
+        for s in selected {
+            let proc = &self.procs[s.index];
+            let state = proc.process.state;
+            match proc.process.pid {
+                Some(_) => {
+                    self.signal(s.index, signal, false);
+                    results.push(ActionResult {
+                        name: self.procs[s.index].name.clone(),
+                        ok: true,
+                        state,
+                        message: "signalled".into(),
+                    });
+                }
+                None if s.explicit => results.push(ActionResult {
+                    name: proc.name.clone(),
+                    ok: false,
+                    state,
+                    message: "not running".into(),
+                }),
+                None => {}
+            }
+        }
+        Ok(Response::ok(ActionContent { results }))
+    }
+
+    fn pid(&self, request: &Request) -> Result<Response, Response> {
+        if request.name.is_none() && request.names.is_empty() && request.target.is_none() {
+            return Ok(Response::ok(PidContent {
+                daemon: Some(nix::unistd::getppid().as_raw()),
+                processes: Vec::new(),
+            }));
+        }
+        let processes = self
+            .select(request)?
+            .iter()
+            .map(|s| ProcessPid {
+                name: self.procs[s.index].name.clone(),
+                pid: self.procs[s.index].process.pid.unwrap_or(0),
+            })
+            .collect();
+        Ok(Response::ok(PidContent { daemon: None, processes }))
+    }
+
+    fn avail(&self) -> Response {
+        let programs = self
+            .config
+            .programs
+            .values()
+            .map(|program| AvailProgram {
+                name: program.name.clone(),
+                group: self
+                    .procs
+                    .iter()
+                    .find(|p| p.program == program.name)
+                    .map(|p| p.group.clone())
+                    .unwrap_or_default(),
+                numprocs: program.numprocs,
+                autostart: program.autostart,
+                priority: program.priority,
+                in_use: true,
+            })
+            .collect();
+        Response::ok(AvailContent { programs })
+    }
+}
+
+const COMMANDS: [&str; 9] = [
+    "status", "start", "stop", "restart", "signal", "pid", "avail", "version", "shutdown",
+];
+
+fn request_names(request: &Request) -> String {
+    let mut names: Vec<&str> = request.name.iter().map(String::as_str).collect();
+    names.extend(request.names.iter().map(String::as_str));
+    if names.is_empty() {
+        "all".to_string()
+    } else {
+        names.join(" ")
+    }
+}
+
+fn command_line(program: &Program) -> String {
+    std::iter::once(program.command.as_str())
+        .chain(program.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,145 @@
+//! Words for people: the `status` description column and how an exit is
+//! told in the log ("exit status 1", "terminated by SIGKILL").
+
+use crate::signals::signal_name;
+use std::time::{Duration, SystemTime};
+use taskmaster_ipc::ExitStatus;
+use taskmaster_protocol::ProcessState;
+
+/// What `status` shows after the state, as supervisorctl does.
+pub struct Facts<'a> {
+    pub state: ProcessState,
+    pub pid: Option<i32>,
+    pub uptime: Option<Duration>,
+    pub last_exit: Option<ExitStatus>,
+    pub spawn_error: Option<&'a str>,
+    /// When the process last stopped or exited.
+    pub stopped_at: Option<SystemTime>,
+}
+
+pub fn description(facts: &Facts) -> String {
+    use ProcessState::*;
+    match facts.state {
+        Running | Stopping if facts.pid.is_some() => {
+            let mut text = format!("pid {}", facts.pid.unwrap_or_default());
+            if facts.state == Running {
+                text.push_str(&format!(", uptime {}", uptime(facts.uptime.unwrap_or_default())));
+            }
+            text
+        }
+        Backoff | Fatal => match facts.spawn_error {
+            Some(error) => error.to_string(),
+            None => "Exited too quickly (process log may have details)".to_string(),
+        },
+        Exited => match (facts.last_exit, facts.stopped_at) {
+            (Some(exit), Some(at)) => format!("{}, {}", when(at), exit_text(exit)),
+            _ => String::new(),
+        },
+        Stopped => match facts.stopped_at {
+            Some(at) => when(at),
+            None => "Not started".to_string(),
+        },
+        Unknown => match facts.last_exit {
+            Some(exit) => format!("unexplained exit: {}", exit_text(exit)),
+            None => String::new(),
+        },
+        Starting | Running | Stopping => String::new(),
+    }
+}
+
+/// `H:MM:SS`, or `N days, H:MM:SS` past a day.
+pub fn uptime(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let clock = format!("{}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60);
+    match days {
+        0 => clock,
+        1 => format!("1 day, {clock}"),
+        n => format!("{n} days, {clock}"),
+    }
+}
+
+/// "exit status 1", "terminated by SIGKILL", "terminated by SIGSEGV (core dumped)".
+pub fn exit_text(status: ExitStatus) -> String {
+    match status {
+        ExitStatus::Code { code } => format!("exit status {code}"),
+        ExitStatus::Signal {
+            signal,
+            core_dumped,
+        } => {
+            let core = if core_dumped { " (core dumped)" } else { "" };
+            format!("terminated by {}{core}", signal_name(signal))
+        }
+    }
+}
+
+/// A local date and time as supervisorctl shows it: `Nov 25 03:10 PM`.
+fn when(at: SystemTime) -> String {
+    jiff::Timestamp::try_from(at)
+        .map(|t| t.to_zoned_datetime(jiff::tz::TimeZone::system()).strftime("%b %d %I:%M %p").to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(state: ProcessState) -> Facts<'static> {
+        Facts {
+            state,
+            pid: None,
+            uptime: None,
+            last_exit: None,
+            spawn_error: None,
+            stopped_at: None,
+        }
+    }
+
+    #[test]
+    fn running_shows_pid_and_uptime() {
+        let f = Facts {
+            pid: Some(4121),
+            uptime: Some(Duration::from_secs(190)),
+            ..facts(ProcessState::Running)
+        };
+        assert_eq!(description(&f), "pid 4121, uptime 0:03:10");
+    }
+
+    #[test]
+    fn uptime_over_days() {
+        assert_eq!(uptime(Duration::from_secs(86_400 + 61)), "1 day, 0:01:01");
+        assert_eq!(uptime(Duration::from_secs(3 * 86_400 + 3600)), "3 days, 1:00:00");
+    }
+
+    #[test]
+    fn failures_explain_themselves() {
+        assert_eq!(
+            description(&facts(ProcessState::Fatal)),
+            "Exited too quickly (process log may have details)"
+        );
+        let f = Facts {
+            spawn_error: Some("cannot execute 'x': No such file or directory"),
+            ..facts(ProcessState::Backoff)
+        };
+        assert_eq!(description(&f), "cannot execute 'x': No such file or directory");
+        assert_eq!(description(&facts(ProcessState::Stopped)), "Not started");
+    }
+
+    #[test]
+    fn exits_in_words() {
+        assert_eq!(exit_text(ExitStatus::Code { code: 3 }), "exit status 3");
+        assert_eq!(
+            exit_text(ExitStatus::Signal {
+                signal: 11,
+                core_dumped: true
+            }),
+            "terminated by SIGSEGV (core dumped)"
+        );
+        let f = Facts {
+            last_exit: Some(ExitStatus::Code { code: 1 }),
+            stopped_at: Some(SystemTime::now()),
+            ..facts(ProcessState::Exited)
+        };
+        assert!(description(&f).ends_with(", exit status 1"), "{}", description(&f));
+    }
+}

@@ -1,0 +1,165 @@
+//! Starting taskmaster-broker: where its binary is, as which user and with
+//! which capabilities it runs, and how fast it is restarted when it dies.
+
+use crate::credentials;
+use crate::sys::{self, BrokerPlan, CStringArray, Privilege};
+use caps::Capability;
+use nix::sys::socket::{setsockopt, socketpair, sockopt, AddressFamily, SockFlag, SockType};
+use nix::unistd::{geteuid, ForkResult, Pid};
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Overrides where the broker binary is.
+pub const BROKER_ENV: &str = "TASKMASTER_BROKER";
+
+/// The capabilities a root broker keeps: chown/chmod of the socket and of
+/// log files it does not own.
+const KEPT_CAPABILITIES: [Capability; 3] = [
+    Capability::CAP_CHOWN,
+    Capability::CAP_DAC_OVERRIDE,
+    Capability::CAP_FOWNER,
+];
+
+/// A broker that lived at least this long had a normal life: its next death
+/// is restarted at once.
+pub const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// How to start the broker, resolved once at start-up.
+pub struct BrokerCommand {
+    program: PathBuf,
+    config: PathBuf,
+    nodaemon: bool,
+    user: Option<sys::Credentials>,
+}
+
+impl BrokerCommand {
+    /// Checks everything that can be checked before the first start: the
+    /// binary exists and the user (if any) can be switched to. The error is
+    /// the message to show; taskmasterd then exits with status 2.
+    pub fn new(config: &Path, nodaemon: bool, user: Option<&str>) -> Result<Self, String> {
+        let program = locate()?;
+        let user = match user {
+            Some(user) => resolve_user(user)?,
+            None => None,
+        };
+        Ok(Self {
+            program,
+            config: config.to_path_buf(),
+            nodaemon,
+            user,
+        })
+    }
+
+    /// Starts a broker; returns its pid and our end of the channel.
+    pub fn start(&self) -> Result<(Pid, OwnedFd), String> {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|errno| format!("cannot create the broker's socketpair: {}", errno.desc()))?;
+        // A Hello listing thousands of children must fit in one packet.
+        let _ = setsockopt(&ours, sockopt::SndBuf, &(2 * taskmaster_ipc::MAX_PACKET));
+        let plan = self.plan(theirs)?;
+        match sys::fork() {
+            Err(errno) => Err(format!("cannot fork taskmaster-broker: {}", errno.desc())),
+            Ok(ForkResult::Child) => sys::exec_broker(&plan),
+            Ok(ForkResult::Parent { child }) => Ok((child, ours)),
+        }
+    }
+
+    fn plan(&self, channel: OwnedFd) -> Result<BrokerPlan, String> {
+        let c_string = |s: &[u8]| {
+            CString::new(s).map_err(|_| "a path contains a NUL byte".to_string())
+        };
+        let program = c_string(self.program.as_os_str().as_bytes())?;
+        let mut argv = vec![
+            program.clone(),
+            c_string(b"-c")?,
+            c_string(self.config.as_os_str().as_bytes())?,
+        ];
+        if self.nodaemon {
+            argv.push(c_string(b"--nodaemon")?);
+        }
+        let privilege = match &self.user {
+            Some(credentials) => Privilege::User(credentials.clone()),
+            None if geteuid().is_root() => Privilege::Capabilities {
+                keep: KEPT_CAPABILITIES.into_iter().collect(),
+                drop_bounding: caps::runtime::thread_all_supported()
+                    .into_iter()
+                    .filter(|cap| !KEPT_CAPABILITIES.contains(cap))
+                    .collect(),
+            },
+            None => Privilege::Unchanged,
+        };
+        Ok(BrokerPlan {
+            channel,
+            privilege,
+            parent: std::process::id() as libc::pid_t,
+            program,
+            argv: CStringArray::new(argv),
+            exec_error: format!(
+                "taskmasterd: cannot execute taskmaster-broker '{}': ",
+                self.program.display()
+            )
+            .into_bytes(),
+        })
+    }
+}
+
+/// `$TASKMASTER_BROKER`, else `taskmaster-broker` next to taskmasterd.
+fn locate() -> Result<PathBuf, String> {
+    let program = match std::env::var_os(BROKER_ENV).filter(|p| !p.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => std::env::current_exe()
+            .map_err(|e| format!("cannot find taskmasterd's own path: {e}"))?
+            .with_file_name("taskmaster-broker"),
+    };
+    let program = std::path::absolute(&program).unwrap_or(program);
+    if !program.is_file() {
+        return Err(format!(
+            "cannot find taskmaster-broker at '{}': install it next to taskmasterd or set {BROKER_ENV}",
+            program.display()
+        ));
+    }
+    Ok(program)
+}
+
+/// The identity the broker switches to for `[taskmasterd] user`: none when
+/// it is already ours.
+fn resolve_user(user: &str) -> Result<Option<sys::Credentials>, String> {
+    let credentials =
+        credentials::lookup(user).map_err(|e| format!("[taskmasterd] user: {e}"))?;
+    let me = geteuid();
+    if me.is_root() {
+        Ok(Some(credentials))
+    } else if credentials.uid == me.as_raw() {
+        Ok(None)
+    } else {
+        Err(format!(
+            "[taskmasterd] user = '{user}' needs taskmasterd to run as root: start it as root or remove the setting"
+        ))
+    }
+}
+
+/// How long to wait before restarting a broker that died for the `deaths`th
+/// time in a row, each within [`STABLE_AFTER`] of its start: at once, then
+/// 1 s, 2 s, ... up to 10 s.
+pub fn restart_delay(deaths: u32) -> Duration {
+    Duration::from_secs(u64::from(deaths.saturating_sub(1).min(10)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restarts_back_off_to_ten_seconds() {
+        let delays: Vec<u64> = (1..=13).map(|n| restart_delay(n).as_secs()).collect();
+        assert_eq!(delays, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10, 10]);
+    }
+}

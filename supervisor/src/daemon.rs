@@ -1,0 +1,212 @@
+//! Becoming a daemon: resource limits, the fork with a readiness pipe (the
+//! starting command returns only once the broker is ready, with its
+//! status), detaching stdio, and the pidfile.
+
+use crate::sys;
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
+use nix::unistd::ForkResult;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+const READY: u8 = b'R';
+const FAILED: u8 = b'X';
+
+/// The daemon's side of the readiness pipe; the command that started us
+/// waits on the other side.
+pub struct Readiness(OwnedFd);
+
+impl Readiness {
+    /// The broker is ready: the waiting command exits 0.
+    pub fn ready(self) {
+        self.send([READY, 0]);
+    }
+
+    /// taskmasterd exits before being ready: the waiting command exits with
+    /// `code` (the error was already printed on the shared stderr).
+    pub fn failed(self, code: i32) {
+        self.send([FAILED, u8::try_from(code).unwrap_or(1)]);
+    }
+
+    fn send(self, message: [u8; 2]) {
+        // If the parent is gone there is nobody to tell.
+        let _ = nix::unistd::write(&self.0, &message);
+    }
+}
+
+/// Forks; returns in the daemon (a new session leader) with its readiness
+/// handle. The original process waits for the report and exits with it.
+pub fn daemonize() -> Result<Readiness, String> {
+    let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .map_err(|errno| format!("cannot create the readiness pipe: {}", errno.desc()))?;
+    match sys::fork() {
+        Err(errno) => Err(format!("cannot fork the daemon: {}", errno.desc())),
+        Ok(ForkResult::Parent { .. }) => {
+            drop(write_end);
+            sys::exit_now(wait_for_daemon(&read_end))
+        }
+        Ok(ForkResult::Child) => {
+            drop(read_end);
+            nix::unistd::setsid()
+                .map_err(|errno| format!("cannot start a new session: {}", errno.desc()))?;
+            Ok(Readiness(write_end))
+        }
+    }
+}
+
+/// The exit status of the starting command: what the daemon reports.
+fn wait_for_daemon(pipe: &OwnedFd) -> i32 {
+    let mut message = [0u8; 2];
+    let mut filled = 0;
+    while filled < message.len() {
+        match nix::unistd::read(pipe, &mut message[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    match message {
+        [READY, _] if filled == 2 => 0,
+        [FAILED, code] if filled == 2 => i32::from(code),
+        _ => {
+            eprintln!("taskmasterd: the daemon exited before it was ready");
+            1
+        }
+    }
+}
+
+/// Points stdin, stdout and stderr at /dev/null.
+pub fn detach_stdio() -> Result<(), String> {
+    let devnull = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| format!("cannot open /dev/null: {e}"))?;
+    sys::redirect_std_fds(&devnull.into())
+        .map_err(|e| format!("cannot redirect stdio to /dev/null: {e}"))
+}
+
+/// A pidfile we wrote, removed when taskmasterd exits.
+pub struct Pidfile(PathBuf);
+
+impl Pidfile {
+    pub fn write(path: &Path, pid: u32) -> Result<Pidfile, String> {
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(path)?;
+            writeln!(file, "{pid}")
+        };
+        write().map_err(|e| format!("cannot write the pidfile '{}': {e}", path.display()))?;
+        Ok(Pidfile(path.to_path_buf()))
+    }
+
+    pub fn remove(self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// One resource limit taskmasterd needs, with the words to explain it.
+struct Limit {
+    resource: Resource,
+    key: &'static str,
+    what: &'static str,
+    ulimit: &'static str,
+}
+
+const OPEN_FILES: Limit = Limit {
+    resource: Resource::RLIMIT_NOFILE,
+    key: "minfds",
+    what: "open files",
+    ulimit: "ulimit -Hn",
+};
+
+const PROCESSES: Limit = Limit {
+    resource: Resource::RLIMIT_NPROC,
+    key: "minprocs",
+    what: "processes",
+    ulimit: "ulimit -Hu",
+};
+
+/// Raises the soft limits of open files and processes to at least `minfds`
+/// and `minprocs` (and the hard limits too when root).
+pub fn raise_limits(minfds: u64, minprocs: u64) -> Result<(), String> {
+    let root = nix::unistd::geteuid().is_root();
+    raise(&OPEN_FILES, minfds, root)?;
+    raise(&PROCESSES, minprocs, root)
+}
+
+fn raise(limit: &Limit, wanted: u64, root: bool) -> Result<(), String> {
+    let (soft, hard) = getrlimit(limit.resource)
+        .map_err(|errno| format!("cannot read the limit of {}: {}", limit.what, errno.desc()))?;
+    let Some((soft, hard)) = plan_limit(limit, wanted, soft, hard, root)? else {
+        return Ok(());
+    };
+    setrlimit(limit.resource, soft, hard).map_err(|errno| {
+        format!(
+            "{} = {wanted}: cannot raise the limit of {} to {wanted}: {}: lower {}",
+            limit.key,
+            limit.what,
+            errno.desc(),
+            limit.key
+        )
+    })
+}
+
+/// The new `(soft, hard)` limits, `None` when the current ones suffice.
+fn plan_limit(
+    limit: &Limit,
+    wanted: u64,
+    soft: u64,
+    hard: u64,
+    root: bool,
+) -> Result<Option<(u64, u64)>, String> {
+    if soft == RLIM_INFINITY || soft >= wanted {
+        Ok(None)
+    } else if hard == RLIM_INFINITY || wanted <= hard {
+        Ok(Some((wanted, hard)))
+    } else if root {
+        Ok(Some((wanted, wanted)))
+    } else {
+        Err(format!(
+            "{} = {wanted} exceeds the hard limit of {} ({hard}): lower {} or raise the limit ({})",
+            limit.key, limit.what, limit.key, limit.ulimit
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_raised_only_when_needed() {
+        assert_eq!(plan_limit(&OPEN_FILES, 1024, 4096, 8192, false), Ok(None));
+        assert_eq!(plan_limit(&OPEN_FILES, 1024, RLIM_INFINITY, RLIM_INFINITY, false), Ok(None));
+        assert_eq!(
+            plan_limit(&OPEN_FILES, 4096, 1024, 8192, false),
+            Ok(Some((4096, 8192)))
+        );
+        assert_eq!(
+            plan_limit(&OPEN_FILES, 4096, 1024, RLIM_INFINITY, false),
+            Ok(Some((4096, RLIM_INFINITY)))
+        );
+        assert_eq!(
+            plan_limit(&OPEN_FILES, 100000, 1024, 65536, true),
+            Ok(Some((100000, 100000)))
+        );
+    }
+
+    #[test]
+    fn a_limit_above_the_hard_limit_explains_itself() {
+        assert_eq!(
+            plan_limit(&OPEN_FILES, 100000, 1024, 65536, false),
+            Err("minfds = 100000 exceeds the hard limit of open files (65536): lower minfds or raise the limit (ulimit -Hn)".to_string())
+        );
+        assert_eq!(
+            plan_limit(&PROCESSES, 500, 100, 200, false),
+            Err("minprocs = 500 exceeds the hard limit of processes (200): lower minprocs or raise the limit (ulimit -Hu)".to_string())
+        );
+    }
+}

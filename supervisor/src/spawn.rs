@@ -1,0 +1,218 @@
+//! Starting one program for the broker: everything is prepared before fork,
+//! the child reports a failed step through a close-on-exec pipe, so "no
+//! such file" is an error and not a quick exit.
+
+use crate::credentials;
+use crate::sys::{self, CStringArray, ExecPlan, Step};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::wait::waitpid;
+use nix::unistd::{geteuid, ForkResult, Pid};
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use taskmaster_ipc::SpawnRequest;
+
+/// The search path when the program's environment has no `PATH`.
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// Starts `request` with `stdout`/`stderr` as its output and `stdin` (read
+/// from /dev/null) as its input. Returns its pid or the message to show.
+pub fn spawn(
+    request: &SpawnRequest,
+    stdin: OwnedFd,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+) -> Result<Pid, String> {
+    let plan = prepare(request, stdin, stdout, stderr)?;
+    let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .map_err(|errno| format!("cannot create a pipe: {}", errno.desc()))?;
+    match sys::fork() {
+        Err(errno) => Err(format!("cannot fork: {}", errno.desc())),
+        Ok(ForkResult::Child) => sys::exec_program(&plan, &report_write),
+        Ok(ForkResult::Parent { child }) => {
+            drop(report_write);
+            drop(plan);
+            match read_report(&report_read) {
+                None => Ok(child),
+                Some((step, errno)) => {
+                    // The child already exited with 127; reap it here so it
+                    // is never reported as a program exit.
+                    let _ = waitpid(child, None);
+                    Err(describe_failure(request, step, errno))
+                }
+            }
+        }
+    }
+}
+
+fn prepare(
+    request: &SpawnRequest,
+    stdin: OwnedFd,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+) -> Result<ExecPlan, String> {
+    if request.command.is_empty() {
+        return Err("the command is empty".into());
+    }
+    let credentials = match &request.user {
+        Some(user) => switch_to(user)?,
+        None => None,
+    };
+    let text = |what: &str, s: &str| {
+        CString::new(s).map_err(|_| format!("{what} '{}' contains a NUL byte", s.escape_debug()))
+    };
+    let mut argv = vec![text("the command", &request.command)?];
+    for arg in &request.args {
+        argv.push(text("the argument", arg)?);
+    }
+    let mut envp = Vec::with_capacity(request.env.len());
+    for (key, value) in &request.env {
+        envp.push(text("the environment variable", &format!("{key}={value}"))?);
+    }
+    let candidates = candidates(&request.command, path_of(&request.env))
+        .iter()
+        .map(|path| text("the command path", path))
+        .collect::<Result<_, _>>()?;
+    let directory = match &request.directory {
+        Some(dir) => Some(text("the directory", &dir.to_string_lossy())?),
+        None => None,
+    };
+    Ok(ExecPlan {
+        stdin,
+        stdout,
+        stderr,
+        credentials,
+        umask: request.umask,
+        directory,
+        candidates,
+        argv: CStringArray::new(argv),
+        envp: CStringArray::new(envp),
+    })
+}
+
+/// The identity to switch to for `user`: none when it is us and we are not
+/// root (there is nothing to switch).
+fn switch_to(user: &str) -> Result<Option<sys::Credentials>, String> {
+    let credentials = credentials::lookup(user)?;
+    let me = geteuid();
+    if me.is_root() {
+        Ok(Some(credentials))
+    } else if credentials.uid == me.as_raw() {
+        Ok(None)
+    } else {
+        Err(format!(
+            "cannot run as user '{user}': taskmasterd is not running as root"
+        ))
+    }
+}
+
+fn path_of(env: &[(String, String)]) -> &str {
+    env.iter()
+        .rev()
+        .find(|(key, _)| key == "PATH")
+        .map_or(DEFAULT_PATH, |(_, value)| value.as_str())
+}
+
+/// The paths to try for `command`, as `execvp` would: the command itself
+/// when it contains a slash, else each directory of `path` (an empty entry
+/// is the current directory).
+pub fn candidates(command: &str, path: &str) -> Vec<String> {
+    if command.contains('/') {
+        return vec![command.to_string()];
+    }
+    path.split(':')
+        .map(|dir| match dir {
+            "" => format!("./{command}"),
+            dir => format!("{}/{command}", dir.trim_end_matches('/')),
+        })
+        .collect()
+}
+
+/// Reads the child's `(step, errno)` report: `None` at end of file, which
+/// means exec succeeded and closed the pipe.
+fn read_report(pipe: &OwnedFd) -> Option<(i32, i32)> {
+    let mut buffer = [0u8; 8];
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match nix::unistd::read(pipe, &mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Some((0, errno as i32)),
+        }
+    }
+    match filled {
+        0 => None,
+        8 => {
+            let step = i32::from_ne_bytes([buffer[0], buffer[1], buffer[2], buffer[3]]);
+            let errno = i32::from_ne_bytes([buffer[4], buffer[5], buffer[6], buffer[7]]);
+            Some((step, errno))
+        }
+        _ => Some((0, libc::EIO)),
+    }
+}
+
+/// The message for a failed spawn: the step and the errno text.
+pub fn describe_failure(request: &SpawnRequest, step: i32, errno: i32) -> String {
+    let reason = Errno::from_raw(errno).desc();
+    match Step::from_code(step) {
+        Some(Step::Exec) => format!("cannot execute '{}': {reason}", request.command),
+        Some(Step::Directory) => format!(
+            "cannot change directory to '{}': {reason}",
+            request.directory.as_deref().unwrap_or("".as_ref()).display()
+        ),
+        Some(Step::Credentials) => format!(
+            "cannot switch to user '{}': {reason}",
+            request.user.as_deref().unwrap_or_default()
+        ),
+        Some(Step::Stdio) => format!("cannot set up standard input and output: {reason}"),
+        Some(Step::Session) => format!("cannot start a new session: {reason}"),
+        None => format!("the program's set-up failed: {reason}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> SpawnRequest {
+        SpawnRequest {
+            id: 1,
+            name: "web".into(),
+            command: "nosuch".into(),
+            args: vec![],
+            env: vec![],
+            user: Some("bob".into()),
+            directory: Some("/nope".into()),
+            umask: None,
+        }
+    }
+
+    #[test]
+    fn candidates_follow_path() {
+        assert_eq!(candidates("/bin/sleep", "/x"), ["/bin/sleep"]);
+        assert_eq!(candidates("bin/run", "/x"), ["bin/run"]);
+        assert_eq!(
+            candidates("sleep", "/usr/bin:/bin/::/opt"),
+            ["/usr/bin/sleep", "/bin/sleep", "./sleep", "/opt/sleep"]
+        );
+    }
+
+    #[test]
+    fn path_comes_from_the_program_environment() {
+        assert_eq!(path_of(&[]), DEFAULT_PATH);
+        let env = [("HOME".into(), "/".into()), ("PATH".into(), "/opt/bin".into())];
+        assert_eq!(path_of(&env), "/opt/bin");
+    }
+
+    #[test]
+    fn failure_messages() {
+        let request = request();
+        let exec = describe_failure(&request, Step::Exec as i32, libc::ENOENT);
+        assert_eq!(exec, "cannot execute 'nosuch': No such file or directory");
+        let chdir = describe_failure(&request, Step::Directory as i32, libc::ENOENT);
+        assert_eq!(chdir, "cannot change directory to '/nope': No such file or directory");
+        let user = describe_failure(&request, Step::Credentials as i32, libc::EPERM);
+        assert_eq!(user, "cannot switch to user 'bob': Operation not permitted");
+    }
+}

@@ -1,0 +1,344 @@
+//! Every unsafe call of taskmasterd: fork, the code that runs in a child
+//! between fork and exec, descriptor juggling and signal dispositions.
+//!
+//! Code that runs after fork uses only async-signal-safe calls on data
+//! prepared before the fork ([`ExecPlan`], [`BrokerPlan`]): it allocates
+//! nothing, so it is sound even if taskmasterd ever grows a thread.
+
+use caps::{CapSet, Capability, CapsHashSet};
+use nix::errno::Errno;
+use nix::unistd::ForkResult;
+use std::ffi::{c_char, CString};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// A NULL-terminated array of C strings for `execve`, built before fork.
+pub struct CStringArray {
+    /// Owns the strings `pointers` points into (moving the `Vec` does not
+    /// move their heap buffers).
+    _strings: Vec<CString>,
+    pointers: Vec<*const c_char>,
+}
+
+impl CStringArray {
+    pub fn new(strings: Vec<CString>) -> Self {
+        let mut pointers: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        pointers.push(std::ptr::null());
+        Self {
+            _strings: strings,
+            pointers,
+        }
+    }
+
+    fn as_ptr(&self) -> *const *const c_char {
+        self.pointers.as_ptr()
+    }
+}
+
+/// The identity a child switches to: supplementary groups, then group, then
+/// user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub uid: libc::uid_t,
+    pub gid: libc::gid_t,
+    pub groups: Vec<libc::gid_t>,
+}
+
+/// The step of a program's set-up that failed, reported through the errno
+/// pipe as `(step, errno)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Session = 1,
+    Stdio,
+    Credentials,
+    Directory,
+    Exec,
+}
+
+impl Step {
+    pub fn from_code(code: i32) -> Option<Step> {
+        [
+            Step::Session,
+            Step::Stdio,
+            Step::Credentials,
+            Step::Directory,
+            Step::Exec,
+        ]
+        .into_iter()
+        .find(|step| *step as i32 == code)
+    }
+}
+
+/// Everything a program's child needs, prepared before fork.
+pub struct ExecPlan {
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+    pub credentials: Option<Credentials>,
+    pub umask: Option<libc::mode_t>,
+    pub directory: Option<CString>,
+    /// Paths tried in order, as `execvp` does with `PATH`.
+    pub candidates: Vec<CString>,
+    pub argv: CStringArray,
+    pub envp: CStringArray,
+}
+
+/// How the broker's child drops privilege.
+pub enum Privilege {
+    /// Switch to this user (taskmasterd is root).
+    User(Credentials),
+    /// Stay root but keep only these capabilities; `drop_bounding` lists
+    /// every other capability the kernel knows.
+    Capabilities {
+        keep: CapsHashSet,
+        drop_bounding: Vec<Capability>,
+    },
+    /// taskmasterd is not root: nothing to drop.
+    Unchanged,
+}
+
+/// Everything the broker's child needs, prepared before fork.
+pub struct BrokerPlan {
+    pub channel: OwnedFd,
+    pub privilege: Privilege,
+    /// taskmasterd's pid, to notice if it died before `PR_SET_PDEATHSIG`.
+    pub parent: libc::pid_t,
+    pub program: CString,
+    pub argv: CStringArray,
+    /// "taskmasterd: cannot execute taskmaster-broker '/path': "
+    pub exec_error: Vec<u8>,
+}
+
+/// Forks taskmasterd.
+pub fn fork() -> nix::Result<ForkResult> {
+    // SAFETY: taskmasterd is single-threaded, and every child branch runs
+    // only async-signal-safe code from this module before exec or _exit.
+    unsafe { nix::unistd::fork() }
+}
+
+/// Ends a forked child (or the waiting daemon parent) without running exit
+/// handlers or flushing buffers shared with the other side of the fork.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is async-signal-safe and always sound to call.
+    unsafe { libc::_exit(code) }
+}
+
+/// Takes ownership of a descriptor the kernel just installed for us
+/// (`SCM_RIGHTS`).
+pub fn own_received_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: recvmsg created this descriptor in our table and nothing else
+    // refers to it; this is its one owner.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Makes sure descriptors 0, 1 and 2 are open (on /dev/null if they were
+/// closed), so that no socket or pipe of ours ever lands on them.
+pub fn ensure_std_fds_open() -> std::io::Result<()> {
+    for fd in 0..=2 {
+        // SAFETY: F_GETFD only queries the descriptor table.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            let devnull = std::fs::File::options().read(true).write(true).open("/dev/null")?;
+            // SAFETY: both descriptors are valid; dup2 onto a closed slot
+            // takes it without affecting any owned descriptor.
+            if unsafe { libc::dup2(devnull.as_raw_fd(), fd) } < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Points descriptors 0, 1 and 2 at `target` (the daemon detaching).
+pub fn redirect_std_fds(target: &OwnedFd) -> std::io::Result<()> {
+    for fd in 0..=2 {
+        // SAFETY: `target` is open; replacing the standard descriptors does
+        // not invalidate any OwnedFd, since none owns 0, 1 or 2.
+        if unsafe { libc::dup2(target.as_raw_fd(), fd) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Ignores SIGPIPE: a broker that vanished shows up as EPIPE, not death.
+/// Children get the default back before exec.
+pub fn ignore_sigpipe() -> nix::Result<()> {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: SIG_IGN installs no handler code.
+    unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) }.map(drop)
+}
+
+/// The child side of a program spawn: never returns. On failure it writes
+/// `(step, errno)` to `report` and exits with status 127.
+pub fn exec_program(plan: &ExecPlan, report: &OwnedFd) -> ! {
+    let report = report.as_raw_fd();
+    // SAFETY: setsid only changes this (child) process's session.
+    if unsafe { libc::setsid() } < 0 {
+        fail_to_pipe(report, Step::Session, Errno::last_raw());
+    }
+    for (fd, target) in [(&plan.stdin, 0), (&plan.stdout, 1), (&plan.stderr, 2)] {
+        if let Err(errno) = place_fd(fd.as_raw_fd(), target) {
+            fail_to_pipe(report, Step::Stdio, errno);
+        }
+    }
+    reset_signals();
+    if let Some(credentials) = &plan.credentials {
+        if let Err(errno) = switch_user(credentials) {
+            fail_to_pipe(report, Step::Credentials, errno);
+        }
+    }
+    if let Some(mask) = plan.umask {
+        // SAFETY: umask cannot fail and touches only this process.
+        unsafe { libc::umask(mask) };
+    }
+    if let Some(directory) = &plan.directory {
+        // SAFETY: `directory` is a valid NUL-terminated string.
+        if unsafe { libc::chdir(directory.as_ptr()) } < 0 {
+            fail_to_pipe(report, Step::Directory, Errno::last_raw());
+        }
+    }
+    // As execvp: skip candidates that do not exist, remember EACCES, stop at
+    // any other error.
+    let mut error = libc::ENOENT;
+    for path in &plan.candidates {
+        // SAFETY: path, argv and envp are NUL-terminated and outlive the call;
+        // execve only returns on failure.
+        unsafe { libc::execve(path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr()) };
+        match Errno::last_raw() {
+            libc::ENOENT | libc::ENOTDIR => {}
+            libc::EACCES => error = libc::EACCES,
+            other => {
+                error = other;
+                break;
+            }
+        }
+    }
+    fail_to_pipe(report, Step::Exec, error)
+}
+
+/// The child side of starting the broker: never returns. Failures are
+/// printed on the inherited stderr.
+pub fn exec_broker(plan: &BrokerPlan) -> ! {
+    let channel = taskmaster_ipc::BROKER_CHANNEL_FD;
+    if let Err(errno) = place_fd(plan.channel.as_raw_fd(), channel) {
+        fail_to_stderr(b"taskmasterd: cannot hand the channel to taskmaster-broker: ", errno, 2);
+    }
+    match &plan.privilege {
+        Privilege::User(credentials) => {
+            if let Err(errno) = switch_user(credentials) {
+                fail_to_stderr(b"taskmasterd: cannot switch taskmaster-broker to its user: ", errno, 2);
+            }
+        }
+        Privilege::Capabilities { keep, drop_bounding } => {
+            if drop_capabilities(keep, drop_bounding).is_err() {
+                fail_to_stderr(
+                    b"taskmasterd: cannot drop the capabilities of taskmaster-broker: ",
+                    libc::EPERM,
+                    2,
+                );
+            }
+        }
+        Privilege::Unchanged => {}
+    }
+    // The broker never needs to gain privilege through exec; the parent-death
+    // signal is set after the identity change, which would clear it.
+    let no_new_privs = nix::sys::prctl::set_no_new_privs();
+    let death_signal = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
+    if let Err(errno) = no_new_privs.and(death_signal) {
+        fail_to_stderr(b"taskmasterd: cannot set up taskmaster-broker: ", errno as i32, 2);
+    }
+    if nix::unistd::getppid().as_raw() != plan.parent {
+        exit_now(1);
+    }
+    reset_signals();
+    // SAFETY: program and argv are NUL-terminated and outlive the call; the
+    // environment is the one taskmasterd inherited.
+    unsafe { libc::execv(plan.program.as_ptr(), plan.argv.as_ptr()) };
+    fail_to_stderr(&plan.exec_error, Errno::last_raw(), 127)
+}
+
+/// Makes `fd` available as `target` in this child, without close-on-exec.
+fn place_fd(fd: RawFd, target: RawFd) -> Result<(), i32> {
+    // SAFETY: both are plain descriptor numbers; a dup2 onto `target` in a
+    // child about to exec cannot break an owner in this process.
+    let result = if fd == target {
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }
+    } else {
+        unsafe { libc::dup2(fd, target) }
+    };
+    if result < 0 {
+        Err(Errno::last_raw())
+    } else {
+        Ok(())
+    }
+}
+
+/// setgroups, setgid, setuid: in that order, so that no group of the old
+/// identity survives.
+fn switch_user(credentials: &Credentials) -> Result<(), i32> {
+    // SAFETY: the group list pointer and length come from one Vec.
+    let mut result =
+        unsafe { libc::setgroups(credentials.groups.len(), credentials.groups.as_ptr()) };
+    if result == 0 {
+        // SAFETY: setgid changes only this process's credentials.
+        result = unsafe { libc::setgid(credentials.gid) };
+    }
+    if result == 0 {
+        // SAFETY: setuid changes only this process's credentials.
+        result = unsafe { libc::setuid(credentials.uid) };
+    }
+    if result < 0 {
+        Err(Errno::last_raw())
+    } else {
+        Ok(())
+    }
+}
+
+/// Keeps only `keep`: the bounding set first (which needs CAP_SETPCAP), so
+/// that exec as root cannot give the rest back.
+fn drop_capabilities(keep: &CapsHashSet, drop_bounding: &[Capability]) -> Result<(), caps::errors::CapsError> {
+    for cap in drop_bounding {
+        caps::drop(None, CapSet::Bounding, *cap)?;
+    }
+    caps::clear(None, CapSet::Ambient)?;
+    caps::set(None, CapSet::Inheritable, keep)?;
+    caps::set(None, CapSet::Effective, keep)?;
+    caps::set(None, CapSet::Permitted, keep)
+}
+
+/// Unblocks every signal and restores every default disposition (SIGPIPE is
+/// ignored in taskmasterd and ignoring survives exec).
+fn reset_signals() {
+    // SAFETY: sigset and sigaction structs are plain data, zero is a valid
+    // initial value, and these calls only change this process's signal
+    // state; errors for SIGKILL/SIGSTOP are expected and harmless.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        for signal in 1..libc::SIGRTMAX() {
+            libc::sigaction(signal, &default, std::ptr::null_mut());
+        }
+    }
+}
+
+fn fail_to_pipe(report: RawFd, step: Step, errno: i32) -> ! {
+    let mut message = [0u8; 8];
+    message[..4].copy_from_slice(&(step as i32).to_ne_bytes());
+    message[4..].copy_from_slice(&errno.to_ne_bytes());
+    // SAFETY: writing a stack buffer to a descriptor; a short or failed write
+    // only makes the parent see a garbled report, which it handles.
+    unsafe { libc::write(report, message.as_ptr().cast(), message.len()) };
+    exit_now(127)
+}
+
+fn fail_to_stderr(prefix: &[u8], errno: i32, code: i32) -> ! {
+    let description = Errno::from_raw(errno).desc().as_bytes();
+    for part in [prefix, description, b"\n"] {
+        // SAFETY: writing a borrowed buffer to stderr; failure is ignored
+        // because there is nowhere else to report it.
+        unsafe { libc::write(2, part.as_ptr().cast(), part.len()) };
+    }
+    exit_now(code)
+}

@@ -1,0 +1,199 @@
+//! The measurements, written once against the [`Daemon`] trait so that
+//! every supervisor is measured the same way.
+
+use super::daemon::{program_name, Daemon, Driver};
+use super::procfs;
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::collections::{HashMap, HashSet};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// Longest wait for all programs to be RUNNING (supervisord needs seconds).
+const START_DEADLINE: Duration = Duration::from_secs(180);
+/// Longest wait for one restart or one shutdown.
+const STEP_DEADLINE: Duration = Duration::from_secs(60);
+/// Polls never pause less than this...
+const MIN_POLL_PAUSE: Duration = Duration::from_millis(1);
+/// ...nor less than this many times the last poll, so that answering polls
+/// takes at most a fifth of the daemon's time however slow its replies are.
+const POLL_PAUSE_FACTOR: u32 = 4;
+
+/// How the readiness poll went, for the notes under the table.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PollStats {
+    pub polls: u32,
+    pub busy: Duration,
+}
+
+impl PollStats {
+    pub fn mean(&self) -> Duration {
+        self.busy / self.polls.max(1)
+    }
+}
+
+pub fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    match samples.len() {
+        0 => Duration::ZERO,
+        len if len % 2 == 1 => samples[len / 2],
+        len => (samples[len / 2 - 1] + samples[len / 2]) / 2,
+    }
+}
+
+/// Starts the daemon with `n` programs and waits until it reports all of
+/// them RUNNING; the time counts from just before the daemon is spawned.
+pub fn start_until_running(
+    driver: &dyn Driver,
+    n: usize,
+) -> Result<(Box<dyn Daemon>, Duration, PollStats)> {
+    let start = Instant::now();
+    let mut daemon = driver.start(n)?;
+    let mut stats = PollStats::default();
+    loop {
+        let poll = Instant::now();
+        let running = daemon.count_running()?;
+        let took = poll.elapsed();
+        stats.polls += 1;
+        stats.busy += took;
+        if running == Some(n) {
+            return Ok((daemon, start.elapsed(), stats));
+        }
+        if start.elapsed() > START_DEADLINE {
+            bail!(
+                "{} reported {running:?} of {n} programs RUNNING after {START_DEADLINE:?}",
+                driver.name()
+            );
+        }
+        sleep(MIN_POLL_PAUSE.max(took * POLL_PAUSE_FACTOR));
+    }
+}
+
+/// Median wall time of `runs` runs of the daemon's status command.
+pub fn cli_status(daemon: &mut dyn Daemon, runs: usize) -> Result<Duration> {
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let mut command = daemon.status_command();
+        let start = Instant::now();
+        let out = command
+            .output()
+            .with_context(|| format!("running {command:?}"))?;
+        samples.push(start.elapsed());
+        if !out.status.success() {
+            bail!(
+                "{command:?} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    Ok(median(samples))
+}
+
+/// Resident memory of the daemon's processes together.
+pub fn rss(daemon: &mut dyn Daemon) -> Result<u64> {
+    daemon
+        .daemon_pids()?
+        .into_iter()
+        .map(procfs::rss_bytes)
+        .sum()
+}
+
+/// What the daemon did while nothing happened for `window`.
+#[derive(Debug, Clone, Copy)]
+pub struct Idle {
+    pub wakeups: u64,
+    pub cpu: Duration,
+}
+
+pub fn idle(daemon: &mut dyn Daemon, window: Duration) -> Result<Idle> {
+    let pids = daemon.daemon_pids()?;
+    let sample = |pids: &[i32]| -> Result<Vec<(HashMap<i32, u64>, u64)>> {
+        pids.iter()
+            .map(|&pid| Ok((procfs::thread_switches(pid)?, procfs::stat(pid)?.cpu_ticks)))
+            .collect()
+    };
+    let before = sample(&pids)?;
+    sleep(window);
+    let after = sample(&pids).context("a daemon process ended during the idle window")?;
+    let mut result = Idle {
+        wakeups: 0,
+        cpu: Duration::ZERO,
+    };
+    let tick = Duration::from_secs(1) / procfs::clock_ticks_per_sec() as u32;
+    for ((switches0, cpu0), (switches1, cpu1)) in before.iter().zip(&after) {
+        result.wakeups += procfs::wakeups_between(switches0, switches1);
+        result.cpu += tick * cpu1.saturating_sub(*cpu0) as u32;
+    }
+    Ok(result)
+}
+
+/// Median time from `kill -9` of a RUNNING program to the daemon reporting
+/// it RUNNING with a new pid, over `tries` programs.
+///
+/// Until the new process exists we watch /proc rather than ask the daemon:
+/// a request wakes supervisord's 1 s loop and would hide its real latency.
+/// From then on the daemon's status is polled without pause.
+pub fn restart(daemon: &mut dyn Daemon, tries: usize, programs: usize) -> Result<Duration> {
+    let mut samples = Vec::with_capacity(tries);
+    for i in 0..tries {
+        let name = program_name(i % programs.max(1));
+        samples.push(restart_once(daemon, &name)?);
+    }
+    Ok(median(samples))
+}
+
+fn restart_once(daemon: &mut dyn Daemon, name: &str) -> Result<Duration> {
+    let old = wait_running_pid(daemon, name, None)?;
+    let spawner = daemon.process().pid();
+    let before: HashSet<i32> = procfs::children(spawner).into_iter().map(|c| c.0).collect();
+    let start = Instant::now();
+    kill(Pid::from_raw(old), Signal::SIGKILL).with_context(|| format!("killing {name}"))?;
+    while procfs::children(spawner)
+        .iter()
+        .all(|(pid, _)| before.contains(pid))
+    {
+        if start.elapsed() > STEP_DEADLINE {
+            bail!("{name} was not restarted within {STEP_DEADLINE:?} of kill -9");
+        }
+        daemon.process().check_alive()?;
+        sleep(Duration::from_micros(100));
+    }
+    wait_running_pid(daemon, name, Some(old))?;
+    Ok(start.elapsed())
+}
+
+/// Polls without pause until `name` is RUNNING with a pid other than `old`.
+fn wait_running_pid(daemon: &mut dyn Daemon, name: &str, old: Option<i32>) -> Result<i32> {
+    let start = Instant::now();
+    loop {
+        match daemon.running_pid(name)? {
+            Some(pid) if Some(pid) != old => return Ok(pid),
+            _ if start.elapsed() > STEP_DEADLINE => {
+                bail!("{name} is not RUNNING with a new pid after {STEP_DEADLINE:?}")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// SIGTERM to the daemon → it has exited. Programs it left running are
+/// killed and counted.
+pub fn shutdown(daemon: &mut dyn Daemon) -> Result<(Duration, usize)> {
+    let took = daemon.process().terminate(STEP_DEADLINE)?;
+    Ok((took, daemon.process().kill_leftovers()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        let ms = Duration::from_millis;
+        assert_eq!(median(vec![ms(5), ms(1), ms(3)]), ms(3));
+        assert_eq!(median(vec![ms(4), ms(1), ms(2), ms(100)]), ms(3));
+        assert_eq!(median(Vec::new()), Duration::ZERO);
+    }
+}

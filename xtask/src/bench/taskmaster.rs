@@ -1,0 +1,193 @@
+//! The Taskmaster driver: builds the release binaries, writes a TOML config,
+//! starts `taskmasterd -n`, and reads states with the protocol's `status`.
+
+use super::daemon::{program_name, Daemon, DaemonProcess, Driver, Workdir};
+use super::procfs;
+use anyhow::{bail, Context, Result};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use taskmaster_protocol::{Client, ProcessState, Request, StatusContent};
+
+/// The broker's comm as the kernel shows it: names are cut to 15 bytes.
+const BROKER_COMM: &str = "taskmaster-brok";
+
+pub struct Taskmaster {
+    workspace: PathBuf,
+    /// target/release.
+    bin_dir: PathBuf,
+}
+
+impl Taskmaster {
+    pub fn new(workspace: PathBuf, bin_dir: PathBuf) -> Self {
+        Taskmaster { workspace, bin_dir }
+    }
+}
+
+impl Driver for Taskmaster {
+    fn name(&self) -> &'static str {
+        "Taskmaster"
+    }
+
+    fn prepare(&mut self) -> Result<()> {
+        eprintln!("building Taskmaster (release)...");
+        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(&self.workspace)
+            .args(["build", "--release", "--quiet"])
+            .args(["-p", "taskmaster-supervisor", "-p", "taskmaster-broker"])
+            .args(["-p", "taskmaster-ctl"])
+            .status()
+            .context("running cargo build --release")?;
+        if !status.success() {
+            bail!("cargo build --release of taskmasterd, taskmaster-broker and taskmasterctl failed ({status})");
+        }
+        for bin in ["taskmasterd", "taskmaster-broker", "taskmasterctl"] {
+            let path = self.bin_dir.join(bin);
+            if !path.is_file() {
+                bail!("{} is missing after the build", path.display());
+            }
+        }
+        Ok(())
+    }
+
+    fn start(&self, n: usize) -> Result<Box<dyn Daemon>> {
+        let dir = Workdir::new("tm")?;
+        let config = dir.path().join("taskmaster.conf.toml");
+        let socket = dir.path().join("taskmaster.sock");
+        std::fs::write(&config, config_text(dir.path(), &socket, n))
+            .with_context(|| format!("writing {}", config.display()))?;
+        let mut command = Command::new(self.bin_dir.join("taskmasterd"));
+        command.arg("-n").arg("-c").arg(&config);
+        // So that taskmasterd finds the broker we just built whichever way it looks.
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let dirs = std::iter::once(self.bin_dir.clone()).chain(std::env::split_paths(&path));
+        command.env("PATH", std::env::join_paths(dirs).context("building PATH")?);
+        let process = DaemonProcess::spawn("taskmasterd", command, dir)?;
+        Ok(Box::new(Running {
+            process,
+            socket,
+            config,
+            ctl: self.bin_dir.join("taskmasterctl"),
+            client: None,
+        }))
+    }
+
+    fn poll_note(&self) -> String {
+        "Taskmaster: the protocol's `status` request on one persistent connection".into()
+    }
+}
+
+/// A TOML basic string: JSON's escapes are valid TOML.
+fn toml_str(path: &Path) -> String {
+    serde_json::to_string(&path.to_string_lossy()).unwrap_or_default()
+}
+
+fn config_text(dir: &Path, socket: &Path, n: usize) -> String {
+    let mut text = format!(
+        "[unix_http_server]\nfile = {socket}\n\n\
+         [taskmasterd]\nnodaemon = true\nlogfile = {log}\nchildlogdir = {logs}\n\
+         # Each program holds pipes in taskmasterd and the broker, and log files.\n\
+         minfds = 10000\n\n\
+         [taskmasterctl]\nserverurl = {url}\n",
+        socket = toml_str(socket),
+        log = toml_str(&dir.join("taskmasterd.log")),
+        logs = toml_str(&dir.join("logs")),
+        url = toml_str(Path::new(&format!("unix://{}", socket.display()))),
+    );
+    for i in 0..n {
+        let _ = write!(
+            text,
+            "\n[programs.{}]\ncommand = \"sleep\"\nargs = [\"1000000\"]\nstartsecs = 0\nautorestart = true\n",
+            program_name(i)
+        );
+    }
+    text
+}
+
+struct Running {
+    process: DaemonProcess,
+    socket: PathBuf,
+    config: PathBuf,
+    ctl: PathBuf,
+    client: Option<Client>,
+}
+
+impl Running {
+    /// The status of `names` (all when empty); `None` while the broker has
+    /// not yet bound its socket.
+    fn status(&mut self, names: &[&str]) -> Result<Option<StatusContent>> {
+        self.process.check_alive()?;
+        let client = match self.client.as_mut() {
+            Some(client) => client,
+            None => match Client::connect(&self.socket) {
+                Ok(client) => self.client.insert(client),
+                Err(_) => return Ok(None),
+            },
+        };
+        let reply = client
+            .request(&Request::new("status").with_names(names.iter().copied()))
+            .inspect_err(|_| self.client = None)
+            .context("asking taskmaster for its status")?;
+        reply
+            .into_content()
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("taskmaster refused `status`: {e}"))
+    }
+}
+
+impl Daemon for Running {
+    fn process(&mut self) -> &mut DaemonProcess {
+        &mut self.process
+    }
+
+    fn daemon_pids(&mut self) -> Result<Vec<i32>> {
+        let daemon = self.process.pid();
+        let broker = procfs::children(daemon)
+            .into_iter()
+            .find(|(_, comm)| comm == BROKER_COMM)
+            .map(|(pid, _)| pid)
+            .context("taskmasterd has no taskmaster-broker child")?;
+        Ok(vec![daemon, broker])
+    }
+
+    fn count_running(&mut self) -> Result<Option<usize>> {
+        let status = self.status(&[])?;
+        Ok(status.map(|status| {
+            status
+                .processes
+                .iter()
+                .filter(|p| p.state == ProcessState::Running)
+                .count()
+        }))
+    }
+
+    fn running_pid(&mut self, name: &str) -> Result<Option<i32>> {
+        let Some(status) = self.status(&[name])? else {
+            return Ok(None);
+        };
+        Ok(status
+            .processes
+            .iter()
+            .find(|p| p.name == name && p.state == ProcessState::Running)
+            .and_then(|p| p.pid))
+    }
+
+    fn status_command(&self) -> Command {
+        let mut command = Command::new(&self.ctl);
+        command.arg("-c").arg(&self.config).arg("status");
+        command
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_has_every_program() {
+        let text = config_text(Path::new("/t"), Path::new("/t/s.sock"), 3);
+        assert_eq!(text.matches("args = [\"1000000\"]").count(), 3);
+        assert!(text.contains("[programs.p0002]"));
+        assert!(text.contains("serverurl = \"unix:///t/s.sock\""));
+    }
+}
