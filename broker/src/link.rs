@@ -55,9 +55,13 @@ impl LinkReceiver {
     }
 }
 
+/// The writer task; it ends once every [`LinkSender`] is dropped and the
+/// queue is sent, so awaiting it flushes the last packets (`Exit`).
+pub type LinkWriter = tokio::task::JoinHandle<()>;
+
 /// Wraps the inherited channel and starts the writer task. Must be called
 /// inside the runtime.
-pub fn open(channel: OwnedFd) -> io::Result<(LinkSender, LinkReceiver)> {
+pub fn open(channel: OwnedFd) -> io::Result<(LinkSender, LinkReceiver, LinkWriter)> {
     let flags = OFlag::from_bits_truncate(fcntl(&channel, FcntlArg::F_GETFL)?);
     fcntl(&channel, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     // `AsyncFd::new` is deprecated because an arbitrary `AsRawFd` may close
@@ -67,7 +71,7 @@ pub fn open(channel: OwnedFd) -> io::Result<(LinkSender, LinkReceiver)> {
     let socket = Arc::new(AsyncFd::new(channel)?);
     let (queue, mut outgoing) = mpsc::unbounded_channel::<(Vec<u8>, Vec<OwnedFd>)>();
     let writer = Arc::clone(&socket);
-    tokio::spawn(async move {
+    let writer_task = tokio::spawn(async move {
         while let Some((bytes, fds)) = outgoing.recv().await {
             if send_packet(&writer, &bytes, &fds).await.is_err() {
                 return;
@@ -80,6 +84,7 @@ pub fn open(channel: OwnedFd) -> io::Result<(LinkSender, LinkReceiver)> {
             socket,
             buf: vec![0; MAX_PACKET],
         },
+        writer_task,
     ))
 }
 

@@ -99,7 +99,7 @@ async fn run(
     channel: std::os::fd::OwnedFd,
     nodaemon: bool,
 ) -> ExitCode {
-    let (sender, mut receiver) = match link::open(channel) {
+    let (sender, mut receiver, writer) = match link::open(channel) {
         Ok(link) => link,
         Err(e) => {
             eprintln!("taskmaster-broker: cannot use the channel to taskmasterd: {e}");
@@ -134,6 +134,9 @@ async fn run(
     tokio::spawn(server::serve(listener, clients));
     core::Core::new(config, sender, log).run(hello, receiver, requests).await;
     drop(socket);
+    // The core is gone with every sender: this returns once the last
+    // packets (Exit) are written.
+    let _ = writer.await;
     ExitCode::SUCCESS
 }
 

@@ -85,9 +85,11 @@ mod tests {
         assert_eq!(signal_from_number(9), Ok(9));
         assert_eq!(
             signal_from_number(0),
-            Err("0 is not a signal number on this system; use a name such as TERM, HUP, \
+            Err(
+                "0 is not a signal number on this system; use a name such as TERM, HUP, \
                  INT, QUIT, KILL, USR1, USR2"
-                .to_owned())
+                    .to_owned()
+            )
         );
         assert!(signal_from_number(-1).is_err());
         assert!(signal_from_number(1 << 40).is_err());

@@ -1,1 +1,19 @@
-//! End-to-end tests.
+//! End-to-end tests: a real taskmasterd in a temporary directory, real
+//! programs (tm-testprog), a real socket, and taskmasterctl as a user types
+//! it. One binary, one module per feature; `harness` holds the shared parts.
+//!
+//! The tests run the workspace's binaries from target/debug: run
+//! `cargo build` before `cargo test -p taskmaster-tests`.
+
+mod harness;
+
+mod basics;
+mod broker_restart;
+mod config_errors;
+mod numprocs;
+mod protocol;
+mod shutdown;
+mod socket;
+mod spawn;
+mod states;
+mod users;

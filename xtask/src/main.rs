@@ -1,2 +1,80 @@
-//! Placeholder.
-fn main() {}
+//! `cargo xtask`: the project's tasks that are not part of the build.
+
+mod bench;
+
+use clap::{Args, Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Taskmaster's project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Measure Taskmaster against supervisord and a bare fork/exec loop on
+    /// this machine; prints a markdown table and writes target/bench/results.md.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// A smoke run: 200 programs, 5 s idle window, fewer repeats.
+    #[arg(long)]
+    quick: bool,
+    /// Run only this daemon or metric; repeat to combine (a daemon and a
+    /// metric select that metric of that daemon).
+    #[arg(long, value_enum, value_name = "NAME")]
+    only: Vec<bench::Only>,
+    /// Programs to start for the start-up, status, memory and shutdown
+    /// figures [default: 1000, or 200 with --quick].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    n: Option<u32>,
+    /// Length of the idle window in seconds [default: 30, or 5 with --quick].
+    #[arg(long, value_name = "SECS")]
+    idle_secs: Option<u64>,
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().task {
+        Task::Bench(args) => bench::run(bench::Options {
+            quick: args.quick,
+            only: args.only,
+            n: args.n.map(|n| n as usize),
+            idle_secs: args.idle_secs,
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bench_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "xtask", "bench", "--quick", "--only", "supervisord", "--only", "idle", "--n", "50",
+        ])
+        .unwrap();
+        let Task::Bench(args) = cli.task;
+        assert!(args.quick);
+        assert_eq!(args.only, [bench::Only::Supervisord, bench::Only::Idle]);
+        assert_eq!(args.n, Some(50));
+        assert!(Cli::try_parse_from(["xtask", "bench", "--n", "0"]).is_err());
+    }
+}

@@ -15,7 +15,9 @@ mod programs;
 mod tests;
 mod values;
 
-pub use parse::{load, parse_str};
+pub use parse::load;
+// `parse::parse_str` reads text already in memory (tests; later, `reread`):
+// re-export it here once the broker calls it.
 
 /// A fully validated config. Paths are absolute (relative ones are resolved
 /// against the directory of the file that named them).

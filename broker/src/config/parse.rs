@@ -124,10 +124,14 @@ fn read_daemon(ctx: &mut Ctx, field: Option<Field>) -> DaemonConfig {
             .value(&mut fields, "nodaemon", values::boolean)
             .unwrap_or(false),
         minfds: ctx
-            .value(&mut fields, "minfds", |item| values::whole(item, 0, i64::MAX))
+            .value(&mut fields, "minfds", |item| {
+                values::whole(item, 0, i64::MAX)
+            })
             .unwrap_or(1024),
         minprocs: ctx
-            .value(&mut fields, "minprocs", |item| values::whole(item, 0, i64::MAX))
+            .value(&mut fields, "minprocs", |item| {
+                values::whole(item, 0, i64::MAX)
+            })
             .unwrap_or(200),
         user: ctx.value(&mut fields, "user", accounts::user),
         directory: ctx.path(&mut fields, "directory"),
@@ -135,7 +139,10 @@ fn read_daemon(ctx: &mut Ctx, field: Option<Field>) -> DaemonConfig {
         loglevel: ctx
             .value(&mut fields, "loglevel", log_level)
             .unwrap_or(LogLevel::Info),
-        env: fields.take("env").map(|env| ctx.env(&env)).unwrap_or_default(),
+        env: fields
+            .take("env")
+            .map(|env| ctx.env(&env))
+            .unwrap_or_default(),
     }
 }
 
@@ -148,8 +155,8 @@ fn read_ctl(ctx: &mut Ctx, field: Option<Field>) {
 }
 
 fn log_level(item: &Item) -> Read<LogLevel> {
-    let text = values::string(item)
-        .map_err(|_| values::expected("a log level such as \"info\"", item))?;
+    let text =
+        values::string(item).map_err(|_| values::expected("a log level such as \"info\"", item))?;
     match text.trim().to_ascii_lowercase().as_str() {
         "critical" | "crit" => Ok(LogLevel::Critical),
         "error" => Ok(LogLevel::Error),
@@ -201,7 +208,9 @@ pub(super) fn entries<'d>(
         } else {
             format!("{parent}.{name}")
         };
-        let span = item.span().or_else(|| table.key(name).and_then(|k| k.span()));
+        let span = item
+            .span()
+            .or_else(|| table.key(name).and_then(|k| k.span()));
         (name, Field { path, item, span })
     })
 }
@@ -337,10 +346,12 @@ impl<'t> Ctx<'t> {
     ) -> Fields<'d> {
         let mut fields = Fields::none();
         for (name, field) in entries(table, path) {
-            let canonical = known
-                .iter()
-                .find(|known| **known == name)
-                .or_else(|| aliases.iter().find(|(alias, _)| *alias == name).map(|(_, c)| c));
+            let canonical = known.iter().find(|known| **known == name).or_else(|| {
+                aliases
+                    .iter()
+                    .find(|(alias, _)| *alias == name)
+                    .map(|(_, c)| c)
+            });
             let Some(&canonical) = canonical else {
                 let message = unknown_key_message(name, path, known, aliases);
                 self.error(field.span.clone(), &field.path, message);
@@ -360,12 +371,7 @@ impl<'t> Ctx<'t> {
     }
 }
 
-fn unknown_key_message(
-    name: &str,
-    path: &str,
-    known: &[&str],
-    aliases: &[(&str, &str)],
-) -> String {
+fn unknown_key_message(name: &str, path: &str, known: &[&str], aliases: &[(&str, &str)]) -> String {
     let candidates = known.iter().copied().chain(aliases.iter().map(|(a, _)| *a));
     if path.is_empty() {
         let hint = did_you_mean(name, candidates, ("[", "]"));

@@ -309,21 +309,7 @@ fn read_members(
     }
     let mut members = Vec::new();
     for (program, value) in names.iter().zip(array.iter()) {
-        let problem = if !programs.contains_key(program) {
-            let hint = did_you_mean(program, programs.keys().map(String::as_str), ("'", "'"));
-            Some(format!("no program '{program}' in [programs]{hint}"))
-        } else if let Some(other) = member_of.get(program) {
-            Some(if other == group {
-                format!("program '{program}' is listed twice")
-            } else {
-                format!(
-                    "program '{program}' is already in group '{other}'; a program belongs \
-                     to one group only"
-                )
-            })
-        } else {
-            None
-        };
+        let problem = membership_problem(program, group, programs, member_of);
         match problem {
             Some(problem) => ctx.error(value.span(), &list.path, problem),
             None => {
@@ -333,4 +319,23 @@ fn read_members(
         }
     }
     members
+}
+
+/// Why `program` cannot join `group`, if it cannot.
+fn membership_problem(
+    program: &str,
+    group: &str,
+    programs: &BTreeMap<String, Program>,
+    member_of: &BTreeMap<String, String>,
+) -> Option<String> {
+    if !programs.contains_key(program) {
+        let hint = did_you_mean(program, programs.keys().map(String::as_str), ("'", "'"));
+        return Some(format!("no program '{program}' in [programs]{hint}"));
+    }
+    let other = member_of.get(program)?;
+    Some(if other == group {
+        format!("program '{program}' is listed twice")
+    } else {
+        format!("program '{program}' is already in group '{other}'; a program belongs to one group only")
+    })
 }

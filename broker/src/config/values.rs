@@ -88,7 +88,8 @@ pub(super) fn non_empty_string(item: &Item) -> Read<String> {
 }
 
 pub(super) fn boolean(item: &Item) -> Read<bool> {
-    item.as_bool().ok_or_else(|| expected("true or false", item))
+    item.as_bool()
+        .ok_or_else(|| expected("true or false", item))
 }
 
 /// A whole number within `min..=max`, converted to the field's type.
@@ -157,12 +158,7 @@ pub(super) fn mode(item: &Item, text: &str) -> Read<u32> {
             }
             u32::from_str_radix(digits, 8).ok()
         }
-        _ => {
-            return Err(expected(
-                "an octal mode such as 0o022 or \"022\"",
-                item,
-            ))
-        }
+        _ => return Err(expected("an octal mode such as 0o022 or \"022\"", item)),
     };
     match mode {
         Some(mode) if mode <= MAX_MODE => Ok(mode),
@@ -171,12 +167,14 @@ pub(super) fn mode(item: &Item, text: &str) -> Read<u32> {
 }
 
 fn decimal_mode_message(spelled: &str) -> String {
-    let suggestion = if spelled.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-        format!("0o{spelled:0>3}")
+    if !spelled.bytes().all(|b| b.is_ascii_digit()) {
+        return format!("write modes in octal, such as 0o022, not {spelled}");
+    }
+    if spelled.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        format!("write modes in octal: 0o{spelled:0>3} (TOML reads {spelled} as a decimal number)")
     } else {
-        "0o022".to_owned()
-    };
-    format!("write modes in octal: {suggestion} (TOML reads {spelled} as a decimal number)")
+        format!("write modes in octal, such as 0o022 (TOML reads {spelled} as a decimal number)")
+    }
 }
 
 /// A size in bytes: an integer, or a string such as `"50MB"` (units are
@@ -221,13 +219,15 @@ pub(super) fn signal(item: &Item) -> Read<i32> {
     match item.as_value() {
         Some(Value::String(s)) => parse_signal(s.value()).map_err(Problem::new),
         Some(Value::Integer(n)) => signal_from_number(*n.value()).map_err(Problem::new),
-        _ => Err(expected("a signal name such as \"TERM\", or a number", item)),
+        _ => Err(expected(
+            "a signal name such as \"TERM\", or a number",
+            item,
+        )),
     }
 }
 
 /// `true`, `false` or `"unexpected"`; the strings `"true"`/`"false"` too.
 pub(super) fn autorestart(item: &Item) -> Read<AutoRestart> {
-    let refused = || expected("true, false or \"unexpected\"", item);
     match item.as_value() {
         Some(Value::Boolean(b)) if *b.value() => Ok(AutoRestart::Always),
         Some(Value::Boolean(_)) => Ok(AutoRestart::Never),
@@ -240,7 +240,7 @@ pub(super) fn autorestart(item: &Item) -> Read<AutoRestart> {
                 s.value()
             ))),
         },
-        _ => Err(refused()),
+        _ => Err(expected("true, false or \"unexpected\"", item)),
     }
 }
 
@@ -266,7 +266,10 @@ pub(super) fn exitcodes(item: &Item) -> Read<Vec<i32>> {
 /// An array of strings, such as `args`.
 pub(super) fn string_array(item: &Item) -> Read<Vec<String>> {
     let Some(Value::Array(array)) = item.as_value() else {
-        return Err(expected("an array of strings, such as [\"-c\", \"x\"]", item));
+        return Err(expected(
+            "an array of strings, such as [\"-c\", \"x\"]",
+            item,
+        ));
     };
     array
         .iter()
@@ -318,7 +321,12 @@ pub(super) fn did_you_mean<'a>(
     let budget = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|candidate| (edit_distance(&word_lower, &candidate.to_lowercase()), candidate))
+        .map(|candidate| {
+            (
+                edit_distance(&word_lower, &candidate.to_lowercase()),
+                candidate,
+            )
+        })
         .filter(|(distance, _)| *distance <= budget)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| format!("; did you mean {}{candidate}{}?", quote.0, quote.1))

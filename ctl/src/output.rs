@@ -1,0 +1,258 @@
+//! What each reply looks like on stdout, supervisorctl's way, and the exit
+//! status it implies. Pure: everything writes into any `Write`.
+
+use crate::error::exit;
+use std::io::{self, Write};
+use taskmaster_protocol::{
+    ActionResult, AvailProgram, PidContent, ProcessInfo, ProcessState, VersionContent,
+};
+
+/// supervisorctl's name column: the longest name (at least 30) and 3 spaces.
+fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    names.map(str::len).max().unwrap_or(0).max(30) + 3
+}
+
+/// `web:0                            RUNNING   pid 4121, uptime 0:03:10`
+pub fn write_status(out: &mut impl Write, processes: &[ProcessInfo]) -> io::Result<()> {
+    let width = name_width(processes.iter().map(|p| p.name.as_str()));
+    for p in processes {
+        if p.description.is_empty() {
+            writeln!(out, "{:<width$}{}", p.name, p.state)?;
+        } else {
+            writeln!(out, "{:<width$}{:<10}{}", p.name, p.state, p.description)?;
+        }
+    }
+    Ok(())
+}
+
+/// 3 when a listed process is not RUNNING, as `systemctl is-active` would fail.
+pub fn status_exit(processes: &[ProcessInfo]) -> u8 {
+    if processes.iter().all(|p| p.state == ProcessState::Running) {
+        exit::OK
+    } else {
+        exit::NOT_RUNNING
+    }
+}
+
+/// `web: started`, or `web: ERROR (already started)` when it failed.
+pub fn write_actions(out: &mut impl Write, results: &[ActionResult]) -> io::Result<()> {
+    for r in results {
+        if r.ok {
+            writeln!(out, "{}: {}", r.name, r.message)?;
+        } else {
+            writeln!(out, "{}: ERROR ({})", r.name, r.message)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn actions_exit(results: &[ActionResult]) -> u8 {
+    if results.iter().all(|r| r.ok) {
+        exit::OK
+    } else {
+        exit::FAILED
+    }
+}
+
+/// The daemon's pid; one process's pid alone; else `NAME PID` lines, easy
+/// to read with `while read name pid`.
+pub fn write_pids(out: &mut impl Write, content: &PidContent) -> io::Result<()> {
+    if let Some(pid) = content.daemon {
+        writeln!(out, "{pid}")?;
+    }
+    match content.processes.as_slice() {
+        [one] => writeln!(out, "{}", one.pid),
+        many => many
+            .iter()
+            .try_for_each(|p| writeln!(out, "{} {}", p.name, p.pid)),
+    }
+}
+
+/// 3 when a named process is not running (its pid is 0), as for `status`.
+pub fn pids_exit(content: &PidContent) -> u8 {
+    if content.processes.iter().any(|p| p.pid == 0) {
+        exit::NOT_RUNNING
+    } else {
+        exit::OK
+    }
+}
+
+/// `web                              in use    auto      999:999`
+pub fn write_avail(out: &mut impl Write, programs: &[AvailProgram]) -> io::Result<()> {
+    let width = name_width(programs.iter().map(|p| p.name.as_str()));
+    for p in programs {
+        let in_use = if p.in_use { "in use" } else { "avail" };
+        let autostart = if p.autostart { "auto" } else { "manual" };
+        let priority = p.priority;
+        writeln!(
+            out,
+            "{:<width$}{in_use:<9} {autostart:<9} {priority}:{priority}",
+            p.name
+        )?;
+    }
+    Ok(())
+}
+
+/// The daemon's version alone when the client matches it, else both, with
+/// their protocol versions so that a mismatch is plain.
+pub fn version_text(daemon: &VersionContent, client_version: &str, client_protocol: u32) -> String {
+    if daemon.version == client_version && daemon.protocol == client_protocol {
+        daemon.version.clone()
+    } else {
+        format!(
+            "taskmasterd {} (protocol {}), taskmasterctl {client_version} (protocol {client_protocol})",
+            daemon.version, daemon.protocol
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use taskmaster_protocol::ProcessPid;
+
+    fn process(name: &str, state: ProcessState, description: &str) -> ProcessInfo {
+        ProcessInfo {
+            name: name.into(),
+            program: name.split(':').next().unwrap_or(name).into(),
+            group: name.into(),
+            state,
+            pid: None,
+            uptime_secs: None,
+            exit: None,
+            spawn_error: None,
+            description: description.into(),
+            command: "/bin/true".into(),
+        }
+    }
+
+    fn result(name: &str, ok: bool, message: &str) -> ActionResult {
+        ActionResult {
+            name: name.into(),
+            ok,
+            state: ProcessState::Running,
+            message: message.into(),
+        }
+    }
+
+    fn text(write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
+        let mut out = Vec::new();
+        write(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn status_lines_align_like_supervisorctl() {
+        let processes = [
+            process("web:0", ProcessState::Running, "pid 4121, uptime 0:03:10"),
+            process("db", ProcessState::Stopped, ""),
+        ];
+        assert_eq!(
+            text(|out| write_status(out, &processes)),
+            "web:0                            RUNNING   pid 4121, uptime 0:03:10\n\
+             db                               STOPPED\n"
+        );
+    }
+
+    #[test]
+    fn status_column_grows_with_long_names() {
+        let long = "a".repeat(40);
+        let processes = [
+            process(&long, ProcessState::Fatal, "Exited too quickly"),
+            process("x", ProcessState::Running, "pid 1, uptime 0:00:01"),
+        ];
+        let out = text(|out| write_status(out, &processes));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], format!("{long}   FATAL     Exited too quickly"));
+        assert_eq!(lines[1].find("RUNNING"), Some(43));
+    }
+
+    #[test]
+    fn status_exit_is_3_unless_everything_runs() {
+        let running = process("a", ProcessState::Running, "");
+        assert_eq!(status_exit(&[]), exit::OK);
+        assert_eq!(status_exit(&[running.clone()]), exit::OK);
+        for state in [
+            ProcessState::Stopped,
+            ProcessState::Starting,
+            ProcessState::Backoff,
+            ProcessState::Exited,
+            ProcessState::Fatal,
+        ] {
+            let other = process("b", state, "");
+            assert_eq!(status_exit(&[running.clone(), other]), exit::NOT_RUNNING, "{state}");
+        }
+    }
+
+    #[test]
+    fn action_lines_and_exit() {
+        let results = [
+            result("web", true, "started"),
+            result("web:0", true, "stopped"),
+            result("db", false, "already started"),
+        ];
+        assert_eq!(
+            text(|out| write_actions(out, &results)),
+            "web: started\nweb:0: stopped\ndb: ERROR (already started)\n"
+        );
+        assert_eq!(actions_exit(&results), exit::FAILED);
+        assert_eq!(actions_exit(&results[..2]), exit::OK);
+    }
+
+    #[test]
+    fn pids_one_alone_many_with_names() {
+        let daemon = PidContent {
+            daemon: Some(42),
+            processes: vec![],
+        };
+        assert_eq!(text(|out| write_pids(out, &daemon)), "42\n");
+        assert_eq!(pids_exit(&daemon), exit::OK);
+
+        let pid = |name: &str, pid| ProcessPid {
+            name: name.into(),
+            pid,
+        };
+        let one = PidContent {
+            daemon: None,
+            processes: vec![pid("web", 4121)],
+        };
+        assert_eq!(text(|out| write_pids(out, &one)), "4121\n");
+        let many = PidContent {
+            daemon: None,
+            processes: vec![pid("web:0", 4121), pid("web:1", 0)],
+        };
+        assert_eq!(text(|out| write_pids(out, &many)), "web:0 4121\nweb:1 0\n");
+        assert_eq!(pids_exit(&many), exit::NOT_RUNNING);
+    }
+
+    #[test]
+    fn avail_lines() {
+        let program = |name: &str, in_use, autostart, priority| AvailProgram {
+            name: name.into(),
+            group: name.into(),
+            numprocs: 1,
+            autostart,
+            priority,
+            in_use,
+        };
+        let programs = [program("web", true, true, 999), program("cron", false, false, 5)];
+        assert_eq!(
+            text(|out| write_avail(out, &programs)),
+            "web                              in use    auto      999:999\n\
+             cron                             avail     manual    5:5\n"
+        );
+    }
+
+    #[test]
+    fn version_alone_when_both_sides_agree() {
+        let daemon = VersionContent {
+            version: "0.1.0".into(),
+            protocol: 1,
+        };
+        assert_eq!(version_text(&daemon, "0.1.0", 1), "0.1.0");
+        assert_eq!(
+            version_text(&daemon, "0.2.0", 1),
+            "taskmasterd 0.1.0 (protocol 1), taskmasterctl 0.2.0 (protocol 1)"
+        );
+    }
+}

@@ -1,0 +1,392 @@
+//! `cargo xtask bench`: Taskmaster against supervisord and against the
+//! machine's limit (a bare fork/exec loop), on this machine, in one run.
+//!
+//! Each daemon is started three times, each time in a fresh directory with
+//! its own config and socket: with N programs (start-up, memory, `status`,
+//! shutdown), with 100 (memory, idle, restart) and with none (memory).
+//! bench/README.md explains every figure.
+
+mod bare;
+mod daemon;
+mod metrics;
+mod procfs;
+mod supervisord;
+mod table;
+mod taskmaster;
+mod xmlrpc;
+
+use anyhow::{Context, Result};
+use daemon::Driver;
+use metrics::PollStats;
+use std::path::PathBuf;
+use std::time::Duration;
+use table::{Cell, Column, Labels, Metric, Table};
+
+/// A daemon or a metric, for `--only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    Taskmaster,
+    Supervisord,
+    /// The bare fork/exec loop (the limit column).
+    Bare,
+    Startup,
+    Status,
+    Memory,
+    Idle,
+    Restart,
+    Shutdown,
+}
+
+pub struct Options {
+    pub quick: bool,
+    pub only: Vec<Only>,
+    pub n: Option<usize>,
+    pub idle_secs: Option<u64>,
+}
+
+/// The programs of the idle, restart and middle memory figures.
+const SMALL_N: usize = 100;
+/// Left between "all RUNNING" and a memory or idle sample, so that the
+/// start-up's last log lines and timers are over.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// What to run, with every default resolved.
+struct Plan {
+    n: usize,
+    idle: Duration,
+    /// `status` CLI runs: Taskmaster's, supervisorctl's.
+    status_runs: (usize, usize),
+    restart_tries: usize,
+    bare_repeats: usize,
+    columns: Vec<Column>,
+    metrics: Vec<Metric>,
+}
+
+impl Plan {
+    fn new(options: &Options) -> Plan {
+        let quick = options.quick;
+        let columns: Vec<Column> = options
+            .only
+            .iter()
+            .filter_map(|only| match only {
+                Only::Taskmaster => Some(Column::Taskmaster),
+                Only::Supervisord => Some(Column::Supervisord),
+                Only::Bare => Some(Column::Limit),
+                _ => None,
+            })
+            .collect();
+        let metrics: Vec<Metric> = options
+            .only
+            .iter()
+            .flat_map(|only| match only {
+                Only::Startup => &[Metric::Startup][..],
+                Only::Status => &[Metric::StatusCli],
+                Only::Memory => &[Metric::Rss0, Metric::Rss100, Metric::RssN],
+                Only::Idle => &[Metric::IdleWakeups, Metric::IdleCpu],
+                Only::Restart => &[Metric::Restart],
+                Only::Shutdown => &[Metric::Shutdown],
+                _ => &[],
+            })
+            .copied()
+            .collect();
+        let all_columns = [Column::Taskmaster, Column::Supervisord, Column::Limit];
+        let all_metrics = [
+            Metric::Startup,
+            Metric::StatusCli,
+            Metric::Rss0,
+            Metric::Rss100,
+            Metric::RssN,
+            Metric::IdleWakeups,
+            Metric::IdleCpu,
+            Metric::Restart,
+            Metric::Shutdown,
+        ];
+        Plan {
+            n: options.n.unwrap_or(if quick { 200 } else { 1000 }),
+            idle: Duration::from_secs(options.idle_secs.unwrap_or(if quick { 5 } else { 30 })),
+            status_runs: if quick { (5, 2) } else { (20, 5) },
+            restart_tries: if quick { 3 } else { 10 },
+            bare_repeats: if quick { 1 } else { 3 },
+            columns: if columns.is_empty() { all_columns.to_vec() } else { columns },
+            metrics: if metrics.is_empty() { all_metrics.to_vec() } else { metrics },
+        }
+    }
+
+    fn labels(&self) -> Labels {
+        Labels {
+            n: self.n,
+            idle_secs: self.idle.as_secs(),
+            status_runs: self.status_runs,
+            restart_tries: self.restart_tries,
+        }
+    }
+
+    /// The selected metrics among `of`.
+    fn selected(&self, of: &[Metric]) -> Vec<Metric> {
+        of.iter().copied().filter(|m| self.metrics.contains(m)).collect()
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    let xtask = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    xtask.parent().map(PathBuf::from).unwrap_or(xtask)
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+pub fn run(options: Options) -> Result<()> {
+    let plan = Plan::new(&options);
+    let mut table = Table::new(plan.labels());
+    note_setup(&plan, &mut table);
+    if plan.columns.contains(&Column::Limit) {
+        measure_bare(&plan, &mut table);
+    }
+    if plan.columns.contains(&Column::Taskmaster) {
+        let bin_dir = target_dir().join("release");
+        let mut driver = taskmaster::Taskmaster::new(workspace_root(), bin_dir);
+        measure_daemon(&mut driver, Column::Taskmaster, &plan, &mut table);
+    }
+    if plan.columns.contains(&Column::Supervisord) {
+        let mut driver = supervisord::Supervisord::default();
+        measure_daemon(&mut driver, Column::Supervisord, &plan, &mut table);
+        if let Some(version) = driver.version() {
+            table.note(format!("supervisord version {version}."));
+        }
+    }
+    let markdown = table.to_markdown();
+    println!("{markdown}");
+    let out_dir = target_dir().join("bench");
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let out = out_dir.join("results.md");
+    std::fs::write(&out, &markdown).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("written to {}", out.display());
+    Ok(())
+}
+
+fn note_setup(plan: &Plan, table: &mut Table) {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    table.note(format!(
+        "Machine: {cores} cores, Linux {}. Programs: `sleep 1000000`, startsecs 0, autorestart \
+         true, one program table each; N = {}.",
+        kernel.trim(),
+        plan.n
+    ));
+    table.note(format!(
+        "Start-up counts from spawning the daemon (`taskmasterd -n`, `supervisord -n`) until its \
+         status shows every program RUNNING. Readiness is polled with a pause of max(1 ms, 4 × the \
+         previous poll's duration), so polls cost the daemon at most a fifth of its time. The bare \
+         loop is the median of {} runs of N `Command::spawn`s of sleep.",
+        plan.bare_repeats
+    ));
+    table.note(format!(
+        "Memory is VmRSS ({} after all RUNNING): taskmasterd + taskmaster-broker; supervisord alone. \
+         Wake-ups are voluntary + involuntary context switches summed over every thread of the \
+         daemon's processes; CPU time is utime + stime (clock-tick resolution).",
+        table::format_duration(SETTLE)
+    ));
+    table.note(
+        "Restart: kill -9 of a RUNNING program; /proc is watched for the new child (a request \
+         would wake supervisord's 1 s loop early), then status is polled without pause until it \
+         shows a new pid RUNNING. Its limit is one `Command::spawn` of sleep. Shutdown's limit is \
+         SIGTERM to N bare sleeps and reaping them all.",
+    );
+}
+
+/// The limit column. A failure is recorded in the cell, not returned, so
+/// that the daemons are still measured.
+fn measure_bare(plan: &Plan, table: &mut Table) {
+    eprintln!("bare loop: {} spawns...", plan.n);
+    let repeat = |f: &dyn Fn() -> Result<Duration>, times: usize| -> Result<Duration> {
+        let samples = (0..times).map(|_| f()).collect::<Result<Vec<_>>>()?;
+        Ok(metrics::median(samples))
+    };
+    let n = plan.n;
+    let figures: [(Metric, Box<dyn Fn() -> Result<Duration>>, usize); 3] = [
+        (Metric::Startup, Box::new(move || bare::startup(n)), plan.bare_repeats),
+        (Metric::Restart, Box::new(bare::respawn), plan.restart_tries),
+        (Metric::Shutdown, Box::new(move || bare::shutdown(n)), plan.bare_repeats),
+    ];
+    for (metric, figure, times) in figures {
+        if plan.metrics.contains(&metric) {
+            let cell = match repeat(&*figure, times) {
+                Ok(t) => Cell::Time(t),
+                Err(e) => Cell::Failed(format!("{e:#}")),
+            };
+            table.set(metric, Column::Limit, cell);
+        }
+    }
+}
+
+/// Every selected figure of one daemon; a failed run marks its figures
+/// failed and the next run still happens.
+fn measure_daemon(driver: &mut dyn Driver, column: Column, plan: &Plan, table: &mut Table) {
+    if let Err(e) = driver.prepare() {
+        eprintln!("{}: {e:#}", driver.name());
+        table.fail_missing(&plan.metrics, column, &format!("{e:#}"));
+        return;
+    }
+    table.note(format!("{}.", driver.poll_note()));
+    let runs: [(&[Metric], RunFn); 3] = [
+        (
+            &[Metric::Startup, Metric::RssN, Metric::StatusCli, Metric::Shutdown],
+            big_run,
+        ),
+        (
+            &[Metric::Rss100, Metric::IdleWakeups, Metric::IdleCpu, Metric::Restart],
+            small_run,
+        ),
+        (&[Metric::Rss0], empty_run),
+    ];
+    for (metrics, run) in runs {
+        let selected = plan.selected(metrics);
+        if selected.is_empty() {
+            continue;
+        }
+        let mut record = Record {
+            table: &mut *table,
+            column,
+            selected: &selected,
+        };
+        if let Err(e) = run(&*driver, plan, &mut record) {
+            eprintln!("{}: {e:#}", driver.name());
+            table.fail_missing(&selected, column, &format!("{e:#}"));
+        }
+    }
+}
+
+type RunFn = fn(&dyn Driver, &Plan, &mut Record) -> Result<()>;
+
+/// Where one run writes its figures: only the selected ones reach the table.
+struct Record<'a> {
+    table: &'a mut Table,
+    column: Column,
+    selected: &'a [Metric],
+}
+
+impl Record<'_> {
+    fn wants(&self, metric: Metric) -> bool {
+        self.selected.contains(&metric)
+    }
+
+    fn set(&mut self, metric: Metric, cell: Cell) {
+        if self.wants(metric) {
+            self.table.set(metric, self.column, cell);
+        }
+    }
+
+    fn note_polls(&mut self, name: &str, n: usize, stats: PollStats) {
+        self.table.note(format!(
+            "{name} with {n} programs: {} readiness polls, {} each on average.",
+            stats.polls,
+            table::format_duration(stats.mean())
+        ));
+    }
+}
+
+/// N programs: start-up, memory, the status CLI, then shutdown.
+fn big_run(driver: &dyn Driver, plan: &Plan, record: &mut Record) -> Result<()> {
+    let name = driver.name();
+    eprintln!("{name}: starting {} programs...", plan.n);
+    let (mut daemon, took, polls) = metrics::start_until_running(driver, plan.n)?;
+    record.set(Metric::Startup, Cell::Time(took));
+    record.note_polls(name, plan.n, polls);
+    if record.wants(Metric::RssN) {
+        std::thread::sleep(SETTLE);
+        record.set(Metric::RssN, Cell::Bytes(metrics::rss(&mut *daemon)?));
+    }
+    if record.wants(Metric::StatusCli) {
+        eprintln!("{name}: status CLI...");
+        let runs = match record.column {
+            Column::Taskmaster => plan.status_runs.0,
+            _ => plan.status_runs.1,
+        };
+        record.set(Metric::StatusCli, Cell::Time(metrics::cli_status(&mut *daemon, runs)?));
+    }
+    if record.wants(Metric::Shutdown) {
+        eprintln!("{name}: shutdown...");
+        let (took, leftovers) = metrics::shutdown(&mut *daemon)?;
+        record.set(Metric::Shutdown, Cell::Time(took));
+        if leftovers > 0 {
+            record.table.note(format!(
+                "{name} left {leftovers} processes running after its shutdown (killed by the bench)."
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// 100 programs: memory, the idle window, then restarts.
+fn small_run(driver: &dyn Driver, plan: &Plan, record: &mut Record) -> Result<()> {
+    let name = driver.name();
+    eprintln!("{name}: starting {SMALL_N} programs...");
+    let (mut daemon, _, _) = metrics::start_until_running(driver, SMALL_N)?;
+    std::thread::sleep(SETTLE);
+    record.set(Metric::Rss100, Cell::Bytes(metrics::rss(&mut *daemon)?));
+    if record.wants(Metric::IdleWakeups) || record.wants(Metric::IdleCpu) {
+        eprintln!("{name}: idle for {:?}...", plan.idle);
+        let idle = metrics::idle(&mut *daemon, plan.idle)?;
+        record.set(Metric::IdleWakeups, Cell::Count(idle.wakeups));
+        record.set(Metric::IdleCpu, Cell::Time(idle.cpu));
+    }
+    if record.wants(Metric::Restart) {
+        eprintln!("{name}: restarts...");
+        let took = metrics::restart(&mut *daemon, plan.restart_tries, SMALL_N)?;
+        record.set(Metric::Restart, Cell::Time(took));
+    }
+    Ok(())
+}
+
+/// No programs: the daemon's own memory.
+fn empty_run(driver: &dyn Driver, _plan: &Plan, record: &mut Record) -> Result<()> {
+    eprintln!("{}: starting with no programs...", driver.name());
+    let (mut daemon, _, _) = metrics::start_until_running(driver, 0)?;
+    std::thread::sleep(SETTLE);
+    record.set(Metric::Rss0, Cell::Bytes(metrics::rss(&mut *daemon)?));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(only: &[Only]) -> Options {
+        Options {
+            quick: false,
+            only: only.to_vec(),
+            n: None,
+            idle_secs: None,
+        }
+    }
+
+    #[test]
+    fn defaults_run_everything() {
+        let plan = Plan::new(&options(&[]));
+        assert_eq!((plan.n, plan.idle.as_secs()), (1000, 30));
+        assert_eq!(plan.columns.len(), 3);
+        assert_eq!(plan.metrics.len(), 9);
+    }
+
+    #[test]
+    fn only_combines_daemons_and_metrics() {
+        let plan = Plan::new(&options(&[Only::Supervisord, Only::Memory]));
+        assert_eq!(plan.columns, [Column::Supervisord]);
+        assert_eq!(plan.metrics, [Metric::Rss0, Metric::Rss100, Metric::RssN]);
+        assert_eq!(
+            plan.selected(&[Metric::Startup, Metric::RssN]),
+            [Metric::RssN]
+        );
+    }
+
+    #[test]
+    fn quick_is_smaller() {
+        let mut quick = options(&[]);
+        quick.quick = true;
+        let plan = Plan::new(&quick);
+        assert_eq!((plan.n, plan.idle.as_secs()), (200, 5));
+    }
+}

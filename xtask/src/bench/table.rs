@@ -1,0 +1,271 @@
+//! The results: one cell per (metric, column), rendered as a markdown table
+//! with the targets from the performance issue and notes on the method.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Column {
+    Taskmaster,
+    Supervisord,
+    Limit,
+}
+
+impl Column {
+    pub fn title(self) -> &'static str {
+        match self {
+            Column::Taskmaster => "Taskmaster",
+            Column::Supervisord => "supervisord",
+            Column::Limit => "bare loop",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Metric {
+    Startup,
+    StatusCli,
+    Rss0,
+    Rss100,
+    RssN,
+    IdleWakeups,
+    IdleCpu,
+    Restart,
+    Shutdown,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Time(Duration),
+    Bytes(u64),
+    Count(u64),
+    Failed(String),
+}
+
+/// What the row labels need to say.
+#[derive(Debug, Clone, Copy)]
+pub struct Labels {
+    pub n: usize,
+    pub idle_secs: u64,
+    pub status_runs: (usize, usize),
+    pub restart_tries: usize,
+}
+
+/// The performance issue's targets at 1000 programs.
+const STARTUP_TARGET_RATIO: f64 = 1.5;
+const RSS_TARGET: u64 = 10 * 1024 * 1024;
+
+pub struct Table {
+    labels: Labels,
+    cells: BTreeMap<(Metric, Column), Cell>,
+    notes: Vec<String>,
+}
+
+impl Table {
+    pub fn new(labels: Labels) -> Self {
+        Table {
+            labels,
+            cells: BTreeMap::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn set(&mut self, metric: Metric, column: Column, cell: Cell) {
+        self.cells.insert((metric, column), cell);
+    }
+
+    /// Marks every metric of `metrics` that has no value yet in `column` as failed.
+    pub fn fail_missing(&mut self, metrics: &[Metric], column: Column, reason: &str) {
+        for &metric in metrics {
+            self.cells
+                .entry((metric, column))
+                .or_insert_with(|| Cell::Failed(reason.to_string()));
+        }
+    }
+
+    pub fn note(&mut self, note: impl Into<String>) {
+        self.notes.push(note.into());
+    }
+
+    fn label(&self, metric: Metric) -> String {
+        let Labels {
+            n,
+            idle_secs,
+            status_runs: (tm_runs, sv_runs),
+            restart_tries,
+        } = self.labels;
+        match metric {
+            Metric::Startup => format!("start {n} programs until all RUNNING"),
+            Metric::StatusCli => format!(
+                "one `status` CLI run, {n} programs (median of {tm_runs} / {sv_runs})"
+            ),
+            Metric::Rss0 => "resident memory, 0 programs".into(),
+            Metric::Rss100 => "resident memory, 100 programs".into(),
+            Metric::RssN => format!("resident memory, {n} programs"),
+            Metric::IdleWakeups => format!("wake-ups in {idle_secs} s idle, 100 programs"),
+            Metric::IdleCpu => format!("CPU time in {idle_secs} s idle, 100 programs"),
+            Metric::Restart => {
+                format!("restart after kill -9 (median of {restart_tries})")
+            }
+            Metric::Shutdown => format!("SIGTERM to exit, {n} programs running"),
+        }
+    }
+
+    fn target(&self, metric: Metric) -> String {
+        let verdict = |met: Option<bool>| match met {
+            Some(true) => " (met)",
+            Some(false) => " (missed)",
+            None => "",
+        };
+        let taskmaster = self.cells.get(&(metric, Column::Taskmaster));
+        match metric {
+            Metric::Startup => {
+                let ratio = self.ratio(metric, Column::Taskmaster);
+                let met = ratio.map(|r| r <= STARTUP_TARGET_RATIO);
+                format!("≤ {STARTUP_TARGET_RATIO}x limit{}", verdict(met))
+            }
+            Metric::RssN => {
+                let met = match taskmaster {
+                    Some(Cell::Bytes(b)) => Some(*b < RSS_TARGET),
+                    _ => None,
+                };
+                format!("< 10 MiB at 1000{}", verdict(met))
+            }
+            Metric::IdleWakeups => {
+                let met = match taskmaster {
+                    Some(Cell::Count(c)) => Some(*c == 0),
+                    _ => None,
+                };
+                format!("0{}", verdict(met))
+            }
+            Metric::StatusCli => "milliseconds".into(),
+            _ => String::new(),
+        }
+    }
+
+    /// `column`'s time divided by the limit's, where both were measured.
+    fn ratio(&self, metric: Metric, column: Column) -> Option<f64> {
+        match (
+            self.cells.get(&(metric, column)),
+            self.cells.get(&(metric, Column::Limit)),
+        ) {
+            (Some(Cell::Time(t)), Some(Cell::Time(limit))) if !limit.is_zero() => {
+                Some(t.as_secs_f64() / limit.as_secs_f64())
+            }
+            _ => None,
+        }
+    }
+
+    fn cell_text(&self, metric: Metric, column: Column) -> String {
+        let Some(cell) = self.cells.get(&(metric, column)) else {
+            return "—".into();
+        };
+        let text = match cell {
+            Cell::Time(t) => format_duration(*t),
+            Cell::Bytes(b) => format!("{:.1} MiB", *b as f64 / (1024.0 * 1024.0)),
+            Cell::Count(c) => c.to_string(),
+            Cell::Failed(_) => "failed (see notes)".into(),
+        };
+        match self.ratio(metric, column) {
+            Some(r) if column != Column::Limit => format!("{text} ({r:.1}x)"),
+            _ => text,
+        }
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::from(
+            "| metric | Taskmaster | supervisord | limit (bare loop) | target |\n\
+             |---|---:|---:|---:|---|\n",
+        );
+        let metrics: Vec<Metric> = {
+            let mut m: Vec<Metric> = self.cells.keys().map(|k| k.0).collect();
+            m.dedup();
+            m
+        };
+        for metric in metrics {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                self.label(metric),
+                self.cell_text(metric, Column::Taskmaster),
+                self.cell_text(metric, Column::Supervisord),
+                self.cell_text(metric, Column::Limit),
+                self.target(metric),
+            );
+        }
+        let failures = self.cells.iter().filter_map(|((metric, column), cell)| match cell {
+            Cell::Failed(why) => Some(format!("{}, {}: {why}", column.title(), self.label(*metric))),
+            _ => None,
+        });
+        let mut notes: Vec<String> = self.notes.clone();
+        notes.extend(failures);
+        if !notes.is_empty() {
+            out.push('\n');
+            for note in notes {
+                let _ = writeln!(out, "- {}", note.replace('\n', "\n  "));
+            }
+        }
+        out
+    }
+}
+
+pub fn format_duration(t: Duration) -> String {
+    let ms = t.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.2} s", t.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels() -> Labels {
+        Labels {
+            n: 1000,
+            idle_secs: 30,
+            status_runs: (20, 5),
+            restart_tries: 10,
+        }
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(format_duration(Duration::from_micros(420)), "0.42 ms");
+        assert_eq!(format_duration(Duration::from_millis(123)), "123 ms");
+        assert_eq!(format_duration(Duration::from_millis(11_400)), "11.40 s");
+    }
+
+    #[test]
+    fn rows_show_ratios_targets_and_failures() {
+        let mut table = Table::new(labels());
+        let ms = Duration::from_millis;
+        table.set(Metric::Startup, Column::Taskmaster, Cell::Time(ms(120)));
+        table.set(Metric::Startup, Column::Supervisord, Cell::Time(ms(1100)));
+        table.set(Metric::Startup, Column::Limit, Cell::Time(ms(100)));
+        table.set(Metric::IdleWakeups, Column::Taskmaster, Cell::Count(0));
+        table.fail_missing(&[Metric::IdleWakeups], Column::Supervisord, "boom");
+        table.note("N = 1000");
+        let text = table.to_markdown();
+        assert!(
+            text.contains(
+                "| start 1000 programs until all RUNNING | 120 ms (1.2x) | 1.10 s (11.0x) \
+                 | 100 ms | ≤ 1.5x limit (met) |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "| wake-ups in 30 s idle, 100 programs | 0 | failed (see notes) | — | 0 (met) |"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("- N = 1000\n"), "{text}");
+        assert!(text.contains("- supervisord, wake-ups in 30 s idle, 100 programs: boom"));
+    }
+}
