@@ -113,7 +113,7 @@ pub enum Command {
 /// The processes an action applies to.
 #[derive(Debug, Args)]
 pub struct Names {
-    /// Processes: NAME (all its instances), NAME:N, GROUP:* or all.
+    /// Processes, at least one: NAME (all its instances), NAME:N, GROUP:* or all.
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
 }

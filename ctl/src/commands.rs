@@ -2,7 +2,7 @@
 //! connection, print the reply and choose the exit status.
 
 use crate::cli::Command;
-use crate::error::{exit, Error};
+use crate::error::{exit, plain, Error};
 use crate::output;
 use crate::target::Server;
 use serde::de::DeserializeOwned;
@@ -75,7 +75,14 @@ fn unreachable(error: ConnectError) -> Error {
         }
         _ => "; is it running? Start it with `taskmasterd -c <config>`",
     };
-    Error::new(exit::UNREACHABLE, format!("taskmasterctl: {error}{hint}"))
+    Error::new(
+        exit::UNREACHABLE,
+        format!(
+            "taskmasterctl: cannot reach taskmasterd at {}: {}{hint}",
+            error.path.display(),
+            plain(&error.source)
+        ),
+    )
 }
 
 fn decode<T: DeserializeOwned>(content: Value) -> Result<T, Error> {
@@ -192,8 +199,8 @@ mod tests {
         assert_eq!(error.code(), exit::UNREACHABLE);
         assert_eq!(
             error.report().unwrap(),
-            "taskmasterctl: cannot reach taskmasterd at /tmp/x.sock: No such file or directory \
-             (os error 2); is it running? Start it with `taskmasterd -c <config>`"
+            "taskmasterctl: cannot reach taskmasterd at /tmp/x.sock: No such file or directory; \
+             is it running? Start it with `taskmasterd -c <config>`"
         );
     }
 }

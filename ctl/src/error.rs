@@ -74,13 +74,23 @@ impl Error {
         let mut next: Option<&(dyn std::error::Error + 'static)> =
             self.cause.as_deref().map(|c| c as &(dyn std::error::Error + 'static));
         while let Some(cause) = next {
-            let line = cause.to_string();
+            let line = plain(cause);
             if !text.contains(&line) {
                 let _ = write!(text, ": {line}");
             }
             next = cause.source();
         }
         Some(text)
+    }
+}
+
+/// An error's text without the " (os error 2)" that `io::Error` appends:
+/// people read the reason, the number adds nothing.
+pub fn plain(error: &dyn std::fmt::Display) -> String {
+    let text = error.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_string(),
+        _ => text,
     }
 }
 
@@ -112,6 +122,12 @@ mod tests {
             Some("taskmasterctl: cannot go on: reading x: gone")
         );
         assert_eq!(error.code(), exit::FAILED);
+    }
+
+    #[test]
+    fn os_error_numbers_are_dropped() {
+        assert_eq!(plain(&io::Error::from_raw_os_error(2)), "No such file or directory");
+        assert_eq!(plain(&"left (alone)"), "left (alone)");
     }
 
     #[test]

@@ -73,9 +73,8 @@ impl BrokerCommand {
     }
 
     fn plan(&self, channel: OwnedFd) -> Result<BrokerPlan, String> {
-        let c_string = |s: &[u8]| {
-            CString::new(s).map_err(|_| "a path contains a NUL byte".to_string())
-        };
+        let c_string =
+            |s: &[u8]| CString::new(s).map_err(|_| "a path contains a NUL byte".to_string());
         let program = c_string(self.program.as_os_str().as_bytes())?;
         let mut argv = vec![
             program.clone(),
@@ -132,8 +131,7 @@ fn locate() -> Result<PathBuf, String> {
 /// The identity the broker switches to for `[taskmasterd] user`: none when
 /// it is already ours.
 fn resolve_user(user: &str) -> Result<Option<sys::Credentials>, String> {
-    let credentials =
-        credentials::lookup(user).map_err(|e| format!("[taskmasterd] user: {e}"))?;
+    let credentials = credentials::lookup(user).map_err(|e| format!("[taskmasterd] user: {e}"))?;
     let me = geteuid();
     if me.is_root() {
         Ok(Some(credentials))

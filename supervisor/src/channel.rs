@@ -34,8 +34,12 @@ pub struct Channel {
 
 impl Channel {
     pub fn new(fd: OwnedFd) -> Result<Self, String> {
-        fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
-            .map_err(|errno| format!("cannot make the broker channel non-blocking: {}", errno.desc()))?;
+        fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(|errno| {
+            format!(
+                "cannot make the broker channel non-blocking: {}",
+                errno.desc()
+            )
+        })?;
         Ok(Self {
             fd,
             outbox: VecDeque::new(),
@@ -62,7 +66,13 @@ impl Channel {
     pub fn flush(&mut self) -> Result<(), Errno> {
         while let Some(packet) = self.outbox.front() {
             let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
-            match sendmsg::<()>(self.fd.as_raw_fd(), &[IoSlice::new(packet)], &[], flags, None) {
+            match sendmsg::<()>(
+                self.fd.as_raw_fd(),
+                &[IoSlice::new(packet)],
+                &[],
+                flags,
+                None,
+            ) {
                 Ok(_) => {
                     self.outbox.pop_front();
                 }
@@ -89,7 +99,12 @@ impl Channel {
                     (message.bytes, truncated, fds)
                 }
                 Err(Errno::EAGAIN) | Err(Errno::EINTR) => return Received::Empty,
-                Err(errno) => return Received::Malformed(format!("cannot read from the broker: {}", errno.desc())),
+                Err(errno) => {
+                    return Received::Malformed(format!(
+                        "cannot read from the broker: {}",
+                        errno.desc()
+                    ))
+                }
             };
         if bytes == 0 && fds.is_empty() {
             return Received::Closed;
@@ -101,7 +116,9 @@ impl Channel {
         }
         match taskmaster_ipc::decode::<ToSupervisor>(&self.buffer[..bytes]) {
             Ok(message) => Received::Packet(message, fds),
-            Err(e) => Received::Malformed(format!("dropped a malformed packet from the broker: {e}")),
+            Err(e) => {
+                Received::Malformed(format!("dropped a malformed packet from the broker: {e}"))
+            }
         }
     }
 

@@ -18,9 +18,8 @@ pub fn lookup(user: &str) -> Result<Credentials, String> {
     let found = found.ok_or_else(|| format!("no such user '{user}'"))?;
     let name = CString::new(found.name.as_bytes())
         .map_err(|_| format!("user name '{}' contains a NUL byte", found.name))?;
-    let groups = getgrouplist(&name, found.gid).map_err(|errno| {
-        format!("cannot list the groups of user '{user}': {}", errno.desc())
-    })?;
+    let groups = getgrouplist(&name, found.gid)
+        .map_err(|errno| format!("cannot list the groups of user '{user}': {}", errno.desc()))?;
     Ok(Credentials {
         uid: found.uid.as_raw(),
         gid: found.gid.as_raw(),

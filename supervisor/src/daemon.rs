@@ -183,7 +183,10 @@ mod tests {
     #[test]
     fn limits_are_raised_only_when_needed() {
         assert_eq!(plan_limit(&OPEN_FILES, 1024, 4096, 8192, false), Ok(None));
-        assert_eq!(plan_limit(&OPEN_FILES, 1024, RLIM_INFINITY, RLIM_INFINITY, false), Ok(None));
+        assert_eq!(
+            plan_limit(&OPEN_FILES, 1024, RLIM_INFINITY, RLIM_INFINITY, false),
+            Ok(None)
+        );
         assert_eq!(
             plan_limit(&OPEN_FILES, 4096, 1024, 8192, false),
             Ok(Some((4096, 8192)))

@@ -1,2 +1,136 @@
-//! Placeholder.
-fn main() {}
+//! taskmasterd: Taskmaster's small privileged supervisor. It applies the
+//! `[taskmasterd]` settings, starts taskmaster-broker unprivileged, and
+//! does for it what needs privilege: spawning, signalling and reaping.
+
+mod broker;
+mod channel;
+mod credentials;
+mod daemon;
+mod notices;
+mod reaper;
+mod settings;
+mod spawn;
+mod supervisor;
+#[allow(unsafe_code)]
+mod sys;
+
+use clap::Parser;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::stat::{umask, Mode};
+use settings::Settings;
+use std::path::PathBuf;
+use supervisor::{Options, Supervisor};
+
+/// Keeps a declared set of programs running; controlled with taskmasterctl.
+#[derive(Debug, Parser)]
+#[command(name = "taskmasterd", version)]
+struct Cli {
+    /// The config file [default: $TASKMASTER_CONFIG, ./taskmaster.conf.toml,
+    /// ../taskmaster.conf.toml, /etc/taskmaster/taskmaster.conf.toml]
+    #[arg(
+        short = 'c',
+        long = "config",
+        visible_alias = "configuration",
+        value_name = "FILE"
+    )]
+    config: Option<PathBuf>,
+    /// Stay in the foreground instead of becoming a daemon
+    #[arg(short = 'n', long)]
+    nodaemon: bool,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(message) = run(cli) {
+        eprintln!("taskmasterd: {message}");
+        std::process::exit(2);
+    }
+}
+
+/// Everything up to the supervisor loop; an error is a start-up failure
+/// (exit status 2) printed on the terminal.
+fn run(cli: Cli) -> Result<(), String> {
+    sys::ensure_std_fds_open().map_err(|e| format!("cannot open /dev/null: {e}"))?;
+    let config =
+        taskmaster_protocol::discover_config(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    let config = std::path::absolute(&config)
+        .map_err(|e| format!("cannot resolve the config path '{}': {e}", config.display()))?;
+    let settings = Settings::load(&config);
+    let foreground = cli.nodaemon || settings.nodaemon;
+    let command = broker::BrokerCommand::new(&config, foreground, settings.user.as_deref())?;
+    apply(&settings)?;
+    let readiness = if foreground {
+        None
+    } else {
+        Some(daemon::daemonize()?)
+    };
+    let options = Options {
+        daemonized: !foreground,
+        foreground,
+        pidfile: settings.pidfile,
+    };
+    let signals = match watch_signals() {
+        Ok(signals) => signals,
+        Err(message) => {
+            eprintln!("taskmasterd: {message}");
+            if let Some(readiness) = readiness {
+                readiness.failed(2);
+            }
+            std::process::exit(2);
+        }
+    };
+    Supervisor::new(command, signals, options, readiness).run()
+}
+
+/// Limits, umask and working directory: inherited by the daemon, the broker
+/// and every program.
+fn apply(settings: &Settings) -> Result<(), String> {
+    daemon::raise_limits(settings.minfds, settings.minprocs)?;
+    umask(Mode::from_bits_truncate(settings.umask));
+    if let Some(directory) = &settings.directory {
+        std::env::set_current_dir(directory).map_err(|e| {
+            format!(
+                "cannot change directory to '{}' ([taskmasterd] directory): {e}",
+                directory.display()
+            )
+        })?;
+    }
+    sys::ignore_sigpipe().map_err(|errno| format!("cannot ignore SIGPIPE: {}", errno.desc()))
+}
+
+/// Makes this process a child subreaper (orphans of programs are reaped
+/// here, as by an init) and routes the signals it acts on to a signalfd.
+fn watch_signals() -> Result<SignalFd, String> {
+    nix::sys::prctl::set_child_subreaper(true)
+        .map_err(|errno| format!("cannot become a child subreaper: {}", errno.desc()))?;
+    let mut mask = SigSet::empty();
+    for signal in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGHUP,
+        Signal::SIGUSR2,
+    ] {
+        mask.add(signal);
+    }
+    mask.thread_block()
+        .map_err(|errno| format!("cannot block signals: {}", errno.desc()))?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|errno| format!("cannot create a signalfd: {}", errno.desc()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+        let cli = Cli::parse_from(["taskmasterd", "-n", "-c", "x.toml"]);
+        assert!(cli.nodaemon);
+        assert_eq!(cli.config, Some(PathBuf::from("x.toml")));
+    }
+}

@@ -46,7 +46,8 @@ pub fn describe(status: &ExitStatus) -> String {
             signal,
             core_dumped,
         } => {
-            let name = Signal::try_from(signal).map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_string());
+            let name = Signal::try_from(signal)
+                .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_string());
             let core = if core_dumped { " (core dumped)" } else { "" };
             format!("was killed by {name}{core}")
         }

@@ -112,7 +112,10 @@ mod tests {
 
     #[test]
     fn defaults_without_the_table() {
-        assert_eq!(parse("[programs.web]\ncommand = 'x'\n"), Settings::default());
+        assert_eq!(
+            parse("[programs.web]\ncommand = 'x'\n"),
+            Settings::default()
+        );
         let defaults = Settings::default();
         assert_eq!(defaults.umask, 0o022);
         assert_eq!((defaults.minfds, defaults.minprocs), (1024, 200));
@@ -178,6 +181,9 @@ mod tests {
 
     #[test]
     fn numeric_user_is_kept_as_text() {
-        assert_eq!(parse("[taskmasterd]\nuser = 1000\n").user, Some("1000".into()));
+        assert_eq!(
+            parse("[taskmasterd]\nuser = 1000\n").user,
+            Some("1000".into())
+        );
     }
 }

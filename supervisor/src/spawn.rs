@@ -159,7 +159,11 @@ pub fn describe_failure(request: &SpawnRequest, step: i32, errno: i32) -> String
         Some(Step::Exec) => format!("cannot execute '{}': {reason}", request.command),
         Some(Step::Directory) => format!(
             "cannot change directory to '{}': {reason}",
-            request.directory.as_deref().unwrap_or("".as_ref()).display()
+            request
+                .directory
+                .as_deref()
+                .unwrap_or("".as_ref())
+                .display()
         ),
         Some(Step::Credentials) => format!(
             "cannot switch to user '{}': {reason}",
@@ -201,7 +205,10 @@ mod tests {
     #[test]
     fn path_comes_from_the_program_environment() {
         assert_eq!(path_of(&[]), DEFAULT_PATH);
-        let env = [("HOME".into(), "/".into()), ("PATH".into(), "/opt/bin".into())];
+        let env = [
+            ("HOME".into(), "/".into()),
+            ("PATH".into(), "/opt/bin".into()),
+        ];
         assert_eq!(path_of(&env), "/opt/bin");
     }
 
@@ -211,7 +218,10 @@ mod tests {
         let exec = describe_failure(&request, Step::Exec as i32, libc::ENOENT);
         assert_eq!(exec, "cannot execute 'nosuch': No such file or directory");
         let chdir = describe_failure(&request, Step::Directory as i32, libc::ENOENT);
-        assert_eq!(chdir, "cannot change directory to '/nope': No such file or directory");
+        assert_eq!(
+            chdir,
+            "cannot change directory to '/nope': No such file or directory"
+        );
         let user = describe_failure(&request, Step::Credentials as i32, libc::EPERM);
         assert_eq!(user, "cannot switch to user 'bob': Operation not permitted");
     }

@@ -136,7 +136,10 @@ pub fn ensure_std_fds_open() -> std::io::Result<()> {
     for fd in 0..=2 {
         // SAFETY: F_GETFD only queries the descriptor table.
         if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-            let devnull = std::fs::File::options().read(true).write(true).open("/dev/null")?;
+            let devnull = std::fs::File::options()
+                .read(true)
+                .write(true)
+                .open("/dev/null")?;
             // SAFETY: both descriptors are valid; dup2 onto a closed slot
             // takes it without affecting any owned descriptor.
             if unsafe { libc::dup2(devnull.as_raw_fd(), fd) } < 0 {
@@ -220,15 +223,26 @@ pub fn exec_program(plan: &ExecPlan, report: &OwnedFd) -> ! {
 pub fn exec_broker(plan: &BrokerPlan) -> ! {
     let channel = taskmaster_ipc::BROKER_CHANNEL_FD;
     if let Err(errno) = place_fd(plan.channel.as_raw_fd(), channel) {
-        fail_to_stderr(b"taskmasterd: cannot hand the channel to taskmaster-broker: ", errno, 2);
+        fail_to_stderr(
+            b"taskmasterd: cannot hand the channel to taskmaster-broker: ",
+            errno,
+            2,
+        );
     }
     match &plan.privilege {
         Privilege::User(credentials) => {
             if let Err(errno) = switch_user(credentials) {
-                fail_to_stderr(b"taskmasterd: cannot switch taskmaster-broker to its user: ", errno, 2);
+                fail_to_stderr(
+                    b"taskmasterd: cannot switch taskmaster-broker to its user: ",
+                    errno,
+                    2,
+                );
             }
         }
-        Privilege::Capabilities { keep, drop_bounding } => {
+        Privilege::Capabilities {
+            keep,
+            drop_bounding,
+        } => {
             if drop_capabilities(keep, drop_bounding).is_err() {
                 fail_to_stderr(
                     b"taskmasterd: cannot drop the capabilities of taskmaster-broker: ",
@@ -244,7 +258,11 @@ pub fn exec_broker(plan: &BrokerPlan) -> ! {
     let no_new_privs = nix::sys::prctl::set_no_new_privs();
     let death_signal = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
     if let Err(errno) = no_new_privs.and(death_signal) {
-        fail_to_stderr(b"taskmasterd: cannot set up taskmaster-broker: ", errno as i32, 2);
+        fail_to_stderr(
+            b"taskmasterd: cannot set up taskmaster-broker: ",
+            errno as i32,
+            2,
+        );
     }
     if nix::unistd::getppid().as_raw() != plan.parent {
         exit_now(1);
@@ -258,11 +276,12 @@ pub fn exec_broker(plan: &BrokerPlan) -> ! {
 
 /// Makes `fd` available as `target` in this child, without close-on-exec.
 fn place_fd(fd: RawFd, target: RawFd) -> Result<(), i32> {
-    // SAFETY: both are plain descriptor numbers; a dup2 onto `target` in a
-    // child about to exec cannot break an owner in this process.
     let result = if fd == target {
+        // SAFETY: clearing the descriptor flags of an open descriptor.
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }
     } else {
+        // SAFETY: both are plain descriptor numbers; a dup2 onto `target` in
+        // a child about to exec cannot break an owner in this process.
         unsafe { libc::dup2(fd, target) }
     };
     if result < 0 {
@@ -295,7 +314,10 @@ fn switch_user(credentials: &Credentials) -> Result<(), i32> {
 
 /// Keeps only `keep`: the bounding set first (which needs CAP_SETPCAP), so
 /// that exec as root cannot give the rest back.
-fn drop_capabilities(keep: &CapsHashSet, drop_bounding: &[Capability]) -> Result<(), caps::errors::CapsError> {
+fn drop_capabilities(
+    keep: &CapsHashSet,
+    drop_bounding: &[Capability],
+) -> Result<(), caps::errors::CapsError> {
     for cap in drop_bounding {
         caps::drop(None, CapSet::Bounding, *cap)?;
     }

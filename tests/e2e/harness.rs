@@ -46,13 +46,19 @@ impl Output {
 
     /// The non-empty lines of stdout, trimmed.
     pub fn lines(&self) -> Vec<&str> {
-        self.stdout.lines().map(str::trim).filter(|l| !l.is_empty()).collect()
+        self.stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect()
     }
 }
 
 fn exit_code(status: ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 /// The directory of the binaries under test: cargo builds tm-testprog for
@@ -170,7 +176,9 @@ impl Builder {
     }
 
     fn socket_path(&self) -> PathBuf {
-        self.socket.clone().unwrap_or_else(|| self.dir.0.join("t.sock"))
+        self.socket
+            .clone()
+            .unwrap_or_else(|| self.dir.0.join("t.sock"))
     }
 
     fn write_config(&self) -> PathBuf {
@@ -209,7 +217,8 @@ impl Builder {
     pub fn start(self) -> TestDaemon {
         let config = self.write_config();
         let dir = &self.dir.0;
-        let out = fs::File::create(dir.join("taskmasterd.out")).expect("cannot create taskmasterd.out");
+        let out =
+            fs::File::create(dir.join("taskmasterd.out")).expect("cannot create taskmasterd.out");
         let err = out.try_clone().expect("cannot dup taskmasterd.out");
         let child = self
             .command(&config)
@@ -234,26 +243,41 @@ impl Builder {
     /// deadline.
     pub fn start_expecting_failure(self) -> Output {
         let config = self.write_config();
-        let mut child = self
-            .command(&config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start taskmasterd");
-        let deadline = Instant::now() + READY_TIMEOUT;
-        while child.try_wait().expect("waitpid on taskmasterd").is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let output = Output::from_std(child.wait_with_output().expect("taskmasterd output"));
-                kill_strays(&self.dir.0);
-                panic!("taskmasterd was expected to refuse to start but is still running: {output:?}");
-            }
-            std::thread::sleep(POLL);
-        }
-        let output = Output::from_std(child.wait_with_output().expect("taskmasterd output"));
-        kill_strays(&self.dir.0);
-        output
+        let command = self.command(&config);
+        run_to_exit(command, &self.dir.0)
     }
+
+    /// Runs taskmasterd with exactly these arguments, expecting it to exit.
+    pub fn start_with_args(self, args: &[&str]) -> Output {
+        let mut command = Command::new(binary("taskmasterd"));
+        command
+            .args(args)
+            .env(MARKER_VAR, &self.dir.0)
+            .current_dir(&self.dir.0);
+        run_to_exit(command, &self.dir.0)
+    }
+}
+
+fn run_to_exit(mut command: Command, dir: &Path) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start taskmasterd");
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while child.try_wait().expect("waitpid on taskmasterd").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = Output::from_std(child.wait_with_output().expect("taskmasterd output"));
+            kill_strays(dir);
+            panic!("taskmasterd was expected to exit by itself but still runs: {output:?}");
+        }
+        std::thread::sleep(POLL);
+    }
+    let output = Output::from_std(child.wait_with_output().expect("taskmasterd output"));
+    kill_strays(dir);
+    output
 }
 
 /// A running taskmasterd in its own directory. Dropping it stops the daemon
@@ -281,13 +305,12 @@ impl TestDaemon {
         &self.socket
     }
 
-    pub fn config(&self) -> &Path {
-        &self.config
-    }
-
     /// taskmasterd's pid.
     pub fn daemon_pid(&self) -> i32 {
-        let child = self.child.as_ref().expect("the daemon was already waited for");
+        let child = self
+            .child
+            .as_ref()
+            .expect("the daemon was already waited for");
         i32::try_from(child.id()).expect("pids fit in i32")
     }
 
@@ -358,7 +381,8 @@ impl TestDaemon {
     }
 
     pub fn try_request(&self, request: Value) -> Result<Value, String> {
-        let request: Request = serde_json::from_value(request).map_err(|e| format!("bad test request: {e}"))?;
+        let request: Request =
+            serde_json::from_value(request).map_err(|e| format!("bad test request: {e}"))?;
         let mut client = Client::connect(&self.socket).map_err(|e| e.to_string())?;
         let reply = client.request(&request).map_err(|e| e.to_string())?;
         serde_json::to_value(reply).map_err(|e| e.to_string())
@@ -384,7 +408,10 @@ impl TestDaemon {
     }
 
     pub fn state(&self, name: &str) -> String {
-        self.process(name)["state"].as_str().unwrap_or("?").to_string()
+        self.process(name)["state"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string()
     }
 
     /// The pid `status` gives for a process; panics when it has none.
@@ -501,10 +528,16 @@ pub fn run_ctl(args: &[&str]) -> Output {
 fn kill_strays(dir: &Path) {
     let marker = format!("{MARKER_VAR}={}", dir.display());
     let dir_text = dir.display().to_string();
-    let Ok(entries) = fs::read_dir("/proc") else { return };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return;
+    };
     let me = std::process::id();
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         if pid == me {
@@ -553,10 +586,15 @@ pub fn parent_of(pid: i32) -> Option<i32> {
 /// The children of `pid`, from every thread's `children` list.
 pub fn children_of(pid: i32) -> Vec<i32> {
     let mut children = Vec::new();
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { return children };
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return children;
+    };
     for task in tasks.flatten() {
         let text = fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        children.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+        children.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
     }
     children
 }
@@ -568,25 +606,21 @@ pub fn argv0(pid: i32) -> String {
     String::from_utf8_lossy(first).into_owned()
 }
 
-/// Polls a plain condition with a deadline (for when no daemon is at hand).
-pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(POLL);
-    }
-}
-
 /// The value of the first `key=value` line of `text` for `key`.
 pub fn value_of<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
 }
 
 /// Creates system user `tmtest` if absent (root only); its uid and gid.
 pub fn test_user() -> (u32, u32) {
     static CREATED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     CREATED.get_or_init(|| {
-        if nix::unistd::User::from_name("tmtest").ok().flatten().is_none() {
+        if nix::unistd::User::from_name("tmtest")
+            .ok()
+            .flatten()
+            .is_none()
+        {
             let status = Command::new("useradd")
                 .args(["-r", "-M", "-s", "/usr/sbin/nologin", "tmtest"])
                 .status()

@@ -1,7 +1,7 @@
 //! What a program finds when it starts: its environment, working directory,
 //! umask, arguments, and what happens when its command cannot be run.
 
-use crate::harness::{bin_dir, set_mode, value_of, Builder, TestDaemon, WAIT};
+use crate::harness::{bin_dir, set_mode, value_of, Builder, WAIT};
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
@@ -45,10 +45,17 @@ NUMBER = 42
         ("TASKMASTER_ENABLED", "1".to_string()),
         ("TASKMASTER_PROCESS_NAME", "envp".to_string()),
         ("TASKMASTER_GROUP_NAME", "envp".to_string()),
-        ("TASKMASTER_SERVER_URL", format!("unix://{}", d.socket().display())),
+        (
+            "TASKMASTER_SERVER_URL",
+            format!("unix://{}", d.socket().display()),
+        ),
     ];
     for (var, value) in expected {
-        assert_eq!(value_of(&log, &format!("env:{var}")), Some(value.as_str()), "{var} in:\n{log}");
+        assert_eq!(
+            value_of(&log, &format!("env:{var}")),
+            Some(value.as_str()),
+            "{var} in:\n{log}"
+        );
     }
 }
 
@@ -130,18 +137,34 @@ startretries = 1
     d.wait_state("good", "RUNNING", WAIT);
     let good = d.pid("good");
 
-    for (name, errno) in [("missing", "No such file or directory"), ("notexec", "Permission denied")] {
+    for (name, errno) in [
+        ("missing", "No such file or directory"),
+        ("notexec", "Permission denied"),
+    ] {
         // One retry after 1 s of backoff, then FATAL.
         let process = d.wait_state(name, "FATAL", Duration::from_secs(10));
         let spawn_error = process["spawn_error"].as_str().unwrap_or_default();
-        assert!(spawn_error.contains(errno), "{name}: spawn_error names the errno: {process}");
+        assert!(
+            spawn_error.contains(errno),
+            "{name}: spawn_error names the errno: {process}"
+        );
         let status = d.ctl(&["status", name]);
         let start = d.ctl(&["start", name]);
-        assert_eq!(start.code, 1, "start of an unrunnable program fails: {start:?}");
+        assert_eq!(
+            start.code, 1,
+            "start of an unrunnable program fails: {start:?}"
+        );
         let user_text = format!("{}{}{}", status.stdout, start.stdout, start.stderr);
-        assert!(user_text.contains(errno), "{name}: status or start says '{errno}': {status:?} {start:?}");
+        assert!(
+            user_text.contains(errno),
+            "{name}: status or start says '{errno}': {status:?} {start:?}"
+        );
     }
-    assert_eq!((d.state("good"), d.pid("good")), ("RUNNING".to_string(), good), "good undisturbed");
+    assert_eq!(
+        (d.state("good"), d.pid("good")),
+        ("RUNNING".to_string(), good),
+        "good undisturbed"
+    );
 }
 
 #[test]

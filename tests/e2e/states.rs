@@ -28,7 +28,10 @@ startsecs = 2
         seen.insert(state.clone());
         state == "RUNNING"
     });
-    assert!(seen.contains("STARTING"), "STARTING shows while startsecs runs: {seen:?}");
+    assert!(
+        seen.contains("STARTING"),
+        "STARTING shows while startsecs runs: {seen:?}"
+    );
     assert!(
         begin.elapsed() >= Duration::from_secs(2),
         "RUNNING before startsecs (2 s) had passed: {:?}",
@@ -58,12 +61,22 @@ autorestart = true
         seen.insert(state.clone());
         state == "FATAL"
     });
-    assert!(seen.contains("BACKOFF"), "BACKOFF between attempts: {seen:?}");
-    assert_eq!(lines(&d.file_text("attempts")), 3, "1 + startretries attempts");
+    assert!(
+        seen.contains("BACKOFF"),
+        "BACKOFF between attempts: {seen:?}"
+    );
+    assert_eq!(
+        lines(&d.file_text("attempts")),
+        3,
+        "1 + startretries attempts"
+    );
     let out = d.ctl(&["status", "flaky"]);
     assert_eq!(out.code, 3, "{out:?}");
     assert!(out.stdout.contains("FATAL"), "{out:?}");
-    assert!(out.stdout.contains("Exited too quickly"), "supervisord's description: {out:?}");
+    assert!(
+        out.stdout.contains("Exited too quickly"),
+        "supervisord's description: {out:?}"
+    );
 }
 
 #[test]
@@ -138,11 +151,21 @@ stopwaitsecs = 8
     let out = d.ctl(&["stop", "int", "usr1"]);
     assert_eq!(out.code, 0, "{out:?}");
     // Well under stopwaitsecs: the programs exited on the signal, not SIGKILL.
-    assert!(begin.elapsed() < Duration::from_secs(6), "stop took {:?}", begin.elapsed());
+    assert!(
+        begin.elapsed() < Duration::from_secs(6),
+        "stop took {:?}",
+        begin.elapsed()
+    );
     let int = d.log_text("int.stdout");
-    assert!(int.contains("caught=SIGINT") && !int.contains("SIGTERM"), "int log: {int}");
+    assert!(
+        int.contains("caught=SIGINT") && !int.contains("SIGTERM"),
+        "int log: {int}"
+    );
     let usr1 = d.log_text("usr1.stdout");
-    assert!(usr1.contains("caught=SIGUSR1") && !usr1.contains("SIGTERM"), "usr1 log: {usr1}");
+    assert!(
+        usr1.contains("caught=SIGUSR1") && !usr1.contains("SIGTERM"),
+        "usr1 log: {usr1}"
+    );
 }
 
 #[test]
@@ -162,9 +185,19 @@ stopwaitsecs = 1
     let begin = Instant::now();
     let out = d.ctl(&["stop", "stubborn"]);
     let took = begin.elapsed();
-    assert_eq!((out.code, out.lines()), (0, vec!["stubborn: stopped"]), "{out:?}");
-    assert!(took >= Duration::from_millis(900), "SIGKILL before stopwaitsecs: {took:?}");
-    assert!(took < Duration::from_secs(6), "SIGKILL long after stopwaitsecs: {took:?}");
+    assert_eq!(
+        (out.code, out.lines()),
+        (0, vec!["stubborn: stopped"]),
+        "{out:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(900),
+        "SIGKILL before stopwaitsecs: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(6),
+        "SIGKILL long after stopwaitsecs: {took:?}"
+    );
     assert!(!alive(pid));
     assert_eq!(d.state("stubborn"), "STOPPED");
 }
@@ -238,10 +271,20 @@ stopasgroup = false
     // Without stopasgroup the grandchild survives, and taskmasterd, a child
     // subreaper, becomes its parent.
     assert!(alive(gc), "the grandchild survives a plain stop");
-    d.wait_for("taskmasterd to adopt the orphan", WAIT, || parent_of(gc) == Some(d.daemon_pid()));
+    d.wait_for("taskmasterd to adopt the orphan", WAIT, || {
+        parent_of(gc) == Some(d.daemon_pid())
+    });
     kill(Pid::from_raw(gc), Signal::SIGKILL).expect("kill the grandchild");
-    d.wait_for("taskmasterd to reap the orphan (no zombie left)", WAIT, || !exists(gc));
-    assert_eq!(d.state("parent"), "STOPPED", "an orphan's exit is nobody's state");
+    d.wait_for(
+        "taskmasterd to reap the orphan (no zombie left)",
+        WAIT,
+        || !exists(gc),
+    );
+    assert_eq!(
+        d.state("parent"),
+        "STOPPED",
+        "an orphan's exit is nobody's state"
+    );
 }
 
 #[test]

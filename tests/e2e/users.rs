@@ -6,7 +6,10 @@ use std::process::Command;
 
 /// The groups `id -G tmtest` lists: what initgroups gives the program.
 fn groups_of_test_user() -> Vec<u32> {
-    let out = Command::new("id").args(["-G", "tmtest"]).output().expect("run id -G");
+    let out = Command::new("id")
+        .args(["-G", "tmtest"])
+        .output()
+        .expect("run id -G");
     let mut groups: Vec<u32> = String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .filter_map(|g| g.parse().ok())
@@ -37,7 +40,11 @@ startsecs = 0
     d.wait_state("asuser", "RUNNING", WAIT);
     let log = d.wait_log_line("asuser.stdout", "done");
     for (key, want) in [("uid", uid), ("euid", uid), ("gid", gid), ("egid", gid)] {
-        assert_eq!(value_of(&log, key), Some(want.to_string().as_str()), "{key}: {log}");
+        assert_eq!(
+            value_of(&log, key),
+            Some(want.to_string().as_str()),
+            "{key}: {log}"
+        );
     }
     let mut groups: Vec<u32> = value_of(&log, "groups")
         .unwrap_or_default()
@@ -45,5 +52,9 @@ startsecs = 0
         .filter_map(|g| g.parse().ok())
         .collect();
     groups.sort_unstable();
-    assert_eq!(groups, groups_of_test_user(), "supplementary groups are tmtest's (no root group): {log}");
+    assert_eq!(
+        groups,
+        groups_of_test_user(),
+        "supplementary groups are tmtest's (no root group): {log}"
+    );
 }

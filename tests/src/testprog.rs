@@ -97,7 +97,9 @@ fn run(args: &[String]) -> Result<Run, String> {
                 .for_each(|(i, a)| say(format_args!("arg{}={a}", i + 1))),
             "--print-cwd" => say(format_args!(
                 "cwd={}",
-                std::env::current_dir().map_err(|e| e.to_string())?.display()
+                std::env::current_dir()
+                    .map_err(|e| e.to_string())?
+                    .display()
             )),
             "--print-umask" => print_umask(),
             "--print-ids" => print_ids()?,
@@ -205,7 +207,11 @@ fn parse_signal(text: &str) -> Result<Signal, String> {
         return Signal::try_from(number).map_err(|_| format!("no signal number {number}"));
     }
     let upper = text.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     Signal::from_str(&name).map_err(|_| format!("no signal named '{text}'"))
 }
 

@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 /// programs inherit it, so whatever a run leaves behind can be found and killed.
 pub const MARKER_KEY: &str = "TASKMASTER_BENCH_RUN";
 
+/// Set to keep each run's directory (config, daemon output, logs) for a post-mortem.
+pub const KEEP_KEY: &str = "TASKMASTER_BENCH_KEEP";
+
 /// Programs are named p0000, p0001...: fixed width, so sorted order is start order.
 pub fn program_name(i: usize) -> String {
     format!("p{i:04}")
@@ -53,6 +56,10 @@ impl Workdir {
 
 impl Drop for Workdir {
     fn drop(&mut self) {
+        if std::env::var_os(KEEP_KEY).is_some() {
+            eprintln!("  kept {}", self.path.display());
+            return;
+        }
         // Best effort: a leftover temp dir is harmless.
         let _ = fs::remove_dir_all(&self.path);
     }
@@ -96,10 +103,6 @@ impl DaemonProcess {
 
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
-    }
-
-    pub fn workdir(&self) -> &Path {
-        self.workdir.path()
     }
 
     /// An error, with the end of the daemon's output, if it has exited.

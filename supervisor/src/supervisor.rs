@@ -1,0 +1,561 @@
+//! The supervisor proper: one poll(2) loop over the signalfd and the broker
+//! channel, the table of live programs, broker restarts and shutdown.
+
+use crate::broker::{self, BrokerCommand};
+use crate::channel::{Channel, Received};
+use crate::daemon::{self, Pidfile, Readiness};
+use crate::notices::Notices;
+use crate::reaper;
+use crate::spawn;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::signalfd::SignalFd;
+use nix::unistd::Pid;
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use taskmaster_ipc::{Child, ExitStatus, SpawnRequest, ToBroker, ToSupervisor};
+
+/// How long programs get between SIGTERM and SIGKILL when taskmasterd
+/// stops them itself, and how long a broker that sent `Exit` gets to exit.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Packets handled per wake-up, so a chatty broker cannot starve signals.
+const PACKETS_PER_WAKE: usize = 64;
+
+/// The settings the loop needs beyond the broker command.
+pub struct Options {
+    pub daemonized: bool,
+    pub foreground: bool,
+    pub pidfile: Option<PathBuf>,
+}
+
+struct Broker {
+    pid: Pid,
+    started: Instant,
+    /// `None` once the broker closed it or it broke.
+    channel: Option<Channel>,
+}
+
+/// Where a shutdown stands.
+enum Stop {
+    /// `Shutdown` sent: the broker stops every program, then sends `Exit`.
+    ViaBroker,
+    /// `Exit` received: waiting for the broker to exit, killing it at
+    /// `kill_at` if it does not.
+    BrokerFinished { kill_at: Option<Instant> },
+    /// taskmasterd stops everything itself: SIGTERM sent, SIGKILL at
+    /// `kill_at`, then exit with `code`.
+    Ourselves {
+        kill_at: Option<Instant>,
+        groups: Vec<Pid>,
+        code: i32,
+    },
+}
+
+pub struct Supervisor {
+    command: BrokerCommand,
+    signals: SignalFd,
+    options: Options,
+    readiness: Option<Readiness>,
+    pidfile: Option<Pidfile>,
+    notices: Notices,
+    children: BTreeMap<i32, Child>,
+    broker: Option<Broker>,
+    ready_once: bool,
+    restart_at: Option<Instant>,
+    /// Consecutive deaths within `STABLE_AFTER` of starting.
+    quick_deaths: u32,
+    /// How the last broker died, told to the next one.
+    death: Option<String>,
+    stop: Option<Stop>,
+}
+
+impl Supervisor {
+    pub fn new(
+        command: BrokerCommand,
+        signals: SignalFd,
+        options: Options,
+        readiness: Option<Readiness>,
+    ) -> Self {
+        Self {
+            command,
+            signals,
+            notices: Notices::new(options.foreground),
+            options,
+            readiness,
+            pidfile: None,
+            children: BTreeMap::new(),
+            broker: None,
+            ready_once: false,
+            restart_at: None,
+            quick_deaths: 0,
+            death: None,
+            stop: None,
+        }
+    }
+
+    pub fn run(mut self) -> ! {
+        self.start_broker();
+        loop {
+            self.wait_and_handle();
+        }
+    }
+
+    /// Exits with `code`, telling a still-waiting starter and removing the
+    /// pidfile we wrote.
+    pub fn finish(&mut self, code: i32) -> ! {
+        if let Some(readiness) = self.readiness.take() {
+            readiness.failed(code);
+        }
+        if let Some(pidfile) = self.pidfile.take() {
+            pidfile.remove();
+        }
+        std::process::exit(code)
+    }
+
+    fn start_broker(&mut self) {
+        let (pid, fd) = match self.command.start() {
+            Ok(started) => started,
+            Err(message) => return self.broker_failed_to_start(message),
+        };
+        let channel = match Channel::new(fd) {
+            Ok(channel) => channel,
+            Err(message) => {
+                let _ = kill(pid, Signal::SIGKILL);
+                self.broker = Some(Broker {
+                    pid,
+                    started: Instant::now(),
+                    channel: None,
+                });
+                return self.notices.note(message);
+            }
+        };
+        if let Some(death) = self.death.take() {
+            let running = self.children.len();
+            let programs = if running == 1 { "program" } else { "programs" };
+            self.notices.note(format!(
+                "{death}; restarted it with {running} {programs} still running"
+            ));
+        }
+        self.broker = Some(Broker {
+            pid,
+            started: Instant::now(),
+            channel: Some(channel),
+        });
+        let hello = ToBroker::Hello {
+            children: self.children.values().cloned().collect(),
+            notices: self.notices.take(),
+        };
+        self.send(&hello);
+    }
+
+    fn broker_failed_to_start(&mut self, message: String) {
+        self.notices.note(message);
+        if !self.ready_once {
+            self.finish(2);
+        }
+        // Counted as a quick death so that a persistent failure backs off.
+        self.schedule_restart(true);
+    }
+
+    /// One round of the loop: wait for a signal, the broker or a deadline.
+    fn wait_and_handle(&mut self) {
+        let now = Instant::now();
+        self.run_timers(now);
+        let timeout = match self.next_deadline() {
+            Some(deadline) => poll_timeout(deadline.saturating_duration_since(now)),
+            None => PollTimeout::NONE,
+        };
+        let (signalled, channel_events) = {
+            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            if let Some(channel) = self.channel() {
+                let mut events = PollFlags::POLLIN;
+                if channel.wants_to_write() {
+                    events |= PollFlags::POLLOUT;
+                }
+                fds.push(PollFd::new(channel.fd(), events));
+            }
+            if poll(&mut fds, timeout).is_err() {
+                // EINTR, or a transient failure: go round again.
+                return;
+            }
+            let revents = |fd: &PollFd| fd.revents().unwrap_or(PollFlags::empty());
+            (!revents(&fds[0]).is_empty(), fds.get(1).map(revents))
+        };
+        if signalled {
+            self.handle_signals();
+        }
+        if let Some(events) = channel_events {
+            if events.contains(PollFlags::POLLOUT) {
+                self.flush();
+            }
+            if events.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+                self.read_packets();
+            }
+        }
+    }
+
+    fn channel(&self) -> Option<&Channel> {
+        self.broker.as_ref()?.channel.as_ref()
+    }
+
+    fn channel_mut(&mut self) -> Option<&mut Channel> {
+        self.broker.as_mut()?.channel.as_mut()
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let stop = match &self.stop {
+            Some(Stop::BrokerFinished { kill_at }) | Some(Stop::Ourselves { kill_at, .. }) => {
+                *kill_at
+            }
+            _ => None,
+        };
+        [self.restart_at, stop].into_iter().flatten().min()
+    }
+
+    fn run_timers(&mut self, now: Instant) {
+        if self.restart_at.is_some_and(|at| at <= now) {
+            self.restart_at = None;
+            self.start_broker();
+        }
+        let broker = self.broker.as_ref().map(|b| b.pid);
+        match &mut self.stop {
+            Some(Stop::BrokerFinished { kill_at }) if kill_at.is_some_and(|at| at <= now) => {
+                *kill_at = None;
+                if let Some(pid) = broker {
+                    let _ = kill(pid, Signal::SIGKILL);
+                }
+            }
+            Some(Stop::Ourselves {
+                kill_at, groups, ..
+            }) if kill_at.is_some_and(|at| at <= now) => {
+                *kill_at = None;
+                kill_all(groups, broker, Signal::SIGKILL);
+            }
+            _ => {}
+        }
+    }
+
+    fn handle_signals(&mut self) {
+        let mut child_exited = false;
+        while let Ok(Some(info)) = self.signals.read_signal() {
+            match Signal::try_from(info.ssi_signo as i32) {
+                Ok(Signal::SIGCHLD) => child_exited = true,
+                Ok(signal @ (Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT)) => {
+                    self.on_stop_signal(signal)
+                }
+                Ok(signal) => self.notices.note(format!(
+                    "ignored {}: taskmasterd does not act on it yet",
+                    signal.as_str()
+                )),
+                Err(_) => {}
+            }
+        }
+        if child_exited {
+            self.reap();
+        }
+    }
+
+    fn on_stop_signal(&mut self, signal: Signal) {
+        let name = signal.as_str();
+        match self.stop {
+            None if self.channel().is_some() => {
+                self.stop = Some(Stop::ViaBroker);
+                self.send(&ToBroker::Shutdown);
+            }
+            None => self.stop_ourselves(0),
+            Some(Stop::ViaBroker | Stop::BrokerFinished { .. }) => {
+                self.notices.note(format!(
+                    "received {name} again: stopping every program directly"
+                ));
+                self.stop_ourselves(0);
+            }
+            Some(Stop::Ourselves { .. }) => {
+                self.notices
+                    .note(format!("received {name} again: killing every program now"));
+                if let Some(Stop::Ourselves { kill_at, .. }) = &mut self.stop {
+                    *kill_at = Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// SIGTERM to every program's process group and to the broker, SIGKILL
+    /// after [`STOP_GRACE`], then exit with `code` once all are reaped.
+    fn stop_ourselves(&mut self, code: i32) {
+        let groups: Vec<Pid> = self
+            .children
+            .keys()
+            .map(|pid| Pid::from_raw(*pid))
+            .collect();
+        let broker = self.broker.as_mut().map(|broker| {
+            broker.channel = None;
+            broker.pid
+        });
+        self.restart_at = None;
+        kill_all(&groups, broker, Signal::SIGTERM);
+        self.stop = Some(Stop::Ourselves {
+            kill_at: Some(Instant::now() + STOP_GRACE),
+            groups,
+            code,
+        });
+        self.finish_if_done();
+    }
+
+    fn finish_if_done(&mut self) {
+        if let Some(Stop::Ourselves { code, .. }) = self.stop {
+            if self.broker.is_none() && self.children.is_empty() {
+                self.finish(code);
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        for (pid, status) in reaper::reap_all() {
+            if self.broker.as_ref().is_some_and(|b| b.pid == pid) {
+                self.on_broker_exit(status);
+            } else if let Some(child) = self.children.remove(&pid.as_raw()) {
+                self.on_program_exit(child, status);
+            }
+            // Anything else is an orphan reparented to us: reaped, nothing more.
+        }
+        self.finish_if_done();
+    }
+
+    fn on_program_exit(&mut self, child: Child, status: ExitStatus) {
+        if self.channel().is_some() {
+            self.send(&ToBroker::Exited {
+                pid: child.pid,
+                status,
+            });
+        } else {
+            self.notices.note(format!(
+                "{} (pid {}) {} while taskmaster-broker was not running",
+                child.name,
+                child.pid,
+                reaper::describe(&status)
+            ));
+        }
+    }
+
+    fn on_broker_exit(&mut self, status: ExitStatus) {
+        let Some(broker) = self.broker.take() else {
+            return;
+        };
+        self.keep_unsent_exits(broker.channel);
+        let what = format!(
+            "taskmaster-broker (pid {}) {}",
+            broker.pid,
+            reaper::describe(&status)
+        );
+        match self.stop {
+            Some(Stop::Ourselves { .. }) => {}
+            Some(Stop::BrokerFinished { .. }) if self.children.is_empty() => self.finish(0),
+            Some(Stop::BrokerFinished { .. }) => self.stop_ourselves(0),
+            Some(Stop::ViaBroker) => {
+                self.notices.note(format!(
+                    "{what} before stopping every program: stopping them directly"
+                ));
+                self.stop_ourselves(0);
+            }
+            // It already said why on stderr.
+            None if !self.ready_once => self.stop_ourselves(reaper::exit_code(&status)),
+            None => {
+                self.death = Some(what);
+                self.schedule_restart(broker.started.elapsed() < broker::STABLE_AFTER);
+            }
+        }
+    }
+
+    /// Program exits the dead broker never received become notices for the
+    /// next one.
+    fn keep_unsent_exits(&mut self, channel: Option<Channel>) {
+        for message in channel.map(Channel::into_unsent).unwrap_or_default() {
+            if let ToBroker::Exited { pid, status } = message {
+                self.notices.note(format!(
+                    "pid {pid} {} while taskmaster-broker was restarting",
+                    reaper::describe(&status)
+                ));
+            }
+        }
+    }
+
+    fn schedule_restart(&mut self, died_quickly: bool) {
+        self.quick_deaths = if died_quickly {
+            self.quick_deaths + 1
+        } else {
+            1
+        };
+        self.restart_at = Some(Instant::now() + broker::restart_delay(self.quick_deaths));
+    }
+
+    fn read_packets(&mut self) {
+        for _ in 0..PACKETS_PER_WAKE {
+            let Some(channel) = self.channel_mut() else {
+                return;
+            };
+            match channel.receive() {
+                Received::Packet(message, fds) => self.handle(message, fds),
+                Received::Malformed(reason) => self.notices.note(reason),
+                Received::Empty => return,
+                Received::Closed => return self.channel_lost(),
+            }
+        }
+    }
+
+    fn handle(&mut self, message: ToSupervisor, fds: Vec<OwnedFd>) {
+        match message {
+            ToSupervisor::Ready => self.on_ready(),
+            ToSupervisor::Spawn(request) => self.on_spawn(&request, fds),
+            ToSupervisor::Signal { pid, signal, group } => self.on_signal(pid, signal, group),
+            ToSupervisor::Exit => {
+                if matches!(self.stop, None | Some(Stop::ViaBroker)) {
+                    self.stop = Some(Stop::BrokerFinished {
+                        kill_at: Some(Instant::now() + STOP_GRACE),
+                    });
+                }
+            }
+        }
+    }
+
+    fn on_ready(&mut self) {
+        if self.ready_once {
+            return;
+        }
+        self.ready_once = true;
+        if let Some(path) = self.options.pidfile.clone() {
+            match Pidfile::write(&path, std::process::id()) {
+                Ok(pidfile) => self.pidfile = Some(pidfile),
+                Err(message) => self
+                    .notices
+                    .note(format!("{message}; continuing without it")),
+            }
+        }
+        if let Some(readiness) = self.readiness.take() {
+            readiness.ready();
+        }
+        if self.options.daemonized {
+            if let Err(message) = daemon::detach_stdio() {
+                self.notices.note(message);
+            }
+        }
+        self.notices.broker_is_up();
+    }
+
+    fn on_spawn(&mut self, request: &SpawnRequest, fds: Vec<OwnedFd>) {
+        let reply = match self.spawn(request, fds) {
+            Ok(child) => {
+                let reply = ToBroker::Spawned {
+                    id: request.id,
+                    pid: child.pid,
+                    started_at_ms: child.started_at_ms,
+                };
+                self.children.insert(child.pid, child);
+                reply
+            }
+            Err(error) => ToBroker::SpawnFailed {
+                id: request.id,
+                error,
+            },
+        };
+        self.send(&reply);
+    }
+
+    fn spawn(&self, request: &SpawnRequest, fds: Vec<OwnedFd>) -> Result<Child, String> {
+        let count = fds.len();
+        let [stdout, stderr]: [OwnedFd; 2] = fds.try_into().map_err(|_| {
+            format!("the spawn request carried {count} descriptors instead of 2 (stdout, stderr)")
+        })?;
+        let stdin = std::fs::File::open("/dev/null")
+            .map_err(|e| format!("cannot open /dev/null for stdin: {e}"))?;
+        let pid = spawn::spawn(request, stdin.into(), stdout, stderr)?;
+        Ok(Child {
+            pid: pid.as_raw(),
+            name: request.name.clone(),
+            started_at_ms: now_ms(),
+        })
+    }
+
+    fn on_signal(&mut self, pid: i32, signal: i32, group: bool) {
+        if !self.children.contains_key(&pid) {
+            return self.notices.note(format!(
+                "refused to signal pid {pid}: it is not a program taskmasterd started"
+            ));
+        }
+        let Ok(signal) = Signal::try_from(signal) else {
+            return self.notices.note(format!(
+                "refused to send unknown signal {signal} to pid {pid}"
+            ));
+        };
+        let target = Pid::from_raw(pid);
+        let sent = if group {
+            killpg(target, signal)
+        } else {
+            kill(target, signal)
+        };
+        if let Err(errno) = sent {
+            self.notices.note(format!(
+                "cannot send {} to pid {pid}: {}",
+                signal.as_str(),
+                errno.desc()
+            ));
+        }
+    }
+
+    fn send(&mut self, message: &ToBroker) {
+        let Some(channel) = self.channel_mut() else {
+            return;
+        };
+        if channel.send(message).is_err() {
+            self.channel_lost();
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(Err(_)) = self.channel_mut().map(Channel::flush) {
+            self.channel_lost();
+        }
+    }
+
+    /// The broker closed its end or the socket broke: a broker we cannot
+    /// talk to is of no use, so it is killed (and restarted when reaped).
+    fn channel_lost(&mut self) {
+        let Some(broker) = self.broker.as_mut() else {
+            return;
+        };
+        let channel = broker.channel.take();
+        let pid = broker.pid;
+        self.keep_unsent_exits(channel);
+        match self.stop {
+            None => {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+            Some(Stop::ViaBroker) => self.stop_ourselves(0),
+            Some(Stop::BrokerFinished { .. } | Stop::Ourselves { .. }) => {}
+        }
+    }
+}
+
+/// Sends `signal` to every program's process group and to the broker.
+fn kill_all(groups: &[Pid], broker: Option<Pid>, signal: Signal) {
+    for group in groups {
+        let _ = killpg(*group, signal);
+    }
+    if let Some(pid) = broker {
+        let _ = kill(pid, signal);
+    }
+}
+
+/// A poll timeout that never wakes early (rounded up to the millisecond).
+fn poll_timeout(wait: Duration) -> PollTimeout {
+    let millis = wait.as_micros().div_ceil(1000);
+    PollTimeout::try_from(i32::try_from(millis).unwrap_or(i32::MAX)).unwrap_or(PollTimeout::MAX)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,98 @@
+//! A bad config at start: taskmasterd exits 2 and says, for every problem at
+//! once, the file, the line and the key.
+
+use crate::harness::{Builder, Output};
+
+/// The 1-based line of the config holding `needle`.
+fn line_of(config: &str, needle: &str) -> usize {
+    config
+        .lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("'{needle}' not in the config:\n{config}"))
+}
+
+/// Runs taskmasterd on `body`; its output and the config text written.
+fn refused(body: &str) -> (Output, String, String) {
+    let builder = Builder::new(body);
+    let path = builder.dir().join("taskmaster.conf.toml");
+    let out = builder.start_expecting_failure();
+    let config = std::fs::read_to_string(&path).unwrap_or_default();
+    (out, config, path.display().to_string())
+}
+
+#[test]
+fn every_error_is_reported_with_file_line_and_key() {
+    let (out, config, path) = refused(
+        r#"
+[programs.nocommand]
+args = ["x"]
+
+[programs.badsignal]
+command = "@PROG@"
+stopsignal = "NOPE"
+
+[programs.unknownkey]
+command = "@PROG@"
+bogus = 1
+
+[programs.nouser]
+command = "@PROG@"
+user = "tm-no-such-user"
+
+[programs.decimalumask]
+command = "@PROG@"
+umask = 22
+"#,
+    );
+    assert_eq!(out.code, 2, "a bad config exits 2: {out:?}");
+    for (needle, key) in [
+        ("stopsignal = \"NOPE\"", "programs.badsignal.stopsignal"),
+        ("bogus = 1", "programs.unknownkey.bogus"),
+        ("user = \"tm-no-such-user\"", "programs.nouser.user"),
+        ("umask = 22", "programs.decimalumask.umask"),
+    ] {
+        let at = format!("{path}:{}", line_of(&config, needle));
+        let line = out
+            .stderr
+            .lines()
+            .find(|l| l.contains(key))
+            .unwrap_or_else(|| panic!("no error names {key}: {out:?}"));
+        assert!(line.contains(&at), "the error for {key} names {at}: {line}");
+    }
+    assert!(
+        out.stderr.contains("programs.nocommand"),
+        "the missing command is reported: {out:?}"
+    );
+    assert!(out.stderr.contains("command"), "{out:?}");
+    assert!(
+        out.stderr.contains("0o022"),
+        "a decimal umask suggests 0o022: {out:?}"
+    );
+}
+
+#[test]
+fn toml_syntax_error_names_the_line() {
+    let (out, config, path) = refused(
+        r#"
+[programs.web]
+command = "@PROG@"
+startsecs = = 1
+"#,
+    );
+    assert_eq!(out.code, 2, "{out:?}");
+    let at = format!("{path}:{}", line_of(&config, "startsecs = = 1"));
+    assert!(out.stderr.contains(&at), "the error names {at}: {out:?}");
+}
+
+#[test]
+fn missing_config_file_is_named() {
+    let builder = Builder::new("");
+    let missing = builder.dir().join("nonexistent.toml");
+    let out = builder.start_with_args(&["-n", "-c", &missing.display().to_string()]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains(&missing.display().to_string()),
+        "{out:?}"
+    );
+}
