@@ -17,10 +17,10 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use taskmaster_ipc::{Child, ToBroker, ToSupervisor};
 use taskmaster_protocol::{
-    ActionContent, ActionResult, AvailContent, AvailProgram, PidContent, ProcessInfo, ProcessPid,
+    ActionContent, ActionResult, AvailContent, AvailProgram, EventBody, PidContent, ProcessInfo, ProcessPid,
     ProcessState, Request, Response, StatusContent, VersionContent, PROTOCOL_VERSION,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 /// One process (one instance of a program) as the broker tracks it.
 pub struct Proc {
@@ -32,6 +32,8 @@ pub struct Proc {
     pub process: Process,
     pub started_wall: Option<SystemTime>,
     pub stopped_wall: Option<SystemTime>,
+    /// When the state last changed.
+    pub changed_wall: Option<SystemTime>,
 }
 
 impl Named for Proc {
@@ -60,12 +62,19 @@ pub struct Core {
     /// that no handler re-enters another.
     queue: VecDeque<(usize, Event)>,
     inherited_env: Vec<(String, String)>,
+    events: broadcast::Sender<taskmaster_protocol::Event>,
+    next_event: u64,
     shutting_down: bool,
     finished: bool,
 }
 
 impl Core {
-    pub fn new(config: Config, link: LinkSender, log: ActivityLog) -> Core {
+    pub fn new(
+        config: Config,
+        link: LinkSender,
+        log: ActivityLog,
+        events: broadcast::Sender<taskmaster_protocol::Event>,
+    ) -> Core {
         let mut procs = Vec::new();
         for program in config.programs.values() {
             let group = config
@@ -83,6 +92,7 @@ impl Core {
                     process: Process::new(),
                     started_wall: None,
                     stopped_wall: None,
+                    changed_wall: None,
                 });
             }
         }
@@ -99,6 +109,8 @@ impl Core {
             jobs: Vec::new(),
             queue: VecDeque::new(),
             inherited_env: std::env::vars().collect(),
+            events,
+            next_event: 1,
             shutting_down: false,
             finished: false,
         }
@@ -287,6 +299,22 @@ impl Core {
         };
         let name = proc.name.clone();
         self.log.log(level, &format!("{name}: {from} -> {to}{detail}"));
+        let now = SystemTime::now();
+        let proc = &mut self.procs[i];
+        proc.changed_wall = Some(now);
+        // Nobody listening is the common case and not an error.
+        let _ = self.events.send(taskmaster_protocol::Event {
+            seq: self.next_event,
+            time_ms: unix_ms(now),
+            body: EventBody::State {
+                name,
+                group: proc.group.clone(),
+                from,
+                to,
+                pid: proc.process.pid,
+            },
+        });
+        self.next_event += 1;
     }
 
     fn spawn(&mut self, i: usize) {
@@ -519,6 +547,7 @@ impl Core {
                     spawn_error: p.spawn_error.clone(),
                     description,
                     command: command_line(program),
+                    changed_ms: proc.changed_wall.map(unix_ms).unwrap_or(0),
                 }
             })
             .collect();
@@ -636,8 +665,8 @@ impl Core {
     }
 }
 
-const COMMANDS: [&str; 9] = [
-    "status", "start", "stop", "restart", "signal", "pid", "avail", "version", "shutdown",
+const COMMANDS: [&str; 10] = [
+    "status", "start", "stop", "restart", "signal", "pid", "avail", "version", "shutdown", "events",
 ];
 
 fn request_names(request: &Request) -> String {
@@ -655,6 +684,10 @@ fn command_line(program: &Program) -> String {
         .chain(program.args.iter().map(String::as_str))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

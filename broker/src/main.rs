@@ -131,8 +131,15 @@ async fn run(
             return ExitCode::from(1);
         }
     };
-    tokio::spawn(server::serve(listener, clients));
-    core::Core::new(config, sender, log).run(hello, receiver, requests).await;
+    // Enough for a burst of 1000 programs changing state twice; a reader
+    // further behind is told how many events it missed.
+    let (events, _) = tokio::sync::broadcast::channel(4096);
+    let routes = server::Routes {
+        core: clients,
+        events: events.clone(),
+    };
+    tokio::spawn(server::serve(listener, routes));
+    core::Core::new(config, sender, log, events).run(hello, receiver, requests).await;
     drop(socket);
     // The core is gone with every sender: this returns once the last
     // packets (Exit) are written.

@@ -11,9 +11,10 @@ use std::os::unix::net::UnixListener as StdListener;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use taskmaster_protocol::{Request, Response, MAX_LINE};
+use taskmaster_protocol::{Event, EventBody, Request, Response, MAX_LINE};
+use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec, LinesCodecError};
 
 /// Clients served at once; more are told to come back later.
@@ -109,8 +110,17 @@ pub fn bind(config: &ServerConfig) -> Result<Socket, String> {
     })
 }
 
+/// Where a connection's requests go: the core for everything but the
+/// `events` stream, which the server feeds from the broadcast itself so
+/// that a slow reader never holds the core up.
+#[derive(Clone)]
+pub struct Routes {
+    pub core: mpsc::Sender<ClientRequest>,
+    pub events: broadcast::Sender<Event>,
+}
+
 /// Accepts clients until the runtime ends.
-pub async fn serve(listener: StdListener, core: mpsc::Sender<ClientRequest>) -> io::Result<()> {
+pub async fn serve(listener: StdListener, routes: Routes) -> io::Result<()> {
     let listener = UnixListener::from_std(listener)?;
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
     loop {
@@ -122,11 +132,11 @@ pub async fn serve(listener: StdListener, core: mpsc::Sender<ClientRequest>) -> 
                 continue;
             }
         };
-        let core = core.clone();
+        let routes = routes.clone();
         match Arc::clone(&slots).try_acquire_owned() {
             Ok(slot) => {
                 tokio::spawn(async move {
-                    serve_client(stream, core).await;
+                    serve_client(stream, routes).await;
                     drop(slot);
                 });
             }
@@ -143,7 +153,7 @@ async fn refuse_busy(stream: UnixStream) {
     let _ = tokio::time::timeout(WRITE_TIMEOUT, writer.send(encode(&reply))).await;
 }
 
-async fn serve_client(stream: UnixStream, core: mpsc::Sender<ClientRequest>) {
+async fn serve_client(stream: UnixStream, routes: Routes) {
     let peer = stream
         .peer_cred()
         .map(|cred| Peer {
@@ -158,7 +168,17 @@ async fn serve_client(stream: UnixStream, core: mpsc::Sender<ClientRequest>) {
         let (reply, keep_going) = match lines.next().await {
             None => return,
             Some(Ok(line)) if line.trim().is_empty() => continue,
-            Some(Ok(line)) => (answer(&line, peer, &core).await, true),
+            Some(Ok(line)) => match serde_json::from_str::<Request>(&line) {
+                Ok(request) if request.command == "events" => {
+                    stream_events(request, routes.events.subscribe(), writer).await;
+                    return;
+                }
+                Ok(request) => (answer(request, peer, &routes.core).await, true),
+                Err(e) => (
+                    Response::error(400, "bad_request", format!("invalid request: {e}")),
+                    true,
+                ),
+            },
             Some(Err(LinesCodecError::MaxLineLengthExceeded)) => (
                 Response::error(400, "line_too_long", format!("request line longer than {MAX_LINE} bytes")),
                 false,
@@ -169,18 +189,13 @@ async fn serve_client(stream: UnixStream, core: mpsc::Sender<ClientRequest>) {
             ),
             Some(Err(_)) => return,
         };
-        match tokio::time::timeout(WRITE_TIMEOUT, writer.send(encode(&reply))).await {
-            Ok(Ok(())) if keep_going => {}
-            _ => return,
+        if !send_line(&mut writer, encode(&reply)).await || !keep_going {
+            return;
         }
     }
 }
 
-async fn answer(line: &str, peer: Peer, core: &mpsc::Sender<ClientRequest>) -> Response {
-    let request: Request = match serde_json::from_str(line) {
-        Ok(request) => request,
-        Err(e) => return Response::error(400, "bad_request", format!("invalid request: {e}")),
-    };
+async fn answer(request: Request, peer: Peer, core: &mpsc::Sender<ClientRequest>) -> Response {
     let id = request.id.clone();
     let (reply, answer) = oneshot::channel();
     let mut response = if core.send(ClientRequest { request, peer, reply }).await.is_err() {
@@ -192,6 +207,46 @@ async fn answer(line: &str, peer: Peer, core: &mpsc::Sender<ClientRequest>) -> R
     };
     response.id = id;
     response
+}
+
+/// Answers an `events` request, then sends one line per event until the
+/// client goes away. A reader that falls behind the broadcast buffer is
+/// told how many events it missed instead of slowing anyone down.
+async fn stream_events(
+    request: Request,
+    mut events: broadcast::Receiver<Event>,
+    mut writer: FramedWrite<OwnedWriteHalf, LinesCodec>,
+) {
+    let mut reply = Response::ok(serde_json::json!({ "subscribed": true }));
+    reply.id = request.id;
+    if !send_line(&mut writer, encode(&reply)).await {
+        return;
+    }
+    let mut missed_seq = 0;
+    loop {
+        let line = match events.recv().await {
+            Ok(event) => {
+                missed_seq = event.seq;
+                serde_json::to_string(&event).expect("events serialize")
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                let lagged = Event {
+                    seq: missed_seq,
+                    time_ms: 0,
+                    body: EventBody::Lagged { missed },
+                };
+                serde_json::to_string(&lagged).expect("events serialize")
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if !send_line(&mut writer, line).await {
+            return;
+        }
+    }
+}
+
+async fn send_line(writer: &mut FramedWrite<OwnedWriteHalf, LinesCodec>, line: String) -> bool {
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, writer.send(line)).await, Ok(Ok(())))
 }
 
 fn encode(response: &Response) -> String {

@@ -168,7 +168,16 @@ mod tests {
 
     #[test]
     fn global_options_and_names_parse() {
-        let cli = parse(&["-c", "t.toml", "-s", "unix:///x.sock", "restart", "web", "db:1"]).unwrap();
+        let cli = parse(&[
+            "-c",
+            "t.toml",
+            "-s",
+            "unix:///x.sock",
+            "restart",
+            "web",
+            "db:1",
+        ])
+        .unwrap();
         assert_eq!(cli.config, Some(PathBuf::from("t.toml")));
         assert_eq!(cli.server_url.as_deref(), Some("unix:///x.sock"));
         match cli.command {
@@ -177,7 +186,10 @@ mod tests {
         }
         let cli = parse(&["--serverurl", "/x.sock", "status", "--json"]).unwrap();
         assert_eq!(cli.server_url.as_deref(), Some("/x.sock"));
-        assert!(matches!(cli.command, Some(Command::Status { json: true, .. })));
+        assert!(matches!(
+            cli.command,
+            Some(Command::Status { json: true, .. })
+        ));
     }
 
     #[test]
@@ -204,7 +216,10 @@ mod tests {
             let error = parse(args).unwrap_err();
             assert_eq!(error.exit_code(), 2, "{args:?}: {error}");
         }
-        assert_eq!(parse(&["--help"]).unwrap_err().kind(), ErrorKind::DisplayHelp);
+        assert_eq!(
+            parse(&["--help"]).unwrap_err().kind(),
+            ErrorKind::DisplayHelp
+        );
     }
 
     #[test]
@@ -217,9 +232,19 @@ mod tests {
             );
         }
         let signal = parse(&["signal", "HUP"]).unwrap().command.unwrap();
-        assert!(signal.missing_name().unwrap().starts_with("signal requires"));
+        assert!(signal
+            .missing_name()
+            .unwrap()
+            .starts_with("signal requires"));
         let status = parse(&["status"]).unwrap().command.unwrap();
         assert_eq!(status.missing_name(), None);
-        assert_eq!(parse(&["start", "all"]).unwrap().command.unwrap().missing_name(), None);
+        assert_eq!(
+            parse(&["start", "all"])
+                .unwrap()
+                .command
+                .unwrap()
+                .missing_name(),
+            None
+        );
     }
 }

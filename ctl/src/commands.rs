@@ -112,7 +112,12 @@ pub fn run(command: &Command, conn: &mut Connection, out: &mut impl Write) -> Re
     }
 }
 
-fn status(conn: &mut Connection, names: &[String], json: bool, out: &mut impl Write) -> Result<u8, Error> {
+fn status(
+    conn: &mut Connection,
+    names: &[String],
+    json: bool,
+    out: &mut impl Write,
+) -> Result<u8, Error> {
     let content = conn.call(&Request::new("status").with_names(names))?;
     let status = if json {
         let status = StatusContent::deserialize(&content).map_err(bad_content)?;
@@ -129,12 +134,22 @@ fn status(conn: &mut Connection, names: &[String], json: bool, out: &mut impl Wr
     Ok(output::status_exit(&status.processes))
 }
 
-fn action(conn: &mut Connection, command: &str, names: &[String], out: &mut impl Write) -> Result<u8, Error> {
+fn action(
+    conn: &mut Connection,
+    command: &str,
+    names: &[String],
+    out: &mut impl Write,
+) -> Result<u8, Error> {
     let content = conn.call(&Request::new(command).with_names(names))?;
     print_results(decode(content)?, out)
 }
 
-fn signal(conn: &mut Connection, sig: &str, names: &[String], out: &mut impl Write) -> Result<u8, Error> {
+fn signal(
+    conn: &mut Connection,
+    sig: &str,
+    names: &[String],
+    out: &mut impl Write,
+) -> Result<u8, Error> {
     let mut request = Request::new("signal").with_names(names);
     request.signal = Some(signal_value(sig));
     let content = conn.call(&request)?;

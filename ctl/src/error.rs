@@ -71,8 +71,10 @@ impl Error {
     /// out by the one before (many errors repeat their source's text).
     pub fn report(&self) -> Option<String> {
         let mut text = self.message.clone()?;
-        let mut next: Option<&(dyn std::error::Error + 'static)> =
-            self.cause.as_deref().map(|c| c as &(dyn std::error::Error + 'static));
+        let mut next: Option<&(dyn std::error::Error + 'static)> = self
+            .cause
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static));
         while let Some(cause) = next {
             let line = plain(cause);
             if !text.contains(&line) {
@@ -126,7 +128,10 @@ mod tests {
 
     #[test]
     fn os_error_numbers_are_dropped() {
-        assert_eq!(plain(&io::Error::from_raw_os_error(2)), "No such file or directory");
+        assert_eq!(
+            plain(&io::Error::from_raw_os_error(2)),
+            "No such file or directory"
+        );
         assert_eq!(plain(&"left (alone)"), "left (alone)");
     }
 
@@ -137,6 +142,9 @@ mod tests {
         assert_eq!(error.code(), exit::OK);
         let other = Error::stdout(io::Error::from(io::ErrorKind::StorageFull));
         assert_eq!(other.code(), exit::FAILED);
-        assert!(other.report().unwrap().starts_with("taskmasterctl: cannot write the output: "));
+        assert!(other
+            .report()
+            .unwrap()
+            .starts_with("taskmasterctl: cannot write the output: "));
     }
 }

@@ -123,6 +123,7 @@ mod tests {
             spawn_error: None,
             description: description.into(),
             command: "/bin/true".into(),
+            changed_ms: 0,
         }
     }
 
@@ -171,7 +172,7 @@ mod tests {
     fn status_exit_is_3_unless_everything_runs() {
         let running = process("a", ProcessState::Running, "");
         assert_eq!(status_exit(&[]), exit::OK);
-        assert_eq!(status_exit(&[running.clone()]), exit::OK);
+        assert_eq!(status_exit(std::slice::from_ref(&running)), exit::OK);
         for state in [
             ProcessState::Stopped,
             ProcessState::Starting,
@@ -180,7 +181,11 @@ mod tests {
             ProcessState::Fatal,
         ] {
             let other = process("b", state, "");
-            assert_eq!(status_exit(&[running.clone(), other]), exit::NOT_RUNNING, "{state}");
+            assert_eq!(
+                status_exit(&[running.clone(), other]),
+                exit::NOT_RUNNING,
+                "{state}"
+            );
         }
     }
 
@@ -235,7 +240,10 @@ mod tests {
             priority,
             in_use,
         };
-        let programs = [program("web", true, true, 999), program("cron", false, false, 5)];
+        let programs = [
+            program("web", true, true, 999),
+            program("cron", false, false, 5),
+        ];
         assert_eq!(
             text(|out| write_avail(out, &programs)),
             "web                              in use    auto      999:999\n\

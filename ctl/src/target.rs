@@ -134,8 +134,14 @@ mod tests {
 
     #[test]
     fn config_is_not_read_when_not_needed() {
-        assert_eq!(choose_url(Some("/flag"), None, unreadable_config).unwrap(), "/flag");
-        assert_eq!(choose_url(None, Some("/env"), unreadable_config).unwrap(), "/env");
+        assert_eq!(
+            choose_url(Some("/flag"), None, unreadable_config).unwrap(),
+            "/flag"
+        );
+        assert_eq!(
+            choose_url(None, Some("/env"), unreadable_config).unwrap(),
+            "/env"
+        );
     }
 
     #[test]
@@ -179,6 +185,9 @@ mod tests {
     fn bad_url_is_a_usage_error() {
         let error = resolve(Some("http://localhost:9001"), None).unwrap_err();
         assert_eq!(error.code(), exit::USAGE);
-        assert!(error.report().unwrap().contains("unix:///path/to/taskmaster.sock"));
+        assert!(error
+            .report()
+            .unwrap()
+            .contains("unix:///path/to/taskmaster.sock"));
     }
 }

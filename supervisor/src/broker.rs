@@ -2,6 +2,7 @@
 //! which capabilities it runs, and how fast it is restarted when it dies.
 
 use crate::credentials;
+use crate::notices::reason;
 use crate::sys::{self, BrokerPlan, CStringArray, Privilege};
 use caps::Capability;
 use nix::sys::socket::{setsockopt, socketpair, sockopt, AddressFamily, SockFlag, SockType};
@@ -115,7 +116,7 @@ fn locate() -> Result<PathBuf, String> {
     let program = match std::env::var_os(BROKER_ENV).filter(|p| !p.is_empty()) {
         Some(path) => PathBuf::from(path),
         None => std::env::current_exe()
-            .map_err(|e| format!("cannot find taskmasterd's own path: {e}"))?
+            .map_err(|e| format!("cannot find taskmasterd's own path: {}", reason(&e)))?
             .with_file_name("taskmaster-broker"),
     };
     let program = std::path::absolute(&program).unwrap_or(program);

@@ -99,6 +99,8 @@ impl Channel {
                     (message.bytes, truncated, fds)
                 }
                 Err(Errno::EAGAIN) | Err(Errno::EINTR) => return Received::Empty,
+                // The broker exited with packets of ours still unread.
+                Err(Errno::ECONNRESET) => return Received::Closed,
                 Err(errno) => {
                     return Received::Malformed(format!(
                         "cannot read from the broker: {}",

@@ -2,6 +2,7 @@
 //! starting command returns only once the broker is ready, with its
 //! status), detaching stdio, and the pidfile.
 
+use crate::notices::reason;
 use crate::sys;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -84,9 +85,9 @@ pub fn detach_stdio() -> Result<(), String> {
         .read(true)
         .write(true)
         .open("/dev/null")
-        .map_err(|e| format!("cannot open /dev/null: {e}"))?;
+        .map_err(|e| format!("cannot open /dev/null: {}", reason(&e)))?;
     sys::redirect_std_fds(&devnull.into())
-        .map_err(|e| format!("cannot redirect stdio to /dev/null: {e}"))
+        .map_err(|e| format!("cannot redirect stdio to /dev/null: {}", reason(&e)))
 }
 
 /// A pidfile we wrote, removed when taskmasterd exits.
@@ -98,7 +99,13 @@ impl Pidfile {
             let mut file = std::fs::File::create(path)?;
             writeln!(file, "{pid}")
         };
-        write().map_err(|e| format!("cannot write the pidfile '{}': {e}", path.display()))?;
+        write().map_err(|e| {
+            format!(
+                "cannot write the pidfile '{}': {}",
+                path.display(),
+                reason(&e)
+            )
+        })?;
         Ok(Pidfile(path.to_path_buf()))
     }
 
@@ -145,9 +152,9 @@ fn raise(limit: &Limit, wanted: u64, root: bool) -> Result<(), String> {
     };
     setrlimit(limit.resource, soft, hard).map_err(|errno| {
         format!(
-            "{} = {wanted}: cannot raise the limit of {} to {wanted}: {}: lower {}",
-            limit.key,
+            "cannot raise the limit of {} to {} = {wanted}: {}: lower {}",
             limit.what,
+            limit.key,
             errno.desc(),
             limit.key
         )

@@ -18,6 +18,7 @@ use clap::Parser;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::stat::{umask, Mode};
+use notices::reason;
 use settings::Settings;
 use std::path::PathBuf;
 use supervisor::{Options, Supervisor};
@@ -51,11 +52,17 @@ fn main() {
 /// Everything up to the supervisor loop; an error is a start-up failure
 /// (exit status 2) printed on the terminal.
 fn run(cli: Cli) -> Result<(), String> {
-    sys::ensure_std_fds_open().map_err(|e| format!("cannot open /dev/null: {e}"))?;
+    sys::ensure_std_fds_open().map_err(|e| format!("cannot open /dev/null: {}", reason(&e)))?;
+    sys::close_inherited_fds_on_exec();
     let config =
         taskmaster_protocol::discover_config(cli.config.as_deref()).map_err(|e| e.to_string())?;
-    let config = std::path::absolute(&config)
-        .map_err(|e| format!("cannot resolve the config path '{}': {e}", config.display()))?;
+    let config = std::path::absolute(&config).map_err(|e| {
+        format!(
+            "cannot resolve the config path '{}': {}",
+            config.display(),
+            reason(&e)
+        )
+    })?;
     let settings = Settings::load(&config);
     let foreground = cli.nodaemon || settings.nodaemon;
     let command = broker::BrokerCommand::new(&config, foreground, settings.user.as_deref())?;
@@ -91,8 +98,9 @@ fn apply(settings: &Settings) -> Result<(), String> {
     if let Some(directory) = &settings.directory {
         std::env::set_current_dir(directory).map_err(|e| {
             format!(
-                "cannot change directory to '{}' ([taskmasterd] directory): {e}",
-                directory.display()
+                "cannot change directory to '{}' ([taskmasterd] directory): {}",
+                directory.display(),
+                reason(&e)
             )
         })?;
     }

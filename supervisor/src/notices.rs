@@ -54,6 +54,15 @@ impl Notices {
     }
 }
 
+/// The text of an I/O error without Rust's "(os error N)" suffix, as the
+/// rest of taskmasterd's messages read.
+pub fn reason(error: &std::io::Error) -> String {
+    match error.raw_os_error() {
+        Some(errno) => nix::errno::Errno::from_raw(errno).desc().to_string(),
+        None => error.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +76,12 @@ mod tests {
         notices.note("late".into());
         assert_eq!(notices.take(), ["late"]);
         assert!(notices.take().is_empty());
+    }
+
+    #[test]
+    fn os_errors_read_plainly() {
+        let error = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(reason(&error), "No such file or directory");
     }
 
     #[test]

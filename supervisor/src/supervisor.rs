@@ -4,6 +4,7 @@
 use crate::broker::{self, BrokerCommand};
 use crate::channel::{Channel, Received};
 use crate::daemon::{self, Pidfile, Readiness};
+use crate::notices::reason;
 use crate::notices::Notices;
 use crate::reaper;
 use crate::spawn;
@@ -331,8 +332,12 @@ impl Supervisor {
                 status,
             });
         } else {
+            let when = match self.stop {
+                Some(_) => "",
+                None => " while taskmaster-broker was not running",
+            };
             self.notices.note(format!(
-                "{} (pid {}) {} while taskmaster-broker was not running",
+                "{} (pid {}) {}{when}",
                 child.name,
                 child.pid,
                 reaper::describe(&status)
@@ -469,7 +474,7 @@ impl Supervisor {
             format!("the spawn request carried {count} descriptors instead of 2 (stdout, stderr)")
         })?;
         let stdin = std::fs::File::open("/dev/null")
-            .map_err(|e| format!("cannot open /dev/null for stdin: {e}"))?;
+            .map_err(|e| format!("cannot open /dev/null for stdin: {}", reason(&e)))?;
         let pid = spawn::spawn(request, stdin.into(), stdout, stderr)?;
         Ok(Child {
             pid: pid.as_raw(),
@@ -519,8 +524,9 @@ impl Supervisor {
         }
     }
 
-    /// The broker closed its end or the socket broke: a broker we cannot
-    /// talk to is of no use, so it is killed (and restarted when reaped).
+    /// The broker closed its end or the socket broke: a running broker we
+    /// cannot talk to is of no use, so it is killed (and restarted when
+    /// reaped).
     fn channel_lost(&mut self) {
         let Some(broker) = self.broker.as_mut() else {
             return;
@@ -529,10 +535,18 @@ impl Supervisor {
         let pid = broker.pid;
         self.keep_unsent_exits(channel);
         match self.stop {
+            // Before its first Ready a broker closes the channel to exit with
+            // the status that taskmasterd must exit with: let it.
+            None if !self.ready_once => {}
             None => {
                 let _ = kill(pid, Signal::SIGKILL);
             }
-            Some(Stop::ViaBroker) => self.stop_ourselves(0),
+            Some(Stop::ViaBroker) => {
+                self.notices.note(format!(
+                    "taskmaster-broker (pid {pid}) went away before stopping every program: stopping them directly"
+                ));
+                self.stop_ourselves(0);
+            }
             Some(Stop::BrokerFinished { .. } | Stop::Ourselves { .. }) => {}
         }
     }

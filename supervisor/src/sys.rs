@@ -150,6 +150,38 @@ pub fn ensure_std_fds_open() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Marks every descriptor above 2 that taskmasterd inherited as
+/// close-on-exec, so that neither the broker nor any program inherits it
+/// (ours are all created close-on-exec). Best effort.
+pub fn close_inherited_fds_on_exec() {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on open
+    // descriptors; it closes nothing and touches no memory.
+    let marked = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if marked == 0 {
+        return;
+    }
+    // Kernels older than 5.11: walk /proc/self/fd instead.
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<RawFd> = entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: setting FD_CLOEXEC on a descriptor number; on the one
+        // read_dir used (already closed) it fails with EBADF, harmlessly.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}
+
 /// Points descriptors 0, 1 and 2 at `target` (the daemon detaching).
 pub fn redirect_std_fds(target: &OwnedFd) -> std::io::Result<()> {
     for fd in 0..=2 {
@@ -271,7 +303,7 @@ pub fn exec_broker(plan: &BrokerPlan) -> ! {
     // SAFETY: program and argv are NUL-terminated and outlive the call; the
     // environment is the one taskmasterd inherited.
     unsafe { libc::execv(plan.program.as_ptr(), plan.argv.as_ptr()) };
-    fail_to_stderr(&plan.exec_error, Errno::last_raw(), 127)
+    fail_to_stderr(&plan.exec_error, Errno::last_raw(), 2)
 }
 
 /// Makes `fd` available as `target` in this child, without close-on-exec.

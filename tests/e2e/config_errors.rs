@@ -17,7 +17,7 @@ fn refused(body: &str) -> (Output, String, String) {
     let builder = Builder::new(body);
     let path = builder.dir().join("taskmaster.conf.toml");
     let out = builder.start_expecting_failure();
-    let config = std::fs::read_to_string(&path).unwrap_or_default();
+    let config = std::fs::read_to_string(&path).expect("the config written");
     (out, config, path.display().to_string())
 }
 

@@ -241,14 +241,14 @@ impl Builder {
     /// Starts taskmasterd expecting it to exit by itself (a refused start):
     /// its output and exit code. Panics if it is still running after the
     /// deadline.
-    pub fn start_expecting_failure(self) -> Output {
+    pub fn start_expecting_failure(&self) -> Output {
         let config = self.write_config();
         let command = self.command(&config);
         run_to_exit(command, &self.dir.0)
     }
 
     /// Runs taskmasterd with exactly these arguments, expecting it to exit.
-    pub fn start_with_args(self, args: &[&str]) -> Output {
+    pub fn start_with_args(&self, args: &[&str]) -> Output {
         let mut command = Command::new(binary("taskmasterd"));
         command
             .args(args)
@@ -524,10 +524,11 @@ pub fn run_ctl(args: &[&str]) -> Output {
 }
 
 /// SIGKILLs every process whose environment or command line names `dir`:
-/// programs, grandchildren and brokers a test left behind.
+/// programs, grandchildren and brokers a test left behind. Matches are
+/// exact (`/tmp/tme2e-1-1` must not match `/tmp/tme2e-1-10`, a live test).
 fn kill_strays(dir: &Path) {
     let marker = format!("{MARKER_VAR}={}", dir.display());
-    let dir_text = dir.display().to_string();
+    let inside = format!("{}/", dir.display());
     let Ok(entries) = fs::read_dir("/proc") else {
         return;
     };
@@ -536,22 +537,23 @@ fn kill_strays(dir: &Path) {
         let Some(pid) = entry
             .file_name()
             .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
+            .and_then(|s| s.parse::<i32>().ok())
         else {
             continue;
         };
-        if pid == me {
+        if pid == me as i32 {
             continue;
         }
         let environ = fs::read(entry.path().join("environ")).unwrap_or_default();
         let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let has = |bytes: &[u8], needle: &str| {
-            bytes
-                .split(|&b| b == 0)
-                .any(|part| String::from_utf8_lossy(part).contains(needle))
-        };
-        if has(&environ, &marker) || has(&cmdline, &dir_text) {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        let marked = environ
+            .split(|&b| b == 0)
+            .any(|var| var == marker.as_bytes());
+        let names_dir = cmdline
+            .split(|&b| b == 0)
+            .any(|arg| String::from_utf8_lossy(arg).contains(&inside));
+        if marked || names_dir {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
 }

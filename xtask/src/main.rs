@@ -35,6 +35,10 @@ struct BenchArgs {
     /// Length of the idle window in seconds [default: 30, or 5 with --quick].
     #[arg(long, value_name = "SECS")]
     idle_secs: Option<u64>,
+    /// Use the Taskmaster binaries already in target/release instead of
+    /// building them first.
+    #[arg(long)]
+    no_build: bool,
 }
 
 fn main() -> ExitCode {
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
             only: args.only,
             n: args.n.map(|n| n as usize),
             idle_secs: args.idle_secs,
+            build: !args.no_build,
         }),
     };
     match result {
@@ -68,7 +73,15 @@ mod tests {
     #[test]
     fn bench_flags_parse() {
         let cli = Cli::try_parse_from([
-            "xtask", "bench", "--quick", "--only", "supervisord", "--only", "idle", "--n", "50",
+            "xtask",
+            "bench",
+            "--quick",
+            "--only",
+            "supervisord",
+            "--only",
+            "idle",
+            "--n",
+            "50",
         ])
         .unwrap();
         let Task::Bench(args) = cli.task;

@@ -1,7 +1,7 @@
 //! A small blocking client: connect, send a request, read the reply and,
 //! for streaming commands, the lines that follow.
 
-use crate::{framing::read_line, Request, Response, MAX_LINE};
+use crate::{framing::read_line, Request, Response, MAX_REPLY_LINE};
 use std::io::{self, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -64,7 +64,7 @@ impl Client {
 
     /// The next line of a stream, decoded as `T`; `None` when the daemon ends it.
     pub fn next_line<T: for<'de> serde::Deserialize<'de>>(&mut self) -> io::Result<Option<T>> {
-        match read_line(&mut self.reader, &mut self.line, MAX_LINE) {
+        match read_line(&mut self.reader, &mut self.line, MAX_REPLY_LINE) {
             Ok(false) => Ok(None),
             Ok(true) => serde_json::from_slice(&self.line)
                 .map(Some)

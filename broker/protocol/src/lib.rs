@@ -20,8 +20,12 @@ pub use types::*;
 /// new commands and new fields do not raise it.
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// The longest request or reply line accepted, newline included.
+/// The longest request line the daemon accepts, newline included.
 pub const MAX_LINE: usize = 1024 * 1024;
+
+/// The longest reply line a client accepts: `status` of many thousands of
+/// processes is far larger than any request.
+pub const MAX_REPLY_LINE: usize = 256 * 1024 * 1024;
 
 /// The socket URL used when neither the command line nor the config names one.
 pub const DEFAULT_SERVER_URL: &str = "unix:///tmp/taskmaster.sock";

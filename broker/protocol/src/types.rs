@@ -189,6 +189,10 @@ pub struct ProcessInfo {
     pub description: String,
     /// The command line, for `%?substring` job specs.
     pub command: String,
+    /// When the process last changed state, in milliseconds since the Unix
+    /// epoch (0 if never): `%+` and `%-` job specs pick by it.
+    #[serde(default)]
+    pub changed_ms: u64,
 }
 
 /// Content of `start`, `stop`, `restart` and `signal`: one result per process.
@@ -239,6 +243,34 @@ pub struct AvailProgram {
     pub priority: i32,
     /// "in use" in supervisorctl's words: the config in force has it.
     pub in_use: bool,
+}
+
+/// One line of the `events` stream, after its first reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Increases by one per event the daemon publishes; a gap means the
+    /// client missed events (see `lagged`).
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventBody {
+    /// A process changed state.
+    State {
+        name: String,
+        group: String,
+        from: ProcessState,
+        to: ProcessState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<i32>,
+    },
+    /// The client read too slowly and `missed` events were dropped for it.
+    Lagged { missed: u64 },
 }
 
 /// Content of `version`.

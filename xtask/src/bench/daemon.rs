@@ -80,8 +80,8 @@ impl DaemonProcess {
     /// output in `<workdir>/daemon.out`.
     pub fn spawn(name: &'static str, mut command: Command, workdir: Workdir) -> Result<Self> {
         let output = workdir.path().join("daemon.out");
-        let out = fs::File::create(&output)
-            .with_context(|| format!("creating {}", output.display()))?;
+        let out =
+            fs::File::create(&output).with_context(|| format!("creating {}", output.display()))?;
         let err = out.try_clone().context("duplicating the output file")?;
         let marker = workdir.marker();
         let (key, value) = marker.split_once('=').unwrap_or((MARKER_KEY, ""));

@@ -14,11 +14,10 @@ use std::time::{Duration, Instant};
 const START_DEADLINE: Duration = Duration::from_secs(180);
 /// Longest wait for one restart or one shutdown.
 const STEP_DEADLINE: Duration = Duration::from_secs(60);
-/// Polls never pause less than this...
-const MIN_POLL_PAUSE: Duration = Duration::from_millis(1);
-/// ...nor less than this many times the last poll, so that answering polls
-/// takes at most a fifth of the daemon's time however slow its replies are.
-const POLL_PAUSE_FACTOR: u32 = 4;
+/// The pause between two readiness polls. A pause proportional to the
+/// last poll's duration would be wrong: a poll that waited while the daemon
+/// was busy spawning says nothing about what polls cost it.
+pub const POLL_PAUSE: Duration = Duration::from_millis(1);
 
 /// How the readiness poll went, for the notes under the table.
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,7 +65,7 @@ pub fn start_until_running(
                 driver.name()
             );
         }
-        sleep(MIN_POLL_PAUSE.max(took * POLL_PAUSE_FACTOR));
+        sleep(POLL_PAUSE);
     }
 }
 

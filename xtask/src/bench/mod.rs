@@ -42,6 +42,8 @@ pub struct Options {
     pub only: Vec<Only>,
     pub n: Option<usize>,
     pub idle_secs: Option<u64>,
+    /// Build Taskmaster's release binaries before measuring them.
+    pub build: bool,
 }
 
 /// The programs of the idle, restart and middle memory figures.
@@ -107,8 +109,16 @@ impl Plan {
             status_runs: if quick { (5, 2) } else { (20, 5) },
             restart_tries: if quick { 3 } else { 10 },
             bare_repeats: if quick { 1 } else { 3 },
-            columns: if columns.is_empty() { all_columns.to_vec() } else { columns },
-            metrics: if metrics.is_empty() { all_metrics.to_vec() } else { metrics },
+            columns: if columns.is_empty() {
+                all_columns.to_vec()
+            } else {
+                columns
+            },
+            metrics: if metrics.is_empty() {
+                all_metrics.to_vec()
+            } else {
+                metrics
+            },
         }
     }
 
@@ -123,7 +133,10 @@ impl Plan {
 
     /// The selected metrics among `of`.
     fn selected(&self, of: &[Metric]) -> Vec<Metric> {
-        of.iter().copied().filter(|m| self.metrics.contains(m)).collect()
+        of.iter()
+            .copied()
+            .filter(|m| self.metrics.contains(m))
+            .collect()
     }
 }
 
@@ -147,7 +160,7 @@ pub fn run(options: Options) -> Result<()> {
     }
     if plan.columns.contains(&Column::Taskmaster) {
         let bin_dir = target_dir().join("release");
-        let mut driver = taskmaster::Taskmaster::new(workspace_root(), bin_dir);
+        let mut driver = taskmaster::Taskmaster::new(workspace_root(), bin_dir, options.build);
         measure_daemon(&mut driver, Column::Taskmaster, &plan, &mut table);
     }
     if plan.columns.contains(&Column::Supervisord) {
@@ -178,10 +191,11 @@ fn note_setup(plan: &Plan, table: &mut Table) {
     ));
     table.note(format!(
         "Start-up counts from spawning the daemon (`taskmasterd -n`, `supervisord -n`) until its \
-         status shows every program RUNNING. Readiness is polled with a pause of max(1 ms, 4 × the \
-         previous poll's duration), so polls cost the daemon at most a fifth of its time. The bare \
-         loop is the median of {} runs of N `Command::spawn`s of sleep.",
-        plan.bare_repeats
+         status shows every program RUNNING, polled with a {} pause between polls (a poll that \
+         lands while the daemon is busy waits for it). The bare loop is the median of {} of N \
+         `Command::spawn`s of sleep.",
+        table::format_duration(metrics::POLL_PAUSE),
+        plural(plan.bare_repeats, "run")
     ));
     table.note(format!(
         "Memory is VmRSS ({} after all RUNNING): taskmasterd + taskmaster-broker; supervisord alone. \
@@ -197,28 +211,36 @@ fn note_setup(plan: &Plan, table: &mut Table) {
     );
 }
 
+fn plural(count: usize, word: &str) -> String {
+    match count {
+        1 => format!("1 {word}"),
+        _ => format!("{count} {word}s"),
+    }
+}
+
+/// One timed piece of work of the bare loop.
+type Figure<'a> = dyn Fn() -> Result<Duration> + 'a;
+
 /// The limit column. A failure is recorded in the cell, not returned, so
 /// that the daemons are still measured.
 fn measure_bare(plan: &Plan, table: &mut Table) {
     eprintln!("bare loop: {} spawns...", plan.n);
-    let repeat = |f: &dyn Fn() -> Result<Duration>, times: usize| -> Result<Duration> {
-        let samples = (0..times).map(|_| f()).collect::<Result<Vec<_>>>()?;
-        Ok(metrics::median(samples))
-    };
     let n = plan.n;
-    let figures: [(Metric, Box<dyn Fn() -> Result<Duration>>, usize); 3] = [
-        (Metric::Startup, Box::new(move || bare::startup(n)), plan.bare_repeats),
-        (Metric::Restart, Box::new(bare::respawn), plan.restart_tries),
-        (Metric::Shutdown, Box::new(move || bare::shutdown(n)), plan.bare_repeats),
+    let figures: [(Metric, &Figure<'_>, usize); 3] = [
+        (Metric::Startup, &|| bare::startup(n), plan.bare_repeats),
+        (Metric::Restart, &bare::respawn, plan.restart_tries),
+        (Metric::Shutdown, &|| bare::shutdown(n), plan.bare_repeats),
     ];
     for (metric, figure, times) in figures {
-        if plan.metrics.contains(&metric) {
-            let cell = match repeat(&*figure, times) {
-                Ok(t) => Cell::Time(t),
-                Err(e) => Cell::Failed(format!("{e:#}")),
-            };
-            table.set(metric, Column::Limit, cell);
+        if !plan.metrics.contains(&metric) {
+            continue;
         }
+        let samples: Result<Vec<Duration>> = (0..times).map(|_| figure()).collect();
+        let cell = match samples {
+            Ok(samples) => Cell::Time(metrics::median(samples)),
+            Err(e) => Cell::Failed(format!("{e:#}")),
+        };
+        table.set(metric, Column::Limit, cell);
     }
 }
 
@@ -233,11 +255,21 @@ fn measure_daemon(driver: &mut dyn Driver, column: Column, plan: &Plan, table: &
     table.note(format!("{}.", driver.poll_note()));
     let runs: [(&[Metric], RunFn); 3] = [
         (
-            &[Metric::Startup, Metric::RssN, Metric::StatusCli, Metric::Shutdown],
+            &[
+                Metric::Startup,
+                Metric::RssN,
+                Metric::StatusCli,
+                Metric::Shutdown,
+            ],
             big_run,
         ),
         (
-            &[Metric::Rss100, Metric::IdleWakeups, Metric::IdleCpu, Metric::Restart],
+            &[
+                Metric::Rss100,
+                Metric::IdleWakeups,
+                Metric::IdleCpu,
+                Metric::Restart,
+            ],
             small_run,
         ),
         (&[Metric::Rss0], empty_run),
@@ -305,7 +337,10 @@ fn big_run(driver: &dyn Driver, plan: &Plan, record: &mut Record) -> Result<()> 
             Column::Taskmaster => plan.status_runs.0,
             _ => plan.status_runs.1,
         };
-        record.set(Metric::StatusCli, Cell::Time(metrics::cli_status(&mut *daemon, runs)?));
+        record.set(
+            Metric::StatusCli,
+            Cell::Time(metrics::cli_status(&mut *daemon, runs)?),
+        );
     }
     if record.wants(Metric::Shutdown) {
         eprintln!("{name}: shutdown...");
@@ -360,6 +395,7 @@ mod tests {
             only: only.to_vec(),
             n: None,
             idle_secs: None,
+            build: true,
         }
     }
 

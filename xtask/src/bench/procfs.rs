@@ -183,7 +183,10 @@ mod tests {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         // exec replaces the environment only once the child runs sleep.
         while !processes_with_env(&marker).contains(&pid) {
-            assert!(std::time::Instant::now() < deadline, "marked child not found");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "marked child not found"
+            );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert_eq!(kill_marked(&marker), 1);

@@ -83,13 +83,18 @@ impl Driver for Supervisord {
 /// on PATH add a shell and a second interpreter start to every supervisorctl run.
 fn find_scripts() -> Option<(PathBuf, PathBuf)> {
     let out = Command::new("python3")
-        .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
         .stderr(Stdio::null())
         .output()
         .ok()?;
     let scripts = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     let mut dirs = vec![scripts];
-    dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
     dirs.iter().find_map(|dir| {
         let (d, c) = (dir.join("supervisord"), dir.join("supervisorctl"));
         (d.is_file() && c.is_file()).then_some((d, c))

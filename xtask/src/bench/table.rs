@@ -97,9 +97,9 @@ impl Table {
         } = self.labels;
         match metric {
             Metric::Startup => format!("start {n} programs until all RUNNING"),
-            Metric::StatusCli => format!(
-                "one `status` CLI run, {n} programs (median of {tm_runs} / {sv_runs})"
-            ),
+            Metric::StatusCli => {
+                format!("one `status` CLI run, {n} programs (median of {tm_runs} / {sv_runs})")
+            }
             Metric::Rss0 => "resident memory, 0 programs".into(),
             Metric::Rss100 => "resident memory, 100 programs".into(),
             Metric::RssN => format!("resident memory, {n} programs"),
@@ -167,8 +167,12 @@ impl Table {
             Cell::Count(c) => c.to_string(),
             Cell::Failed(_) => "failed (see notes)".into(),
         };
+        // Only start-up has a target relative to the limit; elsewhere the
+        // limit is a floor, and a ratio to a 0.1 ms spawn would read as noise.
         match self.ratio(metric, column) {
-            Some(r) if column != Column::Limit => format!("{text} ({r:.1}x)"),
+            Some(r) if column != Column::Limit && metric == Metric::Startup => {
+                format!("{text} ({r:.1}x)")
+            }
             _ => text,
         }
     }
@@ -194,10 +198,17 @@ impl Table {
                 self.target(metric),
             );
         }
-        let failures = self.cells.iter().filter_map(|((metric, column), cell)| match cell {
-            Cell::Failed(why) => Some(format!("{}, {}: {why}", column.title(), self.label(*metric))),
-            _ => None,
-        });
+        let failures = self
+            .cells
+            .iter()
+            .filter_map(|((metric, column), cell)| match cell {
+                Cell::Failed(why) => Some(format!(
+                    "{}, {}: {why}",
+                    column.title(),
+                    self.label(*metric)
+                )),
+                _ => None,
+            });
         let mut notes: Vec<String> = self.notes.clone();
         notes.extend(failures);
         if !notes.is_empty() {
@@ -212,7 +223,9 @@ impl Table {
 
 pub fn format_duration(t: Duration) -> String {
     let ms = t.as_secs_f64() * 1000.0;
-    if ms < 10.0 {
+    if t.is_zero() {
+        "0 ms".into()
+    } else if ms < 10.0 {
         format!("{ms:.2} ms")
     } else if ms < 1000.0 {
         format!("{ms:.0} ms")

@@ -16,20 +16,19 @@ pub struct Taskmaster {
     workspace: PathBuf,
     /// target/release.
     bin_dir: PathBuf,
+    build: bool,
 }
 
 impl Taskmaster {
-    pub fn new(workspace: PathBuf, bin_dir: PathBuf) -> Self {
-        Taskmaster { workspace, bin_dir }
-    }
-}
-
-impl Driver for Taskmaster {
-    fn name(&self) -> &'static str {
-        "Taskmaster"
+    pub fn new(workspace: PathBuf, bin_dir: PathBuf, build: bool) -> Self {
+        Taskmaster {
+            workspace,
+            bin_dir,
+            build,
+        }
     }
 
-    fn prepare(&mut self) -> Result<()> {
+    fn build(&self) -> Result<()> {
         eprintln!("building Taskmaster (release)...");
         let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
             .current_dir(&self.workspace)
@@ -39,12 +38,31 @@ impl Driver for Taskmaster {
             .status()
             .context("running cargo build --release")?;
         if !status.success() {
-            bail!("cargo build --release of taskmasterd, taskmaster-broker and taskmasterctl failed ({status})");
+            bail!(
+                "cargo build --release of taskmasterd, taskmaster-broker and taskmasterctl \
+                 failed ({status}); its errors are above"
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Driver for Taskmaster {
+    fn name(&self) -> &'static str {
+        "Taskmaster"
+    }
+
+    fn prepare(&mut self) -> Result<()> {
+        if self.build {
+            self.build()?;
         }
         for bin in ["taskmasterd", "taskmaster-broker", "taskmasterctl"] {
             let path = self.bin_dir.join(bin);
             if !path.is_file() {
-                bail!("{} is missing after the build", path.display());
+                bail!(
+                    "{} is missing: build it with `cargo build --release`",
+                    path.display()
+                );
             }
         }
         Ok(())
