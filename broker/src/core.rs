@@ -14,6 +14,7 @@ use crate::spawn;
 use crate::state::{self, step, Action, Event, Process};
 use crate::targets::{self, Named, Selected};
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use taskmaster_ipc::{Child, ToBroker, ToSupervisor};
 use taskmaster_protocol::{
@@ -26,6 +27,8 @@ use tokio::sync::{broadcast, mpsc};
 pub struct Proc {
     pub name: String,
     pub program: String,
+    /// The program's definition as this process runs it.
+    pub def: Arc<Program>,
     pub group: String,
     /// Start order: the group's priority, then the program's.
     pub order: (i32, i32),
@@ -83,10 +86,12 @@ impl Core {
                 .find(|g| g.programs.contains(&program.name))
                 .map(|g| (g.name.clone(), g.priority))
                 .unwrap_or_else(|| (program.name.clone(), program.priority));
+            let def = Arc::new(program.clone());
             for name in program.process_names() {
                 procs.push(Proc {
                     name,
                     program: program.name.clone(),
+                    def: Arc::clone(&def),
                     group: group.0.clone(),
                     order: (group.1, program.priority),
                     process: Process::new(),
@@ -168,7 +173,7 @@ impl Core {
         let age = SystemTime::now().duration_since(wall).unwrap_or_default();
         let started = now.checked_sub(age).unwrap_or(now);
         let proc = &mut self.procs[i];
-        proc.process = Process::adopted(child.pid, started, &self.config.programs[&proc.program], now);
+        proc.process = Process::adopted(child.pid, started, &proc.def, now);
         proc.started_wall = Some(wall);
         self.by_pid.insert(child.pid, i);
         self.log.info(&format!(
@@ -183,7 +188,7 @@ impl Core {
         let mut order: Vec<usize> = (0..self.procs.len())
             .filter(|&i| {
                 let proc = &self.procs[i];
-                self.config.programs[&proc.program].autostart && proc.process.state == ProcessState::Stopped
+                proc.def.autostart && proc.process.state == ProcessState::Stopped
             })
             .collect();
         order.sort_by_key(|&i| self.procs[i].order);
@@ -211,7 +216,7 @@ impl Core {
             ToBroker::Exited { pid, status } => match self.by_pid.remove(&pid) {
                 Some(i) => {
                     let proc = &self.procs[i];
-                    let program = &self.config.programs[&proc.program];
+                    let program = &proc.def;
                     let message = if proc.process.state == ProcessState::Stopping {
                         format!("stopped: {} ({})", proc.name, exit_text(status))
                     } else {
@@ -227,6 +232,7 @@ impl Core {
                 None => self.log.debug(&format!("reaped unknown pid {pid} ({})", exit_text(status))),
             },
             ToBroker::Shutdown => self.begin_shutdown("taskmasterd received a stop signal"),
+            ToBroker::Reload => self.log.warn("SIGHUP received; config reload is not available yet"),
             ToBroker::Hello { .. } => self.log.warn("unexpected second hello from taskmasterd; ignored"),
         }
     }
@@ -256,9 +262,8 @@ impl Core {
     fn apply(&mut self, i: usize, event: Event) {
         let now = Instant::now();
         let proc = &mut self.procs[i];
-        let program = &self.config.programs[&proc.program];
         let from = proc.process.state;
-        let outcome = step(&mut proc.process, program, event, now);
+        let outcome = step(&mut proc.process, &proc.def, event, now);
         let mut previous = from;
         for &state in &outcome.entered {
             self.log_transition(i, previous, state);
@@ -277,7 +282,7 @@ impl Core {
 
     fn log_transition(&mut self, i: usize, from: ProcessState, to: ProcessState) {
         let proc = &self.procs[i];
-        let program = &self.config.programs[&proc.program];
+        let program = &proc.def;
         let (level, detail) = match to {
             ProcessState::Running => (
                 LogLevel::Info,
@@ -319,7 +324,7 @@ impl Core {
 
     fn spawn(&mut self, i: usize) {
         let proc = &self.procs[i];
-        let program = &self.config.programs[&proc.program];
+        let program = &proc.def;
         let outputs = spawn::open_outputs(
             &self.config.log_path(program, &proc.name, Stream::Stdout),
             &self.config.log_path(program, &proc.name, Stream::Stderr),
@@ -525,7 +530,7 @@ impl Core {
             .iter()
             .map(|s| {
                 let proc = &self.procs[s.index];
-                let program = &self.config.programs[&proc.program];
+                let program = &proc.def;
                 let p = &proc.process;
                 let uptime = p.started_at.filter(|_| p.pid.is_some()).map(|at| now.duration_since(at));
                 let description = describe::description(&describe::Facts {

@@ -97,6 +97,8 @@ pub enum ToBroker {
     /// taskmasterd received SIGTERM or SIGINT: stop every program, then send
     /// [`ToSupervisor::Exit`].
     Shutdown,
+    /// taskmasterd received SIGHUP: reload the config now.
+    Reload,
 }
 
 /// Encodes one packet.

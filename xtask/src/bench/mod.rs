@@ -191,8 +191,8 @@ fn note_setup(plan: &Plan, table: &mut Table) {
     ));
     table.note(format!(
         "Start-up counts from spawning the daemon (`taskmasterd -n`, `supervisord -n`) until its \
-         status shows every program RUNNING, polled with a {} pause between polls (a poll that \
-         lands while the daemon is busy waits for it). The bare loop is the median of {} of N \
+         status shows every program RUNNING. It is polled with a {} pause between polls: the last \
+         program's own status (a cheap request) until it runs, then the full status until all do. The bare loop is the median of {} of N \
          `Command::spawn`s of sleep.",
         table::format_duration(metrics::POLL_PAUSE),
         plural(plan.bare_repeats, "run")

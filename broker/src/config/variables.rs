@@ -1,0 +1,247 @@
+//! `${VAR}` in string values: expanded from the daemon's environment when
+//! the config is loaded, except the per-instance placeholders
+//! (`${process_num}`, ...), which stay in the stored strings until
+//! [`substitute_instance`] makes one process's copy.
+
+/// The placeholders that [`substitute_instance`] fills per process.
+pub(super) const RESERVED: &[&str] = &["process_num", "process_name", "program_name", "group_name"];
+
+/// What a load-time expansion does with the per-instance parts of a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Expansion {
+    /// The value is final: `$$` becomes `$`, and a placeholder is an error.
+    Full,
+    /// A program's per-instance value (command, args, env, directory,
+    /// stdout, stderr): placeholders and `$$` are kept for
+    /// [`substitute_instance`], which also turns `$$` into `$`.
+    KeepInstance,
+    /// Not expanded at all: tables that the broker only checks.
+    None,
+}
+
+/// Looks a variable up in the daemon's environment.
+pub(super) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// One `${...}` reference, split into its name and optional default.
+struct Reference<'a> {
+    name: &'a str,
+    default: Option<&'a str>,
+    /// The whole `${...}`, as written.
+    written: &'a str,
+}
+
+/// Expands `text` for the load; the error says which variable and how to fix it.
+pub(super) fn expand(text: &str, mode: Expansion, lookup: Lookup) -> Result<String, String> {
+    if mode == Expansion::None || !text.contains('$') {
+        return Ok(text.to_owned());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(dollar) = rest.find('$') {
+        out.push_str(&rest[..dollar]);
+        rest = &rest[dollar..];
+        if rest.starts_with("$$") {
+            out.push_str(if mode == Expansion::Full { "$" } else { "$$" });
+            rest = &rest[2..];
+        } else if rest.starts_with("${") {
+            let reference = reference(rest)?;
+            rest = &rest[reference.written.len()..];
+            out.push_str(&resolve(&reference, mode, lookup)?);
+        } else {
+            // A bare `$` (a shell's `$HOME` in args) is kept as it is.
+            out.push('$');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Parses the `${...}` at the start of `text`.
+fn reference(text: &str) -> Result<Reference<'_>, String> {
+    let Some(end) = text.find('}') else {
+        return Err(format!(
+            "'{text}' has a '${{' without its '}}'; write '$${{' for a literal '${{'"
+        ));
+    };
+    let written = &text[..=end];
+    let inner = &text[2..end];
+    let (name, default) = match inner.split_once(":-") {
+        Some((name, default)) => (name, Some(default)),
+        None => (inner, None),
+    };
+    let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!(
+            "'{written}' is not a variable: write ${{NAME}} or ${{NAME:-default}}, NAME made of \
+             letters, digits and '_'; write '$$' for a literal '$'"
+        ));
+    }
+    Ok(Reference {
+        name,
+        default,
+        written,
+    })
+}
+
+fn resolve(reference: &Reference, mode: Expansion, lookup: Lookup) -> Result<String, String> {
+    let name = reference.name;
+    if RESERVED.contains(&name) {
+        return match (mode, reference.default) {
+            (Expansion::KeepInstance, None) => Ok(reference.written.to_owned()),
+            (Expansion::KeepInstance, Some(_)) => Err(format!(
+                "'{}' takes no default: ${{{name}}} is always set",
+                reference.written
+            )),
+            _ => Err(format!(
+                "${{{name}}} is a per-process placeholder, usable only in a program's command, \
+                 args, env, directory, stdout and stderr"
+            )),
+        };
+    }
+    match (lookup(name), reference.default) {
+        (Some(value), _) => Ok(value),
+        (None, Some(default)) => Ok(default.to_owned()),
+        (None, None) => Err(format!(
+            "undefined variable '{name}': set it in taskmasterd's environment, or give a \
+             default with ${{{name}:-default}}"
+        )),
+    }
+}
+
+/// The values of the per-instance placeholders for one process.
+pub(super) struct Instance<'a> {
+    pub process_num: &'a str,
+    pub process_name: &'a str,
+    pub program_name: &'a str,
+    pub group_name: &'a str,
+}
+
+/// Fills the placeholders kept by [`Expansion::KeepInstance`] and turns
+/// `$$` into `$`. The text was checked at load, so anything else is literal.
+pub(super) fn substitute_instance(text: &str, instance: &Instance) -> String {
+    if !text.contains('$') {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(dollar) = rest.find('$') {
+        out.push_str(&rest[..dollar]);
+        rest = &rest[dollar..];
+        if rest.starts_with("$$") {
+            out.push('$');
+            rest = &rest[2..];
+            continue;
+        }
+        let value = [
+            ("${process_num}", instance.process_num),
+            ("${process_name}", instance.process_name),
+            ("${program_name}", instance.program_name),
+            ("${group_name}", instance.group_name),
+        ]
+        .into_iter()
+        .find(|(placeholder, _)| rest.starts_with(placeholder));
+        match value {
+            Some((placeholder, value)) => {
+                out.push_str(value);
+                rest = &rest[placeholder.len()..];
+            }
+            None => {
+                out.push('$');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "HOME" => Some("/home/tm".to_owned()),
+            "EMPTY" => Some(String::new()),
+            "process_id" => Some("lower".to_owned()),
+            _ => None,
+        }
+    }
+
+    fn full(text: &str) -> Result<String, String> {
+        expand(text, Expansion::Full, &env)
+    }
+
+    fn keep(text: &str) -> Result<String, String> {
+        expand(text, Expansion::KeepInstance, &env)
+    }
+
+    #[test]
+    fn variables_defaults_and_escapes() {
+        assert_eq!(full("${HOME}/logs").as_deref(), Ok("/home/tm/logs"));
+        assert_eq!(full("${NOPE:-/tmp}/x").as_deref(), Ok("/tmp/x"));
+        assert_eq!(full("${HOME:-/tmp}").as_deref(), Ok("/home/tm"));
+        assert_eq!(full("${EMPTY:-x}").as_deref(), Ok(""), "a set variable wins, even empty");
+        assert_eq!(full("${NOPE:-}").as_deref(), Ok(""));
+        assert_eq!(full("a$$b $${HOME}").as_deref(), Ok("a$b ${HOME}"));
+        assert_eq!(full("echo $PWD $1 $").as_deref(), Ok("echo $PWD $1 $"));
+        assert_eq!(full("${process_id}").as_deref(), Ok("lower"));
+        assert_eq!(full("no dollar").as_deref(), Ok("no dollar"));
+    }
+
+    #[test]
+    fn bad_references_say_how_to_write_them() {
+        assert_eq!(
+            full("${NOPE}/x").unwrap_err(),
+            "undefined variable 'NOPE': set it in taskmasterd's environment, or give a default \
+             with ${NOPE:-default}"
+        );
+        assert_eq!(
+            full("x ${HOME").unwrap_err(),
+            "'${HOME' has a '${' without its '}'; write '$${' for a literal '${'"
+        );
+        for bad in ["${}", "${1A}", "${A-B}", "${ A }"] {
+            assert!(full(bad).unwrap_err().contains("is not a variable"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn placeholders_are_kept_only_where_instances_differ() {
+        assert_eq!(
+            keep("${HOME}/w-${process_num}.log $$").as_deref(),
+            Ok("/home/tm/w-${process_num}.log $$")
+        );
+        assert_eq!(
+            full("/log/${process_name}").unwrap_err(),
+            "${process_name} is a per-process placeholder, usable only in a program's command, \
+             args, env, directory, stdout and stderr"
+        );
+        assert_eq!(
+            keep("${group_name:-g}").unwrap_err(),
+            "'${group_name:-g}' takes no default: ${group_name} is always set"
+        );
+        assert_eq!(
+            expand("${NOPE} $$", Expansion::None, &env).as_deref(),
+            Ok("${NOPE} $$")
+        );
+    }
+
+    #[test]
+    fn instances_fill_placeholders_and_unescape() {
+        let instance = Instance {
+            process_num: "3",
+            process_name: "web:3",
+            program_name: "web",
+            group_name: "front",
+        };
+        assert_eq!(
+            substitute_instance(
+                "${program_name}/${process_num} ${process_name}@${group_name} $$ $${process_num} $PWD",
+                &instance
+            ),
+            "web/3 web:3@front $ ${process_num} $PWD"
+        );
+    }
+}
