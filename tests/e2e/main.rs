@@ -12,6 +12,7 @@ mod broker_restart;
 mod config_errors;
 mod numprocs;
 mod protocol;
+mod reload;
 mod shutdown;
 mod socket;
 mod spawn;

@@ -1,12 +1,16 @@
-//! Reads a TOML config into a [`Config`]: every table and key is checked,
-//! and every problem of the file is reported at once with its line and key.
+//! Reads a TOML config, its main file and the files it includes, into a
+//! [`Config`]: every table and key is checked, and every problem of every
+//! file is reported at once with its file, line and key.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use toml_edit::{Document, Item, Table, TableLike};
+use toml_edit::{Item, Table, TableLike, Value};
 
-use super::programs::{read_groups, read_programs};
-use super::values::{self, did_you_mean, Read, Span};
+use super::programs::{implicit_groups, read_groups, read_programs, Groups};
+use super::sources::{self, Source, Sources};
+use super::values::{self, did_you_mean, Problem, Read, Span};
+use super::variables::{expand, Expansion, Lookup};
 use super::{accounts, Config, ConfigError, ConfigErrors, DaemonConfig, LogLevel, ServerConfig};
 
 const TOP_TABLES: &[&str] = &[
@@ -17,6 +21,8 @@ const TOP_TABLES: &[&str] = &[
     "groups",
     "include",
 ];
+/// The tables that only the main file may hold.
+const MAIN_ONLY_TABLES: &[&str] = &["unix_http_server", "taskmasterd", "taskmasterctl"];
 const SERVER_KEYS: &[&str] = &["file", "chmod", "chown"];
 const DAEMON_KEYS: &[&str] = &[
     "logfile",
@@ -35,10 +41,21 @@ const CTL_KEYS: &[&str] = &["serverurl", "prompt", "history"];
 
 const DEFAULT_SOCKET: &str = "/tmp/taskmaster.sock";
 
-/// Reads and parses the config file at `path`.
+/// Reads and parses the config file at `path` and the files it includes,
+/// expanding `${VAR}` from this process's environment.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    load_with(path, &process_env)
+}
+
+/// `taskmaster-broker --check`: every error of the config, or nothing.
+pub fn check(path: &Path) -> Result<(), ConfigErrors> {
+    load(path).map(|_| ())
+}
+
+/// [`load`], with variables looked up in `lookup`.
+pub(super) fn load_with(path: &Path, lookup: Lookup) -> Result<Config, ConfigErrors> {
     match std::fs::read_to_string(path) {
-        Ok(text) => parse_str(&text, path),
+        Ok(text) => parse_with(&text, path, lookup),
         Err(error) => Err(ConfigErrors(vec![ConfigError {
             file: path.to_owned(),
             line: 0,
@@ -48,54 +65,95 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     }
 }
 
-/// Parses `text`, the content of the file at `path`: `path` names the file
-/// in messages, and relative paths in `text` are relative to its directory.
-pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
-    let mut ctx = Ctx::new(text, path);
-    let document = match Document::parse(text) {
-        Ok(document) => document,
-        Err(error) => {
-            let line = error.span().map_or(1, |span| ctx.line_at(span.start));
-            ctx.errors.push(ConfigError {
-                file: path.to_owned(),
-                line,
-                key: String::new(),
-                message: format!("invalid TOML: {}", error.message()),
-            });
-            return Err(ConfigErrors(ctx.errors));
-        }
-    };
-    let config = read_document(&mut ctx, document.as_table());
-    if ctx.errors.is_empty() {
-        Ok(config)
-    } else {
-        // Readers run table by table; people read files top to bottom.
-        ctx.errors.sort_by_key(|error| error.line);
-        Err(ConfigErrors(ctx.errors))
-    }
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
-fn read_document(ctx: &mut Ctx, root: &Table) -> Config {
-    let mut top = ctx.split(root, "", TOP_TABLES, &[]);
-    let server = read_server(ctx, top.take("unix_http_server"));
-    let daemon = read_daemon(ctx, top.take("taskmasterd"));
-    read_ctl(ctx, top.take("taskmasterctl"));
-    if let Some(include) = top.take("include") {
-        ctx.error(
-            include.span,
-            "include",
-            "[include] is not supported yet; put every program in this file",
-        );
+/// Parses `text`, the content of the file at `path`: `path` names the file
+/// in messages, and relative paths and include globs in `text` are relative
+/// to its directory.
+#[cfg_attr(not(test), expect(dead_code, reason = "wired by the lead for `reread`"))]
+pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
+    parse_with(text, path, &process_env)
+}
+
+pub(super) fn parse_with(text: &str, path: &Path, lookup: Lookup) -> Result<Config, ConfigErrors> {
+    let mut sources = sources::collect(text, path, lookup);
+    if sources.list.is_empty() {
+        // The main file is not TOML: its includes are unknown.
+        return Err(ConfigErrors(sources.errors));
     }
-    let programs = read_programs(ctx, top.take("programs"));
-    let groups = read_groups(ctx, top.take("groups"), &programs);
-    Config {
-        path: std::path::absolute(ctx.file).unwrap_or_else(|_| ctx.file.to_owned()),
+    let (config, errors) = read_sources(&sources, lookup);
+    sources.errors.extend(errors);
+    if sources.errors.is_empty() {
+        return Ok(config);
+    }
+    // Readers run table by table and file by file; people read each file
+    // top to bottom, in the order they are included.
+    let order = &sources.order;
+    sources.errors.sort_by_key(|error| {
+        let file = order.iter().position(|file| *file == error.file);
+        (file.unwrap_or(usize::MAX), error.line)
+    });
+    Err(ConfigErrors(sources.errors))
+}
+
+fn read_sources(sources: &Sources, lookup: Lookup) -> (Config, Vec<ConfigError>) {
+    let mut ctxs: Vec<Ctx> = sources
+        .list
+        .iter()
+        .map(|source| Ctx::new(source.document.raw(), &source.file, lookup))
+        .collect();
+    let mut tops: Vec<Fields> = Vec::new();
+    for (index, (ctx, source)) in ctxs.iter_mut().zip(&sources.list).enumerate() {
+        tops.push(top_tables(ctx, source, index == 0));
+    }
+    let main = &mut ctxs[0];
+    let server = read_server(main, tops[0].take("unix_http_server"));
+    let daemon = read_daemon(main, tops[0].take("taskmasterd"));
+    read_ctl(main, tops[0].take("taskmasterctl"));
+    let mut programs = BTreeMap::new();
+    let mut places = BTreeMap::new();
+    for (ctx, top) in ctxs.iter_mut().zip(&mut tops) {
+        read_programs(ctx, top.take("programs"), &mut programs, &mut places);
+    }
+    let mut groups = Groups::default();
+    for (ctx, top) in ctxs.iter_mut().zip(&mut tops) {
+        read_groups(ctx, top.take("groups"), &programs, &mut groups);
+    }
+    let groups = implicit_groups(groups, &programs);
+    let config = Config {
+        path: std::path::absolute(&sources.list[0].file)
+            .unwrap_or_else(|_| sources.list[0].file.clone()),
+        sources: sources.read.clone(),
+        watch_dirs: sources.watch_dirs.iter().cloned().collect(),
+        include_patterns: sources.patterns.clone(),
         server,
         daemon,
         programs,
         groups,
+    };
+    let errors = ctxs.into_iter().flat_map(|ctx| ctx.errors).collect();
+    (config, errors)
+}
+
+/// The top tables of one file; `[include]` was read when the files were
+/// collected, and an included file may hold only programs and groups.
+fn top_tables<'d>(ctx: &mut Ctx, source: &'d Source, main: bool) -> Fields<'d> {
+    let mut top = ctx.split(source.document.as_table(), "", TOP_TABLES, &[]);
+    top.take("include");
+    if !main {
+        for name in MAIN_ONLY_TABLES {
+            if let Some(field) = top.take(name) {
+                let message = format!(
+                    "[{name}] belongs in the main config file; an included file may hold only \
+                     [programs.*], [groups.*] and [include]"
+                );
+                ctx.error(field.span, name, message);
+            }
+        }
     }
+    top
 }
 
 fn read_server(ctx: &mut Ctx, field: Option<Field>) -> ServerConfig {
@@ -141,16 +199,17 @@ fn read_daemon(ctx: &mut Ctx, field: Option<Field>) -> DaemonConfig {
             .unwrap_or(LogLevel::Info),
         env: fields
             .take("env")
-            .map(|env| ctx.env(&env))
+            .map(|env| ctx.env(&env, Expansion::Full))
             .unwrap_or_default(),
     }
 }
 
 /// `[taskmasterctl]` belongs to the client; the broker only checks it.
+/// taskmasterctl expands no variables, so neither does this check.
 fn read_ctl(ctx: &mut Ctx, field: Option<Field>) {
     let mut fields = ctx.table_fields(field.as_ref(), CTL_KEYS, &[]);
     for key in CTL_KEYS {
-        ctx.value(&mut fields, key, values::non_empty_string);
+        ctx.value_as(&mut fields, key, Expansion::None, values::non_empty_string);
     }
 }
 
@@ -220,23 +279,26 @@ pub(super) fn entries<'d>(
 pub(super) struct Ctx<'t> {
     text: &'t str,
     file: &'t Path,
-    base: PathBuf,
-    errors: Vec<ConfigError>,
+    /// The file's directory, absolute.
+    pub base: PathBuf,
+    lookup: Lookup<'t>,
+    pub errors: Vec<ConfigError>,
 }
 
 impl<'t> Ctx<'t> {
-    fn new(text: &'t str, file: &'t Path) -> Self {
+    pub fn new(text: &'t str, file: &'t Path, lookup: Lookup<'t>) -> Self {
         let parent = file.parent().unwrap_or(Path::new(""));
         let base = std::path::absolute(parent).unwrap_or_else(|_| parent.to_owned());
         Ctx {
             text,
             file,
             base,
+            lookup,
             errors: Vec::new(),
         }
     }
 
-    fn line_at(&self, offset: usize) -> usize {
+    pub fn line_at(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
         self.text.as_bytes()[..end]
             .iter()
@@ -255,15 +317,63 @@ impl<'t> Ctx<'t> {
         });
     }
 
-    /// Reads one field, reporting its problem if it has one.
+    /// Where `span` is, as `file:line`, for messages about another file.
+    pub fn place(&self, span: Span) -> String {
+        let line = span.map_or(1, |span| self.line_at(span.start));
+        format!("{}:{line}", self.file.display())
+    }
+
+    /// Reads one field, its variables expanded, reporting its problem if it
+    /// has one.
     pub fn read<T>(&mut self, field: &Field, reader: impl FnOnce(&Item) -> Read<T>) -> Option<T> {
-        match reader(field.item) {
+        self.read_as(field, Expansion::Full, reader)
+    }
+
+    pub fn read_as<T>(
+        &mut self,
+        field: &Field,
+        expansion: Expansion,
+        reader: impl FnOnce(&Item) -> Read<T>,
+    ) -> Option<T> {
+        let read = match self.expand_item(field.item, expansion) {
+            Ok(Some(expanded)) => reader(&expanded),
+            Ok(None) => reader(field.item),
+            Err(problem) => Err(problem),
+        };
+        match read {
             Ok(value) => Some(value),
             Err(problem) => {
                 let span = problem.span.or_else(|| field.span.clone());
                 self.error(span, &field.path, problem.message);
                 None
             }
+        }
+    }
+
+    /// The item with the variables of its strings expanded; `None` when
+    /// nothing changed, so that the item keeps its places in the text.
+    fn expand_item(&self, item: &Item, expansion: Expansion) -> Result<Option<Item>, Problem> {
+        let expand = |text: &str| expand(text, expansion, self.lookup);
+        match item.as_value() {
+            Some(Value::String(s)) if s.value().contains('$') => {
+                let text = expand(s.value()).map_err(Problem::new)?;
+                Ok(Some(Item::Value(Value::from(text))))
+            }
+            Some(Value::Array(array))
+                if array.iter().any(|v| v.as_str().is_some_and(|s| s.contains('$'))) =>
+            {
+                let mut expanded = toml_edit::Array::new();
+                for (index, value) in array.iter().enumerate() {
+                    match value.as_str() {
+                        Some(text) => expanded.push(expand(text).map_err(|message| {
+                            Problem::new(format!("element [{index}]: {message}")).at(value.span())
+                        })?),
+                        None => expanded.push(value.clone()),
+                    }
+                }
+                Ok(Some(Item::Value(Value::Array(expanded))))
+            }
+            _ => Ok(None),
         }
     }
 
@@ -274,8 +384,18 @@ impl<'t> Ctx<'t> {
         name: &str,
         reader: impl FnOnce(&Item) -> Read<T>,
     ) -> Option<T> {
+        self.value_as(fields, name, Expansion::Full, reader)
+    }
+
+    pub fn value_as<T>(
+        &mut self,
+        fields: &mut Fields,
+        name: &str,
+        expansion: Expansion,
+        reader: impl FnOnce(&Item) -> Read<T>,
+    ) -> Option<T> {
         let field = fields.take(name)?;
-        self.read(&field, reader)
+        self.read_as(&field, expansion, reader)
     }
 
     pub fn mode(&mut self, fields: &mut Fields, name: &str) -> Option<u32> {
@@ -285,13 +405,22 @@ impl<'t> Ctx<'t> {
 
     /// A path, made absolute against the config's directory.
     pub fn path(&mut self, fields: &mut Fields, name: &str) -> Option<PathBuf> {
-        let path = self.value(fields, name, values::path)?;
+        self.path_as(fields, name, Expansion::Full)
+    }
+
+    pub fn path_as(
+        &mut self,
+        fields: &mut Fields,
+        name: &str,
+        expansion: Expansion,
+    ) -> Option<PathBuf> {
+        let path = self.value_as(fields, name, expansion, values::path)?;
         // Collecting the components drops the `.` of `./logs`.
         Some(self.base.join(path).components().collect())
     }
 
     /// `[...env]`: every key a variable name, every value a scalar.
-    pub fn env(&mut self, field: &Field) -> Vec<(String, String)> {
+    pub fn env(&mut self, field: &Field, expansion: Expansion) -> Vec<(String, String)> {
         let Some(table) = self.table(field) else {
             return Vec::new();
         };
@@ -305,7 +434,7 @@ impl<'t> Ctx<'t> {
                 );
                 continue;
             }
-            if let Some(value) = self.read(&entry, values::env_value) {
+            if let Some(value) = self.read_as(&entry, expansion, values::env_value) {
                 env.push((name.to_owned(), value));
             }
         }

@@ -8,6 +8,7 @@ use nix::sys::signal::Signal;
 
 use super::parse::{entries, Ctx, Field, Fields};
 use super::values::{self, did_you_mean};
+use super::variables::Expansion;
 use super::{accounts, AutoRestart, Group, LogSpec, Program};
 
 const PROGRAM_KEYS: &[&str] = &[
@@ -48,21 +49,35 @@ const PROGRAM_ALIASES: &[(&str, &str)] = &[
 const GROUP_KEYS: &[&str] = &["programs", "priority"];
 
 const DEFAULT_PRIORITY: i32 = 999;
+/// How the values that differ per process are expanded at load.
+const INSTANCE: Expansion = Expansion::KeepInstance;
 const DEFAULT_MAXBYTES: u64 = 50 << 20;
 const DEFAULT_BACKUPS: u32 = 10;
 
-pub(super) fn read_programs(ctx: &mut Ctx, field: Option<Field>) -> BTreeMap<String, Program> {
-    let mut programs = BTreeMap::new();
+/// Reads the `[programs]` of one file into `programs`; `places` says where
+/// each was defined (`file:line`), to name both places of a duplicate.
+pub(super) fn read_programs(
+    ctx: &mut Ctx,
+    field: Option<Field>,
+    programs: &mut BTreeMap<String, Program>,
+    places: &mut BTreeMap<String, String>,
+) {
     let Some(table) = field.as_ref().and_then(|field| ctx.table(field)) else {
-        return programs;
+        return;
     };
     for (name, field) in entries(table, "programs") {
         check_name(ctx, "program", name, &field);
+        if let Some(first) = places.get(name) {
+            let message =
+                format!("program '{name}' is already defined at {first}; define each program once");
+            ctx.error(field.span.clone(), &field.path, message);
+            continue;
+        }
+        places.insert(name.to_owned(), ctx.place(field.span.clone()));
         if let Some(program) = read_program(ctx, name, &field) {
             programs.insert(name.to_owned(), program);
         }
     }
-    programs
 }
 
 /// Program and group names appear in commands (`web:3`, `group:*`) and in
@@ -118,7 +133,7 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
         name: name.to_owned(),
         command,
         args: ctx
-            .value(&mut fields, "args", values::string_array)
+            .value_as(&mut fields, "args", INSTANCE, values::string_array)
             .unwrap_or_default(),
         numprocs,
         numprocs_start,
@@ -154,7 +169,7 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
             .unwrap_or(false)
             || stopasgroup,
         user: ctx.value(&mut fields, "user", accounts::user),
-        directory: ctx.path(&mut fields, "directory"),
+        directory: ctx.path_as(&mut fields, "directory", INSTANCE),
         umask: ctx.mode(&mut fields, "umask"),
         stdout: read_log_spec(ctx, &mut fields, "stdout"),
         stderr: read_log_spec(ctx, &mut fields, "stderr"),
@@ -164,7 +179,7 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
         serverurl: ctx.value(&mut fields, "serverurl", values::non_empty_string),
         env: fields
             .take("env")
-            .map(|env| ctx.env(&env))
+            .map(|env| ctx.env(&env, INSTANCE))
             .unwrap_or_default(),
     })
 }
@@ -180,7 +195,7 @@ fn read_command(ctx: &mut Ctx, fields: &mut Fields, table: &Field, args_given: b
         );
         return String::new();
     };
-    let Some(command) = ctx.read(&field, values::non_empty_string) else {
+    let Some(command) = ctx.read_as(&field, INSTANCE, values::non_empty_string) else {
         return String::new();
     };
     let mut words = command.split_whitespace();
@@ -210,7 +225,7 @@ fn read_priority(ctx: &mut Ctx, fields: &mut Fields) -> i32 {
 
 fn read_log_spec(ctx: &mut Ctx, fields: &mut Fields, stream: &str) -> LogSpec {
     LogSpec {
-        path: ctx.path(fields, stream),
+        path: ctx.path_as(fields, stream, INSTANCE),
         maxbytes: ctx
             .value(fields, &format!("{stream}_maxbytes"), values::byte_size)
             .unwrap_or(DEFAULT_MAXBYTES),
@@ -222,34 +237,61 @@ fn read_log_spec(ctx: &mut Ctx, fields: &mut Fields, stream: &str) -> LogSpec {
     }
 }
 
-/// The declared groups, then a group of its own for each other program.
+/// The groups declared so far, over every file.
+#[derive(Default)]
+pub(super) struct Groups {
+    groups: BTreeMap<String, Group>,
+    /// Program -> its group.
+    member_of: BTreeMap<String, String>,
+    /// Group -> where it was declared (`file:line`).
+    places: BTreeMap<String, String>,
+}
+
+/// Reads the `[groups]` of one file into `declared`.
 pub(super) fn read_groups(
     ctx: &mut Ctx,
     field: Option<Field>,
     programs: &BTreeMap<String, Program>,
-) -> BTreeMap<String, Group> {
-    let mut groups = BTreeMap::new();
-    let mut member_of: BTreeMap<String, String> = BTreeMap::new();
-    if let Some(table) = field.as_ref().and_then(|field| ctx.table(field)) {
-        for (name, field) in entries(table, "groups") {
-            check_name(ctx, "group", name, &field);
-            if programs.contains_key(name) {
-                ctx.error(
-                    field.span.clone(),
-                    &field.path,
-                    format!(
-                        "group '{name}' has the name of a program, so commands could not \
-                         tell them apart; rename the group"
-                    ),
-                );
-            }
-            if let Some(group) = read_group(ctx, name, &field, programs, &mut member_of) {
-                groups.insert(name.to_owned(), group);
-            }
+    declared: &mut Groups,
+) {
+    let Some(table) = field.as_ref().and_then(|field| ctx.table(field)) else {
+        return;
+    };
+    for (name, field) in entries(table, "groups") {
+        check_name(ctx, "group", name, &field);
+        if programs.contains_key(name) {
+            ctx.error(
+                field.span.clone(),
+                &field.path,
+                format!(
+                    "group '{name}' has the name of a program, so commands could not \
+                     tell them apart; rename the group"
+                ),
+            );
+        }
+        if let Some(first) = declared.places.get(name) {
+            let message =
+                format!("group '{name}' is already defined at {first}; define each group once");
+            ctx.error(field.span.clone(), &field.path, message);
+            continue;
+        }
+        declared
+            .places
+            .insert(name.to_owned(), ctx.place(field.span.clone()));
+        if let Some(group) = read_group(ctx, name, &field, programs, &mut declared.member_of) {
+            declared.groups.insert(name.to_owned(), group);
         }
     }
+}
+
+/// The declared groups, then a group of its own for each other program.
+pub(super) fn implicit_groups(
+    declared: Groups,
+    programs: &BTreeMap<String, Program>,
+) -> BTreeMap<String, Group> {
+    let mut groups = declared.groups;
     for (name, program) in programs {
-        if !member_of.contains_key(name) {
+        if !declared.member_of.contains_key(name) {
             groups.entry(name.clone()).or_insert_with(|| Group {
                 name: name.clone(),
                 programs: vec![name.clone()],

@@ -29,7 +29,7 @@ impl Problem {
         }
     }
 
-    fn at(mut self, span: Span) -> Self {
+    pub fn at(mut self, span: Span) -> Self {
         self.span = span;
         self
     }
