@@ -1,29 +1,43 @@
 //! The command line: options, commands and their help text (clap derive; the
 //! doc comments below are what `--help` prints).
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+pub use clap_complete::Shell;
 use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
 Process names: NAME (every instance of a program), NAME:N (one instance),
 GROUP:* or GROUP (every program of a group), all (everything).
-Quote GROUP:* if your shell expands it.
+Quote GROUP:* if your shell expands it. Job specs work too: %N (the Nth line
+of `status`), %+ or %% or % (the process that changed state last), %- (the
+one before), %PREFIX (the one whose name starts so), %?TEXT (the one whose
+command line contains TEXT).
+
+Without a command, taskmasterctl starts an interactive shell.
+Any other command FOO runs the plugin `taskmasterctl-FOO` found on $PATH.
 
 Exit status: 0 done; 1 taskmasterd refused or something failed; 2 usage error;
-3 status (or pid) found a process that is not running; 4 cannot reach taskmasterd.";
+3 status (or pid) found a process that is not running; 4 cannot reach taskmasterd;
+126 a plugin that cannot be executed. A plugin's own status passes through.";
 
 /// Control the programs taskmasterd supervises.
 ///
 /// Each command talks to taskmasterd over its Unix socket and prints the answer,
 /// as supervisorctl does: `taskmasterctl status`, `taskmasterctl restart web`.
 #[derive(Debug, Parser)]
-#[command(name = "taskmasterctl", version, after_help = AFTER_HELP)]
+#[command(
+    name = "taskmasterctl",
+    version,
+    after_help = AFTER_HELP,
+    disable_help_subcommand = true,
+    allow_external_subcommands = true
+)]
 pub struct Cli {
     /// Config file to read the socket's location from.
     ///
     /// Without it: $TASKMASTER_CONFIG, else the first of ./taskmaster.conf.toml,
     /// ../taskmaster.conf.toml and /etc/taskmaster/taskmaster.conf.toml that exists.
-    /// Only [taskmasterctl] serverurl and [unix_http_server] file are read from it.
+    /// Only the [taskmasterctl] table and [unix_http_server] file are read from it.
     #[arg(
         short = 'c',
         long = "config",
@@ -44,6 +58,10 @@ pub struct Cli {
     )]
     pub server_url: Option<String>,
 
+    /// List the commands and the installed plugins (with their paths), then exit.
+    #[arg(long)]
+    pub list: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -55,31 +73,30 @@ pub enum Command {
     /// One line per process: its name, its state (RUNNING, STOPPED, BACKOFF...)
     /// and its pid and uptime, or how it last ended. Exits with status 3 when a
     /// listed process is not RUNNING, so scripts can test it.
-    #[command(after_help = "Example: taskmasterctl status web 'workers:*'")]
+    #[command(after_help = "Example: taskmasterctl status web 'workers:*' %2")]
     Status {
-        /// Processes to show: NAME, NAME:N, GROUP:* or all.
+        /// Processes to show: NAME, NAME:N, GROUP:*, all or a job spec (%N, %+, %web...).
         #[arg(value_name = "NAME")]
         names: Vec<String>,
-        /// Print taskmasterd's answer as JSON, for scripts.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        format: Format,
     },
 
     /// Start processes; waits until they are RUNNING or have failed.
-    #[command(override_usage = "taskmasterctl start <NAME>...")]
-    Start(Names),
+    #[command(override_usage = "taskmasterctl start [--json] <NAME>...")]
+    Start(Action),
 
     /// Stop processes: send each its stopsignal, then SIGKILL after stopwaitsecs.
-    #[command(override_usage = "taskmasterctl stop <NAME>...")]
-    Stop(Names),
+    #[command(override_usage = "taskmasterctl stop [--json] <NAME>...")]
+    Stop(Action),
 
     /// Stop processes, then start them again (also the ones that were not running).
-    #[command(override_usage = "taskmasterctl restart <NAME>...")]
-    Restart(Names),
+    #[command(override_usage = "taskmasterctl restart [--json] <NAME>...")]
+    Restart(Action),
 
     /// Send a signal to running processes.
     #[command(
-        override_usage = "taskmasterctl signal <SIG> <NAME>...",
+        override_usage = "taskmasterctl signal [--json] <SIG> <NAME>...",
         after_help = "Example: taskmasterctl signal HUP web"
     )]
     Signal {
@@ -87,7 +104,7 @@ pub enum Command {
         #[arg(value_name = "SIG")]
         signal: String,
         #[command(flatten)]
-        names: Names,
+        action: Action,
     },
 
     /// Print pids: taskmasterd's without a name, else each named process's.
@@ -95,32 +112,108 @@ pub enum Command {
     /// With one process, prints its pid alone; with several, `NAME PID` lines.
     /// A process that is not running has pid 0, and the exit status is then 3.
     Pid {
-        /// Processes: NAME, NAME:N, GROUP:* or all.
+        /// Processes: NAME, NAME:N, GROUP:*, all or a job spec.
         #[arg(value_name = "NAME")]
         names: Vec<String>,
+        #[command(flatten)]
+        format: Format,
     },
 
     /// List the configured programs: in use or not, autostart, priority.
-    Avail,
+    Avail {
+        #[command(flatten)]
+        format: Format,
+    },
+
+    /// Print every state change as it happens, until interrupted.
+    ///
+    /// One line per change: `2026-11-25 15:10:03 web STARTING -> RUNNING pid 4121`
+    /// (local time). With --json, the protocol's event objects, one per line,
+    /// each with its sequence number `seq` and its time `time_ms`.
+    Events {
+        #[command(flatten)]
+        format: Format,
+    },
 
     /// Stop every process, then taskmasterd itself.
-    Shutdown,
+    Shutdown {
+        #[command(flatten)]
+        format: Format,
+    },
 
     /// Print taskmasterd's version (and taskmasterctl's when it differs).
-    Version,
+    Version {
+        #[command(flatten)]
+        format: Format,
+    },
+
+    /// Show help: the commands and plugins, or one command's help.
+    ///
+    /// `help PLUGIN` runs `taskmasterctl-PLUGIN --help`.
+    Help {
+        /// The command or plugin to explain.
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+    },
+
+    /// Print a completion script for a shell.
+    ///
+    /// It completes commands, options, plugins, signal names and (bash, zsh,
+    /// fish) the process names of the running taskmasterd.
+    #[command(after_help = "\
+Examples:
+  bash:  taskmasterctl completions bash > /etc/bash_completion.d/taskmasterctl
+  zsh:   taskmasterctl completions zsh > \"${fpath[1]}/_taskmasterctl\"
+  fish:  taskmasterctl completions fish > ~/.config/fish/completions/taskmasterctl.fish")]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: Shell,
+    },
+
+    /// For completion scripts: print the process and group names (or with
+    /// --plugins, the plugin names), one per line; prints nothing on failure.
+    #[command(name = "__complete-names", hide = true)]
+    CompleteNames {
+        #[arg(long)]
+        plugins: bool,
+    },
+
+    /// Any other command: a plugin.
+    #[command(external_subcommand)]
+    External(Vec<String>),
 }
 
 /// The processes an action applies to.
 #[derive(Debug, Args)]
-pub struct Names {
-    /// Processes, at least one: NAME (all its instances), NAME:N, GROUP:* or all.
+pub struct Action {
+    /// Processes, at least one: NAME (all its instances), NAME:N, GROUP:*, all or a job spec.
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
+    #[command(flatten)]
+    pub format: Format,
+}
+
+/// How to print the answer.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct Format {
+    /// Print taskmasterd's answer as JSON, for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The commands' names as typed, for the shell's completion and "did you mean".
+pub fn command_names() -> Vec<String> {
+    Cli::command()
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .map(|c| c.get_name().to_string())
+        .collect()
 }
 
 impl Command {
     /// The subcommand's name, as typed.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             Command::Status { .. } => "status",
             Command::Start(_) => "start",
@@ -128,23 +221,28 @@ impl Command {
             Command::Restart(_) => "restart",
             Command::Signal { .. } => "signal",
             Command::Pid { .. } => "pid",
-            Command::Avail => "avail",
-            Command::Shutdown => "shutdown",
-            Command::Version => "version",
+            Command::Avail { .. } => "avail",
+            Command::Events { .. } => "events",
+            Command::Shutdown { .. } => "shutdown",
+            Command::Version { .. } => "version",
+            Command::Help { .. } => "help",
+            Command::Completions { .. } => "completions",
+            Command::CompleteNames { .. } => "__complete-names",
+            Command::External(args) => args.first().map_or("", String::as_str),
         }
     }
 
     /// The check clap cannot word as supervisorctl does: actions need a name,
     /// so that a bare `stop` never stops everything by accident.
     pub fn missing_name(&self) -> Option<String> {
-        let names = match self {
-            Command::Start(n) | Command::Stop(n) | Command::Restart(n) => n,
-            Command::Signal { names, .. } => names,
+        let action = match self {
+            Command::Start(a) | Command::Stop(a) | Command::Restart(a) => a,
+            Command::Signal { action, .. } => action,
             _ => return None,
         };
-        names.names.is_empty().then(|| {
+        action.names.is_empty().then(|| {
             format!(
-                "{} requires a process name: NAME, NAME:N, GROUP:* or all",
+                "{} requires a process name: NAME, NAME:N, GROUP:*, all or a job spec",
                 self.name()
             )
         })

@@ -1,9 +1,10 @@
-//! One function per command: build the request, send it over the one
-//! connection, print the reply and choose the exit status.
+//! One function per command that talks to taskmasterd: resolve job specs,
+//! build the request, send it, print the reply and choose the exit status.
 
-use crate::cli::Command;
+use crate::cli::{Action, Command, Format};
 use crate::error::{exit, plain, Error};
-use crate::output;
+use crate::jobspec;
+use crate::output::{self, Style};
 use crate::target::Server;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -11,8 +12,8 @@ use serde_json::Value;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use taskmaster_protocol::{
-    ActionContent, AvailContent, Client, ConnectError, PidContent, Request, StatusContent,
-    VersionContent, PROTOCOL_VERSION,
+    ActionContent, AvailContent, Client, ConnectError, Event, EventBody, PidContent, ProcessInfo,
+    Request, StatusContent, VersionContent, PROTOCOL_VERSION,
 };
 
 /// The connection to taskmasterd, and where it goes for error messages.
@@ -97,63 +98,107 @@ fn bad_content(error: serde_json::Error) -> Error {
     .caused_by(error)
 }
 
-/// Runs `command` and returns the exit status it calls for.
-pub fn run(command: &Command, conn: &mut Connection, out: &mut impl Write) -> Result<u8, Error> {
+/// Runs a command that talks to taskmasterd and returns the exit status it
+/// calls for; the others are the caller's to run.
+pub fn run(
+    command: &Command,
+    conn: &mut Connection,
+    style: Style,
+    out: &mut impl Write,
+) -> Result<u8, Error> {
     match command {
-        Command::Status { names, json } => status(conn, names, *json, out),
-        Command::Start(n) => action(conn, "start", &n.names, out),
-        Command::Stop(n) => action(conn, "stop", &n.names, out),
-        Command::Restart(n) => action(conn, "restart", &n.names, out),
-        Command::Signal { signal: sig, names } => signal(conn, sig, &names.names, out),
-        Command::Pid { names } => pid(conn, names, out),
-        Command::Avail => avail(conn, out),
-        Command::Shutdown => shutdown(conn, out),
-        Command::Version => version(conn, out),
+        Command::Status { names, format } => status(conn, names, *format, style, out),
+        Command::Start(a) => action(conn, Request::new("start"), a, out),
+        Command::Stop(a) => action(conn, Request::new("stop"), a, out),
+        Command::Restart(a) => action(conn, Request::new("restart"), a, out),
+        Command::Signal { signal: sig, action: a } => {
+            let mut request = Request::new("signal");
+            request.signal = Some(signal_value(sig));
+            action(conn, request, a, out)
+        }
+        Command::Pid { names, format } => pid(conn, names, *format, out),
+        Command::Avail { format } => avail(conn, *format, out),
+        Command::Events { format } => events(conn, *format, style, out),
+        Command::Shutdown { format } => shutdown(conn, *format, out),
+        Command::Version { format } => version(conn, *format, out),
+        Command::Help { .. }
+        | Command::Completions { .. }
+        | Command::CompleteNames { .. }
+        | Command::External(_) => Err(Error::new(
+            exit::FAILED,
+            format!("taskmasterctl: `{}` does not talk to taskmasterd", command.name()),
+        )),
     }
+}
+
+/// Every process, as `status` lists them.
+pub fn all_processes(conn: &mut Connection) -> Result<Vec<ProcessInfo>, Error> {
+    let status: StatusContent = decode(conn.call(&Request::new("status"))?)?;
+    Ok(status.processes)
+}
+
+/// The names with job specs replaced by the process each names; `status`
+/// is asked only when there is a job spec.
+fn resolve_names(conn: &mut Connection, names: &[String]) -> Result<Vec<String>, Error> {
+    if !names.iter().any(|n| jobspec::is_job_spec(n)) {
+        return Ok(names.to_vec());
+    }
+    let processes = all_processes(conn)?;
+    names
+        .iter()
+        .map(|name| {
+            if jobspec::is_job_spec(name) {
+                jobspec::resolve(name, &processes)
+                    .map(str::to_string)
+                    .map_err(|e| Error::new(exit::FAILED, format!("error: {e}")))
+            } else {
+                Ok(name.clone())
+            }
+        })
+        .collect()
+}
+
+/// Prints a reply's content as JSON, for `--json`.
+fn print_json(out: &mut impl Write, content: &Value) -> Result<(), Error> {
+    serde_json::to_writer_pretty(&mut *out, content)
+        .map_err(io::Error::from)
+        .and_then(|()| writeln!(out))
+        .map_err(Error::stdout)
 }
 
 fn status(
     conn: &mut Connection,
     names: &[String],
-    json: bool,
+    format: Format,
+    style: Style,
     out: &mut impl Write,
 ) -> Result<u8, Error> {
+    let names = resolve_names(conn, names)?;
     let content = conn.call(&Request::new("status").with_names(names))?;
-    let status = if json {
-        let status = StatusContent::deserialize(&content).map_err(bad_content)?;
-        serde_json::to_writer_pretty(&mut *out, &content)
-            .map_err(io::Error::from)
-            .and_then(|()| writeln!(out))
-            .map_err(Error::stdout)?;
-        status
+    let status = StatusContent::deserialize(&content).map_err(bad_content)?;
+    if format.json {
+        print_json(out, &content)?;
     } else {
-        let status: StatusContent = decode(content)?;
-        output::write_status(out, &status.processes).map_err(Error::stdout)?;
-        status
-    };
+        output::write_status(out, &status.processes, style).map_err(Error::stdout)?;
+    }
     Ok(output::status_exit(&status.processes))
 }
 
 fn action(
     conn: &mut Connection,
-    command: &str,
-    names: &[String],
+    request: Request,
+    action: &Action,
     out: &mut impl Write,
 ) -> Result<u8, Error> {
-    let content = conn.call(&Request::new(command).with_names(names))?;
-    print_results(decode(content)?, out)
-}
-
-fn signal(
-    conn: &mut Connection,
-    sig: &str,
-    names: &[String],
-    out: &mut impl Write,
-) -> Result<u8, Error> {
-    let mut request = Request::new("signal").with_names(names);
-    request.signal = Some(signal_value(sig));
-    let content = conn.call(&request)?;
-    print_results(decode(content)?, out)
+    let names = resolve_names(conn, &action.names)?;
+    let content = conn.call(&request.with_names(names))?;
+    let results = ActionContent::deserialize(&content).map_err(bad_content)?;
+    if action.format.json {
+        print_json(out, &content)?;
+    } else {
+        output::write_actions(out, &results.results).map_err(Error::stdout)?;
+    }
+    Ok(output::actions_exit(&results.results))
 }
 
 /// The protocol takes a signal as a name or a number; `9` is sent as a number.
@@ -164,33 +209,112 @@ fn signal_value(sig: &str) -> Value {
     }
 }
 
-fn print_results(content: ActionContent, out: &mut impl Write) -> Result<u8, Error> {
-    output::write_actions(out, &content.results).map_err(Error::stdout)?;
-    Ok(output::actions_exit(&content.results))
+fn pid(
+    conn: &mut Connection,
+    names: &[String],
+    format: Format,
+    out: &mut impl Write,
+) -> Result<u8, Error> {
+    let names = resolve_names(conn, names)?;
+    let content = conn.call(&Request::new("pid").with_names(names))?;
+    let pids = PidContent::deserialize(&content).map_err(bad_content)?;
+    if format.json {
+        print_json(out, &content)?;
+    } else {
+        output::write_pids(out, &pids).map_err(Error::stdout)?;
+    }
+    Ok(output::pids_exit(&pids))
 }
 
-fn pid(conn: &mut Connection, names: &[String], out: &mut impl Write) -> Result<u8, Error> {
-    let content: PidContent = decode(conn.call(&Request::new("pid").with_names(names))?)?;
-    output::write_pids(out, &content).map_err(Error::stdout)?;
-    Ok(output::pids_exit(&content))
-}
-
-fn avail(conn: &mut Connection, out: &mut impl Write) -> Result<u8, Error> {
-    let content: AvailContent = decode(conn.call(&Request::new("avail"))?)?;
-    output::write_avail(out, &content.programs).map_err(Error::stdout)?;
+fn avail(conn: &mut Connection, format: Format, out: &mut impl Write) -> Result<u8, Error> {
+    let content = conn.call(&Request::new("avail"))?;
+    if format.json {
+        print_json(out, &content)?;
+    } else {
+        let avail: AvailContent = decode(content)?;
+        output::write_avail(out, &avail.programs).map_err(Error::stdout)?;
+    }
     Ok(exit::OK)
 }
 
-fn shutdown(conn: &mut Connection, out: &mut impl Write) -> Result<u8, Error> {
-    conn.call(&Request::new("shutdown"))?;
-    writeln!(out, "Shut down").map_err(Error::stdout)?;
+/// Follows the event stream until taskmasterd ends it (exit 4: it went away)
+/// or the reader does (a closed pipe ends quietly). Each line is flushed at
+/// once: someone is watching.
+fn events(
+    conn: &mut Connection,
+    format: Format,
+    style: Style,
+    out: &mut impl Write,
+) -> Result<u8, Error> {
+    conn.call(&Request::new("events"))?;
+    let zone = jiff::tz::TimeZone::system();
+    loop {
+        let Some(line) = conn.client.next_line::<Value>().map_err(|e| conn.lost(e))? else {
+            return Err(Error::new(
+                exit::UNREACHABLE,
+                format!(
+                    "taskmasterctl: taskmasterd at {} ended the event stream (did it shut down?)",
+                    conn.socket.display()
+                ),
+            ));
+        };
+        if format.json {
+            serde_json::to_writer(&mut *out, &line)
+                .map_err(io::Error::from)
+                .and_then(|()| writeln!(out))
+                .map_err(Error::stdout)?;
+        } else {
+            // An event of a kind this client does not know yet is skipped.
+            if let Ok(event) = Event::deserialize(&line) {
+                print_event(&event, &zone, style, out)?;
+            }
+        }
+        out.flush().map_err(Error::stdout)?;
+    }
+}
+
+fn print_event(
+    event: &Event,
+    zone: &jiff::tz::TimeZone,
+    style: Style,
+    out: &mut impl Write,
+) -> Result<(), Error> {
+    if let EventBody::Lagged { missed } = event.body {
+        // On stderr: whoever parses stdout sees only state changes.
+        eprintln!(
+            "taskmasterctl: missed {missed} events: taskmasterd dropped them because \
+             this client read too slowly"
+        );
+    }
+    match output::event_line(event, zone, style) {
+        Some(line) => writeln!(out, "{line}").map_err(Error::stdout),
+        None => Ok(()),
+    }
+}
+
+fn shutdown(conn: &mut Connection, format: Format, out: &mut impl Write) -> Result<u8, Error> {
+    let content = conn.call(&Request::new("shutdown"))?;
+    if format.json {
+        print_json(out, &content)?;
+    } else {
+        writeln!(out, "Shut down").map_err(Error::stdout)?;
+    }
     Ok(exit::OK)
 }
 
-fn version(conn: &mut Connection, out: &mut impl Write) -> Result<u8, Error> {
-    let daemon: VersionContent = decode(conn.call(&Request::new("version"))?)?;
-    let text = output::version_text(&daemon, env!("CARGO_PKG_VERSION"), PROTOCOL_VERSION);
-    writeln!(out, "{text}").map_err(Error::stdout)?;
+fn version(conn: &mut Connection, format: Format, out: &mut impl Write) -> Result<u8, Error> {
+    let content = conn.call(&Request::new("version"))?;
+    let daemon = VersionContent::deserialize(&content).map_err(bad_content)?;
+    if format.json {
+        let both = serde_json::json!({
+            "taskmasterd": content,
+            "taskmasterctl": { "version": env!("CARGO_PKG_VERSION"), "protocol": PROTOCOL_VERSION },
+        });
+        print_json(out, &both)?;
+    } else {
+        let text = output::version_text(&daemon, env!("CARGO_PKG_VERSION"), PROTOCOL_VERSION);
+        writeln!(out, "{text}").map_err(Error::stdout)?;
+    }
     Ok(exit::OK)
 }
 

@@ -2,10 +2,59 @@
 //! status it implies. Pure: everything writes into any `Write`.
 
 use crate::error::exit;
+use std::ffi::OsStr;
 use std::io::{self, Write};
 use taskmaster_protocol::{
-    ActionResult, AvailProgram, PidContent, ProcessInfo, ProcessState, VersionContent,
+    ActionResult, AvailProgram, Event, EventBody, PidContent, ProcessInfo, ProcessState,
+    VersionContent,
 };
+
+/// Whether states are coloured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    pub colour: bool,
+}
+
+impl Style {
+    /// Colour on a terminal only, and never when `NO_COLOR` is set to
+    /// anything but the empty string (no-color.org).
+    pub fn detect(is_terminal: bool, no_color: Option<&OsStr>) -> Style {
+        Style {
+            colour: is_terminal && !no_color.is_some_and(|v| !v.is_empty()),
+        }
+    }
+
+    /// For stdout, as this process has it.
+    pub fn for_stdout() -> Style {
+        use std::io::IsTerminal;
+        Style::detect(
+            io::stdout().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        )
+    }
+
+    /// `state` padded to `width`, coloured by how well things go; the
+    /// padding stays outside the colour so that columns line up.
+    fn state(self, state: ProcessState, width: usize) -> String {
+        let text = state.as_str();
+        let pad = " ".repeat(width.saturating_sub(text.len()));
+        match self.colour.then(|| colour_code(state)).flatten() {
+            Some(code) => format!("\x1b[{code}m{text}\x1b[0m{pad}"),
+            None => format!("{text}{pad}"),
+        }
+    }
+}
+
+/// Green for running, yellow for on the way, red for failed; others plain.
+fn colour_code(state: ProcessState) -> Option<&'static str> {
+    match state {
+        ProcessState::Running => Some("32"),
+        ProcessState::Starting | ProcessState::Stopping | ProcessState::Backoff => Some("33"),
+        ProcessState::Fatal | ProcessState::Unknown => Some("1;31"),
+        ProcessState::Exited => Some("31"),
+        ProcessState::Stopped => None,
+    }
+}
 
 /// supervisorctl's name column: the longest name (at least 30) and 3 spaces.
 fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
@@ -13,16 +62,42 @@ fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
 }
 
 /// `web:0                            RUNNING   pid 4121, uptime 0:03:10`
-pub fn write_status(out: &mut impl Write, processes: &[ProcessInfo]) -> io::Result<()> {
+pub fn write_status(
+    out: &mut impl Write,
+    processes: &[ProcessInfo],
+    style: Style,
+) -> io::Result<()> {
     let width = name_width(processes.iter().map(|p| p.name.as_str()));
     for p in processes {
         if p.description.is_empty() {
-            writeln!(out, "{:<width$}{}", p.name, p.state)?;
+            writeln!(out, "{:<width$}{}", p.name, style.state(p.state, 0))?;
         } else {
-            writeln!(out, "{:<width$}{:<10}{}", p.name, p.state, p.description)?;
+            let state = style.state(p.state, 10);
+            writeln!(out, "{:<width$}{state}{}", p.name, p.description)?;
         }
     }
     Ok(())
+}
+
+/// `2026-11-25 15:10:03 web STARTING -> RUNNING pid 4121`, in `zone`'s time;
+/// `None` for an event that is not a state change.
+pub fn event_line(event: &Event, zone: &jiff::tz::TimeZone, style: Style) -> Option<String> {
+    let EventBody::State {
+        name, from, to, pid, ..
+    } = &event.body
+    else {
+        return None;
+    };
+    let time = i64::try_from(event.time_ms)
+        .ok()
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map(|t| t.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| format!("@{}ms", event.time_ms));
+    let mut line = format!("{time} {name} {from} -> {}", style.state(*to, 0));
+    if let Some(pid) = pid {
+        line.push_str(&format!(" pid {pid}"));
+    }
+    Some(line)
 }
 
 /// 3 when a listed process is not RUNNING, as `systemctl is-active` would fail.
@@ -149,10 +224,63 @@ mod tests {
             process("db", ProcessState::Stopped, ""),
         ];
         assert_eq!(
-            text(|out| write_status(out, &processes)),
+            text(|out| write_status(out, &processes, Style::default())),
             "web:0                            RUNNING   pid 4121, uptime 0:03:10\n\
              db                               STOPPED\n"
         );
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        let yes = Style { colour: true };
+        let no = Style::default();
+        assert_eq!(Style::detect(true, None), yes);
+        assert_eq!(Style::detect(true, Some(OsStr::new(""))), yes);
+        assert_eq!(Style::detect(true, Some(OsStr::new("1"))), no);
+        assert_eq!(Style::detect(false, None), no);
+    }
+
+    #[test]
+    fn coloured_status_keeps_its_columns() {
+        let processes = [
+            process("web", ProcessState::Running, "pid 1, uptime 0:00:01"),
+            process("db", ProcessState::Stopped, "Not started"),
+        ];
+        let out = text(|out| write_status(out, &processes, Style { colour: true }));
+        assert_eq!(
+            out,
+            format!(
+                "{:<33}\x1b[32mRUNNING\x1b[0m   pid 1, uptime 0:00:01\n{:<33}STOPPED   Not started\n",
+                "web", "db"
+            )
+        );
+    }
+
+    #[test]
+    fn event_lines_in_local_time() {
+        let event = Event {
+            seq: 7,
+            // 2026-11-25 15:10:03.250 UTC
+            time_ms: 1_795_619_403_250,
+            body: EventBody::State {
+                name: "web".into(),
+                group: "web".into(),
+                from: ProcessState::Starting,
+                to: ProcessState::Running,
+                pid: Some(4121),
+            },
+        };
+        let utc = jiff::tz::TimeZone::UTC;
+        assert_eq!(
+            event_line(&event, &utc, Style::default()).unwrap(),
+            "2026-11-25 15:10:03 web STARTING -> RUNNING pid 4121"
+        );
+        let lagged = Event {
+            seq: 9,
+            time_ms: 0,
+            body: EventBody::Lagged { missed: 3 },
+        };
+        assert_eq!(event_line(&lagged, &utc, Style::default()), None);
     }
 
     #[test]
@@ -162,7 +290,7 @@ mod tests {
             process(&long, ProcessState::Fatal, "Exited too quickly"),
             process("x", ProcessState::Running, "pid 1, uptime 0:00:01"),
         ];
-        let out = text(|out| write_status(out, &processes));
+        let out = text(|out| write_status(out, &processes, Style::default()));
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], format!("{long}   FATAL     Exited too quickly"));
         assert_eq!(lines[1].find("RUNNING"), Some(43));

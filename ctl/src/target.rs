@@ -41,6 +41,51 @@ fn choose_url(
 
 /// The URL the config gives, `None` when there is no config or it names no socket.
 fn url_from_config(explicit: Option<&Path>) -> Result<Option<String>, Error> {
+    Ok(read_config(explicit)?.and_then(|(path, config)| {
+        let dir = path.parent().unwrap_or(Path::new(""));
+        config.url(dir)
+    }))
+}
+
+/// The config file in use, absolute, if there is one (for plugins' environment).
+pub fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
+    discover_config(explicit)
+        .ok()
+        .and_then(|path| std::path::absolute(path).ok())
+}
+
+/// What the interactive shell takes from `[taskmasterctl]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShellSettings {
+    /// Shown as `PROMPT> `.
+    pub prompt: String,
+    /// Where to keep the history; none: history lasts as long as the shell.
+    pub history: Option<PathBuf>,
+}
+
+impl Default for ShellSettings {
+    fn default() -> Self {
+        ShellSettings {
+            prompt: DEFAULT_PROMPT.to_string(),
+            history: None,
+        }
+    }
+}
+
+/// supervisorctl's prompt is "supervisor"; ours follows suit.
+pub const DEFAULT_PROMPT: &str = "taskmaster";
+
+/// The shell's settings from the config; defaults when there is no config.
+pub fn shell_settings(explicit: Option<&Path>) -> Result<ShellSettings, Error> {
+    let Some((path, config)) = read_config(explicit)? else {
+        return Ok(ShellSettings::default());
+    };
+    let dir = path.parent().unwrap_or(Path::new(""));
+    Ok(config.shell_settings(dir))
+}
+
+/// The config, parsed for our keys; `None` when none is found.
+fn read_config(explicit: Option<&Path>) -> Result<Option<(PathBuf, ConfigFile)>, Error> {
     let Ok(path) = discover_config(explicit) else {
         return Ok(None);
     };
@@ -54,20 +99,17 @@ fn url_from_config(explicit: Option<&Path>) -> Result<Option<String>, Error> {
         )
         .caused_by(e)
     })?;
-    let dir = path.parent().unwrap_or(Path::new(""));
-    url_in_config(&text, dir).map_err(|e| {
+    let config: ConfigFile = toml::from_str(&text).map_err(|e| {
         Error::new(
             exit::USAGE,
-            format!(
-                "taskmasterctl: cannot find the socket in config {}",
-                path.display()
-            ),
+            format!("taskmasterctl: cannot read config {}", path.display()),
         )
         .caused_by(e)
-    })
+    })?;
+    Ok(Some((path, config)))
 }
 
-/// Only the two keys taskmasterctl needs; everything else is the daemon's business.
+/// Only the keys taskmasterctl needs; everything else is the daemon's business.
 #[derive(Debug, Default, Deserialize)]
 struct ConfigFile {
     #[serde(default)]
@@ -79,6 +121,8 @@ struct ConfigFile {
 #[derive(Debug, Default, Deserialize)]
 struct CtlTable {
     serverurl: Option<String>,
+    prompt: Option<String>,
+    history: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,22 +130,43 @@ struct ServerTable {
     file: Option<PathBuf>,
 }
 
-/// The server URL in a config's text; a relative socket `file` is relative
-/// to `dir`, the config's directory, as every path in the config is.
-fn url_in_config(text: &str, dir: &Path) -> Result<Option<String>, toml::de::Error> {
-    let config: ConfigFile = toml::from_str(text)?;
-    if let Some(url) = config.taskmasterctl.serverurl {
-        return Ok(Some(url));
+impl ConfigFile {
+    /// The server URL; a relative socket `file` is relative to `dir`, the
+    /// config's directory, as every path in the config is.
+    fn url(&self, dir: &Path) -> Option<String> {
+        if let Some(url) = &self.taskmasterctl.serverurl {
+            return Some(url.clone());
+        }
+        self.unix_http_server
+            .file
+            .as_ref()
+            .map(|file| format!("unix://{}", dir.join(file).display()))
     }
-    Ok(config
-        .unix_http_server
-        .file
-        .map(|file| format!("unix://{}", dir.join(file).display())))
+
+    /// The prompt and the history file, `~/` meaning the home directory.
+    fn shell_settings(&self, dir: &Path) -> ShellSettings {
+        let table = &self.taskmasterctl;
+        let history = table.history.as_ref().map(|file| {
+            match (file.strip_prefix("~"), std::env::var_os("HOME")) {
+                (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+                _ => dir.join(file),
+            }
+        });
+        ShellSettings {
+            prompt: table.prompt.clone().unwrap_or_else(|| DEFAULT_PROMPT.into()),
+            history,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The server URL in a config's text.
+    fn url_in_config(text: &str, dir: &Path) -> Result<Option<String>, toml::de::Error> {
+        Ok(toml::from_str::<ConfigFile>(text)?.url(dir))
+    }
 
     const BOTH: &str = r#"
         [unix_http_server]
@@ -170,6 +235,19 @@ mod tests {
     fn broken_config_names_the_line() {
         let error = url_in_config("[taskmasterctl]\nserverurl = 5\n", Path::new("/")).unwrap_err();
         assert!(error.to_string().contains("line 2"), "{error}");
+    }
+
+    #[test]
+    fn shell_settings_default_and_relative_history() {
+        let config: ConfigFile = toml::from_str(BOTH).unwrap();
+        let settings = config.shell_settings(Path::new("/etc/tm"));
+        assert_eq!(settings.prompt, "tm");
+        assert_eq!(settings.history, None);
+        let config: ConfigFile =
+            toml::from_str("[taskmasterctl]\nhistory = \"hist/ctl\"\n").unwrap();
+        let settings = config.shell_settings(Path::new("/etc/tm"));
+        assert_eq!(settings.prompt, "taskmaster");
+        assert_eq!(settings.history, Some(PathBuf::from("/etc/tm/hist/ctl")));
     }
 
     #[test]

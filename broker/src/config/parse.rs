@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use toml_edit::{Item, Table, TableLike, Value};
+use toml_edit::{Item, TableLike, Value};
 
 use super::programs::{implicit_groups, read_groups, read_programs, Groups};
 use super::sources::{self, Source, Sources};
@@ -48,6 +48,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 }
 
 /// `taskmaster-broker --check`: every error of the config, or nothing.
+#[cfg_attr(not(test), expect(dead_code, reason = "wired by the lead in main.rs"))]
 pub fn check(path: &Path) -> Result<(), ConfigErrors> {
     load(path).map(|_| ())
 }
@@ -72,7 +73,10 @@ fn process_env(name: &str) -> Option<String> {
 /// Parses `text`, the content of the file at `path`: `path` names the file
 /// in messages, and relative paths and include globs in `text` are relative
 /// to its directory.
-#[cfg_attr(not(test), expect(dead_code, reason = "wired by the lead for `reread`"))]
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "wired by the lead for `reread`")
+)]
 pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     parse_with(text, path, &process_env)
 }
@@ -360,7 +364,9 @@ impl<'t> Ctx<'t> {
                 Ok(Some(Item::Value(Value::from(text))))
             }
             Some(Value::Array(array))
-                if array.iter().any(|v| v.as_str().is_some_and(|s| s.contains('$'))) =>
+                if array
+                    .iter()
+                    .any(|v| v.as_str().is_some_and(|s| s.contains('$'))) =>
             {
                 let mut expanded = toml_edit::Array::new();
                 for (index, value) in array.iter().enumerate() {

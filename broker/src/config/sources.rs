@@ -98,9 +98,15 @@ impl Sources {
     }
 
     /// The files matched by the `[include]` of one document.
-    fn includes(&mut self, file: &Path, document: &Document<String>, lookup: Lookup) -> Vec<Matches> {
+    fn includes(
+        &mut self,
+        file: &Path,
+        document: &Document<String>,
+        lookup: Lookup,
+    ) -> Vec<Matches> {
         let mut ctx = Ctx::new(document.raw(), file, lookup);
-        let Some((_, include)) = entries(document.as_table(), "").find(|(name, _)| *name == "include")
+        let Some((_, include)) =
+            entries(document.as_table(), "").find(|(name, _)| *name == "include")
         else {
             return Vec::new();
         };
@@ -136,16 +142,26 @@ impl Sources {
             .filter(|c| *c != Component::CurDir)
             .collect();
         let (pattern, dir) = if written.is_absolute() {
-            (written.to_string_lossy().into_owned(), fixed_prefix(&written))
+            (
+                written.to_string_lossy().into_owned(),
+                fixed_prefix(&written),
+            )
         } else {
             let base = Pattern::escape(&ctx.base.to_string_lossy());
             let pattern = format!("{base}/{}", written.to_string_lossy());
-            (pattern, ctx.base.join(fixed_prefix(&written)).components().collect())
+            (
+                pattern,
+                ctx.base.join(fixed_prefix(&written)).components().collect(),
+            )
         };
         let paths = match glob::glob(&pattern) {
             Ok(paths) => paths,
             Err(error) => {
-                ctx.error(span.clone(), key, format!("'{glob}' is not a valid glob: {error}"));
+                ctx.error(
+                    span.clone(),
+                    key,
+                    format!("'{glob}' is not a valid glob: {error}"),
+                );
                 return None;
             }
         };
@@ -222,19 +238,5 @@ pub(super) fn fixed_prefix(glob: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_fixed_prefix_is_the_directory_before_the_first_wildcard() {
-        for (glob, prefix) in [
-            ("conf.d/*.toml", "conf.d"),
-            ("/etc/tm/conf.d/*.toml", "/etc/tm/conf.d"),
-            ("*.toml", ""),
-            ("a/b[0-9]/c.toml", "a"),
-            ("a/web.toml", "a"),
-        ] {
-            assert_eq!(fixed_prefix(Path::new(glob)), PathBuf::from(prefix), "{glob}");
-        }
-    }
-}
+#[path = "sources_tests.rs"]
+mod tests;

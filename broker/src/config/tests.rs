@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::parse::parse_str;
 use super::*;
 
 const FILE: &str = "/etc/taskmaster/t.toml";
@@ -441,6 +440,33 @@ fn the_shipped_example_loads() {
     assert_eq!(config.programs["oneshot"].autorestart, AutoRestart::Never);
     assert_eq!(config.groups["demo"].programs, ["clock", "worker"]);
     assert_eq!(config.groups["flaky"].programs, ["flaky"]);
+    let worker = config.programs["worker"].for_instance(Some(1), "worker:1", "demo");
+    assert_eq!(
+        worker.stdout.path,
+        Some(PathBuf::from("/tmp/taskmaster/worker-1.log"))
+    );
+    let examples = path.parent().map(|dir| dir.join("conf.d"));
+    assert!(
+        config
+            .watch_dirs
+            .iter()
+            .any(|dir| Some(dir) == examples.as_ref()),
+        "{:?}",
+        config.watch_dirs
+    );
+}
+
+#[test]
+fn the_shipped_include_example_loads() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let text = std::fs::read_to_string(examples.join("conf.d/hello.toml.example"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = test_dir::TestDir::new("example-include");
+    let main = dir.write("main.toml", "[include]\nfiles = [\"conf.d/*.toml\"]\n");
+    dir.write("conf.d/hello.toml", &text);
+    let config = load(&main).unwrap_or_else(|errors| panic!("{errors}"));
+    let hello = config.programs["hello"].for_instance(None, "hello", "hello");
+    assert_eq!(hello.args[1], "echo \"hello from hello\"; exec sleep 3600");
 }
 
 #[test]
@@ -781,14 +807,6 @@ priority = 1
 }
 
 #[test]
-fn include_is_not_supported_yet() {
-    assert_eq!(
-        error("[include]\nfiles = [\"conf.d/*.toml\"]\n"),
-        "t.toml:1: include: [include] is not supported yet; put every program in this file"
-    );
-}
-
-#[test]
 fn all_errors_are_reported_at_once_in_file_order() {
     let text = r#"[taskmasterd]
 umask = 22
@@ -852,4 +870,129 @@ fn errors_carry_file_line_and_key_separately() {
             message: "must be between 1 and 4294967295, found 0".to_owned(),
         }]
     );
+}
+
+fn test_env(name: &str) -> Option<String> {
+    match name {
+        "LOGS" => Some("/var/log/tm".to_owned()),
+        "PORT" => Some("8080".to_owned()),
+        _ => None,
+    }
+}
+
+fn parse_env(text: &str) -> Result<Config, Vec<String>> {
+    parse::parse_with(text, Path::new("t.toml"), &test_env)
+        .map_err(|errors| errors.0.iter().map(ToString::to_string).collect())
+}
+
+#[test]
+fn variables_expand_in_string_values_and_placeholders_wait_for_instances() {
+    let config = parse_env(
+        r#"
+[unix_http_server]
+file = "${RUN:-/run}/tm.sock"
+[taskmasterd]
+childlogdir = "${LOGS}"
+[taskmasterd.env]
+PORT = "${PORT}"
+[programs.web]
+command = "/srv/${program_name}/bin"
+args = ["--port", "${PORT}", "--id", "${process_num}", "$$HOME", "$PWD"]
+numprocs = 2
+numprocs_start = 1
+directory = "/srv/${process_name}"
+stdout = "${LOGS}/${group_name}-${process_num}.log"
+[programs.web.env]
+INSTANCE = "${process_name}"
+PRICE = "$$5"
+COUNT = 3
+"#,
+    )
+    .unwrap_or_else(|errors| panic!("{errors:#?}"));
+    assert_eq!(config.server.file, PathBuf::from("/run/tm.sock"));
+    assert_eq!(config.daemon.childlogdir, PathBuf::from("/var/log/tm"));
+    assert_eq!(config.daemon.env, [("PORT".to_owned(), "8080".to_owned())]);
+    let web = web(&config);
+    assert_eq!(
+        web.command, "/srv/${program_name}/bin",
+        "kept for each process"
+    );
+    assert_eq!(web.args[1], "8080");
+    assert_eq!(web.args[4], "$$HOME", "unescaped per process");
+
+    let one = web.for_instance(Some(2), "web:2", "front");
+    assert_eq!(one.command, "/srv/web/bin");
+    assert_eq!(one.args, ["--port", "8080", "--id", "2", "$HOME", "$PWD"]);
+    assert_eq!(one.directory, Some(PathBuf::from("/srv/web:2")));
+    assert_eq!(
+        config.log_path(&one, "web:2", Stream::Stdout),
+        PathBuf::from("/var/log/tm/front-2.log")
+    );
+    let env: Vec<(&str, &str)> = one
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        env,
+        [("INSTANCE", "web:2"), ("PRICE", "$5"), ("COUNT", "3")]
+    );
+    // The rest of the program is the same.
+    assert_eq!(
+        (one.numprocs, one.stdout.maxbytes),
+        (2, web.stdout.maxbytes)
+    );
+}
+
+#[test]
+fn a_single_process_program_numbers_itself_from_numprocs_start() {
+    let config = parse_env(
+        "[programs.web]\ncommand = \"w\"\nnumprocs_start = 7\nargs = [\"${process_num}\"]\n",
+    )
+    .unwrap_or_else(|errors| panic!("{errors:#?}"));
+    let one = web(&config).for_instance(None, "web", "web");
+    assert_eq!(one.args, ["7"]);
+    assert_eq!(
+        config.log_path(&one, "web", Stream::Stderr),
+        std::env::temp_dir().join("web.stderr"),
+        "default log paths follow the process name"
+    );
+}
+
+#[test]
+fn variable_errors_name_the_variable_file_line_and_key() {
+    let text = r#"[taskmasterd]
+logfile = "${NOPE}/tm.log"
+childlogdir = "/logs/${process_num}"
+
+[programs.web]
+command = "w"
+args = ["ok",
+  "${ALSO_NOPE}"]
+stdout = "${process_num:-0}"
+[programs.web.env]
+X = "${bad name}"
+"#;
+    assert_eq!(
+        parse_env(text).unwrap_err(),
+        [
+            "t.toml:2: taskmasterd.logfile: undefined variable 'NOPE': set it in taskmasterd's \
+             environment, or give a default with ${NOPE:-default}",
+            "t.toml:3: taskmasterd.childlogdir: ${process_num} is a per-process placeholder, \
+             usable only in a program's command, args, env, directory, stdout and stderr",
+            "t.toml:8: programs.web.args: element [1]: undefined variable 'ALSO_NOPE': set it in \
+             taskmasterd's environment, or give a default with ${ALSO_NOPE:-default}",
+            "t.toml:9: programs.web.stdout: '${process_num:-0}' takes no default: \
+             ${process_num} is always set",
+            "t.toml:11: programs.web.env.X: '${bad name}' is not a variable: write ${NAME} or \
+             ${NAME:-default}, NAME made of letters, digits and '_'; write '$$' for a literal '$'",
+        ]
+    );
+}
+
+#[test]
+fn taskmasterctl_values_are_not_expanded() {
+    // taskmasterctl reads its own table and expands nothing: neither does
+    // the broker's check, so an unset variable there is no error.
+    assert!(parse_env("[taskmasterctl]\nprompt = \"${NOPE}\"\n").is_ok());
 }

@@ -183,7 +183,11 @@ mod tests {
         assert_eq!(full("${HOME}/logs").as_deref(), Ok("/home/tm/logs"));
         assert_eq!(full("${NOPE:-/tmp}/x").as_deref(), Ok("/tmp/x"));
         assert_eq!(full("${HOME:-/tmp}").as_deref(), Ok("/home/tm"));
-        assert_eq!(full("${EMPTY:-x}").as_deref(), Ok(""), "a set variable wins, even empty");
+        assert_eq!(
+            full("${EMPTY:-x}").as_deref(),
+            Ok(""),
+            "a set variable wins, even empty"
+        );
         assert_eq!(full("${NOPE:-}").as_deref(), Ok(""));
         assert_eq!(full("a$$b $${HOME}").as_deref(), Ok("a$b ${HOME}"));
         assert_eq!(full("echo $PWD $1 $").as_deref(), Ok("echo $PWD $1 $"));
@@ -203,7 +207,10 @@ mod tests {
             "'${HOME' has a '${' without its '}'; write '$${' for a literal '${'"
         );
         for bad in ["${}", "${1A}", "${A-B}", "${ A }"] {
-            assert!(full(bad).unwrap_err().contains("is not a variable"), "{bad}");
+            assert!(
+                full(bad).unwrap_err().contains("is not a variable"),
+                "{bad}"
+            );
         }
     }
 

@@ -5,6 +5,7 @@
 use super::procfs;
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -148,10 +149,37 @@ impl DaemonProcess {
     }
 
     /// Kills whatever the run left (programs that outlived their daemon);
-    /// returns how many there were.
+    /// returns how many were still alive. Call it once the daemon is reaped.
+    ///
+    /// The bench is a child subreaper ([`become_subreaper`]), so the orphans
+    /// are its own children: found by ppid, which unlike the environment can
+    /// always be read (even mid-exec), then reaped. The environment marker
+    /// catches whatever escaped that.
     pub fn kill_leftovers(&self) -> usize {
-        procfs::kill_marked(&self.workdir.marker())
+        let me = std::process::id() as i32;
+        let mut alive = 0;
+        loop {
+            let orphans = procfs::children_stats(me);
+            if orphans.is_empty() {
+                break;
+            }
+            for (pid, stat) in orphans {
+                if stat.state != 'Z' {
+                    alive += 1;
+                }
+                let pid = Pid::from_raw(pid);
+                let _ = kill(pid, Signal::SIGKILL);
+                let _ = waitpid(pid, None);
+            }
+        }
+        alive + procfs::kill_marked(&self.workdir.marker())
     }
+}
+
+/// Makes the programs of a daemon that dies our children, so that they are
+/// found and reaped however the daemon ended.
+pub fn become_subreaper() -> Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).context("becoming a child subreaper (prctl)")
 }
 
 impl Drop for DaemonProcess {

@@ -100,13 +100,13 @@ pub fn cli_status(daemon: &mut dyn Daemon, runs: usize) -> Result<Duration> {
     Ok(median(samples))
 }
 
-/// Resident memory of the daemon's processes together.
-pub fn rss(daemon: &mut dyn Daemon) -> Result<u64> {
+/// Resident memory of each of the daemon's processes, with its name.
+pub fn rss(daemon: &mut dyn Daemon) -> Result<Vec<(String, u64)>> {
     daemon
         .daemon_pids()?
         .into_iter()
-        .map(procfs::rss_bytes)
-        .sum()
+        .map(|pid| Ok((procfs::program_name(pid)?, procfs::rss_bytes(pid)?)))
+        .collect()
 }
 
 /// What the daemon did while nothing happened for `window`.

@@ -153,6 +153,7 @@ fn target_dir() -> PathBuf {
 
 pub fn run(options: Options) -> Result<()> {
     let plan = Plan::new(&options);
+    daemon::become_subreaper()?;
     let mut table = Table::new(plan.labels());
     note_setup(&plan, &mut table);
     if plan.columns.contains(&Column::Limit) {
@@ -192,8 +193,8 @@ fn note_setup(plan: &Plan, table: &mut Table) {
     table.note(format!(
         "Start-up counts from spawning the daemon (`taskmasterd -n`, `supervisord -n`) until its \
          status shows every program RUNNING. It is polled with a {} pause between polls: the last \
-         program's own status (a cheap request) until it runs, then the full status until all do. The bare loop is the median of {} of N \
-         `Command::spawn`s of sleep.",
+         program's own status (a cheap request) until it runs, then the full status until all \
+         do. The bare loop is the median of {} of N `Command::spawn`s of sleep.",
         table::format_duration(metrics::POLL_PAUSE),
         plural(plan.bare_repeats, "run")
     ));
@@ -311,6 +312,25 @@ impl Record<'_> {
         }
     }
 
+    /// The daemon's memory in the table, and each process's share in the
+    /// notes when it has several.
+    fn memory(&mut self, metric: Metric, n: usize, daemon: &mut dyn daemon::Daemon) -> Result<()> {
+        let shares = metrics::rss(daemon)?;
+        self.set(metric, Cell::Bytes(shares.iter().map(|s| s.1).sum()));
+        if shares.len() > 1 {
+            let parts: Vec<String> = shares
+                .iter()
+                .map(|(name, bytes)| format!("{name} {:.1} MiB", *bytes as f64 / 1048576.0))
+                .collect();
+            self.table.note(format!(
+                "{} memory with {n} programs: {}.",
+                self.column.title(),
+                parts.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
     fn note_polls(&mut self, name: &str, n: usize, stats: PollStats) {
         self.table.note(format!(
             "{name} with {n} programs: {} readiness polls, {} each on average.",
@@ -329,7 +349,7 @@ fn big_run(driver: &dyn Driver, plan: &Plan, record: &mut Record) -> Result<()> 
     record.note_polls(name, plan.n, polls);
     if record.wants(Metric::RssN) {
         std::thread::sleep(SETTLE);
-        record.set(Metric::RssN, Cell::Bytes(metrics::rss(&mut *daemon)?));
+        record.memory(Metric::RssN, plan.n, &mut *daemon)?;
     }
     if record.wants(Metric::StatusCli) {
         eprintln!("{name}: status CLI...");
@@ -361,7 +381,7 @@ fn small_run(driver: &dyn Driver, plan: &Plan, record: &mut Record) -> Result<()
     eprintln!("{name}: starting {SMALL_N} programs...");
     let (mut daemon, _, _) = metrics::start_until_running(driver, SMALL_N)?;
     std::thread::sleep(SETTLE);
-    record.set(Metric::Rss100, Cell::Bytes(metrics::rss(&mut *daemon)?));
+    record.memory(Metric::Rss100, SMALL_N, &mut *daemon)?;
     if record.wants(Metric::IdleWakeups) || record.wants(Metric::IdleCpu) {
         eprintln!("{name}: idle for {:?}...", plan.idle);
         let idle = metrics::idle(&mut *daemon, plan.idle)?;
@@ -381,7 +401,7 @@ fn empty_run(driver: &dyn Driver, _plan: &Plan, record: &mut Record) -> Result<(
     eprintln!("{}: starting with no programs...", driver.name());
     let (mut daemon, _, _) = metrics::start_until_running(driver, 0)?;
     std::thread::sleep(SETTLE);
-    record.set(Metric::Rss0, Cell::Bytes(metrics::rss(&mut *daemon)?));
+    record.memory(Metric::Rss0, 0, &mut *daemon)?;
     Ok(())
 }
 

@@ -11,6 +11,8 @@ use std::fs;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stat {
     pub comm: String,
+    /// R, S, Z...
+    pub state: char,
     pub ppid: i32,
     /// utime + stime, in clock ticks.
     pub cpu_ticks: u64,
@@ -27,6 +29,7 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     let field = |k: usize| fields.get(k - 3).and_then(|f| f.parse::<u64>().ok());
     Some(Stat {
         comm,
+        state: fields.first()?.chars().next()?,
         ppid: i32::try_from(field(4)?).ok()?,
         cpu_ticks: field(14)? + field(15)?,
     })
@@ -36,6 +39,16 @@ pub fn stat(pid: i32) -> Result<Stat> {
     let path = format!("/proc/{pid}/stat");
     let text = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     parse_stat(&text).with_context(|| format!("unexpected format of {path}"))
+}
+
+/// The program name of a process: the file name of its argv[0], which
+/// unlike comm is not cut to 15 bytes.
+pub fn program_name(pid: i32) -> Result<String> {
+    let path = format!("/proc/{pid}/cmdline");
+    let cmdline = fs::read(&path).with_context(|| format!("reading {path}"))?;
+    let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+    let argv0 = String::from_utf8_lossy(argv0);
+    Ok(argv0.rsplit('/').next().unwrap_or_default().to_string())
 }
 
 /// The value of one `Key:   value kB` line of a /proc status file.
@@ -104,11 +117,18 @@ fn all_pids() -> Vec<i32> {
 
 /// The children of `parent` (processes whose ppid it is), with their comm.
 pub fn children(parent: i32) -> Vec<(i32, String)> {
+    children_stats(parent)
+        .into_iter()
+        .map(|(pid, stat)| (pid, stat.comm))
+        .collect()
+}
+
+pub fn children_stats(parent: i32) -> Vec<(i32, Stat)> {
     all_pids()
         .into_iter()
         .filter_map(|pid| {
             let stat = stat(pid).ok()?;
-            (stat.ppid == parent).then_some((pid, stat.comm))
+            (stat.ppid == parent).then_some((pid, stat))
         })
         .collect()
 }
@@ -150,6 +170,7 @@ mod tests {
                     100 0 0 0 12 5 0 0 20 0 1 0 123 4096 300";
         let stat = parse_stat(line).unwrap();
         assert_eq!(stat.comm, "my (odd) prog");
+        assert_eq!(stat.state, 'S');
         assert_eq!(stat.ppid, 77);
         assert_eq!(stat.cpu_ticks, 17);
     }
@@ -158,6 +179,9 @@ mod tests {
     fn own_process_is_readable() {
         let me = std::process::id() as i32;
         assert!(rss_bytes(me).unwrap() > 0);
+        let exe = std::env::current_exe().unwrap();
+        let exe_name = exe.file_name().unwrap().to_string_lossy();
+        assert_eq!(program_name(me).unwrap(), exe_name);
         assert!(thread_switches(me).unwrap().contains_key(&me));
         assert_eq!(stat(me).unwrap().ppid, nix::unistd::getppid().as_raw());
     }

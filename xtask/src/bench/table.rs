@@ -127,7 +127,8 @@ impl Table {
             }
             Metric::RssN => {
                 let met = match taskmaster {
-                    Some(Cell::Bytes(b)) => Some(*b < RSS_TARGET),
+                    // The target is stated for 1000 programs: no verdict for fewer.
+                    Some(Cell::Bytes(b)) if self.labels.n >= 1000 => Some(*b < RSS_TARGET),
                     _ => None,
                 };
                 format!("< 10 MiB at 1000{}", verdict(met))
@@ -177,6 +178,26 @@ impl Table {
         }
     }
 
+    /// One note per column and reason: a daemon that failed to build fails
+    /// every figure for the same reason, which is worth saying once.
+    fn failures(&self) -> Vec<String> {
+        let mut groups: Vec<(Column, &str, Vec<Metric>)> = Vec::new();
+        for ((metric, column), cell) in &self.cells {
+            let Cell::Failed(why) = cell else { continue };
+            match groups.iter_mut().find(|(c, w, _)| c == column && w == why) {
+                Some(group) => group.2.push(*metric),
+                None => groups.push((*column, why, vec![*metric])),
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(column, why, metrics)| match metrics[..] {
+                [metric] => format!("{}, {}: {why}", column.title(), self.label(metric)),
+                _ => format!("{}, {} figures: {why}", column.title(), metrics.len()),
+            })
+            .collect()
+    }
+
     pub fn to_markdown(&self) -> String {
         let mut out = String::from(
             "| metric | Taskmaster | supervisord | limit (bare loop) | target |\n\
@@ -198,19 +219,8 @@ impl Table {
                 self.target(metric),
             );
         }
-        let failures = self
-            .cells
-            .iter()
-            .filter_map(|((metric, column), cell)| match cell {
-                Cell::Failed(why) => Some(format!(
-                    "{}, {}: {why}",
-                    column.title(),
-                    self.label(*metric)
-                )),
-                _ => None,
-            });
         let mut notes: Vec<String> = self.notes.clone();
-        notes.extend(failures);
+        notes.extend(self.failures());
         if !notes.is_empty() {
             out.push('\n');
             for note in notes {
@@ -263,6 +273,11 @@ mod tests {
         table.set(Metric::Startup, Column::Limit, Cell::Time(ms(100)));
         table.set(Metric::IdleWakeups, Column::Taskmaster, Cell::Count(0));
         table.fail_missing(&[Metric::IdleWakeups], Column::Supervisord, "boom");
+        table.fail_missing(
+            &[Metric::Rss0, Metric::Rss100],
+            Column::Taskmaster,
+            "no build",
+        );
         table.note("N = 1000");
         let text = table.to_markdown();
         assert!(
@@ -280,5 +295,6 @@ mod tests {
         );
         assert!(text.contains("- N = 1000\n"), "{text}");
         assert!(text.contains("- supervisord, wake-ups in 30 s idle, 100 programs: boom"));
+        assert!(text.contains("- Taskmaster, 2 figures: no build"), "{text}");
     }
 }
