@@ -25,6 +25,13 @@ impl ActivityLog {
         Ok(ActivityLog { file, level, echo })
     }
 
+    /// Switches to another file or level (a reload changed them); on error
+    /// the current file stays in use.
+    pub fn reopen(&mut self, path: &Path, level: LogLevel) -> io::Result<()> {
+        *self = ActivityLog::open(path, level, self.echo)?;
+        Ok(())
+    }
+
     pub fn log(&mut self, level: LogLevel, message: &str) {
         if level > self.level {
             return;

@@ -23,7 +23,10 @@ pub fn description(facts: &Facts) -> String {
         Running | Stopping if facts.pid.is_some() => {
             let mut text = format!("pid {}", facts.pid.unwrap_or_default());
             if facts.state == Running {
-                text.push_str(&format!(", uptime {}", uptime(facts.uptime.unwrap_or_default())));
+                text.push_str(&format!(
+                    ", uptime {}",
+                    uptime(facts.uptime.unwrap_or_default())
+                ));
             }
             text
         }
@@ -76,7 +79,11 @@ pub fn exit_text(status: ExitStatus) -> String {
 /// A local date and time as supervisorctl shows it: `Nov 25 03:10 PM`.
 fn when(at: SystemTime) -> String {
     jiff::Timestamp::try_from(at)
-        .map(|t| t.to_zoned_datetime(jiff::tz::TimeZone::system()).strftime("%b %d %I:%M %p").to_string())
+        .map(|t| {
+            t.to_zoned_datetime(jiff::tz::TimeZone::system())
+                .strftime("%b %d %I:%M %p")
+                .to_string()
+        })
         .unwrap_or_default()
 }
 
@@ -108,7 +115,10 @@ mod tests {
     #[test]
     fn uptime_over_days() {
         assert_eq!(uptime(Duration::from_secs(86_400 + 61)), "1 day, 0:01:01");
-        assert_eq!(uptime(Duration::from_secs(3 * 86_400 + 3600)), "3 days, 1:00:00");
+        assert_eq!(
+            uptime(Duration::from_secs(3 * 86_400 + 3600)),
+            "3 days, 1:00:00"
+        );
     }
 
     #[test]
@@ -121,7 +131,10 @@ mod tests {
             spawn_error: Some("cannot execute 'x': No such file or directory"),
             ..facts(ProcessState::Backoff)
         };
-        assert_eq!(description(&f), "cannot execute 'x': No such file or directory");
+        assert_eq!(
+            description(&f),
+            "cannot execute 'x': No such file or directory"
+        );
         assert_eq!(description(&facts(ProcessState::Stopped)), "Not started");
     }
 
@@ -140,6 +153,10 @@ mod tests {
             stopped_at: Some(SystemTime::now()),
             ..facts(ProcessState::Exited)
         };
-        assert!(description(&f).ends_with(", exit status 1"), "{}", description(&f));
+        assert!(
+            description(&f).ends_with(", exit status 1"),
+            "{}",
+            description(&f)
+        );
     }
 }

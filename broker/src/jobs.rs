@@ -36,6 +36,8 @@ pub struct Job {
     pub reply: Option<oneshot::Sender<Response>>,
     /// Tell taskmasterd to exit when the job is done (shutdown).
     pub exit_when_done: bool,
+    /// For a reload: the plan, returned with the results.
+    pub plan: Option<String>,
     phases: VecDeque<Phase>,
     current: Option<PhaseKind>,
     pending: Vec<usize>,
@@ -47,6 +49,7 @@ impl Job {
         Job {
             reply,
             exit_when_done: false,
+            plan: None,
             phases: phases.into(),
             current: None,
             pending: Vec::new(),
@@ -61,7 +64,12 @@ impl Job {
     }
 
     /// Decides what a member needs at the start of a phase.
-    pub fn precheck(kind: PhaseKind, selected: Selected, name: &str, state: ProcessState) -> Precheck {
+    pub fn precheck(
+        kind: PhaseKind,
+        selected: Selected,
+        name: &str,
+        state: ProcessState,
+    ) -> Precheck {
         use ProcessState::*;
         let refuse = |message: &str| {
             Precheck::Done(selected.explicit.then(|| ActionResult {
@@ -94,14 +102,22 @@ impl Job {
 
     /// Notes that process `index` is now in `state`; true when that
     /// completes the current phase.
-    pub fn settle(&mut self, index: usize, name: &str, state: ProcessState, spawn_error: bool) -> bool {
+    pub fn settle(
+        &mut self,
+        index: usize,
+        name: &str,
+        state: ProcessState,
+        spawn_error: bool,
+    ) -> bool {
         use ProcessState::*;
         let Some(position) = self.pending.iter().position(|&i| i == index) else {
             return false;
         };
         let outcome = match (self.current, state) {
             (Some(PhaseKind::Start), Running | Exited) => Some((true, "started")),
-            (Some(PhaseKind::Start), Backoff | Fatal) if spawn_error => Some((false, "spawn error")),
+            (Some(PhaseKind::Start), Backoff | Fatal) if spawn_error => {
+                Some((false, "spawn error"))
+            }
             (Some(PhaseKind::Start), Backoff | Fatal) => Some((false, "abnormal termination")),
             (Some(PhaseKind::Start), Stopped) => Some((false, "stopped before it was running")),
             (Some(PhaseKind::Stop), Stopped | Exited | Fatal) => Some((true, "stopped")),
@@ -140,8 +156,14 @@ impl Job {
         results
     }
 
-    pub fn into_results(self) -> (Vec<ActionResult>, Option<oneshot::Sender<Response>>) {
-        (self.results, self.reply)
+    pub fn into_results(
+        self,
+    ) -> (
+        Vec<ActionResult>,
+        Option<String>,
+        Option<oneshot::Sender<Response>>,
+    ) {
+        (self.results, self.plan, self.reply)
     }
 }
 
@@ -156,8 +178,15 @@ mod tests {
     #[test]
     fn refusals_only_for_explicit_names() {
         let p = Job::precheck(PhaseKind::Start, sel(0, true), "web", ProcessState::Running);
-        assert!(matches!(p, Precheck::Done(Some(ref r)) if r.message == "already started" && !r.ok));
-        let p = Job::precheck(PhaseKind::Start, sel(0, false), "web", ProcessState::Running);
+        assert!(
+            matches!(p, Precheck::Done(Some(ref r)) if r.message == "already started" && !r.ok)
+        );
+        let p = Job::precheck(
+            PhaseKind::Start,
+            sel(0, false),
+            "web",
+            ProcessState::Running,
+        );
         assert!(matches!(p, Precheck::Done(None)));
         let p = Job::precheck(PhaseKind::Stop, sel(0, true), "web", ProcessState::Exited);
         assert!(matches!(p, Precheck::Done(Some(ref r)) if r.message == "not running"));
@@ -187,14 +216,23 @@ mod tests {
         assert!(!job.settle(0, "a", ProcessState::Running, false));
         assert!(!job.settle(7, "x", ProcessState::Running, false));
         assert!(job.settle(1, "b", ProcessState::Fatal, true));
-        let (results, _) = job.into_results();
-        let words: Vec<_> = results.iter().map(|r| (r.name.as_str(), r.ok, r.message.as_str())).collect();
+        let (results, _, _) = job.into_results();
+        let words: Vec<_> = results
+            .iter()
+            .map(|r| (r.name.as_str(), r.ok, r.message.as_str()))
+            .collect();
         assert_eq!(words, [("a", true, "started"), ("b", false, "spawn error")]);
     }
 
     #[test]
     fn stop_phase_waits_for_stopped() {
-        let mut job = Job::new(None, vec![Phase { kind: PhaseKind::Stop, members: vec![sel(0, true)] }]);
+        let mut job = Job::new(
+            None,
+            vec![Phase {
+                kind: PhaseKind::Stop,
+                members: vec![sel(0, true)],
+            }],
+        );
         job.next_phase();
         job.wait_for(0);
         assert!(!job.settle(0, "a", ProcessState::Stopping, false));

@@ -38,13 +38,17 @@ impl LinkReceiver {
         loop {
             let mut guard = self.socket.readable().await?;
             let result = guard.try_io(|inner| {
-                recv(inner.as_raw_fd(), &mut self.buf, MsgFlags::MSG_DONTWAIT).map_err(io::Error::from)
+                recv(inner.as_raw_fd(), &mut self.buf, MsgFlags::MSG_DONTWAIT)
+                    .map_err(io::Error::from)
             });
             match result {
                 Ok(Ok(0)) => return Ok(None),
                 Ok(Ok(n)) => {
                     return decode(&self.buf[..n]).map(Some).map_err(|e| {
-                        io::Error::new(io::ErrorKind::InvalidData, format!("bad packet from taskmasterd: {e}"))
+                        io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("bad packet from taskmasterd: {e}"),
+                        )
                     })
                 }
                 Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -14,33 +14,42 @@ mod signals;
 mod spawn;
 mod state;
 mod targets;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use taskmaster_ipc::{inherited_channel, ToBroker};
 
-const USAGE: &str = "usage: taskmaster-broker -c FILE [--nodaemon]
-taskmaster-broker is started by taskmasterd; run taskmasterd instead.";
+const USAGE: &str = "usage: taskmaster-broker -c FILE [--nodaemon | --check]
+taskmaster-broker is started by taskmasterd; run taskmasterd instead.
+--check validates the config (with its includes) and prints every error, or ok.";
 
 struct Args {
     config: PathBuf,
     nodaemon: bool,
+    check: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut config = None;
     let mut nodaemon = false;
+    let mut check = false;
     let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
         match arg.to_str() {
             Some("-c") | Some("--configuration") => config = args.next().map(PathBuf::from),
             Some("-n") | Some("--nodaemon") => nodaemon = true,
+            Some("--check") => check = true,
             Some("-h") | Some("--help") => return Err(USAGE.to_string()),
             _ => return Err(format!("unexpected argument {arg:?}\n{USAGE}")),
         }
     }
     let config = config.ok_or_else(|| format!("missing -c FILE\n{USAGE}"))?;
-    Ok(Args { config, nodaemon })
+    Ok(Args {
+        config,
+        nodaemon,
+        check,
+    })
 }
 
 fn main() -> ExitCode {
@@ -51,6 +60,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.check {
+        return match config::check(&args.config) {
+            Ok(()) => {
+                println!("{}: ok", args.config.display());
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let channel = match inherited_channel() {
         Ok(fd) => fd,
         Err(e) => {
@@ -65,7 +86,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let log = match activity::ActivityLog::open(&config.daemon.logfile, config.daemon.loglevel, args.nodaemon) {
+    let log = match activity::ActivityLog::open(
+        &config.daemon.logfile,
+        config.daemon.loglevel,
+        args.nodaemon,
+    ) {
         Ok(log) => log,
         Err(e) => {
             eprintln!(
@@ -82,7 +107,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("taskmaster-broker: cannot start the runtime: {e}");
@@ -124,13 +152,6 @@ async fn run(
         detach_stdio();
     }
     let (clients, requests) = tokio::sync::mpsc::channel(256);
-    let listener = match socket.listener.try_clone() {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("taskmaster-broker: cannot use the socket: {e}");
-            return ExitCode::from(1);
-        }
-    };
     // Enough for a burst of 1000 programs changing state twice; a reader
     // further behind is told how many events it missed.
     let (events, _) = tokio::sync::broadcast::channel(4096);
@@ -138,9 +159,16 @@ async fn run(
         core: clients,
         events: events.clone(),
     };
-    tokio::spawn(server::serve(listener, routes));
-    core::Core::new(config, sender, log, events).run(hello, receiver, requests).await;
-    drop(socket);
+    let served = match server::Served::start(socket, routes) {
+        Ok(served) => served,
+        Err(message) => {
+            eprintln!("taskmaster-broker: {message}");
+            return ExitCode::from(1);
+        }
+    };
+    core::Core::new(config, sender, log, events, served)
+        .run(hello, receiver, requests)
+        .await;
     // The core is gone with every sender: this returns once the last
     // packets (Exit) are written.
     let _ = writer.await;
@@ -150,7 +178,11 @@ async fn run(
 /// Once taskmasterd has detached, the terminal is gone: stdio goes to
 /// /dev/null so that a late write cannot fail or block.
 fn detach_stdio() {
-    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
         let _ = nix::unistd::dup2_stdin(&null);
         let _ = nix::unistd::dup2_stdout(&null);
         let _ = nix::unistd::dup2_stderr(&null);

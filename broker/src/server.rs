@@ -62,6 +62,69 @@ impl Drop for Socket {
     }
 }
 
+impl Socket {
+    /// Applies `chmod` and `chown` of the config to the bound socket.
+    fn apply_mode(&self, config: &ServerConfig) -> Result<(), String> {
+        let path = &self.path;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.chmod))
+            .map_err(|e| format!("cannot chmod {} to {:o}: {e}", path.display(), config.chmod))?;
+        if let Some(owner) = &config.chown {
+            chown(
+                path,
+                Some(Uid::from_raw(owner.uid)),
+                owner.gid.map(Gid::from_raw),
+            )
+            .map_err(|e| format!("cannot chown {}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// The socket being served: dropping it stops accepting and removes the
+/// socket file. Connected clients keep their connections.
+pub struct Served {
+    socket: Socket,
+    task: tokio::task::JoinHandle<()>,
+    routes: Routes,
+}
+
+impl Served {
+    /// Starts accepting on `socket`. Must be called inside the runtime.
+    pub fn start(socket: Socket, routes: Routes) -> Result<Served, String> {
+        let listener = socket
+            .listener
+            .try_clone()
+            .map_err(|e| format!("cannot use socket {}: {e}", socket.path.display()))?;
+        let serving = routes.clone();
+        let task = tokio::spawn(async move {
+            let _ = serve(listener, serving).await;
+        });
+        Ok(Served {
+            socket,
+            task,
+            routes,
+        })
+    }
+
+    /// Applies a changed `[unix_http_server]`: the same path gets its new
+    /// mode and owner; a new path is bound first and the old socket is
+    /// closed only once the new one is served. On error nothing changes.
+    pub fn rebind(&mut self, config: &ServerConfig) -> Result<(), String> {
+        if config.file == self.socket.path {
+            return self.socket.apply_mode(config);
+        }
+        let socket = bind(config)?;
+        *self = Served::start(socket, self.routes.clone())?;
+        Ok(())
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Binds the control socket. A live daemon's socket is never touched; a
 /// stale one (nobody accepts on it) is replaced; anything else at the path
 /// is an error.
@@ -90,24 +153,22 @@ pub fn bind(config: &ServerConfig) -> Result<Socket, String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create socket directory {}: {e}", dir.display()))?;
     }
-    let listener = StdListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.chmod))
-        .map_err(|e| format!("cannot chmod {} to {:o}: {e}", path.display(), config.chmod))?;
-    if let Some(owner) = &config.chown {
-        chown(path, Some(Uid::from_raw(owner.uid)), owner.gid.map(Gid::from_raw))
-            .map_err(|e| format!("cannot chown {}: {e}", path.display()))?;
-    }
+    let listener =
+        StdListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
     let inode = std::fs::symlink_metadata(path)
         .map_err(|e| format!("cannot stat {}: {e}", path.display()))?
         .ino();
     listener
         .set_nonblocking(true)
         .map_err(|e| format!("cannot configure {}: {e}", path.display()))?;
-    Ok(Socket {
+    // From here on, dropping the socket removes the file again.
+    let socket = Socket {
         listener,
         path: path.to_path_buf(),
         inode,
-    })
+    };
+    socket.apply_mode(config)?;
+    Ok(socket)
 }
 
 /// Where a connection's requests go: the core for everything but the
@@ -119,8 +180,8 @@ pub struct Routes {
     pub events: broadcast::Sender<Event>,
 }
 
-/// Accepts clients until the runtime ends.
-pub async fn serve(listener: StdListener, routes: Routes) -> io::Result<()> {
+/// Accepts clients until the task is aborted.
+async fn serve(listener: StdListener, routes: Routes) -> io::Result<()> {
     let listener = UnixListener::from_std(listener)?;
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
     loop {
@@ -149,7 +210,11 @@ pub async fn serve(listener: StdListener, routes: Routes) -> io::Result<()> {
 
 async fn refuse_busy(stream: UnixStream) {
     let mut writer = FramedWrite::new(stream, LinesCodec::new());
-    let reply = Response::error(503, "busy", format!("taskmasterd is serving {MAX_CLIENTS} clients; try again"));
+    let reply = Response::error(
+        503,
+        "busy",
+        format!("taskmasterd is serving {MAX_CLIENTS} clients; try again"),
+    );
     let _ = tokio::time::timeout(WRITE_TIMEOUT, writer.send(encode(&reply))).await;
 }
 
@@ -160,7 +225,10 @@ async fn serve_client(stream: UnixStream, routes: Routes) {
             uid: Some(cred.uid()),
             pid: cred.pid(),
         })
-        .unwrap_or(Peer { uid: None, pid: None });
+        .unwrap_or(Peer {
+            uid: None,
+            pid: None,
+        });
     let (read, write) = stream.into_split();
     let mut lines = FramedRead::new(read, LinesCodec::new_with_max_length(MAX_LINE));
     let mut writer = FramedWrite::new(write, LinesCodec::new());
@@ -180,7 +248,11 @@ async fn serve_client(stream: UnixStream, routes: Routes) {
                 ),
             },
             Some(Err(LinesCodecError::MaxLineLengthExceeded)) => (
-                Response::error(400, "line_too_long", format!("request line longer than {MAX_LINE} bytes")),
+                Response::error(
+                    400,
+                    "line_too_long",
+                    format!("request line longer than {MAX_LINE} bytes"),
+                ),
                 false,
             ),
             Some(Err(LinesCodecError::Io(e))) if e.kind() == io::ErrorKind::InvalidData => (
@@ -198,7 +270,15 @@ async fn serve_client(stream: UnixStream, routes: Routes) {
 async fn answer(request: Request, peer: Peer, core: &mpsc::Sender<ClientRequest>) -> Response {
     let id = request.id.clone();
     let (reply, answer) = oneshot::channel();
-    let mut response = if core.send(ClientRequest { request, peer, reply }).await.is_err() {
+    let mut response = if core
+        .send(ClientRequest {
+            request,
+            peer,
+            reply,
+        })
+        .await
+        .is_err()
+    {
         Response::error(503, "unavailable", "taskmasterd is shutting down")
     } else {
         answer
@@ -246,7 +326,10 @@ async fn stream_events(
 }
 
 async fn send_line(writer: &mut FramedWrite<OwnedWriteHalf, LinesCodec>, line: String) -> bool {
-    matches!(tokio::time::timeout(WRITE_TIMEOUT, writer.send(line)).await, Ok(Ok(())))
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, writer.send(line)).await,
+        Ok(Ok(()))
+    )
 }
 
 fn encode(response: &Response) -> String {

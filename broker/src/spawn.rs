@@ -12,7 +12,11 @@ use taskmaster_ipc::SpawnRequest;
 
 /// Opens (appends to) the stdout and stderr files; with `redirect_stderr`
 /// both descriptors are the stdout file. The error names the file.
-pub fn open_outputs(stdout: &Path, stderr: &Path, redirect_stderr: bool) -> Result<Vec<OwnedFd>, String> {
+pub fn open_outputs(
+    stdout: &Path,
+    stderr: &Path,
+    redirect_stderr: bool,
+) -> Result<Vec<OwnedFd>, String> {
     let out = open_log(stdout)?;
     let err = if redirect_stderr {
         out.try_clone()
@@ -46,7 +50,11 @@ pub fn request(
         .clone()
         .unwrap_or_else(|| format!("unix://{}", config.server.file.display()));
     let mut env: BTreeMap<&str, &str> = BTreeMap::new();
-    for (key, value) in inherited.iter().chain(&config.daemon.env).chain(&program.env) {
+    for (key, value) in inherited
+        .iter()
+        .chain(&config.daemon.env)
+        .chain(&program.env)
+    {
         env.insert(key, value);
     }
     env.insert("TASKMASTER_ENABLED", "1");
@@ -58,7 +66,10 @@ pub fn request(
         name: proc.name.clone(),
         command: program.command.clone(),
         args: program.args.clone(),
-        env: env.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        env: env
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         user: program.user.clone(),
         directory: program.directory.clone(),
         umask: program.umask,

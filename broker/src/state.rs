@@ -7,9 +7,9 @@
 //! states entered on the way, for the activity log and event subscribers.
 
 use crate::config::{AutoRestart, Program};
+use std::time::{Duration, Instant};
 use taskmaster_ipc::ExitStatus;
 use taskmaster_protocol::ProcessState;
-use std::time::{Duration, Instant};
 
 /// What the broker knows about one process (one instance of a program).
 #[derive(Debug, Clone, PartialEq)]
@@ -41,9 +41,15 @@ pub enum Event {
     Start,
     /// An operator or shutdown asks for the process to stop.
     Stop,
-    Spawned { pid: i32 },
-    SpawnFailed { error: String },
-    Exited { status: ExitStatus },
+    Spawned {
+        pid: i32,
+    },
+    SpawnFailed {
+        error: String,
+    },
+    Exited {
+        status: ExitStatus,
+    },
     /// `now` has reached [`Process::deadline`].
     Deadline,
 }
@@ -53,7 +59,10 @@ pub enum Event {
 pub enum Action {
     Spawn,
     /// Deliver `signal` to the process, or to its process group when `group`.
-    Signal { signal: i32, group: bool },
+    Signal {
+        signal: i32,
+        group: bool,
+    },
 }
 
 /// The result of one step: the states entered, in order, and the actions.

@@ -114,8 +114,14 @@ mod tests {
         assert_eq!(names(&["db"]), Ok(vec![(0, true)]));
         assert_eq!(names(&["web:1"]), Ok(vec![(2, true)]));
         assert_eq!(names(&["web"]), Ok(vec![(1, false), (2, false)]));
-        assert_eq!(names(&["front:*"]), Ok(vec![(1, false), (2, false), (3, false)]));
-        assert_eq!(names(&["front"]), Ok(vec![(1, false), (2, false), (3, false)]));
+        assert_eq!(
+            names(&["front:*"]),
+            Ok(vec![(1, false), (2, false), (3, false)])
+        );
+        assert_eq!(
+            names(&["front"]),
+            Ok(vec![(1, false), (2, false), (3, false)])
+        );
         assert_eq!(names(&["all"]).unwrap().len(), 4);
     }
 

@@ -40,7 +40,6 @@ impl Drop for ConfigWatcher {
 /// watched from its closest existing parent, and watched itself once it
 /// appears. Must be called within a tokio runtime; the watching stops when
 /// the handle is dropped or when `notify`'s receiver is.
-#[cfg_attr(not(test), expect(dead_code, reason = "wired by the lead in core.rs"))]
 pub fn spawn_watcher(
     dirs: Vec<PathBuf>,
     files: Vec<PathBuf>,

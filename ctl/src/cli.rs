@@ -171,14 +171,6 @@ Examples:
         shell: Shell,
     },
 
-    /// For completion scripts: print the process and group names (or with
-    /// --plugins, the plugin names), one per line; prints nothing on failure.
-    #[command(name = "__complete-names", hide = true)]
-    CompleteNames {
-        #[arg(long)]
-        plugins: bool,
-    },
-
     /// Any other command: a plugin.
     #[command(external_subcommand)]
     External(Vec<String>),
@@ -227,7 +219,6 @@ impl Command {
             Command::Version { .. } => "version",
             Command::Help { .. } => "help",
             Command::Completions { .. } => "completions",
-            Command::CompleteNames { .. } => "__complete-names",
             Command::External(args) => args.first().map_or("", String::as_str),
         }
     }
@@ -253,10 +244,13 @@ impl Command {
 mod tests {
     use super::*;
     use clap::error::ErrorKind;
-    use clap::CommandFactory;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("taskmasterctl").chain(args.iter().copied()))
+    }
+
+    fn command(args: &[&str]) -> Command {
+        parse(args).unwrap().command.unwrap()
     }
 
     #[test]
@@ -279,37 +273,69 @@ mod tests {
         assert_eq!(cli.config, Some(PathBuf::from("t.toml")));
         assert_eq!(cli.server_url.as_deref(), Some("unix:///x.sock"));
         match cli.command {
-            Some(Command::Restart(n)) => assert_eq!(n.names, ["web", "db:1"]),
+            Some(Command::Restart(a)) => assert_eq!(a.names, ["web", "db:1"]),
             other => panic!("parsed as {other:?}"),
         }
         let cli = parse(&["--serverurl", "/x.sock", "status", "--json"]).unwrap();
         assert_eq!(cli.server_url.as_deref(), Some("/x.sock"));
         assert!(matches!(
             cli.command,
-            Some(Command::Status { json: true, .. })
+            Some(Command::Status {
+                format: Format { json: true },
+                ..
+            })
         ));
     }
 
     #[test]
+    fn every_data_command_takes_json() {
+        for args in [
+            &["status", "--json"][..],
+            &["start", "--json", "web"],
+            &["stop", "web", "--json"],
+            &["restart", "--json", "web"],
+            &["signal", "--json", "HUP", "web"],
+            &["pid", "--json"],
+            &["avail", "--json"],
+            &["events", "--json"],
+            &["shutdown", "--json"],
+            &["version", "--json"],
+        ] {
+            assert!(parse(args).is_ok(), "{args:?}");
+        }
+    }
+
+    #[test]
     fn signal_takes_the_signal_first() {
-        let cli = parse(&["signal", "HUP", "web", "db"]).unwrap();
-        match cli.command {
-            Some(Command::Signal { signal, names }) => {
+        match command(&["signal", "HUP", "web", "db"]) {
+            Command::Signal { signal, action } => {
                 assert_eq!(signal, "HUP");
-                assert_eq!(names.names, ["web", "db"]);
+                assert_eq!(action.names, ["web", "db"]);
             }
             other => panic!("parsed as {other:?}"),
         }
     }
 
     #[test]
+    fn unknown_commands_are_plugins() {
+        match command(&["wait", "web", "--timeout", "5s"]) {
+            Command::External(args) => assert_eq!(args, ["wait", "web", "--timeout", "5s"]),
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(matches!(
+            command(&["help", "wait"]),
+            Command::Help { command: Some(c) } if c == "wait"
+        ));
+    }
+
+    #[test]
     fn usage_errors_are_clap_errors() {
         for args in [
-            &["frobnicate"][..],
-            &["status", "--bogus"],
+            &["status", "--bogus"][..],
             &["signal"],
             &["avail", "extra"],
             &["-c"],
+            &["completions", "tcsh"],
         ] {
             let error = parse(args).unwrap_err();
             assert_eq!(error.exit_code(), 2, "{args:?}: {error}");
@@ -323,26 +349,27 @@ mod tests {
     #[test]
     fn actions_without_names_are_refused() {
         for action in ["start", "stop", "restart"] {
-            let command = parse(&[action]).unwrap().command.unwrap();
             assert_eq!(
-                command.missing_name().unwrap(),
-                format!("{action} requires a process name: NAME, NAME:N, GROUP:* or all")
+                command(&[action]).missing_name().unwrap(),
+                format!(
+                    "{action} requires a process name: NAME, NAME:N, GROUP:*, all or a job spec"
+                )
             );
         }
-        let signal = parse(&["signal", "HUP"]).unwrap().command.unwrap();
+        let signal = command(&["signal", "HUP"]);
         assert!(signal
             .missing_name()
             .unwrap()
             .starts_with("signal requires"));
-        let status = parse(&["status"]).unwrap().command.unwrap();
-        assert_eq!(status.missing_name(), None);
-        assert_eq!(
-            parse(&["start", "all"])
-                .unwrap()
-                .command
-                .unwrap()
-                .missing_name(),
-            None
-        );
+        assert_eq!(command(&["status"]).missing_name(), None);
+        assert_eq!(command(&["start", "all"]).missing_name(), None);
+    }
+
+    #[test]
+    fn command_names_leave_out_plugins() {
+        let names = command_names();
+        assert!(names.contains(&"status".to_string()));
+        assert!(names.contains(&"completions".to_string()));
+        assert_eq!(names.len(), 12, "{names:?}");
     }
 }

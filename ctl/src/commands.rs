@@ -123,7 +123,6 @@ pub fn run(
         Command::Version { format } => version(conn, *format, out),
         Command::Help { .. }
         | Command::Completions { .. }
-        | Command::CompleteNames { .. }
         | Command::External(_) => Err(Error::new(
             exit::FAILED,
             format!("taskmasterctl: `{}` does not talk to taskmasterd", command.name()),

@@ -145,8 +145,13 @@ fn one_shot(context: &Context, command: Command) -> Result<u8, Error> {
                 .map_err(Error::stdout)?;
             Ok(exit::OK)
         }),
-        Command::CompleteNames { plugins } => print(|out| complete_names(context, plugins, out)),
-        Command::External(args) => plugin(context, &args),
+        Command::External(args) => match args.split_first() {
+            Some((first, rest)) if first == COMPLETE_NAMES => {
+                let plugins = rest.iter().any(|a| a == "--plugins");
+                print(|out| complete_names(context, plugins, out))
+            }
+            _ => plugin(context, &args),
+        },
         command => {
             let server = context.server()?;
             let mut connection = Connection::open(&server)?;
@@ -240,7 +245,11 @@ fn known_words() -> Vec<String> {
     words
 }
 
-/// For completion scripts: names one per line. A daemon that cannot be
+/// The hidden command of the completion scripts. Not a clap subcommand, so
+/// that no generated script or help text offers it.
+const COMPLETE_NAMES: &str = "__complete-names";
+
+/// `__complete-names [--plugins]`: names one per line. A daemon that cannot be
 /// reached gives no names and exit 1, and says nothing: it runs under a TAB.
 fn complete_names(context: &Context, plugins: bool, out: &mut impl Write) -> Result<u8, Error> {
     let names: Vec<String> = if plugins {

@@ -85,11 +85,15 @@ impl BrokerCommand {
         if self.nodaemon {
             argv.push(c_string(b"--nodaemon")?);
         }
+        let supported = caps::runtime::thread_all_supported();
         let privilege = match &self.user {
-            Some(credentials) => Privilege::User(credentials.clone()),
+            Some(credentials) => Privilege::User {
+                credentials: credentials.clone(),
+                drop_bounding: supported.into_iter().collect(),
+            },
             None if geteuid().is_root() => Privilege::Capabilities {
                 keep: KEPT_CAPABILITIES.into_iter().collect(),
-                drop_bounding: caps::runtime::thread_all_supported()
+                drop_bounding: supported
                     .into_iter()
                     .filter(|cap| !KEPT_CAPABILITIES.contains(cap))
                     .collect(),

@@ -1,11 +1,11 @@
 //! The supervisor proper: one poll(2) loop over the signalfd and the broker
-//! channel, the table of live programs, broker restarts and shutdown.
+//! channel, the table of live programs and broker restarts (shutdown is in
+//! `shutdown.rs`).
 
 use crate::broker::{self, BrokerCommand};
 use crate::channel::{Channel, Received};
 use crate::daemon::{self, Pidfile, Readiness};
-use crate::notices::reason;
-use crate::notices::Notices;
+use crate::notices::{reason, Notices};
 use crate::reaper;
 use crate::spawn;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -18,9 +18,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use taskmaster_ipc::{Child, ExitStatus, SpawnRequest, ToBroker, ToSupervisor};
 
-/// How long programs get between SIGTERM and SIGKILL when taskmasterd
-/// stops them itself, and how long a broker that sent `Exit` gets to exit.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+mod shutdown;
+use shutdown::{kill_all, Stop, STOP_GRACE};
 
 /// Packets handled per wake-up, so a chatty broker cannot starve signals.
 const PACKETS_PER_WAKE: usize = 64;
@@ -37,22 +36,6 @@ struct Broker {
     started: Instant,
     /// `None` once the broker closed it or it broke.
     channel: Option<Channel>,
-}
-
-/// Where a shutdown stands.
-enum Stop {
-    /// `Shutdown` sent: the broker stops every program, then sends `Exit`.
-    ViaBroker,
-    /// `Exit` received: waiting for the broker to exit, killing it at
-    /// `kill_at` if it does not.
-    BrokerFinished { kill_at: Option<Instant> },
-    /// taskmasterd stops everything itself: SIGTERM sent, SIGKILL at
-    /// `kill_at`, then exit with `code`.
-    Ourselves {
-        kill_at: Option<Instant>,
-        groups: Vec<Pid>,
-        code: i32,
-    },
 }
 
 pub struct Supervisor {
@@ -102,18 +85,6 @@ impl Supervisor {
         loop {
             self.wait_and_handle();
         }
-    }
-
-    /// Exits with `code`, telling a still-waiting starter and removing the
-    /// pidfile we wrote.
-    pub fn finish(&mut self, code: i32) -> ! {
-        if let Some(readiness) = self.readiness.take() {
-            readiness.failed(code);
-        }
-        if let Some(pidfile) = self.pidfile.take() {
-            pidfile.remove();
-        }
-        std::process::exit(code)
     }
 
     fn start_broker(&mut self) {
@@ -256,60 +227,6 @@ impl Supervisor {
         }
         if child_exited {
             self.reap();
-        }
-    }
-
-    fn on_stop_signal(&mut self, signal: Signal) {
-        let name = signal.as_str();
-        match self.stop {
-            None if self.channel().is_some() => {
-                self.stop = Some(Stop::ViaBroker);
-                self.send(&ToBroker::Shutdown);
-            }
-            None => self.stop_ourselves(0),
-            Some(Stop::ViaBroker | Stop::BrokerFinished { .. }) => {
-                self.notices.note(format!(
-                    "received {name} again: stopping every program directly"
-                ));
-                self.stop_ourselves(0);
-            }
-            Some(Stop::Ourselves { .. }) => {
-                self.notices
-                    .note(format!("received {name} again: killing every program now"));
-                if let Some(Stop::Ourselves { kill_at, .. }) = &mut self.stop {
-                    *kill_at = Some(Instant::now());
-                }
-            }
-        }
-    }
-
-    /// SIGTERM to every program's process group and to the broker, SIGKILL
-    /// after [`STOP_GRACE`], then exit with `code` once all are reaped.
-    fn stop_ourselves(&mut self, code: i32) {
-        let groups: Vec<Pid> = self
-            .children
-            .keys()
-            .map(|pid| Pid::from_raw(*pid))
-            .collect();
-        let broker = self.broker.as_mut().map(|broker| {
-            broker.channel = None;
-            broker.pid
-        });
-        self.restart_at = None;
-        kill_all(&groups, broker, Signal::SIGTERM);
-        self.stop = Some(Stop::Ourselves {
-            kill_at: Some(Instant::now() + STOP_GRACE),
-            groups,
-            code,
-        });
-        self.finish_if_done();
-    }
-
-    fn finish_if_done(&mut self) {
-        if let Some(Stop::Ourselves { code, .. }) = self.stop {
-            if self.broker.is_none() && self.children.is_empty() {
-                self.finish(code);
-            }
         }
     }
 
@@ -549,16 +466,6 @@ impl Supervisor {
             }
             Some(Stop::BrokerFinished { .. } | Stop::Ourselves { .. }) => {}
         }
-    }
-}
-
-/// Sends `signal` to every program's process group and to the broker.
-fn kill_all(groups: &[Pid], broker: Option<Pid>, signal: Signal) {
-    for group in groups {
-        let _ = killpg(*group, signal);
-    }
-    if let Some(pid) = broker {
-        let _ = kill(pid, signal);
     }
 }
 

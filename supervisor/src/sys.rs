@@ -84,8 +84,12 @@ pub struct ExecPlan {
 
 /// How the broker's child drops privilege.
 pub enum Privilege {
-    /// Switch to this user (taskmasterd is root).
-    User(Credentials),
+    /// Switch to this user (taskmasterd is root), emptying the bounding set
+    /// first so that nothing can regain a capability.
+    User {
+        credentials: Credentials,
+        drop_bounding: Vec<Capability>,
+    },
     /// Stay root but keep only these capabilities; `drop_bounding` lists
     /// every other capability the kernel knows.
     Capabilities {
@@ -262,7 +266,15 @@ pub fn exec_broker(plan: &BrokerPlan) -> ! {
         );
     }
     match &plan.privilege {
-        Privilege::User(credentials) => {
+        Privilege::User {
+            credentials,
+            drop_bounding,
+        } => {
+            // Best effort: leaving root through setuid already empties the
+            // other sets; a container without CAP_SETPCAP cannot do this.
+            for cap in drop_bounding {
+                let _ = caps::drop(None, CapSet::Bounding, *cap);
+            }
             if let Err(errno) = switch_user(credentials) {
                 fail_to_stderr(
                     b"taskmasterd: cannot switch taskmaster-broker to its user: ",

@@ -163,6 +163,11 @@ impl std::fmt::Display for ProcessState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusContent {
     pub processes: Vec<ProcessInfo>,
+    /// Why the config file on disk was refused at the last reload (one
+    /// line per error, with file, line and key); empty once a good version
+    /// is loaded. The config in force is the last good one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config_errors: Vec<String>,
 }
 
 /// One process as `status` shows it.
@@ -199,6 +204,9 @@ pub struct ProcessInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionContent {
     pub results: Vec<ActionResult>,
+    /// For `reload`: what the new config changed, as `reread` prints it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -271,6 +279,12 @@ pub enum EventBody {
     },
     /// The client read too slowly and `missed` events were dropped for it.
     Lagged { missed: u64 },
+    /// The config was reloaded (`ok`), or refused with `errors`.
+    Reload {
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        errors: Vec<String>,
+    },
 }
 
 /// Content of `version`.

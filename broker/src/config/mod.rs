@@ -17,25 +17,16 @@ mod sources;
 #[cfg(test)]
 pub(crate) mod test_dir;
 // watch.rs belongs to the crate root: compiled from here only until
-// main.rs declares `mod watch;` (then delete these two lines).
 #[cfg(test)]
 mod tests;
 mod values;
 mod variables;
-#[path = "../watch.rs"]
-pub(crate) mod watch;
 
+pub use parse::check;
 pub use parse::load;
-#[cfg_attr(
-    not(test),
-    expect(unused_imports, reason = "wired by the lead in main.rs and core.rs")
-)]
-pub use parse::{check, parse_str};
-#[cfg_attr(
-    not(test),
-    expect(unused_imports, reason = "wired by the lead in core.rs")
-)]
-pub use plan::{plan, ChangeKind, Plan, ProgramChange};
+pub use plan::{plan, ChangeKind, Plan};
+#[cfg(test)]
+pub use {parse::parse_str, plan::ProgramChange};
 
 /// A fully validated config. Paths are absolute (relative ones are resolved
 /// against the directory of the file that named them).
@@ -242,7 +233,6 @@ impl Program {
     /// log paths. `process_num` is `None` for a program of one process,
     /// whose `${process_num}` is then `numprocs_start`. Spawn this copy,
     /// never the program itself.
-    #[cfg_attr(not(test), expect(dead_code, reason = "wired by the lead in core.rs"))]
     pub fn for_instance(
         &self,
         process_num: Option<u32>,

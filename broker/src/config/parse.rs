@@ -48,7 +48,6 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 }
 
 /// `taskmaster-broker --check`: every error of the config, or nothing.
-#[cfg_attr(not(test), expect(dead_code, reason = "wired by the lead in main.rs"))]
 pub fn check(path: &Path) -> Result<(), ConfigErrors> {
     load(path).map(|_| ())
 }

@@ -1,7 +1,6 @@
 //! What a reload changes: [`plan`] compares the running config with a new
 //! one, program by program, and says which processes must restart, which
 //! settings apply in place, and which need taskmasterd itself restarted.
-#![cfg_attr(not(test), expect(dead_code, reason = "wired by the lead in core.rs"))]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -148,7 +148,9 @@ fn backoff_waits_one_two_three_seconds_then_fatal() {
         let retry = sim.fire();
         assert_eq!(retry.entered, vec![Starting]);
         assert_eq!(retry.actions, vec![Action::Spawn]);
-        sim.on(Event::Spawned { pid: 1 + attempt as i32 });
+        sim.on(Event::Spawned {
+            pid: 1 + attempt as i32,
+        });
     }
     // The fourth attempt (1 + startretries) fails: no more retries.
     let out = sim.on(Event::Exited { status: code(1) });
@@ -260,10 +262,25 @@ fn stop_sends_stopsignal_then_sigkill_after_stopwaitsecs() {
     sim.running(7);
     let out = sim.on(Event::Stop);
     assert_eq!(out.entered, vec![Stopping]);
-    assert_eq!(out.actions, vec![Action::Signal { signal: 2, group: false }]);
-    assert_eq!(sim.process.deadline, Some(sim.now + Duration::from_secs(10)));
+    assert_eq!(
+        out.actions,
+        vec![Action::Signal {
+            signal: 2,
+            group: false
+        }]
+    );
+    assert_eq!(
+        sim.process.deadline,
+        Some(sim.now + Duration::from_secs(10))
+    );
     let out = sim.fire();
-    assert_eq!(out.actions, vec![Action::Signal { signal: 9, group: false }]);
+    assert_eq!(
+        out.actions,
+        vec![Action::Signal {
+            signal: 9,
+            group: false
+        }]
+    );
     assert!(sim.process.killed);
     assert_eq!(sim.process.state, Stopping);
     let out = sim.on(Event::Exited { status: killed(9) });
@@ -278,9 +295,21 @@ fn stop_as_group_signals_the_group_and_kills_it() {
     let mut sim = Sim::new(p);
     sim.running(7);
     let out = sim.on(Event::Stop);
-    assert_eq!(out.actions, vec![Action::Signal { signal: TERM, group: true }]);
+    assert_eq!(
+        out.actions,
+        vec![Action::Signal {
+            signal: TERM,
+            group: true
+        }]
+    );
     let out = sim.fire();
-    assert_eq!(out.actions, vec![Action::Signal { signal: 9, group: true }]);
+    assert_eq!(
+        out.actions,
+        vec![Action::Signal {
+            signal: 9,
+            group: true
+        }]
+    );
 }
 
 #[test]
@@ -290,9 +319,21 @@ fn killasgroup_alone_only_widens_the_kill() {
     let mut sim = Sim::new(p);
     sim.running(7);
     let out = sim.on(Event::Stop);
-    assert_eq!(out.actions, vec![Action::Signal { signal: TERM, group: false }]);
+    assert_eq!(
+        out.actions,
+        vec![Action::Signal {
+            signal: TERM,
+            group: false
+        }]
+    );
     let out = sim.fire();
-    assert_eq!(out.actions, vec![Action::Signal { signal: 9, group: true }]);
+    assert_eq!(
+        out.actions,
+        vec![Action::Signal {
+            signal: 9,
+            group: true
+        }]
+    );
 }
 
 #[test]
@@ -314,7 +355,13 @@ fn stop_while_starting_signals_the_process() {
     sim.started(4);
     let out = sim.on(Event::Stop);
     assert_eq!(out.entered, vec![Stopping]);
-    assert_eq!(out.actions, vec![Action::Signal { signal: TERM, group: false }]);
+    assert_eq!(
+        out.actions,
+        vec![Action::Signal {
+            signal: TERM,
+            group: false
+        }]
+    );
 }
 
 #[test]
@@ -325,7 +372,13 @@ fn stop_during_spawn_signals_once_the_pid_is_known() {
     assert_eq!(out.entered, vec![Stopping]);
     assert_eq!(out.actions, vec![]);
     let out = sim.on(Event::Spawned { pid: 8 });
-    assert_eq!(out.actions, vec![Action::Signal { signal: TERM, group: false }]);
+    assert_eq!(
+        out.actions,
+        vec![Action::Signal {
+            signal: TERM,
+            group: false
+        }]
+    );
     let out = sim.on(Event::Exited { status: killed(15) });
     assert_eq!(out.entered, vec![Stopped]);
 }

@@ -4,8 +4,8 @@ _taskmasterctl_dynamic() {
     local line="${COMP_LINE:0:COMP_POINT}" cur word sub="" positional=0 i
     local -a words globals=()
     cur="${line##*[[:space:]]}"
-    read -ra words <<< "${line% "$cur"}"
-    [[ -z "$cur" ]] || unset 'words[${#words[@]}-1]'
+    read -ra words <<< "$line"
+    [[ -z "$cur" ]] || words=("${words[@]:0:${#words[@]}-1}")
     for ((i = 1; i < ${#words[@]}; i++)); do
         word="${words[i]}"
         case "$word" in

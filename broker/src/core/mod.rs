@@ -5,23 +5,24 @@
 
 use crate::activity::ActivityLog;
 use crate::config::{Config, LogLevel, Program, Stream};
-use crate::describe::{self, exit_text};
+use crate::describe::exit_text;
 use crate::jobs::{Job, Phase, PhaseKind, Precheck};
 use crate::link::{LinkReceiver, LinkSender};
-use crate::server::ClientRequest;
-use crate::signals::{parse_signal, signal_from_number, signal_name};
+use crate::server::{ClientRequest, Served};
+use crate::signals::signal_name;
 use crate::spawn;
 use crate::state::{self, step, Action, Event, Process};
-use crate::targets::{self, Named, Selected};
+use crate::targets::{Named, Selected};
+use crate::watch::ConfigWatcher;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use taskmaster_ipc::{Child, ToBroker, ToSupervisor};
-use taskmaster_protocol::{
-    ActionContent, ActionResult, AvailContent, AvailProgram, EventBody, PidContent, ProcessInfo, ProcessPid,
-    ProcessState, Request, Response, StatusContent, VersionContent, PROTOCOL_VERSION,
-};
+use taskmaster_protocol::{ActionContent, EventBody, ProcessState, Response};
 use tokio::sync::{broadcast, mpsc};
+
+mod reload;
+mod requests;
 
 /// One process (one instance of a program) as the broker tracks it.
 pub struct Proc {
@@ -37,6 +38,49 @@ pub struct Proc {
     pub stopped_wall: Option<SystemTime>,
     /// When the state last changed.
     pub changed_wall: Option<SystemTime>,
+    /// A reload changed the program: the next spawn uses this definition.
+    pub pending: Option<Arc<Program>>,
+    /// A reload removed it: dropped once stopped.
+    pub retired: bool,
+}
+
+impl Proc {
+    /// The process `name` of `program`, as placed by `config`.
+    fn new(config: &Config, program: &Program, name: String) -> Proc {
+        let (group, order) = placement(config, program);
+        let def = Arc::new(instance_def(program, &name, &group));
+        Proc {
+            name,
+            program: program.name.clone(),
+            def,
+            group,
+            order,
+            process: Process::new(),
+            started_wall: None,
+            stopped_wall: None,
+            changed_wall: None,
+            pending: None,
+            retired: false,
+        }
+    }
+}
+
+/// The group a program belongs to in `config`, and its start order: the
+/// group's priority, then the program's.
+fn placement(config: &Config, program: &Program) -> (String, (i32, i32)) {
+    let (group, priority) = config
+        .groups
+        .values()
+        .find(|g| g.programs.contains(&program.name))
+        .map(|g| (g.name.clone(), g.priority))
+        .unwrap_or_else(|| (program.name.clone(), program.priority));
+    (group, (priority, program.priority))
+}
+
+/// The program with its per-instance placeholders filled for process `name`.
+fn instance_def(program: &Program, name: &str, group: &str) -> Program {
+    let number = name.rsplit_once(':').and_then(|(_, n)| n.parse().ok());
+    program.for_instance(number, name, group)
 }
 
 impl Named for Proc {
@@ -67,6 +111,13 @@ pub struct Core {
     inherited_env: Vec<(String, String)>,
     events: broadcast::Sender<taskmaster_protocol::Event>,
     next_event: u64,
+    server: Served,
+    /// Why the config on disk was refused at the last reload.
+    config_errors: Vec<String>,
+    watcher: Option<ConfigWatcher>,
+    /// The watcher's "the config changed" signal (capacity 1: changes that
+    /// arrive while one is pending fold into it).
+    reloads: (mpsc::Sender<()>, mpsc::Receiver<()>),
     shutting_down: bool,
     finished: bool,
 }
@@ -77,31 +128,24 @@ impl Core {
         link: LinkSender,
         log: ActivityLog,
         events: broadcast::Sender<taskmaster_protocol::Event>,
+        server: Served,
     ) -> Core {
-        let mut procs = Vec::new();
-        for program in config.programs.values() {
-            let group = config
-                .groups
-                .values()
-                .find(|g| g.programs.contains(&program.name))
-                .map(|g| (g.name.clone(), g.priority))
-                .unwrap_or_else(|| (program.name.clone(), program.priority));
-            let def = Arc::new(program.clone());
-            for name in program.process_names() {
-                procs.push(Proc {
-                    name,
-                    program: program.name.clone(),
-                    def: Arc::clone(&def),
-                    group: group.0.clone(),
-                    order: (group.1, program.priority),
-                    process: Process::new(),
-                    started_wall: None,
-                    stopped_wall: None,
-                    changed_wall: None,
-                });
-            }
-        }
-        let by_name = procs.iter().enumerate().map(|(i, p)| (p.name.clone(), i)).collect();
+        let procs: Vec<Proc> = config
+            .programs
+            .values()
+            .flat_map(|program| {
+                let config = &config;
+                program
+                    .process_names()
+                    .into_iter()
+                    .map(move |name| Proc::new(config, program, name))
+            })
+            .collect();
+        let by_name = procs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.clone(), i))
+            .collect();
         Core {
             config,
             procs,
@@ -116,15 +160,25 @@ impl Core {
             inherited_env: std::env::vars().collect(),
             events,
             next_event: 1,
+            server,
+            config_errors: Vec::new(),
+            watcher: None,
+            reloads: mpsc::channel(1),
             shutting_down: false,
             finished: false,
         }
     }
 
     /// Serves until shutdown completes or taskmasterd goes away.
-    pub async fn run(mut self, hello: ToBroker, mut link: LinkReceiver, mut clients: mpsc::Receiver<ClientRequest>) {
+    pub async fn run(
+        mut self,
+        hello: ToBroker,
+        mut link: LinkReceiver,
+        mut clients: mpsc::Receiver<ClientRequest>,
+    ) {
         self.on_hello(hello);
         self.link.send(&ToSupervisor::Ready, Vec::new());
+        self.watch_config();
         self.autostart();
         while !self.finished {
             let deadline = self.next_deadline();
@@ -141,6 +195,7 @@ impl Core {
                     }
                 },
                 Some(request) = clients.recv() => self.on_request(request),
+                Some(()) = self.reloads.1.recv() => self.reload(None, "the config file changed"),
                 () = sleep_until(deadline) => self.on_deadlines(),
             }
         }
@@ -165,7 +220,14 @@ impl Core {
                 "process '{}' (pid {}) is running but no longer configured; stopping it",
                 child.name, child.pid
             ));
-            self.link.send(&ToSupervisor::Signal { pid: child.pid, signal: 15, group: true }, Vec::new());
+            self.link.send(
+                &ToSupervisor::Signal {
+                    pid: child.pid,
+                    signal: 15,
+                    group: true,
+                },
+                Vec::new(),
+            );
             return;
         };
         let now = Instant::now();
@@ -178,9 +240,7 @@ impl Core {
         self.by_pid.insert(child.pid, i);
         self.log.info(&format!(
             "adopted: '{}' with pid {} ({})",
-            proc.name,
-            child.pid,
-            proc.process.state
+            proc.name, child.pid, proc.process.state
         ));
     }
 
@@ -199,17 +259,24 @@ impl Core {
 
     fn on_supervisor(&mut self, message: ToBroker) {
         match message {
-            ToBroker::Spawned { id, pid, started_at_ms } => {
+            ToBroker::Spawned {
+                id,
+                pid,
+                started_at_ms,
+            } => {
                 if let Some(i) = self.spawns.remove(&id) {
                     self.by_pid.insert(pid, i);
-                    self.procs[i].started_wall = Some(UNIX_EPOCH + Duration::from_millis(started_at_ms));
-                    self.log.info(&format!("spawned: '{}' with pid {pid}", self.procs[i].name));
+                    self.procs[i].started_wall =
+                        Some(UNIX_EPOCH + Duration::from_millis(started_at_ms));
+                    self.log
+                        .info(&format!("spawned: '{}' with pid {pid}", self.procs[i].name));
                     self.dispatch(i, Event::Spawned { pid });
                 }
             }
             ToBroker::SpawnFailed { id, error } => {
                 if let Some(i) = self.spawns.remove(&id) {
-                    self.log.error(&format!("spawnerr: '{}': {error}", self.procs[i].name));
+                    self.log
+                        .error(&format!("spawnerr: '{}': {error}", self.procs[i].name));
                     self.dispatch(i, Event::SpawnFailed { error });
                 }
             }
@@ -229,11 +296,15 @@ impl Core {
                     self.procs[i].stopped_wall = Some(SystemTime::now());
                     self.dispatch(i, Event::Exited { status });
                 }
-                None => self.log.debug(&format!("reaped unknown pid {pid} ({})", exit_text(status))),
+                None => self
+                    .log
+                    .debug(&format!("reaped unknown pid {pid} ({})", exit_text(status))),
             },
             ToBroker::Shutdown => self.begin_shutdown("taskmasterd received a stop signal"),
-            ToBroker::Reload => self.log.warn("SIGHUP received; config reload is not available yet"),
-            ToBroker::Hello { .. } => self.log.warn("unexpected second hello from taskmasterd; ignored"),
+            ToBroker::Reload => self.reload(None, "taskmasterd received SIGHUP"),
+            ToBroker::Hello { .. } => self
+                .log
+                .warn("unexpected second hello from taskmasterd; ignored"),
         }
     }
 
@@ -295,7 +366,10 @@ impl Core {
                 LogLevel::Warn,
                 format!(", retrying in {} s", proc.process.failures),
             ),
-            ProcessState::Fatal => (LogLevel::Error, ", too many start retries too quickly".to_string()),
+            ProcessState::Fatal => (
+                LogLevel::Error,
+                ", too many start retries too quickly".to_string(),
+            ),
             ProcessState::Unknown => (
                 LogLevel::Warn,
                 ": an exit arrived for a process that was not running".to_string(),
@@ -303,26 +377,35 @@ impl Core {
             _ => (LogLevel::Info, String::new()),
         };
         let name = proc.name.clone();
-        self.log.log(level, &format!("{name}: {from} -> {to}{detail}"));
-        let now = SystemTime::now();
+        self.log
+            .log(level, &format!("{name}: {from} -> {to}{detail}"));
         let proc = &mut self.procs[i];
-        proc.changed_wall = Some(now);
+        proc.changed_wall = Some(SystemTime::now());
+        let body = EventBody::State {
+            name,
+            group: proc.group.clone(),
+            from,
+            to,
+            pid: proc.process.pid,
+        };
+        self.publish(body);
+    }
+
+    /// Sends an event to every `events` subscriber.
+    fn publish(&mut self, body: EventBody) {
         // Nobody listening is the common case and not an error.
         let _ = self.events.send(taskmaster_protocol::Event {
             seq: self.next_event,
-            time_ms: unix_ms(now),
-            body: EventBody::State {
-                name,
-                group: proc.group.clone(),
-                from,
-                to,
-                pid: proc.process.pid,
-            },
+            time_ms: unix_ms(SystemTime::now()),
+            body,
         });
         self.next_event += 1;
     }
 
     fn spawn(&mut self, i: usize) {
+        if let Some(def) = self.procs[i].pending.take() {
+            self.procs[i].def = def;
+        }
         let proc = &self.procs[i];
         let program = &proc.def;
         let outputs = spawn::open_outputs(
@@ -333,7 +416,8 @@ impl Core {
         let fds = match outputs {
             Ok(fds) => fds,
             Err(error) => {
-                self.log.error(&format!("spawnerr: '{}': {error}", proc.name));
+                self.log
+                    .error(&format!("spawnerr: '{}': {error}", proc.name));
                 self.queue.push_back((i, Event::SpawnFailed { error }));
                 return;
             }
@@ -348,11 +432,20 @@ impl Core {
     fn signal(&mut self, i: usize, signal: i32, group: bool) {
         let proc = &self.procs[i];
         if let Some(pid) = proc.process.pid {
-            let level = if signal == 9 { LogLevel::Warn } else { LogLevel::Info };
+            let level = if signal == 9 {
+                LogLevel::Warn
+            } else {
+                LogLevel::Info
+            };
             let whom = if group { "process group of" } else { "" };
-            let message = format!("sending {} to {whom} '{}' (pid {pid})", signal_name(signal), proc.name);
+            let message = format!(
+                "sending {} to {whom} '{}' (pid {pid})",
+                signal_name(signal),
+                proc.name
+            );
             self.log.log(level, &message.replace("  ", " "));
-            self.link.send(&ToSupervisor::Signal { pid, signal, group }, Vec::new());
+            self.link
+                .send(&ToSupervisor::Signal { pid, signal, group }, Vec::new());
         }
     }
 
@@ -413,9 +506,12 @@ impl Core {
 
     fn finish(&mut self, job: Job) {
         let exit = job.exit_when_done;
-        let (results, reply) = job.into_results();
+        let (results, plan, reply) = job.into_results();
         if let Some(reply) = reply {
-            let _ = reply.send(Response::ok(ActionContent { results }));
+            let _ = reply.send(Response::ok(ActionContent { results, plan }));
+        }
+        if self.jobs.is_empty() {
+            self.compact();
         }
         if exit {
             self.log.info("every program is stopped; exiting");
@@ -431,7 +527,10 @@ impl Core {
         self.shutting_down = true;
         self.log.info(&format!("shutting down: {why}"));
         let everyone: Vec<Selected> = (0..self.procs.len())
-            .map(|index| Selected { index, explicit: false })
+            .map(|index| Selected {
+                index,
+                explicit: false,
+            })
             .collect();
         let phases = self.stop_phases(&everyone);
         let mut job = Job::new(None, phases);
@@ -448,8 +547,13 @@ impl Core {
         for s in sorted {
             let order = self.procs[s.index].order;
             match phases.last_mut() {
-                Some(phase) if self.procs[phase.members[0].index].order == order => phase.members.push(s),
-                _ => phases.push(Phase { kind: PhaseKind::Stop, members: vec![s] }),
+                Some(phase) if self.procs[phase.members[0].index].order == order => {
+                    phase.members.push(s)
+                }
+                _ => phases.push(Phase {
+                    kind: PhaseKind::Stop,
+                    members: vec![s],
+                }),
             }
         }
         phases
@@ -458,241 +562,16 @@ impl Core {
     fn start_phase(&self, selected: &[Selected]) -> Phase {
         let mut members = selected.to_vec();
         members.sort_by_key(|s| self.procs[s.index].order);
-        Phase { kind: PhaseKind::Start, members }
-    }
-
-    // ----- requests -----
-
-    fn on_request(&mut self, client: ClientRequest) {
-        let ClientRequest { request, peer, reply } = client;
-        let response = match request.command.as_str() {
-            "status" => self.select(&request).map(|s| self.status(&s)),
-            "start" | "stop" | "restart" => {
-                let who = peer.describe();
-                self.log.info(&format!("{} {} requested by {who}", request.command, request_names(&request)));
-                match self.action(&request) {
-                    Ok(job) => {
-                        let wait = request.wait.unwrap_or(true);
-                        let mut job = job;
-                        if wait {
-                            job.reply = Some(reply);
-                            self.advance(job);
-                            return;
-                        }
-                        let results = job.accepted(&self.procs);
-                        self.advance(job);
-                        Ok(Response::ok(ActionContent { results }))
-                    }
-                    Err(response) => Err(response),
-                }
-            }
-            "signal" => {
-                self.log.info(&format!("signal {} requested by {}", request_names(&request), peer.describe()));
-                self.signal_request(&request)
-            }
-            "pid" => self.pid(&request),
-            "avail" => Ok(self.avail()),
-            "version" => Ok(Response::ok(VersionContent {
-                version: env!("CARGO_PKG_VERSION").to_string(),
-                protocol: PROTOCOL_VERSION,
-            })),
-            "shutdown" => {
-                let _ = reply.send(Response::ok(serde_json::json!({ "message": "shutting down" })));
-                self.begin_shutdown(&format!("requested by {}", peer.describe()));
-                return;
-            }
-            other => Err(Response::error(
-                400,
-                "unknown_command",
-                format!("unknown command '{other}'; known commands: {}", COMMANDS.join(", ")),
-            )),
-        };
-        let _ = reply.send(response.unwrap_or_else(|e| e));
-    }
-
-    fn select(&self, request: &Request) -> Result<Vec<Selected>, Response> {
-        let mut specs: Vec<String> = request.name.iter().cloned().collect();
-        specs.extend(request.names.iter().cloned());
-        if specs.is_empty() && request.target != Some(taskmaster_protocol::Target::All) {
-            return Ok((0..self.procs.len()).map(|index| Selected { index, explicit: false }).collect());
+        Phase {
+            kind: PhaseKind::Start,
+            members,
         }
-        if specs.is_empty() {
-            specs.push(String::new());
-        }
-        targets::resolve(&self.procs, request.target, &specs).map_err(|name| {
-            Response::error(404, "no_such_process", format!("no such process: '{name}'"))
-        })
     }
-
-    fn status(&self, selected: &[Selected]) -> Response {
-        let now = Instant::now();
-        let processes = selected
-            .iter()
-            .map(|s| {
-                let proc = &self.procs[s.index];
-                let program = &proc.def;
-                let p = &proc.process;
-                let uptime = p.started_at.filter(|_| p.pid.is_some()).map(|at| now.duration_since(at));
-                let description = describe::description(&describe::Facts {
-                    state: p.state,
-                    pid: p.pid,
-                    uptime,
-                    last_exit: p.last_exit,
-                    spawn_error: p.spawn_error.as_deref(),
-                    stopped_at: proc.stopped_wall,
-                });
-                ProcessInfo {
-                    name: proc.name.clone(),
-                    program: proc.program.clone(),
-                    group: proc.group.clone(),
-                    state: p.state,
-                    pid: p.pid,
-                    uptime_secs: uptime.map(|u| u.as_secs()),
-                    exit: p.last_exit.map(exit_text),
-                    spawn_error: p.spawn_error.clone(),
-                    description,
-                    command: command_line(program),
-                    changed_ms: proc.changed_wall.map(unix_ms).unwrap_or(0),
-                }
-            })
-            .collect();
-        Response::ok(StatusContent { processes })
-    }
-
-    fn action(&self, request: &Request) -> Result<Job, Response> {
-        if self.shutting_down {
-            return Err(Response::error(409, "shutting_down", "taskmasterd is shutting down"));
-        }
-        if request.name.is_none() && request.names.is_empty() && request.target.is_none() {
-            return Err(Response::error(
-                400,
-                "missing_name",
-                format!("{} needs a process name, a group (group:*) or all", request.command),
-            ));
-        }
-        let selected = self.select(request)?;
-        let phases = match request.command.as_str() {
-            "start" => vec![self.start_phase(&selected)],
-            "stop" => self.stop_phases(&selected),
-            _ => {
-                // A restart starts again what it named, even what was not running.
-                let start = self.start_phase(&selected);
-                let mut phases = self.stop_phases(&selected);
-                for phase in &mut phases {
-                    for member in &mut phase.members {
-                        member.explicit = false;
-                    }
-                }
-                phases.push(start);
-                phases
-            }
-        };
-        Ok(Job::new(None, phases))
-    }
-
-    fn signal_request(&mut self, request: &Request) -> Result<Response, Response> {
-        let bad = |message: String| Response::error(400, "bad_signal", message);
-        let signal = match &request.signal {
-            Some(serde_json::Value::String(text)) => parse_signal(text).map_err(bad)?,
-            Some(serde_json::Value::Number(n)) => {
-                signal_from_number(n.as_i64().unwrap_or(-1)).map_err(bad)?
-            }
-            _ => return Err(bad("signal needs a \"signal\": a name such as \"HUP\" or a number".into())),
-        };
-        if request.name.is_none() && request.names.is_empty() && request.target.is_none() {
-            return Err(Response::error(400, "missing_name", "signal needs a process name, a group (group:*) or all"));
-        }
-        let selected = self.select(request)?;
-        let mut results = Vec::new();
-        for s in selected {
-            let proc = &self.procs[s.index];
-            let state = proc.process.state;
-            match proc.process.pid {
-                Some(_) => {
-                    self.signal(s.index, signal, false);
-                    results.push(ActionResult {
-                        name: self.procs[s.index].name.clone(),
-                        ok: true,
-                        state,
-                        message: "signalled".into(),
-                    });
-                }
-                None if s.explicit => results.push(ActionResult {
-                    name: proc.name.clone(),
-                    ok: false,
-                    state,
-                    message: "not running".into(),
-                }),
-                None => {}
-            }
-        }
-        Ok(Response::ok(ActionContent { results }))
-    }
-
-    fn pid(&self, request: &Request) -> Result<Response, Response> {
-        if request.name.is_none() && request.names.is_empty() && request.target.is_none() {
-            return Ok(Response::ok(PidContent {
-                daemon: Some(nix::unistd::getppid().as_raw()),
-                processes: Vec::new(),
-            }));
-        }
-        let processes = self
-            .select(request)?
-            .iter()
-            .map(|s| ProcessPid {
-                name: self.procs[s.index].name.clone(),
-                pid: self.procs[s.index].process.pid.unwrap_or(0),
-            })
-            .collect();
-        Ok(Response::ok(PidContent { daemon: None, processes }))
-    }
-
-    fn avail(&self) -> Response {
-        let programs = self
-            .config
-            .programs
-            .values()
-            .map(|program| AvailProgram {
-                name: program.name.clone(),
-                group: self
-                    .procs
-                    .iter()
-                    .find(|p| p.program == program.name)
-                    .map(|p| p.group.clone())
-                    .unwrap_or_default(),
-                numprocs: program.numprocs,
-                autostart: program.autostart,
-                priority: program.priority,
-                in_use: true,
-            })
-            .collect();
-        Response::ok(AvailContent { programs })
-    }
-}
-
-const COMMANDS: [&str; 10] = [
-    "status", "start", "stop", "restart", "signal", "pid", "avail", "version", "shutdown", "events",
-];
-
-fn request_names(request: &Request) -> String {
-    let mut names: Vec<&str> = request.name.iter().map(String::as_str).collect();
-    names.extend(request.names.iter().map(String::as_str));
-    if names.is_empty() {
-        "all".to_string()
-    } else {
-        names.join(" ")
-    }
-}
-
-fn command_line(program: &Program) -> String {
-    std::iter::once(program.command.as_str())
-        .chain(program.args.iter().map(String::as_str))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn unix_ms(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

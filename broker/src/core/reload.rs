@@ -1,0 +1,297 @@
+//! Applying a new version of the config: load it, compare it with the one
+//! in force ([`config::plan`]), and touch only what changed. A config with
+//! errors changes nothing: the errors are logged, published and shown by
+//! `status` until a good version is loaded.
+
+use super::{Core, Proc};
+use crate::config::{self, ChangeKind, Config, Plan};
+use crate::jobs::Job;
+use crate::targets::Selected;
+use crate::watch::spawn_watcher;
+use std::collections::HashMap;
+use std::sync::Arc;
+use taskmaster_protocol::{EventBody, ProcessState, Response};
+use tokio::sync::oneshot;
+
+impl Core {
+    /// Loads the config again and applies what changed. With `reply`, answers
+    /// once every restarted process has settled.
+    pub(super) fn reload(&mut self, reply: Option<oneshot::Sender<Response>>, why: &str) {
+        if self.shutting_down {
+            if let Some(reply) = reply {
+                let _ = reply.send(Response::error(
+                    409,
+                    "shutting_down",
+                    "taskmasterd is shutting down",
+                ));
+            }
+            return;
+        }
+        self.log
+            .info(&format!("reloading {}: {why}", self.config.path.display()));
+        let new = match self.load_new() {
+            Ok(new) => new,
+            Err(message) => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Response::error(409, "config_invalid", message));
+                }
+                return;
+            }
+        };
+        let plan = config::plan(&self.config, &new);
+        let text = plan.render();
+        for line in text.lines().filter(|line| !line.ends_with(": unchanged")) {
+            self.log.info(&format!("reload: {line}"));
+        }
+        let mut job = self.apply_plan(&plan, new);
+        job.reply = reply;
+        job.plan = Some(text);
+        self.publish(EventBody::Reload {
+            ok: true,
+            errors: Vec::new(),
+        });
+        self.advance(job);
+    }
+
+    /// `reread`: what a reload would change, without changing anything.
+    pub(super) fn reread(&mut self) -> Result<Response, Response> {
+        let new = self
+            .load_new()
+            .map_err(|message| Response::error(409, "config_invalid", message))?;
+        let plan = config::plan(&self.config, &new);
+        Ok(Response::ok(serde_json::json!({ "plan": plan.render() })))
+    }
+
+    /// Loads the config file; on errors, records them for `status` and the
+    /// event stream and returns them as one message.
+    fn load_new(&mut self) -> Result<Config, String> {
+        match config::load(&self.config.path) {
+            Ok(config) => {
+                self.config_errors.clear();
+                Ok(config)
+            }
+            Err(errors) => {
+                let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+                for line in &lines {
+                    self.log.error(&format!("config error: {line}"));
+                }
+                self.log
+                    .error("the config in force is unchanged; fix the file and it is applied");
+                self.config_errors = lines.clone();
+                self.publish(EventBody::Reload {
+                    ok: false,
+                    errors: lines.clone(),
+                });
+                Err(format!(
+                    "the config has errors; nothing was changed:\n{}",
+                    lines.join("\n")
+                ))
+            }
+        }
+    }
+
+    /// Puts `new` in force and returns the job that stops and starts what
+    /// the plan says.
+    fn apply_plan(&mut self, plan: &Plan, new: Config) -> Job {
+        let old = std::mem::replace(&mut self.config, new);
+        if !plan.restart_needed.is_empty() {
+            self.log.warn(&format!(
+                "[taskmasterd] {} changed: restart taskmasterd to apply",
+                plan.restart_needed.join(", ")
+            ));
+        }
+        if plan
+            .daemon_changed
+            .iter()
+            .any(|k| k == "logfile" || k == "loglevel")
+        {
+            let daemon = &self.config.daemon;
+            if let Err(e) = self.log.reopen(&daemon.logfile, daemon.loglevel) {
+                let path = daemon.logfile.display().to_string();
+                self.log.error(&format!(
+                    "cannot open the new activity log {path}: {e}; still logging here"
+                ));
+            }
+        }
+        if plan.server_changed {
+            match self.server.rebind(&self.config.server) {
+                Ok(()) => self
+                    .log
+                    .info(&format!("serving {}", self.config.server.file.display())),
+                Err(e) => self
+                    .log
+                    .error(&format!("[unix_http_server] not applied: {e}")),
+            }
+        }
+        if (&old.watch_dirs, &old.sources, &old.include_patterns)
+            != (
+                &self.config.watch_dirs,
+                &self.config.sources,
+                &self.config.include_patterns,
+            )
+        {
+            self.watch_config();
+        }
+
+        let mut stop = Vec::new();
+        let mut start = Vec::new();
+        for change in &plan.programs {
+            self.apply_change(&change.name, &change.kind, &mut stop, &mut start);
+        }
+        // Group membership and priorities may have moved for anyone.
+        for proc in self.procs.iter_mut().filter(|p| !p.retired) {
+            if let Some(program) = self.config.programs.get(&proc.program) {
+                (proc.group, proc.order) = super::placement(&self.config, program);
+            }
+        }
+        let as_wildcard = |indices: Vec<usize>| -> Vec<Selected> {
+            indices
+                .into_iter()
+                .map(|index| Selected {
+                    index,
+                    explicit: false,
+                })
+                .collect()
+        };
+        let mut phases = self.stop_phases(&as_wildcard(stop));
+        let start = as_wildcard(start);
+        if !start.is_empty() {
+            phases.push(self.start_phase(&start));
+        }
+        Job::new(None, phases)
+    }
+
+    /// One program's part of the plan: which of its processes to stop and
+    /// which to start.
+    fn apply_change(
+        &mut self,
+        name: &str,
+        kind: &ChangeKind,
+        stop: &mut Vec<usize>,
+        start: &mut Vec<usize>,
+    ) {
+        let current: Vec<usize> = (0..self.procs.len())
+            .filter(|&i| self.procs[i].program == name && !self.procs[i].retired)
+            .collect();
+        let Some(program) = self.config.programs.get(name).cloned() else {
+            // Removed: stop its processes, then forget them.
+            for i in current {
+                self.procs[i].retired = true;
+                stop.push(i);
+            }
+            return;
+        };
+        let wanted = program.process_names();
+        match kind {
+            // A removed program has no definition left: handled above.
+            ChangeKind::Unchanged | ChangeKind::Removed => {}
+            ChangeKind::Added => self.add_processes(&program, &wanted, start),
+            ChangeKind::Changed { restart, .. } => {
+                // Instances the new config no longer has, and new ones.
+                for &i in &current {
+                    if !wanted.contains(&self.procs[i].name) {
+                        self.procs[i].retired = true;
+                        stop.push(i);
+                    }
+                }
+                let missing: Vec<String> = wanted
+                    .iter()
+                    .filter(|n| !current.iter().any(|&i| &self.procs[i].name == *n))
+                    .cloned()
+                    .collect();
+                self.add_processes(&program, &missing, start);
+                let kept: Vec<usize> = current
+                    .into_iter()
+                    .filter(|&i| !self.procs[i].retired)
+                    .collect();
+                for i in kept {
+                    let proc = &mut self.procs[i];
+                    let def = Arc::new(super::instance_def(&program, &proc.name, &proc.group));
+                    if !*restart {
+                        proc.def = def;
+                        continue;
+                    }
+                    // Stopped with its old settings, started with the new.
+                    proc.pending = Some(def);
+                    let state = proc.process.state;
+                    if state.is_alive() || state == ProcessState::Backoff {
+                        stop.push(i);
+                        start.push(i);
+                    } else if program.autostart {
+                        start.push(i);
+                    }
+                }
+            }
+        }
+    }
+
+    fn add_processes(
+        &mut self,
+        program: &config::Program,
+        names: &[String],
+        start: &mut Vec<usize>,
+    ) {
+        for name in names {
+            let index = self.procs.len();
+            self.procs
+                .push(Proc::new(&self.config, program, name.clone()));
+            self.by_name.insert(name.clone(), index);
+            if program.autostart {
+                start.push(index);
+            }
+        }
+    }
+
+    /// Forgets the processes a reload removed once they have stopped.
+    /// Only between jobs, since jobs hold indices.
+    pub(super) fn compact(&mut self) {
+        let gone = |p: &Proc| p.retired && !p.process.state.is_alive() && !p.process.spawning;
+        if !self.procs.iter().any(gone) {
+            return;
+        }
+        let mut moved: HashMap<usize, usize> = HashMap::new();
+        let mut kept = Vec::with_capacity(self.procs.len());
+        for (old, proc) in std::mem::take(&mut self.procs).into_iter().enumerate() {
+            if !gone(&proc) {
+                moved.insert(old, kept.len());
+                kept.push(proc);
+            }
+        }
+        self.procs = kept;
+        self.by_name = self
+            .procs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.retired)
+            .map(|(i, p)| (p.name.clone(), i))
+            .collect();
+        self.by_pid = self
+            .by_pid
+            .drain()
+            .filter_map(|(pid, i)| moved.get(&i).map(|&n| (pid, n)))
+            .collect();
+        self.spawns = self
+            .spawns
+            .drain()
+            .filter_map(|(id, i)| moved.get(&i).map(|&n| (id, n)))
+            .collect();
+    }
+
+    /// (Re)starts watching the config file and its includes.
+    pub(super) fn watch_config(&mut self) {
+        self.watcher = None;
+        let config = &self.config;
+        match spawn_watcher(
+            config.watch_dirs.clone(),
+            config.sources.clone(),
+            config.include_patterns.clone(),
+            self.reloads.0.clone(),
+        ) {
+            Ok(watcher) => self.watcher = Some(watcher),
+            Err(e) => self.log.warn(&format!(
+                "cannot watch {} for changes ({e}); reload with SIGHUP or `taskmasterctl reload`",
+                config.path.display()
+            )),
+        }
+    }
+}

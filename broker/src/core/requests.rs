@@ -1,0 +1,314 @@
+//! Client requests: each command of the protocol, answered from the
+//! process table, or turned into a job that answers once settled.
+
+use super::{unix_ms, Core};
+use crate::config::Program;
+use crate::describe::{self, exit_text};
+use crate::jobs::Job;
+use crate::server::ClientRequest;
+use crate::signals::{parse_signal, signal_from_number};
+use crate::targets::{self, Selected};
+use std::time::Instant;
+use taskmaster_protocol::{
+    ActionContent, ActionResult, AvailContent, AvailProgram, PidContent, ProcessInfo, ProcessPid,
+    Request, Response, StatusContent, VersionContent, PROTOCOL_VERSION,
+};
+
+impl Core {
+    pub(super) fn on_request(&mut self, client: ClientRequest) {
+        let ClientRequest {
+            request,
+            peer,
+            reply,
+        } = client;
+        let response = match request.command.as_str() {
+            "status" => self.select(&request).map(|s| self.status(&s)),
+            "start" | "stop" | "restart" => {
+                let who = peer.describe();
+                self.log.info(&format!(
+                    "{} {} requested by {who}",
+                    request.command,
+                    request_names(&request)
+                ));
+                match self.action(&request) {
+                    Ok(job) => {
+                        let wait = request.wait.unwrap_or(true);
+                        let mut job = job;
+                        if wait {
+                            job.reply = Some(reply);
+                            self.advance(job);
+                            return;
+                        }
+                        let results = job.accepted(&self.procs);
+                        self.advance(job);
+                        Ok(Response::ok(ActionContent {
+                            results,
+                            plan: None,
+                        }))
+                    }
+                    Err(response) => Err(response),
+                }
+            }
+            "signal" => {
+                self.log.info(&format!(
+                    "signal {} requested by {}",
+                    request_names(&request),
+                    peer.describe()
+                ));
+                self.signal_request(&request)
+            }
+            "reread" => self.reread(),
+            "reload" | "update" => {
+                self.reload(Some(reply), &format!("requested by {}", peer.describe()));
+                return;
+            }
+            "pid" => self.pid(&request),
+            "avail" => Ok(self.avail()),
+            "version" => Ok(Response::ok(VersionContent {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                protocol: PROTOCOL_VERSION,
+            })),
+            "shutdown" => {
+                let _ = reply.send(Response::ok(
+                    serde_json::json!({ "message": "shutting down" }),
+                ));
+                self.begin_shutdown(&format!("requested by {}", peer.describe()));
+                return;
+            }
+            other => Err(Response::error(
+                400,
+                "unknown_command",
+                format!(
+                    "unknown command '{other}'; known commands: {}",
+                    COMMANDS.join(", ")
+                ),
+            )),
+        };
+        let _ = reply.send(response.unwrap_or_else(|e| e));
+    }
+
+    fn select(&self, request: &Request) -> Result<Vec<Selected>, Response> {
+        let mut specs: Vec<String> = request.name.iter().cloned().collect();
+        specs.extend(request.names.iter().cloned());
+        if specs.is_empty() && request.target != Some(taskmaster_protocol::Target::All) {
+            return Ok((0..self.procs.len())
+                .map(|index| Selected {
+                    index,
+                    explicit: false,
+                })
+                .collect());
+        }
+        if specs.is_empty() {
+            specs.push(String::new());
+        }
+        targets::resolve(&self.procs, request.target, &specs).map_err(|name| {
+            Response::error(404, "no_such_process", format!("no such process: '{name}'"))
+        })
+    }
+
+    fn status(&self, selected: &[Selected]) -> Response {
+        let now = Instant::now();
+        // Name order (web:2 before web:10), whatever order reloads added them in.
+        let mut selected = selected.to_vec();
+        selected.sort_by_key(|s| {
+            let proc = &self.procs[s.index];
+            let instance = proc
+                .name
+                .rsplit_once(':')
+                .and_then(|(_, n)| n.parse::<u32>().ok());
+            (proc.program.clone(), instance)
+        });
+        let processes = selected
+            .iter()
+            .map(|s| {
+                let proc = &self.procs[s.index];
+                let program = &proc.def;
+                let p = &proc.process;
+                let uptime = p
+                    .started_at
+                    .filter(|_| p.pid.is_some())
+                    .map(|at| now.duration_since(at));
+                let description = describe::description(&describe::Facts {
+                    state: p.state,
+                    pid: p.pid,
+                    uptime,
+                    last_exit: p.last_exit,
+                    spawn_error: p.spawn_error.as_deref(),
+                    stopped_at: proc.stopped_wall,
+                });
+                ProcessInfo {
+                    name: proc.name.clone(),
+                    program: proc.program.clone(),
+                    group: proc.group.clone(),
+                    state: p.state,
+                    pid: p.pid,
+                    uptime_secs: uptime.map(|u| u.as_secs()),
+                    exit: p.last_exit.map(exit_text),
+                    spawn_error: p.spawn_error.clone(),
+                    description,
+                    command: command_line(program),
+                    changed_ms: proc.changed_wall.map(unix_ms).unwrap_or(0),
+                }
+            })
+            .collect();
+        Response::ok(StatusContent {
+            processes,
+            config_errors: self.config_errors.clone(),
+        })
+    }
+
+    fn action(&self, request: &Request) -> Result<Job, Response> {
+        if self.shutting_down {
+            return Err(Response::error(
+                409,
+                "shutting_down",
+                "taskmasterd is shutting down",
+            ));
+        }
+        if request.name.is_none() && request.names.is_empty() && request.target.is_none() {
+            return Err(Response::error(
+                400,
+                "missing_name",
+                format!(
+                    "{} needs a process name, a group (group:*) or all",
+                    request.command
+                ),
+            ));
+        }
+        let mut selected = self.select(request)?;
+        // Processes a reload removed are on their way out.
+        selected.retain(|s| !self.procs[s.index].retired);
+        let phases = match request.command.as_str() {
+            "start" => vec![self.start_phase(&selected)],
+            "stop" => self.stop_phases(&selected),
+            _ => {
+                // A restart starts again what it named, even what was not running.
+                let start = self.start_phase(&selected);
+                let mut phases = self.stop_phases(&selected);
+                for phase in &mut phases {
+                    for member in &mut phase.members {
+                        member.explicit = false;
+                    }
+                }
+                phases.push(start);
+                phases
+            }
+        };
+        Ok(Job::new(None, phases))
+    }
+
+    fn signal_request(&mut self, request: &Request) -> Result<Response, Response> {
+        let bad = |message: String| Response::error(400, "bad_signal", message);
+        let signal = match &request.signal {
+            Some(serde_json::Value::String(text)) => parse_signal(text).map_err(bad)?,
+            Some(serde_json::Value::Number(n)) => {
+                signal_from_number(n.as_i64().unwrap_or(-1)).map_err(bad)?
+            }
+            _ => {
+                return Err(bad(
+                    "signal needs a \"signal\": a name such as \"HUP\" or a number".into(),
+                ))
+            }
+        };
+        if request.name.is_none() && request.names.is_empty() && request.target.is_none() {
+            return Err(Response::error(
+                400,
+                "missing_name",
+                "signal needs a process name, a group (group:*) or all",
+            ));
+        }
+        let selected = self.select(request)?;
+        let mut results = Vec::new();
+        for s in selected {
+            let proc = &self.procs[s.index];
+            let state = proc.process.state;
+            match proc.process.pid {
+                Some(_) => {
+                    self.signal(s.index, signal, false);
+                    results.push(ActionResult {
+                        name: self.procs[s.index].name.clone(),
+                        ok: true,
+                        state,
+                        message: "signalled".into(),
+                    });
+                }
+                None if s.explicit => results.push(ActionResult {
+                    name: proc.name.clone(),
+                    ok: false,
+                    state,
+                    message: "not running".into(),
+                }),
+                None => {}
+            }
+        }
+        Ok(Response::ok(ActionContent {
+            results,
+            plan: None,
+        }))
+    }
+
+    fn pid(&self, request: &Request) -> Result<Response, Response> {
+        if request.name.is_none() && request.names.is_empty() && request.target.is_none() {
+            return Ok(Response::ok(PidContent {
+                daemon: Some(nix::unistd::getppid().as_raw()),
+                processes: Vec::new(),
+            }));
+        }
+        let processes = self
+            .select(request)?
+            .iter()
+            .map(|s| ProcessPid {
+                name: self.procs[s.index].name.clone(),
+                pid: self.procs[s.index].process.pid.unwrap_or(0),
+            })
+            .collect();
+        Ok(Response::ok(PidContent {
+            daemon: None,
+            processes,
+        }))
+    }
+
+    fn avail(&self) -> Response {
+        let programs = self
+            .config
+            .programs
+            .values()
+            .map(|program| AvailProgram {
+                name: program.name.clone(),
+                group: self
+                    .procs
+                    .iter()
+                    .find(|p| p.program == program.name)
+                    .map(|p| p.group.clone())
+                    .unwrap_or_default(),
+                numprocs: program.numprocs,
+                autostart: program.autostart,
+                priority: program.priority,
+                in_use: true,
+            })
+            .collect();
+        Response::ok(AvailContent { programs })
+    }
+}
+
+const COMMANDS: [&str; 13] = [
+    "status", "start", "stop", "restart", "signal", "pid", "avail", "reread", "reload", "update",
+    "version", "shutdown", "events",
+];
+
+fn request_names(request: &Request) -> String {
+    let mut names: Vec<&str> = request.name.iter().map(String::as_str).collect();
+    names.extend(request.names.iter().map(String::as_str));
+    if names.is_empty() {
+        "all".to_string()
+    } else {
+        names.join(" ")
+    }
+}
+
+fn command_line(program: &Program) -> String {
+    std::iter::once(program.command.as_str())
+        .chain(program.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,142 @@
+//! supervisord's INI dialect, as Python's ConfigParser reads it: `[section]`,
+//! `key = value` or `key: value`, `;` and `#` comments (inline ones after a
+//! blank), indented continuation lines, keys in any case.
+
+use std::path::{Path, PathBuf};
+
+/// One `key = value`, with where it was written for warnings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub value: String,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub name: String,
+    pub file: PathBuf,
+    pub line: usize,
+    pub entries: Vec<Entry>,
+}
+
+impl Section {
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.iter().rev().find(|e| e.key == key)
+    }
+}
+
+/// A line that is neither a section, a key, a comment nor a continuation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub reason: String,
+}
+
+impl std::fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.reason)
+    }
+}
+
+/// Parses `text`, read from `file`.
+pub fn parse(text: &str, file: &Path) -> Result<Vec<Section>, SyntaxError> {
+    let error = |line, reason: &str| SyntaxError {
+        file: file.to_path_buf(),
+        line,
+        reason: reason.to_string(),
+    };
+    let mut sections: Vec<Section> = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let number = index + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with(';') || trimmed.starts_with('#') {
+            continue;
+        }
+        if raw.starts_with(char::is_whitespace) {
+            let entry = sections
+                .last_mut()
+                .and_then(|s| s.entries.last_mut())
+                .ok_or_else(|| error(number, "an indented line continues no key"))?;
+            entry.value.push('\n');
+            entry.value.push_str(strip_comment(trimmed));
+            continue;
+        }
+        if let Some(header) = trimmed.strip_prefix('[') {
+            let name = header
+                .strip_suffix(']')
+                .ok_or_else(|| error(number, "a section header must end with ']'"))?;
+            sections.push(Section {
+                name: name.trim().to_string(),
+                file: file.to_path_buf(),
+                line: number,
+                entries: Vec::new(),
+            });
+            continue;
+        }
+        let section = sections
+            .last_mut()
+            .ok_or_else(|| error(number, "a key before any [section]"))?;
+        let at = trimmed
+            .find(['=', ':'])
+            .ok_or_else(|| error(number, "expected 'key = value'"))?;
+        section.entries.push(Entry {
+            key: trimmed[..at].trim().to_lowercase(),
+            value: strip_comment(trimmed[at + 1..].trim()).to_string(),
+            line: number,
+        });
+    }
+    Ok(sections)
+}
+
+/// Cuts an inline comment: `;` or `#` after a blank.
+fn strip_comment(value: &str) -> &str {
+    let bytes = value.as_bytes();
+    let cut = (1..bytes.len())
+        .find(|&i| matches!(bytes[i], b';' | b'#') && bytes[i - 1].is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    value[..cut].trim_end()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sections(text: &str) -> Vec<Section> {
+        parse(text, Path::new("s.conf")).unwrap()
+    }
+
+    #[test]
+    fn sections_keys_comments_and_continuations() {
+        let parsed = sections(
+            "; top comment\n\
+             [program:web]\n\
+             Command = /bin/web --port 80 ; inline\n\
+             environment: A=\"1\",\n    B=2\n\
+             # comment\n\
+             url = http://x/#frag\n\
+             [group:g]\n\
+             programs=web\n",
+        );
+        assert_eq!(parsed.len(), 2);
+        let web = &parsed[0];
+        assert_eq!(web.name, "program:web");
+        assert_eq!(web.line, 2);
+        assert_eq!(web.get("command").unwrap().value, "/bin/web --port 80");
+        assert_eq!(web.get("command").unwrap().line, 3);
+        assert_eq!(web.get("environment").unwrap().value, "A=\"1\",\nB=2");
+        assert_eq!(web.get("url").unwrap().value, "http://x/#frag");
+        assert_eq!(parsed[1].get("programs").unwrap().value, "web");
+    }
+
+    #[test]
+    fn broken_lines_name_their_line() {
+        let error = parse("[a]\nnot a key\n", Path::new("s.conf")).unwrap_err();
+        assert_eq!(error.to_string(), "s.conf:2: expected 'key = value'");
+        let error = parse("key = 1\n", Path::new("s.conf")).unwrap_err();
+        assert_eq!(error.line, 1);
+        let error = parse("[a\n", Path::new("s.conf")).unwrap_err();
+        assert!(error.reason.contains("']'"));
+    }
+}

@@ -1,0 +1,640 @@
+//! supervisord's sections and keys to Taskmaster's TOML: what translates,
+//! and a warning naming the file, line and key of everything that does not.
+
+use crate::ini::{Entry, Section};
+use std::fmt::Write as _;
+use std::path::Path;
+use toml::Value;
+
+/// A key or section left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub at: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.at, self.reason)
+    }
+}
+
+/// One TOML table being written: its header and its keys in order.
+#[derive(Debug, Default)]
+struct Table {
+    header: String,
+    keys: Vec<(String, Value)>,
+}
+
+/// The translation of a whole config (its includes already read).
+#[derive(Debug, Default)]
+pub struct Translation {
+    tables: Vec<Table>,
+    pub warnings: Vec<Warning>,
+}
+
+impl Translation {
+    /// The TOML file, tables in the order supervisord had them.
+    pub fn to_toml(&self, source: &Path) -> String {
+        let mut text = format!(
+            "# Translated from {} by taskmasterctl-import.\n# See docs/config.md for every key.\n",
+            source.display()
+        );
+        for table in &self.tables {
+            let _ = write!(text, "\n[{}]\n", table.header);
+            for (key, value) in &table.keys {
+                let _ = writeln!(text, "{} = {value}", toml_key(key));
+            }
+        }
+        text
+    }
+
+    fn warn(&mut self, section: &Section, entry: Option<&Entry>, reason: impl Into<String>) {
+        let at = match entry {
+            Some(e) => format!(
+                "{}:{}: [{}] {}",
+                section.file.display(),
+                e.line,
+                section.name,
+                e.key
+            ),
+            None => format!("{}:{}: [{}]", section.file.display(), section.line, section.name),
+        };
+        self.warnings.push(Warning {
+            at,
+            reason: reason.into(),
+        });
+    }
+}
+
+/// A bare key when TOML allows one, else a quoted one.
+fn toml_key(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        key.to_string()
+    } else {
+        Value::String(key.to_string()).to_string()
+    }
+}
+
+/// Translates every section, in order.
+pub fn translate(sections: &[Section]) -> Translation {
+    let mut out = Translation::default();
+    for section in sections {
+        let (kind, name) = section
+            .name
+            .split_once(':')
+            .map_or((section.name.as_str(), ""), |(k, n)| (k, n));
+        match kind {
+            "unix_http_server" => simple(&mut out, section, "unix_http_server", UNIX_HTTP_SERVER),
+            "supervisord" => daemon(&mut out, section),
+            "supervisorctl" => simple(&mut out, section, "taskmasterctl", SUPERVISORCTL),
+            "program" => program(&mut out, section, name),
+            "group" => group(&mut out, section, name),
+            // Read by the caller; nothing of it goes into the output.
+            "include" => {}
+            "rpcinterface" => {}
+            "inet_http_server" => out.warn(
+                section,
+                None,
+                "Taskmaster listens on its Unix socket only; section dropped",
+            ),
+            _ => out.warn(
+                section,
+                None,
+                "not supported by Taskmaster (eventlisteners and fcgi-programs are not); section dropped",
+            ),
+        }
+    }
+    out
+}
+
+/// How one supervisord key becomes a Taskmaster key.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Integer,
+    Bool,
+    /// An integer, or a string with a unit ("50MB").
+    Size,
+    /// Octal digits, kept as a string ("022").
+    Mode,
+}
+
+type Keys = &'static [(&'static str, &'static str, Kind)];
+
+const UNIX_HTTP_SERVER: Keys = &[
+    ("file", "file", Kind::Text),
+    ("chmod", "chmod", Kind::Mode),
+    ("chown", "chown", Kind::Text),
+];
+
+const SUPERVISORCTL: Keys = &[
+    ("serverurl", "serverurl", Kind::Text),
+    ("prompt", "prompt", Kind::Text),
+    ("history_file", "history", Kind::Text),
+];
+
+const SUPERVISORD: Keys = &[
+    ("logfile", "logfile", Kind::Text),
+    ("pidfile", "pidfile", Kind::Text),
+    ("umask", "umask", Kind::Mode),
+    ("nodaemon", "nodaemon", Kind::Bool),
+    ("minfds", "minfds", Kind::Integer),
+    ("minprocs", "minprocs", Kind::Integer),
+    ("user", "user", Kind::Text),
+    ("directory", "directory", Kind::Text),
+    ("childlogdir", "childlogdir", Kind::Text),
+    ("loglevel", "loglevel", Kind::Text),
+];
+
+const PROGRAM: Keys = &[
+    ("numprocs", "numprocs", Kind::Integer),
+    ("numprocs_start", "numprocs_start", Kind::Integer),
+    ("priority", "priority", Kind::Integer),
+    ("autostart", "autostart", Kind::Bool),
+    ("startsecs", "startsecs", Kind::Integer),
+    ("startretries", "startretries", Kind::Integer),
+    ("stopsignal", "stopsignal", Kind::Text),
+    ("stopwaitsecs", "stopwaitsecs", Kind::Integer),
+    ("stopasgroup", "stopasgroup", Kind::Bool),
+    ("killasgroup", "killasgroup", Kind::Bool),
+    ("user", "user", Kind::Text),
+    ("directory", "directory", Kind::Text),
+    ("umask", "umask", Kind::Mode),
+    ("redirect_stderr", "redirect_stderr", Kind::Bool),
+    ("stdout_logfile_maxbytes", "stdout_maxbytes", Kind::Size),
+    ("stdout_logfile_backups", "stdout_backups", Kind::Integer),
+    ("stderr_logfile_maxbytes", "stderr_maxbytes", Kind::Size),
+    ("stderr_logfile_backups", "stderr_backups", Kind::Integer),
+];
+
+/// A section whose keys all map one to one.
+fn simple(out: &mut Translation, section: &Section, header: &str, keys: Keys) {
+    let mut table = Table {
+        header: header.to_string(),
+        keys: Vec::new(),
+    };
+    for entry in &section.entries {
+        if !mapped(out, section, entry, keys, &mut table) {
+            out.warn(section, Some(entry), "no such key in Taskmaster; dropped");
+        }
+    }
+    out.tables.push(table);
+}
+
+/// Translates `entry` if `keys` knows it; false if it does not.
+fn mapped(out: &mut Translation, section: &Section, entry: &Entry, keys: Keys, table: &mut Table) -> bool {
+    let Some(&(_, key, kind)) = keys.iter().find(|(from, _, _)| *from == entry.key) else {
+        return false;
+    };
+    match convert(&expand(out, section, entry), kind) {
+        Ok(value) => table.keys.push((key.to_string(), value)),
+        Err(reason) => out.warn(section, Some(entry), format!("{reason}; dropped")),
+    }
+    true
+}
+
+fn convert(text: &str, kind: Kind) -> Result<Value, String> {
+    match kind {
+        Kind::Text | Kind::Mode => Ok(Value::String(text.to_string())),
+        Kind::Integer => text
+            .parse::<i64>()
+            .map(Value::Integer)
+            .map_err(|_| format!("'{text}' is not an integer")),
+        Kind::Bool => boolean(text).map(Value::Boolean),
+        Kind::Size => Ok(text
+            .parse::<i64>()
+            .map_or_else(|_| Value::String(text.to_string()), Value::Integer)),
+    }
+}
+
+/// supervisord's booleans.
+fn boolean(text: &str) -> Result<bool, String> {
+    match text.to_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(format!("'{text}' is not a boolean")),
+    }
+}
+
+fn daemon(out: &mut Translation, section: &Section) {
+    let mut table = Table {
+        header: "taskmasterd".into(),
+        keys: Vec::new(),
+    };
+    let mut env = None;
+    for entry in &section.entries {
+        if entry.key == "environment" {
+            env = Some(entry);
+        } else if !mapped(out, section, entry, SUPERVISORD, &mut table) {
+            out.warn(section, Some(entry), "no such key in Taskmaster; dropped");
+        }
+    }
+    out.tables.push(table);
+    if let Some(entry) = env {
+        environment(out, section, entry, "taskmasterd.env");
+    }
+}
+
+fn program(out: &mut Translation, section: &Section, name: &str) {
+    let header = format!("programs.{}", toml_key(name));
+    let mut table = Table {
+        header: header.clone(),
+        keys: Vec::new(),
+    };
+    let mut env = None;
+    for entry in &section.entries {
+        match entry.key.as_str() {
+            "command" => command(out, section, entry, &mut table),
+            "environment" => env = Some(entry),
+            "process_name" => process_name(out, section, entry),
+            "autorestart" => match entry.value.to_lowercase().as_str() {
+                "unexpected" => table.keys.push(("autorestart".into(), Value::String("unexpected".into()))),
+                other => match boolean(other) {
+                    Ok(b) => table.keys.push(("autorestart".into(), Value::Boolean(b))),
+                    Err(reason) => out.warn(section, Some(entry), format!("{reason}; dropped")),
+                },
+            },
+            "exitcodes" => exitcodes(out, section, entry, &mut table),
+            "stdout_logfile" | "stderr_logfile" => log_file(out, section, entry, &mut table),
+            "serverurl" if entry.value.eq_ignore_ascii_case("auto") => {}
+            "serverurl" => table.keys.push(("serverurl".into(), Value::String(entry.value.clone()))),
+            _ => {
+                if !mapped(out, section, entry, PROGRAM, &mut table) {
+                    out.warn(section, Some(entry), "not supported by Taskmaster; dropped");
+                }
+            }
+        }
+    }
+    if section.get("command").is_none() {
+        out.warn(section, None, "no command: Taskmaster needs one; add it to the output");
+    }
+    out.tables.push(table);
+    if let Some(entry) = env {
+        environment(out, section, entry, &format!("{header}.env"));
+    }
+}
+
+/// `command = /bin/web --port 80` → `command` and `args`, split as a shell would.
+fn command(out: &mut Translation, section: &Section, entry: &Entry, table: &mut Table) {
+    let expanded = expand(out, section, entry);
+    match split_words(&expanded) {
+        Ok(words) if !words.is_empty() => {
+            table.keys.push(("command".into(), Value::String(words[0].clone())));
+            if words.len() > 1 {
+                let args = words[1..].iter().cloned().map(Value::String).collect();
+                table.keys.push(("args".into(), Value::Array(args)));
+            }
+        }
+        Ok(_) => out.warn(section, Some(entry), "empty command; dropped"),
+        Err(reason) => out.warn(section, Some(entry), format!("{reason}; dropped")),
+    }
+}
+
+/// Taskmaster names processes NAME or NAME:N; supervisord's usual patterns
+/// say the same thing, anything else is lost.
+fn process_name(out: &mut Translation, section: &Section, entry: &Entry) {
+    let usual = [
+        "%(program_name)s",
+        "%(program_name)s_%(process_num)s",
+        "%(program_name)s_%(process_num)d",
+        "%(program_name)s_%(process_num)02d",
+        "%(program_name)s:%(process_num)s",
+        "%(program_name)s-%(process_num)s",
+    ];
+    if !usual.contains(&entry.value.as_str()) {
+        out.warn(
+            section,
+            Some(entry),
+            "Taskmaster names processes NAME (one) or NAME:N (numprocs > 1); dropped",
+        );
+    }
+}
+
+fn exitcodes(out: &mut Translation, section: &Section, entry: &Entry, table: &mut Table) {
+    let codes: Result<Vec<Value>, _> = entry
+        .value
+        .split(',')
+        .map(|c| c.trim().parse::<i64>().map(Value::Integer))
+        .collect();
+    match codes {
+        Ok(codes) => table.keys.push(("exitcodes".into(), Value::Array(codes))),
+        Err(_) => out.warn(
+            section,
+            Some(entry),
+            format!("'{}' is not a list of exit codes; dropped", entry.value),
+        ),
+    }
+}
+
+/// `AUTO` is Taskmaster's default too; `NONE` discards the output.
+fn log_file(out: &mut Translation, section: &Section, entry: &Entry, table: &mut Table) {
+    let key = entry.key.trim_end_matches("_logfile").to_string();
+    match entry.value.to_uppercase().as_str() {
+        "AUTO" => {}
+        "NONE" => table.keys.push((key, Value::String("/dev/null".into()))),
+        _ => {
+            let path = expand(out, section, entry);
+            table.keys.push((key, Value::String(path)));
+        }
+    }
+}
+
+/// `KEY="value",OTHER=2` → a `[... .env]` table.
+fn environment(out: &mut Translation, section: &Section, entry: &Entry, header: &str) {
+    let expanded = expand(out, section, entry);
+    let mut table = Table {
+        header: header.to_string(),
+        keys: Vec::new(),
+    };
+    for pair in split_pairs(&expanded) {
+        match pair.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                let value = value.trim();
+                let value = value
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                    .unwrap_or(value);
+                table.keys.push((key.trim().to_string(), Value::String(value.to_string())));
+            }
+            _ => out.warn(section, Some(entry), format!("'{pair}' is not KEY=value; dropped")),
+        }
+    }
+    out.tables.push(table);
+}
+
+/// Splits at the commas outside quotes.
+fn split_pairs(text: &str) -> Vec<String> {
+    let mut pairs = Vec::new();
+    let mut current = String::new();
+    let mut quote = None;
+    for c in text.chars() {
+        match (c, quote) {
+            ('"' | '\'', None) => quote = Some(c),
+            (c, Some(q)) if c == q => quote = None,
+            (',', None) => {
+                pairs.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    pairs.push(current);
+    pairs
+        .into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+fn group(out: &mut Translation, section: &Section, name: &str) {
+    let mut table = Table {
+        header: format!("groups.{}", toml_key(name)),
+        keys: Vec::new(),
+    };
+    for entry in &section.entries {
+        match entry.key.as_str() {
+            "programs" => {
+                let programs = entry
+                    .value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| Value::String(p.to_string()))
+                    .collect();
+                table.keys.push(("programs".into(), Value::Array(programs)));
+            }
+            "priority" => match entry.value.parse::<i64>() {
+                Ok(p) => table.keys.push(("priority".into(), Value::Integer(p))),
+                Err(_) => out.warn(section, Some(entry), "not an integer; dropped"),
+            },
+            _ => out.warn(section, Some(entry), "no such key in Taskmaster; dropped"),
+        }
+    }
+    out.tables.push(table);
+}
+
+/// supervisord's `%(...)s` expansions in Taskmaster's `${...}` form; a
+/// literal `$` is written `$$` so that Taskmaster keeps it.
+fn expand(out: &mut Translation, section: &Section, entry: &Entry) -> String {
+    let here = section
+        .file
+        .parent()
+        .and_then(|d| std::path::absolute(d).ok())
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|| ".".into());
+    let (text, problems) = expand_text(&entry.value, &here);
+    for problem in problems {
+        out.warn(section, Some(entry), problem);
+    }
+    text
+}
+
+/// The pure part of [`expand`]: the text and what could not be kept.
+pub fn expand_text(value: &str, here: &str) -> (String, Vec<String>) {
+    let mut text = String::with_capacity(value.len());
+    let mut problems = Vec::new();
+    let mut rest = value;
+    while let Some(at) = rest.find(['%', '$']) {
+        text.push_str(&rest[..at]);
+        rest = &rest[at..];
+        if let Some(after) = rest.strip_prefix('$') {
+            text.push_str("$$");
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix("%%") {
+            text.push('%');
+            rest = after;
+        } else if let Some((name, spec, after)) = reference(rest) {
+            text.push_str(&replacement(name, spec, here, &mut problems));
+            rest = after;
+        } else {
+            text.push('%');
+            rest = &rest[1..];
+        }
+    }
+    text.push_str(rest);
+    (text, problems)
+}
+
+/// `%(name)spec` at the start of `text`: its name, format and what follows.
+fn reference(text: &str) -> Option<(&str, &str, &str)> {
+    let body = text.strip_prefix("%(")?;
+    let close = body.find(')')?;
+    let name = &body[..close];
+    let after = &body[close + 1..];
+    let end = after.find(|c: char| c.is_ascii_alphabetic())?;
+    Some((name, &after[..end + 1], &after[end + 1..]))
+}
+
+fn replacement(name: &str, spec: &str, here: &str, problems: &mut Vec<String>) -> String {
+    if !matches!(spec, "s" | "d") {
+        problems.push(format!(
+            "the format '%({name}){spec}' is not kept: Taskmaster writes the plain value"
+        ));
+    }
+    match name {
+        "here" => here.to_string(),
+        "process_num" | "program_name" | "process_name" | "group_name" => format!("${{{name}}}"),
+        "host_node_name" => {
+            problems.push("%(host_node_name)s is written as ${HOSTNAME:-localhost}".into());
+            "${HOSTNAME:-localhost}".into()
+        }
+        _ => match name.strip_prefix("ENV_") {
+            Some(var) => format!("${{{var}}}"),
+            None => {
+                problems.push(format!("unknown expansion %({name}){spec}; kept as text"));
+                format!("%({name}){spec}")
+            }
+        },
+    }
+}
+
+/// Splits a command as supervisord does (POSIX shell words, no expansions).
+pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => words.extend(word.take()),
+            '\'' => {
+                let text = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(other) => text.push(other),
+                        None => return Err("unterminated ' quote".into()),
+                    }
+                }
+            }
+            '"' => {
+                let text = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => text.extend(chars.next()),
+                        Some(other) => text.push(other),
+                        None => return Err("unterminated \" quote".into()),
+                    }
+                }
+            }
+            '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ini::parse;
+
+    fn translate_text(text: &str) -> Translation {
+        translate(&parse(text, Path::new("/etc/supervisord.conf")).unwrap())
+    }
+
+    #[test]
+    fn expansions_become_taskmaster_variables() {
+        let (text, problems) = expand_text(
+            "%(ENV_HOME)s/w-%(process_num)s %(program_name)s 100%% $PATH %(here)s",
+            "/etc",
+        );
+        assert_eq!(text, "${HOME}/w-${process_num} ${program_name} 100% $$PATH /etc");
+        assert!(problems.is_empty());
+        let (text, problems) = expand_text("%(program_name)s_%(process_num)02d %(bogus)s", "/");
+        assert_eq!(text, "${program_name}_${process_num} %(bogus)s");
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(expand_text("50% done", "/").0, "50% done");
+    }
+
+    #[test]
+    fn a_program_with_everything() {
+        let out = translate_text(
+            "[program:web]\n\
+             command = /usr/bin/web --port 80%(process_num)s \"a b\"\n\
+             numprocs = 2\n\
+             process_name = %(program_name)s_%(process_num)02d\n\
+             autostart = yes\n\
+             autorestart = unexpected\n\
+             exitcodes = 0,2\n\
+             stdout_logfile = /var/log/web-%(process_num)s.log\n\
+             stderr_logfile = NONE\n\
+             stdout_logfile_maxbytes = 10MB\n\
+             environment = A=\"1,2\",B=x\n\
+             stdout_events_enabled = true\n",
+        );
+        let toml = out.to_toml(Path::new("in.conf"));
+        assert!(
+            toml.contains(
+                "[programs.web]\ncommand = \"/usr/bin/web\"\nargs = [\"--port\", \"80${process_num}\", \"a b\"]\n\
+                 numprocs = 2\nautostart = true\nautorestart = \"unexpected\"\nexitcodes = [0, 2]\n\
+                 stdout = \"/var/log/web-${process_num}.log\"\nstderr = \"/dev/null\"\n\
+                 stdout_maxbytes = \"10MB\"\n"
+            ),
+            "{toml}"
+        );
+        assert!(toml.contains("[programs.web.env]\nA = \"1,2\"\nB = \"x\"\n"), "{toml}");
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        assert_eq!(
+            out.warnings[0].to_string(),
+            "/etc/supervisord.conf:12: [program:web] stdout_events_enabled: not supported by Taskmaster; dropped"
+        );
+        toml::from_str::<toml::Table>(&toml).expect("valid TOML");
+    }
+
+    #[test]
+    fn daemon_client_socket_and_groups() {
+        let out = translate_text(
+            "[unix_http_server]\nfile=/tmp/s.sock\nchmod=0700\nusername=u\n\
+             [supervisord]\nnodaemon=true\nlogfile_maxbytes=5MB\nenvironment=X=1\n\
+             [supervisorctl]\nserverurl=unix:///tmp/s.sock\nhistory_file=~/.h\n\
+             [inet_http_server]\nport=9001\n\
+             [group:front]\nprograms=web, api\npriority=5\n\
+             [eventlistener:x]\ncommand=y\n",
+        );
+        let toml = out.to_toml(Path::new("in.conf"));
+        for part in [
+            "[unix_http_server]\nfile = \"/tmp/s.sock\"\nchmod = \"0700\"\n",
+            "[taskmasterd]\nnodaemon = true\n",
+            "[taskmasterd.env]\nX = \"1\"\n",
+            "[taskmasterctl]\nserverurl = \"unix:///tmp/s.sock\"\nhistory = \"~/.h\"\n",
+            "[groups.front]\nprograms = [\"web\", \"api\"]\npriority = 5\n",
+        ] {
+            assert!(toml.contains(part), "{part} not in\n{toml}");
+        }
+        let warned: Vec<String> = out.warnings.iter().map(|w| w.at.clone()).collect();
+        assert_eq!(
+            warned,
+            [
+                "/etc/supervisord.conf:4: [unix_http_server] username",
+                "/etc/supervisord.conf:7: [supervisord] logfile_maxbytes",
+                "/etc/supervisord.conf:12: [inet_http_server]",
+                "/etc/supervisord.conf:17: [eventlistener:x]",
+            ]
+        );
+        toml::from_str::<toml::Table>(&toml).expect("valid TOML");
+    }
+
+    #[test]
+    fn odd_program_names_are_quoted() {
+        assert_eq!(toml_key("web"), "web");
+        assert_eq!(toml_key("web.v2"), "\"web.v2\"");
+    }
+
+    #[test]
+    fn commands_split_like_a_shell() {
+        assert_eq!(
+            split_words(r#"/bin/sh -c 'echo "hi"; exit 3' a\ b"#).unwrap(),
+            ["/bin/sh", "-c", "echo \"hi\"; exit 3", "a b"]
+        );
+        assert!(split_words("'open").is_err());
+    }
+}
