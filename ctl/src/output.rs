@@ -80,24 +80,34 @@ pub fn write_status(
 }
 
 /// `2026-11-25 15:10:03 web STARTING -> RUNNING pid 4121`, in `zone`'s time;
-/// `None` for an event that is not a state change.
+/// `None` for an event that is not for people's eyes (`lagged`).
 pub fn event_line(event: &Event, zone: &jiff::tz::TimeZone, style: Style) -> Option<String> {
-    let EventBody::State {
-        name, from, to, pid, ..
-    } = &event.body
-    else {
-        return None;
-    };
     let time = i64::try_from(event.time_ms)
         .ok()
         .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-        .map(|t| t.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .map(|t| {
+            t.to_zoned_datetime(zone.clone())
+                .strftime("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
         .unwrap_or_else(|| format!("@{}ms", event.time_ms));
-    let mut line = format!("{time} {name} {from} -> {}", style.state(*to, 0));
-    if let Some(pid) = pid {
-        line.push_str(&format!(" pid {pid}"));
+    match &event.body {
+        EventBody::State {
+            name, from, to, pid, ..
+        } => {
+            let mut line = format!("{time} {name} {from} -> {}", style.state(*to, 0));
+            if let Some(pid) = pid {
+                line.push_str(&format!(" pid {pid}"));
+            }
+            Some(line)
+        }
+        EventBody::Reload { ok: true, .. } => Some(format!("{time} config reloaded")),
+        EventBody::Reload { ok: false, errors } => Some(format!(
+            "{time} config reload refused: {}",
+            errors.join("; ")
+        )),
+        EventBody::Lagged { .. } => None,
     }
-    Some(line)
 }
 
 /// 3 when a listed process is not RUNNING, as `systemctl is-active` would fail.
@@ -281,6 +291,18 @@ mod tests {
             body: EventBody::Lagged { missed: 3 },
         };
         assert_eq!(event_line(&lagged, &utc, Style::default()), None);
+        let reload = Event {
+            seq: 10,
+            time_ms: 1_795_619_403_250,
+            body: EventBody::Reload {
+                ok: false,
+                errors: vec!["a.toml:3: bad".into()],
+            },
+        };
+        assert_eq!(
+            event_line(&reload, &utc, Style::default()).unwrap(),
+            "2026-11-25 15:10:03 config reload refused: a.toml:3: bad"
+        );
     }
 
     #[test]

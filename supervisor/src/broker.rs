@@ -116,7 +116,7 @@ impl BrokerCommand {
 }
 
 /// `$TASKMASTER_BROKER`, else `taskmaster-broker` next to taskmasterd.
-fn locate() -> Result<PathBuf, String> {
+pub fn locate() -> Result<PathBuf, String> {
     let program = match std::env::var_os(BROKER_ENV).filter(|p| !p.is_empty()) {
         Some(path) => PathBuf::from(path),
         None => std::env::current_exe()

@@ -39,6 +39,10 @@ struct Cli {
     /// Stay in the foreground instead of becoming a daemon
     #[arg(short = 'n', long)]
     nodaemon: bool,
+    /// Check the config (with its includes) and exit: prints every error
+    /// with its file, line and key (exit status 2), or "ok" (0)
+    #[arg(long)]
+    check: bool,
 }
 
 fn main() {
@@ -63,6 +67,9 @@ fn run(cli: Cli) -> Result<(), String> {
             reason(&e)
         )
     })?;
+    if cli.check {
+        std::process::exit(check(&config)?);
+    }
     let settings = Settings::load(&config);
     let foreground = cli.nodaemon || settings.nodaemon;
     let command = broker::BrokerCommand::new(&config, foreground, settings.user.as_deref())?;
@@ -88,6 +95,18 @@ fn run(cli: Cli) -> Result<(), String> {
         }
     };
     Supervisor::new(command, signals, options, readiness).run()
+}
+
+/// `--check`: the broker validates the config, as it would at start.
+fn check(config: &std::path::Path) -> Result<i32, String> {
+    let broker = broker::locate()?;
+    let status = std::process::Command::new(&broker)
+        .arg("--check")
+        .arg("-c")
+        .arg(config)
+        .status()
+        .map_err(|e| format!("cannot run {}: {}", broker.display(), reason(&e)))?;
+    Ok(status.code().unwrap_or(2))
 }
 
 /// Limits, umask and working directory: inherited by the daemon, the broker

@@ -218,6 +218,7 @@ impl Supervisor {
                 Ok(signal @ (Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT)) => {
                     self.on_stop_signal(signal)
                 }
+                Ok(Signal::SIGHUP) if self.broker.is_some() => self.send(&ToBroker::Reload),
                 Ok(signal) => self.notices.note(format!(
                     "ignored {}: taskmasterd does not act on it yet",
                     signal.as_str()

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's tasks that are not part of the build.
 
 mod bench;
+mod gen;
 
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
@@ -17,6 +18,8 @@ enum Task {
     /// Measure Taskmaster against supervisord and a bare fork/exec loop on
     /// this machine; prints a markdown table and writes target/bench/results.md.
     Bench(BenchArgs),
+    /// Regenerate packaging/: taskmasterctl's completion scripts and man pages.
+    Gen,
 }
 
 #[derive(Args)]
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
             idle_secs: args.idle_secs,
             build: !args.no_build,
         }),
+        Task::Gen => gen::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -84,7 +88,9 @@ mod tests {
             "50",
         ])
         .unwrap();
-        let Task::Bench(args) = cli.task;
+        let Task::Bench(args) = cli.task else {
+            panic!("parsed as another task")
+        };
         assert!(args.quick);
         assert_eq!(args.only, [bench::Only::Supervisord, bench::Only::Idle]);
         assert_eq!(args.n, Some(50));

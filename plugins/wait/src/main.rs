@@ -5,7 +5,6 @@
 
 use clap::Parser;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -128,9 +127,9 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                     *state = to;
                 }
             }
-            // Events were dropped for us: look again.
+            // Events were dropped for us, or the programs changed: look again.
             Ok(Event {
-                body: EventBody::Lagged { .. },
+                body: EventBody::Lagged { .. } | EventBody::Reload { .. },
                 ..
             }) => waiting = not_there_yet(&socket, &cli.names, cli.state)?,
             Err(RecvTimeoutError::Timeout) => {

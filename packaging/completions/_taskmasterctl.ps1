@@ -1,0 +1,123 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'taskmasterctl' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'taskmasterctl'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'taskmasterctl' {
+            [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, 'Config file to read the socket''s location from')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file to read the socket''s location from')
+            [CompletionResult]::new('--configuration', '--configuration', [CompletionResultType]::ParameterName, 'Config file to read the socket''s location from')
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'taskmasterd''s socket: unix:///path/to/taskmaster.sock, or the bare path')
+            [CompletionResult]::new('--server-url', '--server-url', [CompletionResultType]::ParameterName, 'taskmasterd''s socket: unix:///path/to/taskmaster.sock, or the bare path')
+            [CompletionResult]::new('--serverurl', '--serverurl', [CompletionResultType]::ParameterName, 'taskmasterd''s socket: unix:///path/to/taskmaster.sock, or the bare path')
+            [CompletionResult]::new('--list', '--list', [CompletionResultType]::ParameterName, 'List the commands and the installed plugins (with their paths), then exit')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the state of processes (every process when no name is given)')
+            [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Start processes; waits until they are RUNNING or have failed')
+            [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop processes: send each its stopsignal, then SIGKILL after stopwaitsecs')
+            [CompletionResult]::new('restart', 'restart', [CompletionResultType]::ParameterValue, 'Stop processes, then start them again (also the ones that were not running)')
+            [CompletionResult]::new('signal', 'signal', [CompletionResultType]::ParameterValue, 'Send a signal to running processes')
+            [CompletionResult]::new('pid', 'pid', [CompletionResultType]::ParameterValue, 'Print pids: taskmasterd''s without a name, else each named process''s')
+            [CompletionResult]::new('avail', 'avail', [CompletionResultType]::ParameterValue, 'List the configured programs: in use or not, autostart, priority')
+            [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Print every state change as it happens, until interrupted')
+            [CompletionResult]::new('shutdown', 'shutdown', [CompletionResultType]::ParameterValue, 'Stop every process, then taskmasterd itself')
+            [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print taskmasterd''s version (and taskmasterctl''s when it differs)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Show help: the commands and plugins, or one command''s help')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a completion script for a shell')
+            break
+        }
+        'taskmasterctl;status' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'taskmasterctl;start' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'taskmasterctl;stop' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'taskmasterctl;restart' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'taskmasterctl;signal' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'taskmasterctl;pid' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'taskmasterctl;avail' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'taskmasterctl;events' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'taskmasterctl;shutdown' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'taskmasterctl;version' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'taskmasterctl;help' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'taskmasterctl;completions' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

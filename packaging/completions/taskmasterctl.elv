@@ -1,0 +1,105 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[taskmasterctl] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'taskmasterctl'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'taskmasterctl'= {
+            cand -c 'Config file to read the socket''s location from'
+            cand --config 'Config file to read the socket''s location from'
+            cand --configuration 'Config file to read the socket''s location from'
+            cand -s 'taskmasterd''s socket: unix:///path/to/taskmaster.sock, or the bare path'
+            cand --server-url 'taskmasterd''s socket: unix:///path/to/taskmaster.sock, or the bare path'
+            cand --serverurl 'taskmasterd''s socket: unix:///path/to/taskmaster.sock, or the bare path'
+            cand --list 'List the commands and the installed plugins (with their paths), then exit'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand status 'Show the state of processes (every process when no name is given)'
+            cand start 'Start processes; waits until they are RUNNING or have failed'
+            cand stop 'Stop processes: send each its stopsignal, then SIGKILL after stopwaitsecs'
+            cand restart 'Stop processes, then start them again (also the ones that were not running)'
+            cand signal 'Send a signal to running processes'
+            cand pid 'Print pids: taskmasterd''s without a name, else each named process''s'
+            cand avail 'List the configured programs: in use or not, autostart, priority'
+            cand events 'Print every state change as it happens, until interrupted'
+            cand shutdown 'Stop every process, then taskmasterd itself'
+            cand version 'Print taskmasterd''s version (and taskmasterctl''s when it differs)'
+            cand help 'Show help: the commands and plugins, or one command''s help'
+            cand completions 'Print a completion script for a shell'
+        }
+        &'taskmasterctl;status'= {
+            cand --json 'Print taskmasterd''s answer as JSON, for scripts'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'taskmasterctl;start'= {
+            cand --json 'Print taskmasterd''s answer as JSON, for scripts'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'taskmasterctl;stop'= {
+            cand --json 'Print taskmasterd''s answer as JSON, for scripts'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'taskmasterctl;restart'= {
+            cand --json 'Print taskmasterd''s answer as JSON, for scripts'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'taskmasterctl;signal'= {
+            cand --json 'Print taskmasterd''s answer as JSON, for scripts'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'taskmasterctl;pid'= {
+            cand --json 'Print taskmasterd''s answer as JSON, for scripts'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'taskmasterctl;avail'= {
+            cand --json 'Print taskmasterd''s answer as JSON, for scripts'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'taskmasterctl;events'= {
+            cand --json 'Print taskmasterd''s answer as JSON, for scripts'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'taskmasterctl;shutdown'= {
+            cand --json 'Print taskmasterd''s answer as JSON, for scripts'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'taskmasterctl;version'= {
+            cand --json 'Print taskmasterd''s answer as JSON, for scripts'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'taskmasterctl;help'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'taskmasterctl;completions'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+    ]
+    $completions[$command]
+}
