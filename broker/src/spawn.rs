@@ -35,26 +35,17 @@ fn open_log(path: &Path) -> Result<std::fs::File, String> {
     append_nofollow(path).map_err(|e| format!("cannot open log file {}: {e}", path.display()))
 }
 
-/// The spawn request for one process: the environment is the one
-/// taskmasterd was started with, then `[taskmasterd.env]`, then the
-/// program's own, then the `TASKMASTER_*` variables.
-pub fn request(
-    id: u64,
-    config: &Config,
-    program: &Program,
-    proc: &Proc,
-    inherited: &[(String, String)],
-) -> SpawnRequest {
+/// The spawn request for one process. Its environment is the one
+/// taskmasterd was started with (taskmasterd adds it), then
+/// `[taskmasterd.env]`, then the program's own, then the `TASKMASTER_*`
+/// variables.
+pub fn request(id: u64, config: &Config, program: &Program, proc: &Proc) -> SpawnRequest {
     let server_url = program
         .serverurl
         .clone()
         .unwrap_or_else(|| format!("unix://{}", config.server.file.display()));
     let mut env: BTreeMap<&str, &str> = BTreeMap::new();
-    for (key, value) in inherited
-        .iter()
-        .chain(&config.daemon.env)
-        .chain(&program.env)
-    {
+    for (key, value) in config.daemon.env.iter().chain(&program.env) {
         env.insert(key, value);
     }
     env.insert("TASKMASTER_ENABLED", "1");

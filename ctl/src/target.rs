@@ -89,7 +89,10 @@ fn read_config(explicit: Option<&Path>) -> Result<Option<(PathBuf, ConfigFile)>,
     let Ok(path) = discover_config(explicit) else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    // Paths in the config are relative to it, wherever we run from (and a
+    // plugin may run elsewhere): make them absolute.
+    let absolute = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+    let text = std::fs::read_to_string(&absolute).map_err(|e| {
         Error::new(
             exit::USAGE,
             format!(
@@ -106,7 +109,7 @@ fn read_config(explicit: Option<&Path>) -> Result<Option<(PathBuf, ConfigFile)>,
         )
         .caused_by(e)
     })?;
-    Ok(Some((path, config)))
+    Ok(Some((absolute, config)))
 }
 
 /// Only the keys taskmasterctl needs; everything else is the daemon's business.

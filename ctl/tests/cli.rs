@@ -338,11 +338,6 @@ fn usage_errors_exit_2() {
     let dir = TempDir::new();
     let run = |args: &[&str]| ctl_in(&dir.0, args, &[]);
 
-    let output = run(&[]);
-    assert_eq!(code(&output), 2);
-    assert!(stderr(&output).contains("Usage: taskmasterctl [OPTIONS] [COMMAND]"));
-    assert_eq!(stdout(&output), "");
-
     let output = run(&["start"]);
     assert_eq!(code(&output), 2);
     assert!(
@@ -350,9 +345,9 @@ fn usage_errors_exit_2() {
         "{}",
         stderr(&output)
     );
-    assert!(stderr(&output).contains("Usage: taskmasterctl start <NAME>..."));
+    assert!(stderr(&output).contains("Usage: taskmasterctl start [--json] <NAME>..."));
 
-    for args in [&["frobnicate"][..], &["status", "--bogus"], &["signal"]] {
+    for args in [&["frobnicate"][..], &["status", "--bogus"], &["signal"], &["completions", "tcsh"]] {
         let output = run(args);
         assert_eq!(code(&output), 2, "{args:?}");
         assert!(
@@ -435,4 +430,510 @@ fn broken_pipe_ends_quietly() {
         stdout(&output),
         "worker:0                         RUNNING   pid 100, uptime 0:00:01\n"
     );
+}
+
+/// Answers every request on every connection with the same status reply,
+/// until dropped: what the shell and the completion scripts need.
+struct StatusDaemon {
+    dir: TempDir,
+    socket: PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl StatusDaemon {
+    fn new(processes: Vec<Value>) -> Self {
+        let dir = TempDir::new();
+        let socket = dir.0.join("taskmaster.sock");
+        let listener = UnixListener::bind(&socket).expect("bind the fake socket");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reply = ok(json!({ "processes": processes }));
+        let stopping = stop.clone();
+        let server = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(stream) = stream else { continue };
+                let mut writer = stream.try_clone().expect("clone the stream");
+                for line in BufReader::new(stream).lines() {
+                    if line.is_err() || writeln!(writer, "{reply}").is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        StatusDaemon {
+            dir,
+            socket,
+            stop,
+            server: Some(server),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+}
+
+impl Drop for StatusDaemon {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = UnixStream::connect(&self.socket);
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
+    }
+}
+
+/// Answers the first request with `first`, then writes `lines` and hangs up.
+fn streaming_daemon(first: Value, lines: Vec<Value>) -> (TempDir, String, JoinHandle<Value>) {
+    let dir = TempDir::new();
+    let socket = dir.0.join("taskmaster.sock");
+    let listener = UnixListener::bind(&socket).expect("bind the fake socket");
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("taskmasterctl connects");
+        let mut writer = stream.try_clone().expect("clone the stream");
+        let mut request = String::new();
+        BufReader::new(stream)
+            .read_line(&mut request)
+            .expect("a request");
+        for line in std::iter::once(first).chain(lines) {
+            writeln!(writer, "{line}").expect("write a line");
+        }
+        serde_json::from_str(&request).expect("a JSON request")
+    });
+    let url = format!("unix://{}", socket.display());
+    (dir, url, server)
+}
+
+fn timed(name: &str, state: &str, command: &str, changed_ms: u64) -> Value {
+    let mut p = process(name, state, "");
+    p["command"] = json!(command);
+    p["changed_ms"] = json!(changed_ms);
+    p
+}
+
+#[test]
+fn job_specs_are_resolved_before_the_daemon_sees_them() {
+    let all = ok(json!({ "processes": [
+        timed("db", "RUNNING", "/usr/bin/postgres", 3_000),
+        timed("web:0", "RUNNING", "/usr/bin/gunicorn app", 1_000),
+        timed("web:1", "STOPPED", "/usr/bin/gunicorn app", 2_000),
+    ]}));
+    let daemon = FakeDaemon::answering(vec![
+        all.clone(),
+        ok(json!({ "results": [result("web:1", true, "started"), result("db", true, "started")] })),
+    ]);
+    let output = daemon.ctl(&["start", "%3", "%?postgres"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(
+        daemon.requests(),
+        [
+            json!({ "command": "status" }),
+            json!({ "command": "start", "names": ["web:1", "db"] }),
+        ]
+    );
+
+    let daemon = FakeDaemon::answering(vec![all.clone(), all.clone()]);
+    let output = daemon.ctl(&["status", "%+", "%-"]);
+    assert_eq!(
+        daemon.requests()[1],
+        json!({ "command": "status", "names": ["db", "web:1"] })
+    );
+    assert_eq!(code(&output), 3);
+
+    let daemon = FakeDaemon::answering(vec![all.clone()]);
+    let output = daemon.ctl(&["stop", "%web"]);
+    assert_eq!(code(&output), 1);
+    assert_eq!(
+        stderr(&output),
+        "error: job spec '%web' is ambiguous: it matches web:0, web:1\n"
+    );
+    assert_eq!(stdout(&output), "");
+    assert_eq!(daemon.requests().len(), 1, "nothing is stopped");
+
+    let daemon = FakeDaemon::answering(vec![all]);
+    let output = daemon.ctl(&["pid", "%9"]);
+    assert_eq!(code(&output), 1);
+    assert_eq!(
+        stderr(&output),
+        "error: job spec '%9': status shows 3 processes; use %1 to %3\n"
+    );
+}
+
+#[test]
+fn json_on_actions_prints_the_content() {
+    let content = json!({ "results": [result("web", false, "spawn error")] });
+    let daemon = FakeDaemon::answering(vec![ok(content.clone())]);
+    let output = daemon.ctl(&["start", "--json", "web"]);
+    let printed: Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON");
+    assert_eq!(printed, content);
+    assert_eq!(code(&output), 1);
+}
+
+#[test]
+fn status_is_not_coloured_into_a_pipe() {
+    let daemon = FakeDaemon::answering(vec![ok(json!({ "processes": [
+        process("web", "RUNNING", "pid 1, uptime 0:00:01"),
+    ]}))]);
+    let output = daemon.ctl(&["status"]);
+    assert!(!stdout(&output).contains('\x1b'), "{:?}", stdout(&output));
+}
+
+#[test]
+fn events_print_one_line_per_change_then_exit_4_when_the_daemon_leaves() {
+    let subscribed = ok(json!({ "subscribed": true }));
+    let events = vec![
+        json!({ "seq": 1, "time_ms": 1_795_619_403_250u64, "event": "state", "name": "web",
+                "group": "web", "from": "STARTING", "to": "RUNNING", "pid": 4121 }),
+        json!({ "seq": 2, "time_ms": 1_795_619_404_000u64, "event": "lagged", "missed": 3 }),
+        json!({ "seq": 6, "time_ms": 1_795_619_405_000u64, "event": "future_kind" }),
+        json!({ "seq": 7, "time_ms": 1_795_619_406_000u64, "event": "state", "name": "web",
+                "group": "web", "from": "RUNNING", "to": "STOPPING" }),
+    ];
+    let (dir, url, server) = streaming_daemon(subscribed.clone(), events.clone());
+    let output = ctl_in(&dir.0, &["-s", &url, "events"], &[("TZ", "UTC")]);
+    assert_eq!(server.join().unwrap(), json!({ "command": "events" }));
+    assert_eq!(
+        stdout(&output),
+        "2026-11-25 15:10:03 web STARTING -> RUNNING pid 4121\n\
+         2026-11-25 15:10:06 web RUNNING -> STOPPING\n"
+    );
+    let err = stderr(&output);
+    assert!(err.starts_with("taskmasterctl: missed 3 events"), "{err}");
+    assert!(err.contains("ended the event stream"), "{err}");
+    assert_eq!(code(&output), 4);
+
+    let (dir, url, server) = streaming_daemon(subscribed, events.clone());
+    let output = ctl_in(&dir.0, &["-s", &url, "events", "--json"], &[]);
+    server.join().unwrap();
+    let lines: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines, events);
+}
+
+/// A directory of plugins for a temporary PATH.
+fn plugin_dir(plugins: &[(&str, &str, u32)]) -> TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new();
+    for (name, script, mode) in plugins {
+        let path = dir.0.join(format!("taskmasterctl-{name}"));
+        std::fs::write(&path, script).expect("write a plugin");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode)).expect("chmod");
+    }
+    dir
+}
+
+fn path_with(dir: &Path) -> String {
+    format!("{}:/usr/bin:/bin", dir.display())
+}
+
+const ECHO_PLUGIN: &str = "#!/bin/sh\n\
+    if [ \"$1\" = --help ]; then echo 'hello: greets'; exit 0; fi\n\
+    echo \"args=$*\"\n\
+    echo \"url=$TASKMASTER_SERVER_URL\"\n\
+    echo \"config=$TASKMASTER_CONFIG\"\n\
+    echo \"ctl=$TASKMASTERCTL\"\n\
+    exit 7\n";
+
+#[test]
+fn plugins_run_with_the_contract_environment_and_pass_their_status_through() {
+    let plugins = plugin_dir(&[("hello", ECHO_PLUGIN, 0o755)]);
+    let config = plugins.0.join("t.toml");
+    std::fs::write(&config, "[unix_http_server]\nfile = \"t.sock\"\n").unwrap();
+    let path = path_with(&plugins.0);
+    let output = ctl_in(
+        &plugins.0,
+        &["-c", "t.toml", "hello", "a b", "--flag"],
+        &[("PATH", &path)],
+    );
+    assert_eq!(code(&output), 7, "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "args=a b --flag\nurl=unix://{dir}/t.sock\nconfig={dir}/t.toml\nctl={ctl}\n",
+            dir = plugins.0.display(),
+            ctl = env!("CARGO_BIN_EXE_taskmasterctl")
+        )
+    );
+
+    let output = ctl_in(&plugins.0, &["help", "hello"], &[("PATH", &path)]);
+    assert_eq!((stdout(&output).as_str(), code(&output)), ("hello: greets\n", 0));
+}
+
+#[test]
+fn a_plugin_killed_by_a_signal_is_seen_as_such() {
+    use std::os::unix::process::ExitStatusExt;
+    let plugins = plugin_dir(&[("die", "#!/bin/sh\nkill -TERM $$\n", 0o755)]);
+    let path = path_with(&plugins.0);
+    let output = ctl_in(&plugins.0, &["die"], &[("PATH", &path)]);
+    assert_eq!(output.status.signal(), Some(15), "exec passes the signal through");
+    let shell = Command::new("sh")
+        .arg("-c")
+        .arg("\"$0\" die; echo \"status $?\"")
+        .arg(env!("CARGO_BIN_EXE_taskmasterctl"))
+        .env("PATH", &path)
+        .output()
+        .expect("run sh");
+    assert_eq!(stdout(&shell), "status 143\n");
+}
+
+#[test]
+fn plugins_are_listed_with_their_paths() {
+    let plugins = plugin_dir(&[
+        ("hello", ECHO_PLUGIN, 0o755),
+        ("notes", "#!/bin/sh\n", 0o644),
+    ]);
+    let path = path_with(&plugins.0);
+    let hello = plugins.0.join("taskmasterctl-hello");
+    for args in [&["--list"][..], &["help"], &["--help"]] {
+        let output = ctl_in(&plugins.0, args, &[("PATH", &path)]);
+        assert_eq!(code(&output), 0, "{args:?}");
+        let text = stdout(&output);
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("hello "))
+            .unwrap_or_else(|| panic!("{args:?} lists hello:\n{text}"));
+        assert!(line.ends_with(&hello.display().to_string()), "{line}");
+        assert!(!text.contains("notes"), "not executable: not a plugin\n{text}");
+    }
+}
+
+#[test]
+fn unknown_and_unexecutable_commands() {
+    let plugins = plugin_dir(&[("notes", "#!/bin/sh\n", 0o644)]);
+    let path = path_with(&plugins.0);
+    let output = ctl_in(&plugins.0, &["stauts"], &[("PATH", &path)]);
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr(&output).starts_with("error: no such command: `stauts`\n\n  Did you mean `status`?"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = ctl_in(&plugins.0, &["notes"], &[("PATH", &path)]);
+    assert_eq!(code(&output), 126);
+    let notes = plugins.0.join("taskmasterctl-notes");
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "taskmasterctl: plugin {0} is not executable; make it so with `chmod +x {0}`\n",
+            notes.display()
+        )
+    );
+    let output = ctl_in(&plugins.0, &["help", "nope"], &[("PATH", &path)]);
+    assert_eq!(code(&output), 2);
+}
+
+#[test]
+fn complete_names_lists_processes_groups_and_plugins() {
+    let daemon = StatusDaemon::new(vec![
+        process("web:0", "RUNNING", ""),
+        process("web:1", "RUNNING", ""),
+    ]);
+    let output = ctl_in(&daemon.dir.0, &["-s", &daemon.url(), "__complete-names"], &[]);
+    assert_eq!(stdout(&output), "web\nweb:0\nweb:1\nweb:*\nall\n");
+    let dir = TempDir::new();
+    let output = ctl_in(&dir.0, &["-s", "/nonexistent.sock", "__complete-names"], &[]);
+    assert_eq!((stdout(&output).as_str(), stderr(&output).as_str()), ("", ""));
+    let plugins = plugin_dir(&[("hello", ECHO_PLUGIN, 0o755)]);
+    let path = path_with(&plugins.0);
+    let output = ctl_in(&plugins.0, &["__complete-names", "--plugins"], &[("PATH", &path)]);
+    assert_eq!(stdout(&output), "hello\n");
+}
+
+fn completion_script(shell: &str) -> String {
+    let dir = TempDir::new();
+    let output = ctl_in(&dir.0, &["completions", shell], &[]);
+    assert_eq!(code(&output), 0);
+    stdout(&output)
+}
+
+fn installed(shell: &str) -> bool {
+    Command::new(shell)
+        .arg("-c")
+        .arg("true")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn completion_scripts_parse_in_their_shells() {
+    for (shell, ext) in [("bash", "bash"), ("zsh", "zsh"), ("fish", "fish")] {
+        if shell != "bash" && !installed(shell) {
+            eprintln!("{shell} is not installed: its script is not checked");
+            continue;
+        }
+        let dir = TempDir::new();
+        let file = dir.0.join(format!("taskmasterctl.{ext}"));
+        std::fs::write(&file, completion_script(shell)).unwrap();
+        let output = Command::new(shell).arg("-n").arg(&file).output().unwrap();
+        assert!(output.status.success(), "{shell} -n: {}", stderr(&output));
+    }
+}
+
+/// What bash offers for `line` (the cursor at its end), with the real script.
+fn bash_complete(line: &str, url: &str, path: &str) -> Vec<String> {
+    let dir = TempDir::new();
+    let script = dir.0.join("taskmasterctl.bash");
+    std::fs::write(&script, completion_script("bash")).unwrap();
+    let program = r#"
+        source "$1"
+        COMP_LINE="$2"; COMP_POINT=${#COMP_LINE}
+        read -ra COMP_WORDS <<< "$COMP_LINE"
+        [[ "$COMP_LINE" == *" " ]] && COMP_WORDS+=("")
+        COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+        _taskmasterctl_dynamic "${COMP_WORDS[0]}" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+        printf '%s\n' "${COMPREPLY[@]}"
+    "#;
+    let ctl = env!("CARGO_BIN_EXE_taskmasterctl");
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(program)
+        .arg("bash")
+        .arg(&script)
+        .arg(line.replacen("taskmasterctl", ctl, 1))
+        .env("TASKMASTER_SERVER_URL", url)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut words: Vec<String> = stdout(&output).lines().map(String::from).collect();
+    words.sort();
+    words
+}
+
+#[test]
+fn bash_completes_process_names_signals_and_plugins() {
+    let named = |name: &str, program: &str| {
+        let mut p = process(name, "RUNNING", "");
+        p["program"] = json!(program);
+        p["group"] = json!(program);
+        p
+    };
+    let daemon = StatusDaemon::new(vec![
+        named("web:0", "web"),
+        named("worker", "worker"),
+        named("db", "db"),
+    ]);
+    let plugins = plugin_dir(&[("hello", ECHO_PLUGIN, 0o755)]);
+    let path = path_with(&plugins.0);
+    let url = daemon.url();
+    assert_eq!(
+        bash_complete("taskmasterctl restart w", &url, &path),
+        ["web", "web:*", "web:0", "worker", "worker:*"]
+    );
+    // bash splits "web:0" at ':'; the replies continue after it.
+    assert_eq!(bash_complete("taskmasterctl stop web:", &url, &path), ["*", "0"]);
+    assert_eq!(
+        bash_complete(&format!("taskmasterctl -s {url} status d"), "", &path),
+        ["db", "db:*"]
+    );
+    assert_eq!(bash_complete("taskmasterctl signal U", &url, &path), ["USR1", "USR2"]);
+    assert_eq!(bash_complete("taskmasterctl signal HUP d", &url, &path), ["db", "db:*"]);
+    assert_eq!(bash_complete("taskmasterctl he", &url, &path), ["hello", "help"]);
+}
+
+/// taskmasterctl's shell in a pseudo-terminal, as a person types.
+fn shell(dir: &Path, args: &[&str]) -> rexpect::session::PtySession {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_taskmasterctl"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .env_remove("TASKMASTER_SERVER_URL")
+        .env_remove("TASKMASTER_CONFIG");
+    let options = rexpect::reader::Options::new()
+        .timeout_ms(Some(10_000))
+        .strip_ansi_escape_codes(true);
+    rexpect::session::spawn_with_options(command, options).expect("spawn the shell in a pty")
+}
+
+#[test]
+fn shell_prompt_commands_history_and_completion() {
+    let daemon = StatusDaemon::new(vec![
+        process("web:0", "RUNNING", "pid 7, uptime 0:00:05"),
+        process("db", "RUNNING", "pid 8, uptime 0:00:05"),
+    ]);
+    let config = daemon.dir.0.join("taskmaster.conf.toml");
+    std::fs::write(
+        &config,
+        "[unix_http_server]\nfile = \"taskmaster.sock\"\n\
+         [taskmasterctl]\nprompt = \"tm\"\nhistory = \"ctl.history\"\n",
+    )
+    .unwrap();
+    let mut session = shell(&daemon.dir.0, &["-c", "taskmaster.conf.toml"]);
+    session.exp_string("tm> ").expect("the configured prompt");
+    session.send_line("status").unwrap();
+    session
+        .exp_regex(r"web:0\s+RUNNING\s+pid 7, uptime 0:00:05")
+        .expect("status output");
+    session.exp_string("tm> ").unwrap();
+    // TAB completes the only process name starting with "d".
+    session.send("status d\t").unwrap();
+    session.flush().unwrap();
+    session.exp_string("status db ").expect("completed name");
+    session.send_line("").unwrap();
+    session
+        .exp_regex(r"db\s+RUNNING\s+pid 8")
+        .expect("status of the completed name");
+    session.exp_string("tm> ").unwrap();
+    session.send_line("bogus-command").unwrap();
+    session
+        .exp_string("error: no such command: `bogus-command`")
+        .expect("an unknown command is reported");
+    session.exp_string("tm> ").expect("and the shell goes on");
+    session.send_line("quit").unwrap();
+    session.exp_eof().expect("quit ends the shell");
+    let history = std::fs::read_to_string(daemon.dir.0.join("ctl.history")).expect("history");
+    let lines: Vec<&str> = history.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines, ["status", "status db", "bogus-command", "quit"]);
+}
+
+#[test]
+fn shell_survives_a_missing_daemon_and_an_unwritable_history() {
+    let dir = TempDir::new();
+    std::fs::write(
+        dir.0.join("t.toml"),
+        "[unix_http_server]\nfile = \"absent.sock\"\n\
+         [taskmasterctl]\nhistory = \"/nonexistent/dir/history\"\n",
+    )
+    .unwrap();
+    let mut session = shell(&dir.0, &["-c", "t.toml"]);
+    session.exp_string("taskmaster> ").expect("the default prompt");
+    session.send_line("status").unwrap();
+    session
+        .exp_string("cannot write the history file /nonexistent/dir/history")
+        .expect("one warning about the history");
+    session
+        .exp_string("cannot reach taskmasterd at")
+        .expect("the daemon is reported missing");
+    session.exp_string("taskmaster> ").expect("the shell goes on");
+    session.send_control('d').unwrap();
+    session.exp_eof().expect("Ctrl-D ends the shell");
+}
+
+#[test]
+fn shell_reads_commands_from_a_pipe() {
+    let daemon = StatusDaemon::new(vec![process("web", "RUNNING", "pid 1, uptime 0:00:01")]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_taskmasterctl"))
+        .args(["-s", &daemon.url()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"status\nexit\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(stdout(&output).contains("web                              RUNNING"));
 }

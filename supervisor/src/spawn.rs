@@ -65,11 +65,12 @@ fn prepare(
     for arg in &request.args {
         argv.push(text("the argument", arg)?);
     }
-    let mut envp = Vec::with_capacity(request.env.len());
-    for (key, value) in &request.env {
+    let env = environment(std::env::vars_os(), &request.env);
+    let mut envp = Vec::with_capacity(env.len());
+    for (key, value) in &env {
         envp.push(text("the environment variable", &format!("{key}={value}"))?);
     }
-    let candidates = candidates(&request.command, path_of(&request.env))
+    let candidates = candidates(&request.command, path_of(&env))
         .iter()
         .map(|path| text("the command path", path))
         .collect::<Result<_, _>>()?;
@@ -104,6 +105,21 @@ fn switch_to(user: &str) -> Result<Option<sys::Credentials>, String> {
             "cannot run as user '{user}': taskmasterd is not running as root"
         ))
     }
+}
+
+/// taskmasterd's own environment with the request's variables set on top.
+/// Variables that are not valid UTF-8 are passed through unchanged.
+fn environment(
+    own: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    set: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut env: std::collections::BTreeMap<String, String> = own
+        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+        .collect();
+    for (key, value) in set {
+        env.insert(key.clone(), value.clone());
+    }
+    env.into_iter().collect()
 }
 
 fn path_of(env: &[(String, String)]) -> &str {
@@ -200,6 +216,17 @@ mod tests {
             candidates("sleep", "/usr/bin:/bin/::/opt"),
             ["/usr/bin/sleep", "/bin/sleep", "./sleep", "/opt/sleep"]
         );
+    }
+
+    #[test]
+    fn request_variables_override_our_own() {
+        let own = [("PATH", "/bin"), ("HOME", "/root")]
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()));
+        let set = [("PATH".to_string(), "/opt/bin".to_string()), ("X".into(), "1".into())];
+        let env = environment(own, &set);
+        let pairs: Vec<_> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(pairs, ["HOME=/root", "PATH=/opt/bin", "X=1"]);
     }
 
     #[test]

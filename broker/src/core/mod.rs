@@ -108,7 +108,6 @@ pub struct Core {
     /// Events waiting to go through the state machine, drained in order so
     /// that no handler re-enters another.
     queue: VecDeque<(usize, Event)>,
-    inherited_env: Vec<(String, String)>,
     events: broadcast::Sender<taskmaster_protocol::Event>,
     next_event: u64,
     server: Served,
@@ -157,7 +156,6 @@ impl Core {
             log,
             jobs: Vec::new(),
             queue: VecDeque::new(),
-            inherited_env: std::env::vars().collect(),
             events,
             next_event: 1,
             server,
@@ -424,7 +422,7 @@ impl Core {
         };
         let id = self.next_spawn_id;
         self.next_spawn_id += 1;
-        let request = spawn::request(id, &self.config, program, proc, &self.inherited_env);
+        let request = spawn::request(id, &self.config, program, proc);
         self.spawns.insert(id, i);
         self.link.send(&ToSupervisor::Spawn(request), fds);
     }

@@ -49,7 +49,9 @@ pub struct SpawnRequest {
     pub command: String,
     /// `argv[1..]`; `argv[0]` is `command`.
     pub args: Vec<String>,
-    /// The whole environment of the program.
+    /// Variables set on top of taskmasterd's own environment (which the
+    /// broker shares), in order: later entries win. Sending only these keeps
+    /// a spawn packet small.
     pub env: Vec<(String, String)>,
     /// Run as this user (name or numeric uid); root only.
     pub user: Option<String>,
