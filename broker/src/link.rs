@@ -11,19 +11,35 @@ use taskmaster_ipc::{decode, encode, ToBroker, ToSupervisor, MAX_PACKET};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
-/// Sends packets to taskmasterd without ever blocking the caller: packets
-/// queue until the socket has room.
+/// Sends packets to taskmasterd without ever blocking the caller: a packet
+/// goes out at once when the socket has room and nothing is queued before
+/// it (so taskmasterd starts spawning while the broker prepares the next
+/// ones); otherwise it waits, in order, for the writer task.
 #[derive(Clone)]
 pub struct LinkSender {
+    socket: Arc<AsyncFd<OwnedFd>>,
     queue: mpsc::UnboundedSender<(Vec<u8>, Vec<OwnedFd>)>,
+    /// Packets in the queue; the broker's runtime is single-threaded, so
+    /// this is only ever touched from one thread.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl LinkSender {
-    /// Queues `message`; `fds` travel with it and are closed here once sent.
+    /// Sends or queues `message`; `fds` travel with it and are closed here
+    /// once sent.
     pub fn send(&self, message: &ToSupervisor, fds: Vec<OwnedFd>) {
-        // If the writer is gone the supervisor is gone too, and the broker
-        // is about to exit: nothing useful can be done with the packet.
-        let _ = self.queue.send((encode(message), fds));
+        use std::sync::atomic::Ordering::Relaxed;
+        let bytes = encode(message);
+        if self.queued.load(Relaxed) == 0 {
+            match try_send(&self.socket, &bytes, &fds) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // Sent, or the supervisor is gone (the broker is about to
+                // exit and nothing useful can be done with the packet).
+                _ => return,
+            }
+        }
+        self.queued.fetch_add(1, Relaxed);
+        let _ = self.queue.send((bytes, fds));
     }
 }
 
@@ -75,15 +91,23 @@ pub fn open(channel: OwnedFd) -> io::Result<(LinkSender, LinkReceiver, LinkWrite
     let socket = Arc::new(AsyncFd::new(channel)?);
     let (queue, mut outgoing) = mpsc::unbounded_channel::<(Vec<u8>, Vec<OwnedFd>)>();
     let writer = Arc::clone(&socket);
+    let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&queued);
     let writer_task = tokio::spawn(async move {
         while let Some((bytes, fds)) = outgoing.recv().await {
-            if send_packet(&writer, &bytes, &fds).await.is_err() {
+            let sent = send_packet(&writer, &bytes, &fds).await;
+            counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            if sent.is_err() {
                 return;
             }
         }
     });
     Ok((
-        LinkSender { queue },
+        LinkSender {
+            socket: Arc::clone(&socket),
+            queue,
+            queued,
+        },
         LinkReceiver {
             socket,
             buf: vec![0; MAX_PACKET],
@@ -93,29 +117,33 @@ pub fn open(channel: OwnedFd) -> io::Result<(LinkSender, LinkReceiver, LinkWrite
 }
 
 async fn send_packet(socket: &AsyncFd<OwnedFd>, bytes: &[u8], fds: &[OwnedFd]) -> io::Result<()> {
-    let raw: Vec<_> = fds.iter().map(AsRawFd::as_raw_fd).collect();
-    let cmsgs: &[ControlMessage] = if raw.is_empty() {
-        &[]
-    } else {
-        &[ControlMessage::ScmRights(&raw)]
-    };
     loop {
         let mut guard = socket.writable().await?;
-        let result = guard.try_io(|inner| {
-            sendmsg::<UnixAddr>(
-                inner.as_raw_fd(),
-                &[IoSlice::new(bytes)],
-                cmsgs,
-                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
-                None,
-            )
-            .map_err(io::Error::from)
-        });
-        match result {
-            Ok(Ok(_)) => return Ok(()),
+        match guard.try_io(|inner| try_send_raw(inner.as_raw_fd(), bytes, fds)) {
+            Ok(Ok(())) => return Ok(()),
             Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
             Ok(Err(e)) => return Err(e),
             Err(_would_block) => continue,
         }
     }
+}
+
+/// One attempt, without waiting; `WouldBlock` when the socket is full.
+fn try_send(socket: &AsyncFd<OwnedFd>, bytes: &[u8], fds: &[OwnedFd]) -> io::Result<()> {
+    try_send_raw(socket.as_raw_fd(), bytes, fds)
+}
+
+fn try_send_raw(fd: std::os::fd::RawFd, bytes: &[u8], fds: &[OwnedFd]) -> io::Result<()> {
+    let raw: Vec<_> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+    let rights = [ControlMessage::ScmRights(&raw)];
+    let cmsgs: &[ControlMessage] = if raw.is_empty() { &[] } else { &rights };
+    sendmsg::<UnixAddr>(
+        fd,
+        &[IoSlice::new(bytes)],
+        cmsgs,
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map(|_| ())
+    .map_err(io::Error::from)
 }

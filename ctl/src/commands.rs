@@ -111,7 +111,10 @@ pub fn run(
         Command::Start(a) => action(conn, Request::new("start"), a, out),
         Command::Stop(a) => action(conn, Request::new("stop"), a, out),
         Command::Restart(a) => action(conn, Request::new("restart"), a, out),
-        Command::Signal { signal: sig, action: a } => {
+        Command::Signal {
+            signal: sig,
+            action: a,
+        } => {
             let mut request = Request::new("signal");
             request.signal = Some(signal_value(sig));
             action(conn, request, a, out)
@@ -121,12 +124,15 @@ pub fn run(
         Command::Events { format } => events(conn, *format, style, out),
         Command::Shutdown { format } => shutdown(conn, *format, out),
         Command::Version { format } => version(conn, *format, out),
-        Command::Help { .. }
-        | Command::Completions { .. }
-        | Command::External(_) => Err(Error::new(
-            exit::FAILED,
-            format!("taskmasterctl: `{}` does not talk to taskmasterd", command.name()),
-        )),
+        Command::Help { .. } | Command::Completions { .. } | Command::External(_) => {
+            Err(Error::new(
+                exit::FAILED,
+                format!(
+                    "taskmasterctl: `{}` does not talk to taskmasterd",
+                    command.name()
+                ),
+            ))
+        }
     }
 }
 

@@ -31,7 +31,10 @@ fn bash(generated: &str, dynamic: &str) -> String {
     let (functions, registration) = generated.split_at(at);
     format!(
         "{functions}{dynamic}{}",
-        registration.replace("complete -F _taskmasterctl ", "complete -F _taskmasterctl_dynamic ")
+        registration.replace(
+            "complete -F _taskmasterctl ",
+            "complete -F _taskmasterctl_dynamic "
+        )
     )
 }
 
@@ -44,7 +47,9 @@ fn zsh(generated: &str, signals: &str) -> String {
             line.replace(":_default'", ":_taskmasterctl_names'")
         } else if line.starts_with("':signal -- ") {
             line.replace(":_default'", &format!(":({signals})'"))
-        } else if line.trim_start() == "_describe -t commands 'taskmasterctl commands' commands \"$@\"" {
+        } else if line.trim_start()
+            == "_describe -t commands 'taskmasterctl commands' commands \"$@\""
+        {
             "    local plugin\n    for plugin in ${(f)\"$(taskmasterctl __complete-names --plugins 2>/dev/null)\"}; do\n        commands+=(\"$plugin:plugin\")\n    done\n".to_string() + line
         } else {
             line.to_string()
@@ -93,7 +98,13 @@ mod tests {
 
     #[test]
     fn the_hidden_helper_is_not_offered() {
-        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::Elvish, Shell::PowerShell] {
+        for shell in [
+            Shell::Bash,
+            Shell::Zsh,
+            Shell::Fish,
+            Shell::Elvish,
+            Shell::PowerShell,
+        ] {
             let text = script(shell);
             assert!(!text.contains("__complete__subcmd"), "{shell}");
         }

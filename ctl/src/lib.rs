@@ -162,7 +162,9 @@ fn one_shot(context: &Context, command: Command) -> Result<u8, Error> {
 }
 
 /// Runs `write` on a buffered stdout and flushes it.
-fn print(write: impl FnOnce(&mut BufWriter<io::StdoutLock>) -> Result<u8, Error>) -> Result<u8, Error> {
+fn print(
+    write: impl FnOnce(&mut BufWriter<io::StdoutLock>) -> Result<u8, Error>,
+) -> Result<u8, Error> {
     let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     let code = write(&mut out)?;
     out.flush().map_err(Error::stdout)?;
@@ -196,7 +198,11 @@ fn list(out: &mut impl Write) -> Result<u8, Error> {
         text.push_str("  (none: a plugin FOO is an executable taskmasterctl-FOO on $PATH)\n");
     }
     for plugin in &plugins {
-        text.push_str(&format!("  {:<width$}  {}\n", plugin.name, plugin.path.display()));
+        text.push_str(&format!(
+            "  {:<width$}  {}\n",
+            plugin.name,
+            plugin.path.display()
+        ));
     }
     out.write_all(text.as_bytes()).map_err(Error::stdout)?;
     Ok(exit::OK)
@@ -210,7 +216,10 @@ fn help(context: &Context, topic: Option<&str>) -> Result<u8, Error> {
         let text = command.render_help().to_string();
         return print(|out| write_text(out, &text));
     };
-    if let Some(sub) = command.find_subcommand_mut(topic).filter(|c| !c.is_hide_set()) {
+    if let Some(sub) = command
+        .find_subcommand_mut(topic)
+        .filter(|c| !c.is_hide_set())
+    {
         let text = sub.render_long_help().to_string();
         return print(|out| write_text(out, &text));
     }

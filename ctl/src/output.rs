@@ -20,7 +20,7 @@ impl Style {
     /// anything but the empty string (no-color.org).
     pub fn detect(is_terminal: bool, no_color: Option<&OsStr>) -> Style {
         Style {
-            colour: is_terminal && !no_color.is_some_and(|v| !v.is_empty()),
+            colour: is_terminal && no_color.unwrap_or_default().is_empty(),
         }
     }
 
@@ -93,7 +93,11 @@ pub fn event_line(event: &Event, zone: &jiff::tz::TimeZone, style: Style) -> Opt
         .unwrap_or_else(|| format!("@{}ms", event.time_ms));
     match &event.body {
         EventBody::State {
-            name, from, to, pid, ..
+            name,
+            from,
+            to,
+            pid,
+            ..
         } => {
             let mut line = format!("{time} {name} {from} -> {}", style.state(*to, 0));
             if let Some(pid) = pid {

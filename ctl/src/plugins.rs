@@ -151,7 +151,10 @@ pub fn not_executable(plugin: &Path) -> Error {
 }
 
 /// The closest of `candidates` to a mistyped `word`, if one is close enough.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro(word, c), c))
@@ -183,7 +186,8 @@ mod tests {
 
     impl Dirs {
         fn new(tag: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!("tmctl-plugins-{tag}-{}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("tmctl-plugins-{tag}-{}", std::process::id()));
             let _ = fs::remove_dir_all(&dir);
             fs::create_dir_all(dir.join("a")).unwrap();
             fs::create_dir_all(dir.join("b")).unwrap();
@@ -198,7 +202,8 @@ mod tests {
         }
 
         fn path(&self) -> OsString {
-            std::env::join_paths([self.0.join("a"), self.0.join("missing"), self.0.join("b")]).unwrap()
+            std::env::join_paths([self.0.join("a"), self.0.join("missing"), self.0.join("b")])
+                .unwrap()
         }
     }
 
@@ -222,8 +227,14 @@ mod tests {
         assert_eq!(
             installed(Some(&path)),
             [
-                Plugin { name: "import".into(), path: import },
-                Plugin { name: "wait".into(), path: first },
+                Plugin {
+                    name: "import".into(),
+                    path: import
+                },
+                Plugin {
+                    name: "wait".into(),
+                    path: first
+                },
             ]
         );
         assert_eq!(installed(None), []);
@@ -254,7 +265,10 @@ mod tests {
         let error = unknown_command("stauts", &["status".into(), "stop".into()]);
         assert_eq!(error.code(), exit::USAGE);
         let text = error.report().unwrap();
-        assert!(text.starts_with("error: no such command: `stauts`\n\n  Did you mean `status`?"), "{text}");
+        assert!(
+            text.starts_with("error: no such command: `stauts`\n\n  Did you mean `status`?"),
+            "{text}"
+        );
     }
 
     #[test]

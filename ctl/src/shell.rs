@@ -35,8 +35,11 @@ pub fn run(context: &Context) -> Result<u8, Error> {
     });
     // While a command runs, Ctrl-C must end it and not us: the flag makes
     // SIGINT harmless here, and the child gets the default action back at exec.
-    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::new(AtomicBool::new(false)))
-        .map_err(|e| Error::new(exit::FAILED, "taskmasterctl: cannot handle SIGINT").caused_by(e))?;
+    signal_hook::flag::register(
+        signal_hook::consts::SIGINT,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .map_err(|e| Error::new(exit::FAILED, "taskmasterctl: cannot handle SIGINT").caused_by(e))?;
     let mut editor = editor(server)?;
     let mut history = HistoryFile::open(settings.history, &mut editor);
     let prompt = format!("{}> ", settings.prompt);
@@ -187,7 +190,11 @@ impl ShellHelper {
                 let mut words = cli::command_names();
                 words.extend(complete::SHELL_WORDS.iter().map(|w| w.to_string()));
                 let path = std::env::var_os("PATH");
-                words.extend(plugins::installed(path.as_deref()).into_iter().map(|p| p.name));
+                words.extend(
+                    plugins::installed(path.as_deref())
+                        .into_iter()
+                        .map(|p| p.name),
+                );
                 words
             }
             Kind::Name => Connection::open(&self.server)
@@ -211,9 +218,9 @@ impl Completer for ShellHelper {
         _ctx: &rustyline::Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let before = &line[..pos];
-        let start = before
-            .rfind(char::is_whitespace)
-            .map_or(0, |i| i + before[i..].chars().next().map_or(1, char::len_utf8));
+        let start = before.rfind(char::is_whitespace).map_or(0, |i| {
+            i + before[i..].chars().next().map_or(1, char::len_utf8)
+        });
         let word = &before[start..];
         let typed: Vec<&str> = before[..start].split_whitespace().collect();
         let mut matches: Vec<Pair> = self
@@ -260,7 +267,10 @@ mod tests {
 
     #[test]
     fn bad_lines_are_errors() {
-        assert_eq!(split_words("status 'web").unwrap_err(), "unterminated ' quote");
+        assert_eq!(
+            split_words("status 'web").unwrap_err(),
+            "unterminated ' quote"
+        );
         assert_eq!(split_words("   ").unwrap_err(), "empty command");
     }
 }

@@ -156,7 +156,10 @@ impl ConfigFile {
             }
         });
         ShellSettings {
-            prompt: table.prompt.clone().unwrap_or_else(|| DEFAULT_PROMPT.into()),
+            prompt: table
+                .prompt
+                .clone()
+                .unwrap_or_else(|| DEFAULT_PROMPT.into()),
             history,
         }
     }

@@ -347,7 +347,12 @@ fn usage_errors_exit_2() {
     );
     assert!(stderr(&output).contains("Usage: taskmasterctl start [--json] <NAME>..."));
 
-    for args in [&["frobnicate"][..], &["status", "--bogus"], &["signal"], &["completions", "tcsh"]] {
+    for args in [
+        &["frobnicate"][..],
+        &["status", "--bogus"],
+        &["signal"],
+        &["completions", "tcsh"],
+    ] {
         let output = run(args);
         assert_eq!(code(&output), 2, "{args:?}");
         assert!(
@@ -661,7 +666,10 @@ fn plugins_run_with_the_contract_environment_and_pass_their_status_through() {
     );
 
     let output = ctl_in(&plugins.0, &["help", "hello"], &[("PATH", &path)]);
-    assert_eq!((stdout(&output).as_str(), code(&output)), ("hello: greets\n", 0));
+    assert_eq!(
+        (stdout(&output).as_str(), code(&output)),
+        ("hello: greets\n", 0)
+    );
 }
 
 #[test]
@@ -670,7 +678,11 @@ fn a_plugin_killed_by_a_signal_is_seen_as_such() {
     let plugins = plugin_dir(&[("die", "#!/bin/sh\nkill -TERM $$\n", 0o755)]);
     let path = path_with(&plugins.0);
     let output = ctl_in(&plugins.0, &["die"], &[("PATH", &path)]);
-    assert_eq!(output.status.signal(), Some(15), "exec passes the signal through");
+    assert_eq!(
+        output.status.signal(),
+        Some(15),
+        "exec passes the signal through"
+    );
     let shell = Command::new("sh")
         .arg("-c")
         .arg("\"$0\" die; echo \"status $?\"")
@@ -698,7 +710,10 @@ fn plugins_are_listed_with_their_paths() {
             .find(|l| l.trim_start().starts_with("hello "))
             .unwrap_or_else(|| panic!("{args:?} lists hello:\n{text}"));
         assert!(line.ends_with(&hello.display().to_string()), "{line}");
-        assert!(!text.contains("notes"), "not executable: not a plugin\n{text}");
+        assert!(
+            !text.contains("notes"),
+            "not executable: not a plugin\n{text}"
+        );
     }
 }
 
@@ -734,14 +749,29 @@ fn complete_names_lists_processes_groups_and_plugins() {
         process("web:0", "RUNNING", ""),
         process("web:1", "RUNNING", ""),
     ]);
-    let output = ctl_in(&daemon.dir.0, &["-s", &daemon.url(), "__complete-names"], &[]);
+    let output = ctl_in(
+        &daemon.dir.0,
+        &["-s", &daemon.url(), "__complete-names"],
+        &[],
+    );
     assert_eq!(stdout(&output), "web\nweb:0\nweb:1\nweb:*\nall\n");
     let dir = TempDir::new();
-    let output = ctl_in(&dir.0, &["-s", "/nonexistent.sock", "__complete-names"], &[]);
-    assert_eq!((stdout(&output).as_str(), stderr(&output).as_str()), ("", ""));
+    let output = ctl_in(
+        &dir.0,
+        &["-s", "/nonexistent.sock", "__complete-names"],
+        &[],
+    );
+    assert_eq!(
+        (stdout(&output).as_str(), stderr(&output).as_str()),
+        ("", "")
+    );
     let plugins = plugin_dir(&[("hello", ECHO_PLUGIN, 0o755)]);
     let path = path_with(&plugins.0);
-    let output = ctl_in(&plugins.0, &["__complete-names", "--plugins"], &[("PATH", &path)]);
+    let output = ctl_in(
+        &plugins.0,
+        &["__complete-names", "--plugins"],
+        &[("PATH", &path)],
+    );
     assert_eq!(stdout(&output), "hello\n");
 }
 
@@ -827,14 +857,26 @@ fn bash_completes_process_names_signals_and_plugins() {
         ["web", "web:*", "web:0", "worker", "worker:*"]
     );
     // bash splits "web:0" at ':'; the replies continue after it.
-    assert_eq!(bash_complete("taskmasterctl stop web:", &url, &path), ["*", "0"]);
+    assert_eq!(
+        bash_complete("taskmasterctl stop web:", &url, &path),
+        ["*", "0"]
+    );
     assert_eq!(
         bash_complete(&format!("taskmasterctl -s {url} status d"), "", &path),
         ["db", "db:*"]
     );
-    assert_eq!(bash_complete("taskmasterctl signal U", &url, &path), ["USR1", "USR2"]);
-    assert_eq!(bash_complete("taskmasterctl signal HUP d", &url, &path), ["db", "db:*"]);
-    assert_eq!(bash_complete("taskmasterctl he", &url, &path), ["hello", "help"]);
+    assert_eq!(
+        bash_complete("taskmasterctl signal U", &url, &path),
+        ["USR1", "USR2"]
+    );
+    assert_eq!(
+        bash_complete("taskmasterctl signal HUP d", &url, &path),
+        ["db", "db:*"]
+    );
+    assert_eq!(
+        bash_complete("taskmasterctl he", &url, &path),
+        ["hello", "help"]
+    );
 }
 
 /// taskmasterctl's shell in a pseudo-terminal, as a person types.
@@ -904,7 +946,9 @@ fn shell_survives_a_missing_daemon_and_an_unwritable_history() {
     )
     .unwrap();
     let mut session = shell(&dir.0, &["-c", "t.toml"]);
-    session.exp_string("taskmaster> ").expect("the default prompt");
+    session
+        .exp_string("taskmaster> ")
+        .expect("the default prompt");
     session.send_line("status").unwrap();
     session
         .exp_string("cannot write the history file /nonexistent/dir/history")
@@ -912,7 +956,9 @@ fn shell_survives_a_missing_daemon_and_an_unwritable_history() {
     session
         .exp_string("cannot reach taskmasterd at")
         .expect("the daemon is reported missing");
-    session.exp_string("taskmaster> ").expect("the shell goes on");
+    session
+        .exp_string("taskmaster> ")
+        .expect("the shell goes on");
     session.send_control('d').unwrap();
     session.exp_eof().expect("Ctrl-D ends the shell");
 }

@@ -5,8 +5,10 @@
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -215,7 +217,15 @@ impl Builder {
 
     /// Starts taskmasterd and waits until `taskmasterctl status` answers.
     pub fn start(self) -> TestDaemon {
+        self.start_after(|_| {})
+    }
+
+    /// Like [`Builder::start`], but first calls `prepare` with the path of
+    /// the config written, so that a test can lay it out differently (as a
+    /// symlink, say) before the daemon reads it.
+    pub fn start_after(self, prepare: impl FnOnce(&Path)) -> TestDaemon {
         let config = self.write_config();
+        prepare(&config);
         let dir = &self.dir.0;
         let out =
             fs::File::create(dir.join("taskmasterd.out")).expect("cannot create taskmasterd.out");
@@ -245,6 +255,12 @@ impl Builder {
         let config = self.write_config();
         let command = self.command(&config);
         run_to_exit(command, &self.dir.0)
+    }
+
+    /// Writes the config and runs `taskmasterd --check -c CONFIG` on it.
+    pub fn check(&self) -> Output {
+        let config = self.write_config();
+        self.start_with_args(&["--check", "-c", &config.display().to_string()])
     }
 
     /// Runs taskmasterd with exactly these arguments, expecting it to exit.
@@ -303,6 +319,11 @@ impl TestDaemon {
 
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+
+    /// The config file taskmasterd was started with (`-c`).
+    pub fn config_path(&self) -> &Path {
+        &self.config
     }
 
     /// taskmasterd's pid.
@@ -441,6 +462,56 @@ impl TestDaemon {
         }
     }
 
+    /// The content of a `status` reply for every process.
+    pub fn status_content(&self) -> Value {
+        let reply = self.request(serde_json::json!({"command": "status"}));
+        assert_eq!(reply["status"], 200, "status failed: {reply}");
+        reply["content"].clone()
+    }
+
+    /// The pid of every process that has one, by name.
+    pub fn pids(&self) -> BTreeMap<String, i32> {
+        self.processes()
+            .iter()
+            .filter_map(|p| {
+                let pid = i32::try_from(p["pid"].as_i64()?).ok()?;
+                Some((p["name"].as_str()?.to_string(), pid))
+            })
+            .collect()
+    }
+
+    /// Polls until `name` is RUNNING with a pid other than `old`; that pid.
+    pub fn wait_new_pid(&self, name: &str, old: i32, timeout: Duration) -> i32 {
+        let mut pid = None;
+        self.wait_for(
+            &format!("'{name}' RUNNING with a pid other than {old}"),
+            timeout,
+            || {
+                let all = self.processes();
+                pid = all
+                    .iter()
+                    .find(|p| p["name"] == name && p["state"] == "RUNNING")
+                    .and_then(|p| p["pid"].as_i64())
+                    .and_then(|p| i32::try_from(p).ok())
+                    .filter(|&p| p != old);
+                pid.is_some()
+            },
+        );
+        pid.expect("set when the wait ends")
+    }
+
+    /// Polls until `status` no longer lists `name`.
+    pub fn wait_absent(&self, name: &str, timeout: Duration) {
+        self.wait_for(&format!("'{name}' gone from status"), timeout, || {
+            !self.processes().iter().any(|p| p["name"] == name)
+        });
+    }
+
+    /// Subscribes to the event stream; events published from now on are seen.
+    pub fn events(&self) -> EventStream {
+        EventStream::subscribe(&self.socket)
+    }
+
     /// Polls `cond` until it is true; panics with `what` and the last status.
     pub fn wait_for(&self, what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
         let deadline = Instant::now() + timeout;
@@ -510,6 +581,90 @@ impl Drop for TestDaemon {
             );
         }
         self.stop();
+    }
+}
+
+/// An `events` subscription, read with a deadline.
+pub struct EventStream {
+    reader: BufReader<UnixStream>,
+    /// A line read in part when a read timed out.
+    partial: String,
+}
+
+impl EventStream {
+    fn subscribe(socket: &Path) -> EventStream {
+        let mut stream = UnixStream::connect(socket)
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", socket.display()));
+        stream
+            .write_all(b"{\"command\": \"events\"}\n")
+            .expect("cannot send the events request");
+        stream
+            .set_read_timeout(Some(POLL))
+            .expect("cannot set a read timeout");
+        let mut events = EventStream {
+            reader: BufReader::new(stream),
+            partial: String::new(),
+        };
+        // The daemon subscribes before it replies: once the reply is read,
+        // nothing published later is missed.
+        let reply = events
+            .next(WAIT)
+            .expect("no reply to the events request");
+        assert_eq!(reply["status"], 200, "events refused: {reply}");
+        events
+    }
+
+    /// The next line, or `None` when `timeout` passes first.
+    fn next(&mut self, timeout: Duration) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.reader.read_line(&mut self.partial) {
+                Ok(0) => panic!("the daemon closed the event stream"),
+                Ok(_) if self.partial.ends_with('\n') => {
+                    let line = std::mem::take(&mut self.partial);
+                    return Some(
+                        serde_json::from_str(&line)
+                            .unwrap_or_else(|e| panic!("bad event line {line:?}: {e}")),
+                    );
+                }
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("reading the event stream: {e}"),
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+        }
+    }
+
+    /// Reads events until one satisfies `wanted`; panics with what it saw
+    /// when `timeout` passes first.
+    pub fn wait_for(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut wanted: impl FnMut(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next(left) {
+                Some(event) if wanted(&event) => return event,
+                Some(event) => seen.push(event),
+                None => panic!("no event {what} within {timeout:?}; saw: {seen:#?}"),
+            }
+        }
+    }
+
+    /// Waits for the next `reload` event; it says whether the config was
+    /// applied (`ok`) and, if not, its `errors`.
+    pub fn wait_reload(&mut self, timeout: Duration) -> Value {
+        self.wait_for("reload", timeout, |e| e["event"] == "reload")
     }
 }
 

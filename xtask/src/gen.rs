@@ -12,10 +12,13 @@ pub fn run() -> anyhow::Result<()> {
     for dir in ["packaging/completions", "packaging/man"] {
         let dir = root.join(dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
             let path = entry?.path();
             if !files.iter().any(|(p, _)| root.join(p) == path) {
-                std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
             }
         }
     }
@@ -109,7 +112,11 @@ mod tests {
             .iter()
             .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
-        for page in ["taskmasterctl.1", "taskmasterctl-status.1", "taskmasterctl-completions.1"] {
+        for page in [
+            "taskmasterctl.1",
+            "taskmasterctl-status.1",
+            "taskmasterctl-completions.1",
+        ] {
             assert!(names.iter().any(|n| n == page), "{page} in {names:?}");
         }
     }

@@ -63,8 +63,8 @@ fn run(cli: &Cli) -> Result<(), String> {
 }
 
 fn read(path: &Path) -> Result<Vec<Section>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     ini::parse(&text, path).map_err(|e| e.to_string())
 }
 
@@ -79,7 +79,12 @@ fn read_with_includes(path: &Path) -> Result<(Vec<Section>, Vec<String>), String
         .iter()
         .filter(|s| s.name == "include")
         .filter_map(|s| s.get("files"))
-        .flat_map(|e| e.value.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .flat_map(|e| {
+            e.value
+                .split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
         .collect();
     for pattern in patterns {
         let files = glob(&dir.join(&pattern));
@@ -102,8 +107,10 @@ fn read_with_includes(path: &Path) -> Result<(Vec<Section>, Vec<String>), String
 
 /// The files a pattern names: `*` and `?` in its last component, sorted.
 fn glob(pattern: &Path) -> Vec<PathBuf> {
-    let (Some(dir), Some(name)) = (pattern.parent(), pattern.file_name().and_then(|n| n.to_str()))
-    else {
+    let (Some(dir), Some(name)) = (
+        pattern.parent(),
+        pattern.file_name().and_then(|n| n.to_str()),
+    ) else {
         return Vec::new();
     };
     if !name.contains(['*', '?']) {

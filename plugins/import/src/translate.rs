@@ -58,7 +58,12 @@ impl Translation {
                 section.name,
                 e.key
             ),
-            None => format!("{}:{}: [{}]", section.file.display(), section.line, section.name),
+            None => format!(
+                "{}:{}: [{}]",
+                section.file.display(),
+                section.line,
+                section.name
+            ),
         };
         self.warnings.push(Warning {
             at,
@@ -187,7 +192,13 @@ fn simple(out: &mut Translation, section: &Section, header: &str, keys: Keys) {
 }
 
 /// Translates `entry` if `keys` knows it; false if it does not.
-fn mapped(out: &mut Translation, section: &Section, entry: &Entry, keys: Keys, table: &mut Table) -> bool {
+fn mapped(
+    out: &mut Translation,
+    section: &Section,
+    entry: &Entry,
+    keys: Keys,
+    table: &mut Table,
+) -> bool {
     let Some(&(_, key, kind)) = keys.iter().find(|(from, _, _)| *from == entry.key) else {
         return false;
     };
@@ -253,7 +264,9 @@ fn program(out: &mut Translation, section: &Section, name: &str) {
             "environment" => env = Some(entry),
             "process_name" => process_name(out, section, entry),
             "autorestart" => match entry.value.to_lowercase().as_str() {
-                "unexpected" => table.keys.push(("autorestart".into(), Value::String("unexpected".into()))),
+                "unexpected" => table
+                    .keys
+                    .push(("autorestart".into(), Value::String("unexpected".into()))),
                 other => match boolean(other) {
                     Ok(b) => table.keys.push(("autorestart".into(), Value::Boolean(b))),
                     Err(reason) => out.warn(section, Some(entry), format!("{reason}; dropped")),
@@ -262,7 +275,9 @@ fn program(out: &mut Translation, section: &Section, name: &str) {
             "exitcodes" => exitcodes(out, section, entry, &mut table),
             "stdout_logfile" | "stderr_logfile" => log_file(out, section, entry, &mut table),
             "serverurl" if entry.value.eq_ignore_ascii_case("auto") => {}
-            "serverurl" => table.keys.push(("serverurl".into(), Value::String(entry.value.clone()))),
+            "serverurl" => table
+                .keys
+                .push(("serverurl".into(), Value::String(entry.value.clone()))),
             _ => {
                 if !mapped(out, section, entry, PROGRAM, &mut table) {
                     out.warn(section, Some(entry), "not supported by Taskmaster; dropped");
@@ -271,7 +286,11 @@ fn program(out: &mut Translation, section: &Section, name: &str) {
         }
     }
     if section.get("command").is_none() {
-        out.warn(section, None, "no command: Taskmaster needs one; add it to the output");
+        out.warn(
+            section,
+            None,
+            "no command: Taskmaster needs one; add it to the output",
+        );
     }
     out.tables.push(table);
     if let Some(entry) = env {
@@ -284,7 +303,9 @@ fn command(out: &mut Translation, section: &Section, entry: &Entry, table: &mut 
     let expanded = expand(out, section, entry);
     match split_words(&expanded) {
         Ok(words) if !words.is_empty() => {
-            table.keys.push(("command".into(), Value::String(words[0].clone())));
+            table
+                .keys
+                .push(("command".into(), Value::String(words[0].clone())));
             if words.len() > 1 {
                 let args = words[1..].iter().cloned().map(Value::String).collect();
                 table.keys.push(("args".into(), Value::Array(args)));
@@ -360,9 +381,15 @@ fn environment(out: &mut Translation, section: &Section, entry: &Entry, header: 
                     .and_then(|v| v.strip_suffix('"'))
                     .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
                     .unwrap_or(value);
-                table.keys.push((key.trim().to_string(), Value::String(value.to_string())));
+                table
+                    .keys
+                    .push((key.trim().to_string(), Value::String(value.to_string())));
             }
-            _ => out.warn(section, Some(entry), format!("'{pair}' is not KEY=value; dropped")),
+            _ => out.warn(
+                section,
+                Some(entry),
+                format!("'{pair}' is not KEY=value; dropped"),
+            ),
         }
     }
     out.tables.push(table);
@@ -423,11 +450,9 @@ fn group(out: &mut Translation, section: &Section, name: &str) {
 /// supervisord's `%(...)s` expansions in Taskmaster's `${...}` form; a
 /// literal `$` is written `$$` so that Taskmaster keeps it.
 fn expand(out: &mut Translation, section: &Section, entry: &Entry) -> String {
-    let here = section
-        .file
-        .parent()
-        .and_then(|d| std::path::absolute(d).ok())
-        .map(|d| d.display().to_string())
+    let here = std::path::absolute(&section.file)
+        .ok()
+        .and_then(|f| f.parent().map(|d| d.display().to_string()))
         .unwrap_or_else(|| ".".into());
     let (text, problems) = expand_text(&entry.value, &here);
     for problem in problems {
@@ -547,7 +572,10 @@ mod tests {
             "%(ENV_HOME)s/w-%(process_num)s %(program_name)s 100%% $PATH %(here)s",
             "/etc",
         );
-        assert_eq!(text, "${HOME}/w-${process_num} ${program_name} 100% $$PATH /etc");
+        assert_eq!(
+            text,
+            "${HOME}/w-${process_num} ${program_name} 100% $$PATH /etc"
+        );
         assert!(problems.is_empty());
         let (text, problems) = expand_text("%(program_name)s_%(process_num)02d %(bogus)s", "/");
         assert_eq!(text, "${program_name}_${process_num} %(bogus)s");
@@ -581,7 +609,10 @@ mod tests {
             ),
             "{toml}"
         );
-        assert!(toml.contains("[programs.web.env]\nA = \"1,2\"\nB = \"x\"\n"), "{toml}");
+        assert!(
+            toml.contains("[programs.web.env]\nA = \"1,2\"\nB = \"x\"\n"),
+            "{toml}"
+        );
         assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
         assert_eq!(
             out.warnings[0].to_string(),

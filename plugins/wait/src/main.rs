@@ -110,9 +110,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         if waiting.is_empty() {
             return Ok(());
         }
-        if cli.state != ProcessState::Fatal
-            && waiting.values().all(|s| *s == ProcessState::Fatal)
-        {
+        if cli.state != ProcessState::Fatal && waiting.values().all(|s| *s == ProcessState::Fatal) {
             return Err(fail(1, laggards(&waiting, cli.state, "gave up")));
         }
         let left = deadline.saturating_duration_since(Instant::now());
@@ -150,7 +148,9 @@ fn connect(socket: &std::path::Path) -> Result<Client, Failure> {
     Client::connect(socket).map_err(|e| {
         fail(
             4,
-            format!("{e}; is it running? (taskmasterctl sets TASKMASTER_SERVER_URL; else pass -s URL)"),
+            format!(
+                "{e}; is it running? (taskmasterctl sets TASKMASTER_SERVER_URL; else pass -s URL)"
+            ),
         )
     })
 }
@@ -158,7 +158,10 @@ fn connect(socket: &std::path::Path) -> Result<Client, Failure> {
 fn lost(socket: &std::path::Path, error: &std::io::Error) -> Failure {
     fail(
         4,
-        format!("lost the connection to taskmasterd at {}: {error}", socket.display()),
+        format!(
+            "lost the connection to taskmasterd at {}: {error}",
+            socket.display()
+        ),
     )
 }
 
@@ -212,7 +215,11 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => 0.001,
         "m" => 60.0,
         "h" => 3600.0,
-        _ => return Err(format!("unknown unit '{unit}' in '{text}': use ms, s, m or h")),
+        _ => {
+            return Err(format!(
+                "unknown unit '{unit}' in '{text}': use ms, s, m or h"
+            ))
+        }
     };
     number
         .parse::<f64>()
@@ -238,8 +245,8 @@ mod tests {
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
         assert!(Cli::try_parse_from(["wait"]).is_err(), "a name is required");
-        let cli = Cli::try_parse_from(["wait", "web", "--state", "stopped", "--timeout", "2m"])
-            .unwrap();
+        let cli =
+            Cli::try_parse_from(["wait", "web", "--state", "stopped", "--timeout", "2m"]).unwrap();
         assert_eq!(cli.state, ProcessState::Stopped);
         assert_eq!(cli.timeout, Duration::from_secs(120));
     }
