@@ -125,6 +125,29 @@ pub enum Command {
         format: Format,
     },
 
+    /// Show what a reload would change, without changing anything.
+    ///
+    /// Reads the config file (and its includes) again and prints one line per
+    /// program: added, removed, changed (which keys; restart or in place) or
+    /// unchanged. Exits 1, naming each error, when the file has errors.
+    Reread {
+        #[command(flatten)]
+        format: Format,
+    },
+
+    /// Apply the config file now: restart only the programs that changed.
+    ///
+    /// New programs start (if autostart), removed ones stop, changed ones
+    /// restart (or take the new settings in place when no restart is needed),
+    /// and every other process is left alone. A config with errors changes
+    /// nothing: the errors are printed and the exit status is 1. The daemon
+    /// also reloads by itself when the file changes, and on SIGHUP.
+    #[command(visible_alias = "update")]
+    Reload {
+        #[command(flatten)]
+        format: Format,
+    },
+
     /// Print every state change as it happens, until interrupted.
     ///
     /// One line per change: `2026-11-25 15:10:03 web STARTING -> RUNNING pid 4121`
@@ -199,7 +222,8 @@ pub fn command_names() -> Vec<String> {
     Cli::command()
         .get_subcommands()
         .filter(|c| !c.is_hide_set())
-        .map(|c| c.get_name().to_string())
+        .flat_map(|c| std::iter::once(c.get_name()).chain(c.get_visible_aliases()))
+        .map(str::to_string)
         .collect()
 }
 
@@ -215,6 +239,8 @@ impl Command {
             Command::Pid { .. } => "pid",
             Command::Avail { .. } => "avail",
             Command::Events { .. } => "events",
+            Command::Reread { .. } => "reread",
+            Command::Reload { .. } => "reload",
             Command::Shutdown { .. } => "shutdown",
             Command::Version { .. } => "version",
             Command::Help { .. } => "help",
@@ -370,6 +396,7 @@ mod tests {
         let names = command_names();
         assert!(names.contains(&"status".to_string()));
         assert!(names.contains(&"completions".to_string()));
-        assert_eq!(names.len(), 12, "{names:?}");
+        assert!(names.contains(&"update".to_string()), "aliases complete too");
+        assert_eq!(names.len(), 15, "{names:?}");
     }
 }

@@ -37,10 +37,18 @@ impl Connection {
         let reply = self.client.request(request).map_err(|e| self.lost(e))?;
         if reply.status >= 400 {
             let message = match reply.error {
-                Some(body) => body.message,
-                None => format!("taskmasterd answered {} without a reason", reply.status),
+                // supervisorctl's wording, which scripts grep for.
+                Some(body) if body.code == "no_such_process" => {
+                    let name = body.message.split('\'').nth(1).unwrap_or("?");
+                    format!("{name}: ERROR (no such process)")
+                }
+                Some(body) => format!("error: {}", body.message),
+                None => format!(
+                    "error: taskmasterd answered {} without a reason",
+                    reply.status
+                ),
             };
-            return Err(Error::new(exit::FAILED, format!("error: {message}")));
+            return Err(Error::new(exit::FAILED, message));
         }
         Ok(reply.content.unwrap_or(Value::Null))
     }
@@ -122,6 +130,8 @@ pub fn run(
         Command::Pid { names, format } => pid(conn, names, *format, out),
         Command::Avail { format } => avail(conn, *format, out),
         Command::Events { format } => events(conn, *format, style, out),
+        Command::Reread { format } => reread(conn, *format, out),
+        Command::Reload { format } => reload(conn, *format, out),
         Command::Shutdown { format } => shutdown(conn, *format, out),
         Command::Version { format } => version(conn, *format, out),
         Command::Help { .. } | Command::Completions { .. } | Command::External(_) => {
@@ -229,6 +239,32 @@ fn pid(
         output::write_pids(out, &pids).map_err(Error::stdout)?;
     }
     Ok(output::pids_exit(&pids))
+}
+
+fn reread(conn: &mut Connection, format: Format, out: &mut impl Write) -> Result<u8, Error> {
+    let content = conn.call(&Request::new("reread"))?;
+    if format.json {
+        print_json(out, &content)?;
+    } else {
+        let plan = content.get("plan").and_then(Value::as_str).unwrap_or_default();
+        writeln!(out, "{plan}").map_err(Error::stdout)?;
+    }
+    Ok(exit::OK)
+}
+
+/// Prints the plan, then what happened to each process it stopped or started.
+fn reload(conn: &mut Connection, format: Format, out: &mut impl Write) -> Result<u8, Error> {
+    let content = conn.call(&Request::new("reload"))?;
+    let reply = ActionContent::deserialize(&content).map_err(bad_content)?;
+    if format.json {
+        print_json(out, &content)?;
+    } else {
+        if let Some(plan) = &reply.plan {
+            writeln!(out, "{plan}").map_err(Error::stdout)?;
+        }
+        output::write_actions(out, &reply.results).map_err(Error::stdout)?;
+    }
+    Ok(output::actions_exit(&reply.results))
 }
 
 fn avail(conn: &mut Connection, format: Format, out: &mut impl Write) -> Result<u8, Error> {

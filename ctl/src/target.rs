@@ -102,7 +102,7 @@ fn read_config(explicit: Option<&Path>) -> Result<Option<(PathBuf, ConfigFile)>,
         )
         .caused_by(e)
     })?;
-    let config: ConfigFile = toml::from_str(&text).map_err(|e| {
+    let config = parse_tolerantly(&text).map_err(|e| {
         Error::new(
             exit::USAGE,
             format!("taskmasterctl: cannot read config {}", path.display()),
@@ -110,6 +110,34 @@ fn read_config(explicit: Option<&Path>) -> Result<Option<(PathBuf, ConfigFile)>,
         .caused_by(e)
     })?;
     Ok(Some((absolute, config)))
+}
+
+/// Our keys from the config's text. A mistake elsewhere in the file (being
+/// edited, say) must not stop us reaching the daemon, which reports it in
+/// `status`: when the whole file does not parse, our two tables alone are
+/// read.
+fn parse_tolerantly(text: &str) -> Result<ConfigFile, toml::de::Error> {
+    toml::from_str(text).or_else(|error| {
+        toml::from_str(&our_tables(text)).map_err(|_| error)
+    })
+}
+
+/// The lines of `[taskmasterctl]` and `[unix_http_server]`, headers included.
+fn our_tables(text: &str) -> String {
+    let mut ours = false;
+    let mut kept = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            let header: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
+            ours = header.starts_with("[taskmasterctl]") || header.starts_with("[unix_http_server]");
+        }
+        if ours {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    kept
 }
 
 /// Only the keys taskmasterctl needs; everything else is the daemon's business.
@@ -235,6 +263,13 @@ mod tests {
     fn config_without_socket_gives_nothing() {
         let text = "[programs.web]\ncommand = \"web\"\n[taskmasterd]\nnodaemon = true\n";
         assert_eq!(url_in_config(text, Path::new("/")).unwrap(), None);
+    }
+
+    #[test]
+    fn a_mistake_elsewhere_does_not_hide_the_socket() {
+        let text = "[unix_http_server]\nfile = \"t.sock\"\n[programs.web]\ncommand = \n";
+        let config = parse_tolerantly(text).unwrap();
+        assert_eq!(config.url(Path::new("/d")).as_deref(), Some("unix:///d/t.sock"));
     }
 
     #[test]

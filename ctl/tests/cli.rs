@@ -242,12 +242,24 @@ fn signal_sends_names_and_numbers_as_such() {
 #[test]
 fn error_reply_goes_to_stderr_with_exit_1() {
     let daemon = FakeDaemon::answering(vec![json!({
+        "status": 409,
+        "error": { "code": "shutting_down", "message": "taskmasterd is shutting down" },
+    })]);
+    let output = daemon.ctl(&["stop", "web"]);
+    assert_eq!(stdout(&output), "");
+    assert_eq!(stderr(&output), "error: taskmasterd is shutting down\n");
+    assert_eq!(code(&output), 1);
+}
+
+#[test]
+fn unknown_name_is_reported_as_supervisorctl_does() {
+    let daemon = FakeDaemon::answering(vec![json!({
         "status": 404,
         "error": { "code": "no_such_process", "message": "no such process: 'nope'" },
     })]);
     let output = daemon.ctl(&["stop", "nope"]);
     assert_eq!(stdout(&output), "");
-    assert_eq!(stderr(&output), "error: no such process: 'nope'\n");
+    assert_eq!(stderr(&output), "nope: ERROR (no such process)\n");
     assert_eq!(code(&output), 1);
 }
 

@@ -39,6 +39,9 @@ Register-ArgumentCompleter -Native -CommandName 'taskmasterctl' -ScriptBlock {
             [CompletionResult]::new('signal', 'signal', [CompletionResultType]::ParameterValue, 'Send a signal to running processes')
             [CompletionResult]::new('pid', 'pid', [CompletionResultType]::ParameterValue, 'Print pids: taskmasterd''s without a name, else each named process''s')
             [CompletionResult]::new('avail', 'avail', [CompletionResultType]::ParameterValue, 'List the configured programs: in use or not, autostart, priority')
+            [CompletionResult]::new('reread', 'reread', [CompletionResultType]::ParameterValue, 'Show what a reload would change, without changing anything')
+            [CompletionResult]::new('reload', 'reload', [CompletionResultType]::ParameterValue, 'Apply the config file now: restart only the programs that changed')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Apply the config file now: restart only the programs that changed')
             [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Print every state change as it happens, until interrupted')
             [CompletionResult]::new('shutdown', 'shutdown', [CompletionResultType]::ParameterValue, 'Stop every process, then taskmasterd itself')
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print taskmasterd''s version (and taskmasterctl''s when it differs)')
@@ -86,6 +89,24 @@ Register-ArgumentCompleter -Native -CommandName 'taskmasterctl' -ScriptBlock {
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'taskmasterctl;reread' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'taskmasterctl;reload' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'taskmasterctl;update' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'taskmasterctl;events' {

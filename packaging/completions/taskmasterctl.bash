@@ -31,6 +31,12 @@ _taskmasterctl() {
             taskmasterctl,pid)
                 cmd="taskmasterctl__subcmd__pid"
                 ;;
+            taskmasterctl,reload)
+                cmd="taskmasterctl__subcmd__reload"
+                ;;
+            taskmasterctl,reread)
+                cmd="taskmasterctl__subcmd__reread"
+                ;;
             taskmasterctl,restart)
                 cmd="taskmasterctl__subcmd__restart"
                 ;;
@@ -49,6 +55,9 @@ _taskmasterctl() {
             taskmasterctl,stop)
                 cmd="taskmasterctl__subcmd__stop"
                 ;;
+            taskmasterctl,update)
+                cmd="taskmasterctl__subcmd__reload"
+                ;;
             taskmasterctl,version)
                 cmd="taskmasterctl__subcmd__version"
                 ;;
@@ -59,7 +68,7 @@ _taskmasterctl() {
 
     case "${cmd}" in
         taskmasterctl)
-            opts="-c -s -h -V --configuration --config --serverurl --server-url --list --help --version status start stop restart signal pid avail events shutdown version help completions"
+            opts="-c -s -h -V --configuration --config --serverurl --server-url --list --help --version status start stop restart signal pid avail reread reload update events shutdown version help completions"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -153,6 +162,34 @@ _taskmasterctl() {
             return 0
             ;;
         taskmasterctl__subcmd__pid)
+            opts="-h --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        taskmasterctl__subcmd__reload)
+            opts="-h --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        taskmasterctl__subcmd__reread)
             opts="-h --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -36,6 +36,9 @@ set edit:completion:arg-completer[taskmasterctl] = {|@words|
             cand signal 'Send a signal to running processes'
             cand pid 'Print pids: taskmasterd''s without a name, else each named process''s'
             cand avail 'List the configured programs: in use or not, autostart, priority'
+            cand reread 'Show what a reload would change, without changing anything'
+            cand reload 'Apply the config file now: restart only the programs that changed'
+            cand update 'Apply the config file now: restart only the programs that changed'
             cand events 'Print every state change as it happens, until interrupted'
             cand shutdown 'Stop every process, then taskmasterd itself'
             cand version 'Print taskmasterd''s version (and taskmasterctl''s when it differs)'
@@ -76,6 +79,21 @@ set edit:completion:arg-completer[taskmasterctl] = {|@words|
             cand --json 'Print taskmasterd''s answer as JSON, for scripts'
             cand -h 'Print help'
             cand --help 'Print help'
+        }
+        &'taskmasterctl;reread'= {
+            cand --json 'Print taskmasterd''s answer as JSON, for scripts'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'taskmasterctl;reload'= {
+            cand --json 'Print taskmasterd''s answer as JSON, for scripts'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'taskmasterctl;update'= {
+            cand --json 'Print taskmasterd''s answer as JSON, for scripts'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'taskmasterctl;events'= {
             cand --json 'Print taskmasterd''s answer as JSON, for scripts'
