@@ -4,6 +4,7 @@
 
 mod broker;
 mod channel;
+mod cli;
 mod credentials;
 mod daemon;
 mod notices;
@@ -15,35 +16,13 @@ mod supervisor;
 mod sys;
 
 use clap::Parser;
+use cli::Cli;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::stat::{umask, Mode};
 use notices::reason;
 use settings::Settings;
-use std::path::PathBuf;
 use supervisor::{Options, Supervisor};
-
-/// Keeps a declared set of programs running; controlled with taskmasterctl.
-#[derive(Debug, Parser)]
-#[command(name = "taskmasterd", version)]
-struct Cli {
-    /// The config file [default: $TASKMASTER_CONFIG, ./taskmaster.conf.toml,
-    /// ../taskmaster.conf.toml, /etc/taskmaster/taskmaster.conf.toml]
-    #[arg(
-        short = 'c',
-        long = "config",
-        visible_alias = "configuration",
-        value_name = "FILE"
-    )]
-    config: Option<PathBuf>,
-    /// Stay in the foreground instead of becoming a daemon
-    #[arg(short = 'n', long)]
-    nodaemon: bool,
-    /// Check the config (with its includes) and exit: prints every error
-    /// with its file, line and key (exit status 2), or "ok" (0)
-    #[arg(long)]
-    check: bool,
-}
 
 fn main() {
     let cli = Cli::parse();

@@ -1,8 +1,15 @@
 //! `cargo xtask gen`: the generated files kept in packaging/ (taskmasterctl's
-//! completion scripts and man pages), and the test that fails when one is stale.
+//! completion scripts, the man pages of taskmasterctl and taskmasterd), and
+//! the test that fails when one is stale.
 
 use anyhow::Context;
+use clap::CommandFactory;
 use std::path::{Path, PathBuf};
+
+/// taskmasterd's command line, shared with the supervisor without
+/// depending on it (its crate is the privileged half).
+#[path = "../../supervisor/src/cli.rs"]
+mod taskmasterd_cli;
 use taskmaster_ctl::Shell;
 
 /// Writes every generated file, removing man pages of commands that are gone.
@@ -53,9 +60,10 @@ fn artefacts() -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
             (path, taskmaster_ctl::completion_script(shell).into_bytes())
         })
         .collect();
-    let mut command = taskmaster_ctl::command();
-    command.build();
-    man_pages(&command, &mut files)?;
+    for mut command in [taskmaster_ctl::command(), taskmasterd_cli::Cli::command()] {
+        command.build();
+        man_pages(&command, &mut files)?;
+    }
     Ok(files)
 }
 
@@ -113,6 +121,7 @@ mod tests {
             .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         for page in [
+            "taskmasterd.1",
             "taskmasterctl.1",
             "taskmasterctl-status.1",
             "taskmasterctl-completions.1",

@@ -1,0 +1,28 @@
+//! taskmasterd's command line. Self-contained (clap and std only) so that
+//! `cargo xtask gen` can include it to write the man page.
+
+use clap::Parser;
+use std::path::PathBuf;
+
+/// Keeps a declared set of programs running; controlled with taskmasterctl.
+#[derive(Debug, Parser)]
+#[command(name = "taskmasterd", version)]
+pub struct Cli {
+    /// The config file [default: $TASKMASTER_CONFIG, ./taskmaster.conf.toml,
+    /// ../taskmaster.conf.toml, /etc/taskmaster/taskmaster.conf.toml]
+    #[arg(
+        short = 'c',
+        long = "config",
+        visible_alias = "configuration",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+    /// Stay in the foreground instead of becoming a daemon
+    #[arg(short = 'n', long)]
+    pub nodaemon: bool,
+    /// Check the config (with its includes) and exit: prints every error
+    /// with its file, line and key (exit status 2), or "ok" (0)
+    #[arg(long)]
+    pub check: bool,
+}
+
