@@ -396,7 +396,10 @@ mod tests {
         let names = command_names();
         assert!(names.contains(&"status".to_string()));
         assert!(names.contains(&"completions".to_string()));
-        assert!(names.contains(&"update".to_string()), "aliases complete too");
+        assert!(
+            names.contains(&"update".to_string()),
+            "aliases complete too"
+        );
         assert_eq!(names.len(), 15, "{names:?}");
     }
 }

@@ -246,7 +246,10 @@ fn reread(conn: &mut Connection, format: Format, out: &mut impl Write) -> Result
     if format.json {
         print_json(out, &content)?;
     } else {
-        let plan = content.get("plan").and_then(Value::as_str).unwrap_or_default();
+        let plan = content
+            .get("plan")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         writeln!(out, "{plan}").map_err(Error::stdout)?;
     }
     Ok(exit::OK)

@@ -117,9 +117,7 @@ fn read_config(explicit: Option<&Path>) -> Result<Option<(PathBuf, ConfigFile)>,
 /// `status`: when the whole file does not parse, our two tables alone are
 /// read.
 fn parse_tolerantly(text: &str) -> Result<ConfigFile, toml::de::Error> {
-    toml::from_str(text).or_else(|error| {
-        toml::from_str(&our_tables(text)).map_err(|_| error)
-    })
+    toml::from_str(text).or_else(|error| toml::from_str(&our_tables(text)).map_err(|_| error))
 }
 
 /// The lines of `[taskmasterctl]` and `[unix_http_server]`, headers included.
@@ -130,7 +128,8 @@ fn our_tables(text: &str) -> String {
         let trimmed = line.trim_start();
         if trimmed.starts_with('[') {
             let header: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
-            ours = header.starts_with("[taskmasterctl]") || header.starts_with("[unix_http_server]");
+            ours =
+                header.starts_with("[taskmasterctl]") || header.starts_with("[unix_http_server]");
         }
         if ours {
             kept.push_str(line);
@@ -269,7 +268,10 @@ mod tests {
     fn a_mistake_elsewhere_does_not_hide_the_socket() {
         let text = "[unix_http_server]\nfile = \"t.sock\"\n[programs.web]\ncommand = \n";
         let config = parse_tolerantly(text).unwrap();
-        assert_eq!(config.url(Path::new("/d")).as_deref(), Some("unix:///d/t.sock"));
+        assert_eq!(
+            config.url(Path::new("/d")).as_deref(),
+            Some("unix:///d/t.sock")
+        );
     }
 
     #[test]

@@ -25,4 +25,3 @@ pub struct Cli {
     #[arg(long)]
     pub check: bool,
 }
-

@@ -137,6 +137,6 @@ mod tests {
         Cli::command().debug_assert();
         let cli = Cli::parse_from(["taskmasterd", "-n", "-c", "x.toml"]);
         assert!(cli.nodaemon);
-        assert_eq!(cli.config, Some(PathBuf::from("x.toml")));
+        assert_eq!(cli.config, Some(std::path::PathBuf::from("x.toml")));
     }
 }

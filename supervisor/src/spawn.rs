@@ -114,7 +114,12 @@ fn environment(
     set: &[(String, String)],
 ) -> Vec<(String, String)> {
     let mut env: std::collections::BTreeMap<String, String> = own
-        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
         .collect();
     for (key, value) in set {
         env.insert(key.clone(), value.clone());
@@ -223,7 +228,10 @@ mod tests {
         let own = [("PATH", "/bin"), ("HOME", "/root")]
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()));
-        let set = [("PATH".to_string(), "/opt/bin".to_string()), ("X".into(), "1".into())];
+        let set = [
+            ("PATH".to_string(), "/opt/bin".to_string()),
+            ("X".into(), "1".into()),
+        ];
         let env = environment(own, &set);
         let pairs: Vec<_> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         assert_eq!(pairs, ["HOME=/root", "PATH=/opt/bin", "X=1"]);

@@ -58,17 +58,21 @@ impl Client {
         let mut line = serde_json::to_vec(request).map_err(io::Error::other)?;
         line.push(b'\n');
         self.writer.write_all(&line)?;
-        self.next_line()?
-            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "taskmasterd closed the connection without a reply"))
+        self.next_line()?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "taskmasterd closed the connection without a reply",
+            )
+        })
     }
 
     /// The next line of a stream, decoded as `T`; `None` when the daemon ends it.
     pub fn next_line<T: for<'de> serde::Deserialize<'de>>(&mut self) -> io::Result<Option<T>> {
         match read_line(&mut self.reader, &mut self.line, MAX_REPLY_LINE) {
             Ok(false) => Ok(None),
-            Ok(true) => serde_json::from_slice(&self.line)
-                .map(Some)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad reply line: {e}"))),
+            Ok(true) => serde_json::from_slice(&self.line).map(Some).map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("bad reply line: {e}"))
+            }),
             Err(crate::LineError::Io(e)) => Err(e),
             Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
         }

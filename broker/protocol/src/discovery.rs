@@ -63,7 +63,10 @@ mod tests {
             socket_path_from_url("unix:///tmp/t.sock").unwrap(),
             PathBuf::from("/tmp/t.sock")
         );
-        assert_eq!(socket_path_from_url("/run/t.sock").unwrap(), PathBuf::from("/run/t.sock"));
+        assert_eq!(
+            socket_path_from_url("/run/t.sock").unwrap(),
+            PathBuf::from("/run/t.sock")
+        );
         assert!(socket_path_from_url("http://localhost:9001").is_err());
         assert!(socket_path_from_url("unix://").is_err());
     }

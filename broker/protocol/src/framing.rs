@@ -23,7 +23,11 @@ impl std::error::Error for LineError {}
 
 /// Reads one line into `buf` (newline stripped), never buffering more than
 /// `limit` bytes. Returns `Ok(false)` at a clean end of stream.
-pub fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, limit: usize) -> Result<bool, LineError> {
+pub fn read_line(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> Result<bool, LineError> {
     buf.clear();
     let mut too_long = false;
     loop {
@@ -56,7 +60,11 @@ pub fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, limit: usize) -> 
         }
         reader.consume(done);
         if found_newline {
-            return if too_long { Err(LineError::TooLong) } else { Ok(true) };
+            return if too_long {
+                Err(LineError::TooLong)
+            } else {
+                Ok(true)
+            };
         }
     }
 }
@@ -84,7 +92,10 @@ mod tests {
         data.extend_from_slice(b"\nok\n");
         let mut input = io::BufReader::with_capacity(8, io::Cursor::new(data));
         let mut buf = Vec::new();
-        assert!(matches!(read_line(&mut input, &mut buf, 10), Err(LineError::TooLong)));
+        assert!(matches!(
+            read_line(&mut input, &mut buf, 10),
+            Err(LineError::TooLong)
+        ));
         assert!(read_line(&mut input, &mut buf, 10).unwrap());
         assert_eq!(buf, b"ok");
     }

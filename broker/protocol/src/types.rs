@@ -327,7 +327,10 @@ mod tests {
         );
         let back: Response = serde_json::from_str(&line).unwrap();
         assert_eq!(back, reply);
-        assert_eq!(back.into_content::<StatusContent>().unwrap_err().code, "no_such_process");
+        assert_eq!(
+            back.into_content::<StatusContent>().unwrap_err().code,
+            "no_such_process"
+        );
     }
 
     #[test]

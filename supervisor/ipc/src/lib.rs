@@ -94,8 +94,14 @@ pub enum ToBroker {
     },
     /// The program could not be started; `error` names the step and the
     /// errno text, e.g. "cannot execute 'nosuch': No such file or directory".
-    SpawnFailed { id: u64, error: String },
-    Exited { pid: i32, status: ExitStatus },
+    SpawnFailed {
+        id: u64,
+        error: String,
+    },
+    Exited {
+        pid: i32,
+        status: ExitStatus,
+    },
     /// taskmasterd received SIGTERM or SIGINT: stop every program, then send
     /// [`ToSupervisor::Exit`].
     Shutdown,
