@@ -194,6 +194,7 @@ fn status(
     if format.json {
         print_json(out, &content)?;
     } else {
+        output::write_config_errors(out, &status.config_errors).map_err(Error::stdout)?;
         output::write_status(out, &status.processes, style).map_err(Error::stdout)?;
     }
     Ok(output::status_exit(&status.processes))

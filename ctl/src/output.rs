@@ -61,6 +61,19 @@ fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
     names.map(str::len).max().unwrap_or(0).max(30) + 3
 }
 
+/// The errors that kept the daemon from loading the config file, above the
+/// processes, so that a typo is seen where people look.
+pub fn write_config_errors(out: &mut impl Write, errors: &[String]) -> io::Result<()> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "The config file has errors; the last good config is still in force:")?;
+    for error in errors {
+        writeln!(out, "  {error}")?;
+    }
+    writeln!(out)
+}
+
 /// `web:0                            RUNNING   pid 4121, uptime 0:03:10`
 pub fn write_status(
     out: &mut impl Write,
@@ -198,6 +211,18 @@ pub fn version_text(daemon: &VersionContent, client_version: &str, client_protoc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_errors_come_first_and_only_when_there_are_some() {
+        let mut out = Vec::new();
+        write_config_errors(&mut out, &[]).unwrap();
+        assert!(out.is_empty());
+        write_config_errors(&mut out, &["t.toml:3: programs.web.x: unknown key".into()]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "The config file has errors; the last good config is still in force:\n  t.toml:3: programs.web.x: unknown key\n\n"
+        );
+    }
     use taskmaster_protocol::ProcessPid;
 
     fn process(name: &str, state: ProcessState, description: &str) -> ProcessInfo {
