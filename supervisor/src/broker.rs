@@ -1,7 +1,7 @@
 //! Starting taskmaster-broker: where its binary is, as which user and with
 //! which capabilities it runs, and how fast it is restarted when it dies.
 
-use crate::credentials;
+use crate::credentials::{self, Switch};
 use crate::notices::reason;
 use crate::sys::{self, BrokerPlan, CStringArray, Privilege};
 use caps::Capability;
@@ -136,16 +136,12 @@ pub fn locate() -> Result<PathBuf, String> {
 /// The identity the broker switches to for `[taskmasterd] user`: none when
 /// it is already ours.
 fn resolve_user(user: &str) -> Result<Option<sys::Credentials>, String> {
-    let credentials = credentials::lookup(user).map_err(|e| format!("[taskmasterd] user: {e}"))?;
-    let me = geteuid();
-    if me.is_root() {
-        Ok(Some(credentials))
-    } else if credentials.uid == me.as_raw() {
-        Ok(None)
-    } else {
-        Err(format!(
+    match credentials::switch_to(user).map_err(|e| format!("[taskmasterd] user: {e}"))? {
+        Switch::To(credentials) => Ok(Some(credentials)),
+        Switch::AlreadyUs => Ok(None),
+        Switch::NeedsRoot => Err(format!(
             "[taskmasterd] user = '{user}' needs taskmasterd to run as root: start it as root or remove the setting"
-        ))
+        )),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Looking up the user a program or the broker runs as.
 
 use crate::sys::Credentials;
-use nix::unistd::{getgrouplist, Uid, User};
+use nix::unistd::{geteuid, getgrouplist, Uid, User};
 use std::ffi::CString;
 
 /// The credentials of `user`, a name or a numeric uid, with its
@@ -24,6 +24,29 @@ pub fn lookup(user: &str) -> Result<Credentials, String> {
         uid: found.uid.as_raw(),
         gid: found.gid.as_raw(),
         groups: groups.into_iter().map(|g| g.as_raw()).collect(),
+    })
+}
+
+/// What running as `user` takes from this process.
+pub enum Switch {
+    /// Switch to these credentials (we are root).
+    To(Credentials),
+    /// `user` is who we already are: nothing to do.
+    AlreadyUs,
+    /// Only root can switch to another user.
+    NeedsRoot,
+}
+
+/// Looks `user` up and says whether and how to switch to it.
+pub fn switch_to(user: &str) -> Result<Switch, String> {
+    let credentials = lookup(user)?;
+    let me = geteuid();
+    Ok(if me.is_root() {
+        Switch::To(credentials)
+    } else if credentials.uid == me.as_raw() {
+        Switch::AlreadyUs
+    } else {
+        Switch::NeedsRoot
     })
 }
 

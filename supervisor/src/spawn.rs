@@ -2,12 +2,12 @@
 //! the child reports a failed step through a close-on-exec pipe, so "no
 //! such file" is an error and not a quick exit.
 
-use crate::credentials;
+use crate::credentials::{self, Switch};
 use crate::sys::{self, CStringArray, ExecPlan, Step};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::wait::waitpid;
-use nix::unistd::{geteuid, ForkResult, Pid};
+use nix::unistd::{ForkResult, Pid};
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
 use taskmaster_ipc::SpawnRequest;
@@ -94,16 +94,12 @@ fn prepare(
 /// The identity to switch to for `user`: none when it is us and we are not
 /// root (there is nothing to switch).
 fn switch_to(user: &str) -> Result<Option<sys::Credentials>, String> {
-    let credentials = credentials::lookup(user)?;
-    let me = geteuid();
-    if me.is_root() {
-        Ok(Some(credentials))
-    } else if credentials.uid == me.as_raw() {
-        Ok(None)
-    } else {
-        Err(format!(
+    match credentials::switch_to(user)? {
+        Switch::To(credentials) => Ok(Some(credentials)),
+        Switch::AlreadyUs => Ok(None),
+        Switch::NeedsRoot => Err(format!(
             "cannot run as user '{user}': taskmasterd is not running as root"
-        ))
+        )),
     }
 }
 
