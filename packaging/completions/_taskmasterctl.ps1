@@ -43,6 +43,9 @@ Register-ArgumentCompleter -Native -CommandName 'taskmasterctl' -ScriptBlock {
             [CompletionResult]::new('reload', 'reload', [CompletionResultType]::ParameterValue, 'Apply the config file now: restart only the programs that changed')
             [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Apply the config file now: restart only the programs that changed')
             [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Print every state change as it happens, until interrupted')
+            [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Print the last lines of a process''s stdout or stderr log')
+            [CompletionResult]::new('maintail', 'maintail', [CompletionResultType]::ParameterValue, 'Print the last lines of taskmasterd''s activity log ([taskmasterd] logfile)')
+            [CompletionResult]::new('clear', 'clear', [CompletionResultType]::ParameterValue, 'Empty the stdout and stderr log files of processes; they keep running')
             [CompletionResult]::new('shutdown', 'shutdown', [CompletionResultType]::ParameterValue, 'Stop every process, then taskmasterd itself')
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print taskmasterd''s version (and taskmasterctl''s when it differs)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Show help: the commands and plugins, or one command''s help')
@@ -113,6 +116,30 @@ Register-ArgumentCompleter -Native -CommandName 'taskmasterctl' -ScriptBlock {
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'taskmasterctl;tail' {
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'How many of the last lines to print first')
+            [CompletionResult]::new('--lines', '--lines', [CompletionResultType]::ParameterName, 'How many of the last lines to print first')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Keep printing what is appended to the log, until interrupted')
+            [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep printing what is appended to the log, until interrupted')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'taskmasterctl;maintail' {
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'How many of the last lines to print first')
+            [CompletionResult]::new('--lines', '--lines', [CompletionResultType]::ParameterName, 'How many of the last lines to print first')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Keep printing what is appended to the log, until interrupted')
+            [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep printing what is appended to the log, until interrupted')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'taskmasterctl;clear' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
         'taskmasterctl;shutdown' {

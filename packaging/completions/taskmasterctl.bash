@@ -19,6 +19,9 @@ _taskmasterctl() {
             taskmasterctl,avail)
                 cmd="taskmasterctl__subcmd__avail"
                 ;;
+            taskmasterctl,clear)
+                cmd="taskmasterctl__subcmd__clear"
+                ;;
             taskmasterctl,completions)
                 cmd="taskmasterctl__subcmd__completions"
                 ;;
@@ -27,6 +30,9 @@ _taskmasterctl() {
                 ;;
             taskmasterctl,help)
                 cmd="taskmasterctl__subcmd__help"
+                ;;
+            taskmasterctl,maintail)
+                cmd="taskmasterctl__subcmd__maintail"
                 ;;
             taskmasterctl,pid)
                 cmd="taskmasterctl__subcmd__pid"
@@ -55,6 +61,9 @@ _taskmasterctl() {
             taskmasterctl,stop)
                 cmd="taskmasterctl__subcmd__stop"
                 ;;
+            taskmasterctl,tail)
+                cmd="taskmasterctl__subcmd__tail"
+                ;;
             taskmasterctl,update)
                 cmd="taskmasterctl__subcmd__reload"
                 ;;
@@ -68,7 +77,7 @@ _taskmasterctl() {
 
     case "${cmd}" in
         taskmasterctl)
-            opts="-c -s -h -V --configuration --config --serverurl --server-url --list --help --version status start stop restart signal pid avail reread reload update events shutdown version help completions"
+            opts="-c -s -h -V --configuration --config --serverurl --server-url --list --help --version status start stop restart signal pid avail reread reload update events tail maintail clear shutdown version help completions"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -119,6 +128,20 @@ _taskmasterctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        taskmasterctl__subcmd__clear)
+            opts="-h --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         taskmasterctl__subcmd__completions)
             opts="-h --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -154,6 +177,28 @@ _taskmasterctl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        taskmasterctl__subcmd__maintail)
+            opts="-f -n -h --follow --lines --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -287,6 +332,28 @@ _taskmasterctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        taskmasterctl__subcmd__tail)
+            opts="-f -n -h --follow --lines --help stdout stderr"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         taskmasterctl__subcmd__version)
             opts="-h --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -319,6 +386,8 @@ _taskmasterctl_dynamic() {
                 globals+=("$word" "${words[i+1]}")
                 ((i++))
                 ;;
+            # The value of tail's and maintail's -n is not a name.
+            -n|--lines) ((i++)) ;;
             -*) ;;
             *)
                 if [[ -z "$sub" ]]; then sub="$word"; else ((positional++)); fi
@@ -336,7 +405,19 @@ _taskmasterctl_dynamic() {
                     choices=($("${words[0]}" "${globals[@]}" __complete-names 2>/dev/null))
                 fi
                 ;;
-            status|start|stop|restart|pid)
+            tail)
+                case "${words[${#words[@]}-1]}" in
+                    -n|--lines) ;;
+                    *)
+                        if ((positional == 0)); then
+                            choices=($("${words[0]}" "${globals[@]}" __complete-names 2>/dev/null))
+                        else
+                            choices=(stdout stderr)
+                        fi
+                        ;;
+                esac
+                ;;
+            status|start|stop|restart|pid|clear)
                 choices=($("${words[0]}" "${globals[@]}" __complete-names 2>/dev/null))
                 ;;
         esac

@@ -40,6 +40,9 @@ set edit:completion:arg-completer[taskmasterctl] = {|@words|
             cand reload 'Apply the config file now: restart only the programs that changed'
             cand update 'Apply the config file now: restart only the programs that changed'
             cand events 'Print every state change as it happens, until interrupted'
+            cand tail 'Print the last lines of a process''s stdout or stderr log'
+            cand maintail 'Print the last lines of taskmasterd''s activity log ([taskmasterd] logfile)'
+            cand clear 'Empty the stdout and stderr log files of processes; they keep running'
             cand shutdown 'Stop every process, then taskmasterd itself'
             cand version 'Print taskmasterd''s version (and taskmasterctl''s when it differs)'
             cand help 'Show help: the commands and plugins, or one command''s help'
@@ -99,6 +102,27 @@ set edit:completion:arg-completer[taskmasterctl] = {|@words|
             cand --json 'Print taskmasterd''s answer as JSON, for scripts'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
+        }
+        &'taskmasterctl;tail'= {
+            cand -n 'How many of the last lines to print first'
+            cand --lines 'How many of the last lines to print first'
+            cand -f 'Keep printing what is appended to the log, until interrupted'
+            cand --follow 'Keep printing what is appended to the log, until interrupted'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'taskmasterctl;maintail'= {
+            cand -n 'How many of the last lines to print first'
+            cand --lines 'How many of the last lines to print first'
+            cand -f 'Keep printing what is appended to the log, until interrupted'
+            cand --follow 'Keep printing what is appended to the log, until interrupted'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'taskmasterctl;clear'= {
+            cand --json 'Print taskmasterd''s answer as JSON, for scripts'
+            cand -h 'Print help'
+            cand --help 'Print help'
         }
         &'taskmasterctl;shutdown'= {
             cand --json 'Print taskmasterd''s answer as JSON, for scripts'

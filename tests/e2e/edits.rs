@@ -28,7 +28,10 @@ pub fn configmap_layout(path: &Path) {
     let name = file_name(path);
     let first = dir.join("..v0");
     check(fs::create_dir(&first), "mkdir ..v0");
-    check(fs::rename(path, first.join(&name)), "move the config into ..v0");
+    check(
+        fs::rename(path, first.join(&name)),
+        "move the config into ..v0",
+    );
     check(symlink("..v0", dir.join("..data")), "symlink ..data");
     check(
         symlink(Path::new("..data").join(&name), path),
@@ -87,7 +90,10 @@ fn swap_data(path: &Path, text: &str) {
     let temp = dir.join("..data_tmp");
     check(symlink(&next, &temp), "symlink ..data_tmp");
     check(fs::rename(&temp, &data), "rename ..data_tmp over ..data");
-    check(fs::remove_dir_all(dir.join(&current)), "remove the old version");
+    check(
+        fs::remove_dir_all(dir.join(&current)),
+        "remove the old version",
+    );
 }
 
 fn parent(path: &Path) -> PathBuf {

@@ -500,6 +500,17 @@ impl TestDaemon {
         pid.expect("set when the wait ends")
     }
 
+    /// Polls until `status` lists `name` in `state`; unlike
+    /// [`TestDaemon::wait_state`], `name` may not be listed yet (a program
+    /// a reload adds).
+    pub fn wait_listed(&self, name: &str, state: &str, timeout: Duration) {
+        self.wait_for(&format!("'{name}' listed as {state}"), timeout, || {
+            self.processes()
+                .iter()
+                .any(|p| p["name"] == name && p["state"] == state)
+        });
+    }
+
     /// Polls until `status` no longer lists `name`.
     pub fn wait_absent(&self, name: &str, timeout: Duration) {
         self.wait_for(&format!("'{name}' gone from status"), timeout, || {
@@ -607,9 +618,7 @@ impl EventStream {
         };
         // The daemon subscribes before it replies: once the reply is read,
         // nothing published later is missed.
-        let reply = events
-            .next(WAIT)
-            .expect("no reply to the events request");
+        let reply = events.next(WAIT).expect("no reply to the events request");
         assert_eq!(reply["status"], 200, "events refused: {reply}");
         events
     }

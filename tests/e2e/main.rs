@@ -5,11 +5,13 @@
 //! The tests run the workspace's binaries from target/debug: run
 //! `cargo build` before `cargo test -p taskmaster-tests`.
 
+mod edits;
 mod harness;
 
 mod basics;
 mod broker_restart;
 mod config_errors;
+mod include;
 mod numprocs;
 mod protocol;
 mod reload;
@@ -18,3 +20,4 @@ mod socket;
 mod spawn;
 mod states;
 mod users;
+mod variables;

@@ -8,6 +8,7 @@ use crate::harness::{alive, argv0, testprog, Builder, TestDaemon, WAIT};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -54,7 +55,7 @@ fn cmdline(pid: i32) -> String {
 
 /// Asserts that each of `names` still has the pid it had in `before`, and
 /// is RUNNING.
-fn assert_untouched(d: &TestDaemon, before: &std::collections::BTreeMap<String, i32>, names: &[&str]) {
+fn assert_untouched(d: &TestDaemon, before: &BTreeMap<String, i32>, names: &[&str]) {
     for name in names {
         let process = d.process(name);
         assert_eq!(
@@ -146,7 +147,7 @@ fn a_new_program_starts_and_a_removed_one_is_stopped() {
     let new = text.replacen(&cache, "", 1)
         + &format!("\n[programs.added]\ncommand = \"{prog}\"\nstartsecs = 0\n");
     edits::save(d.config_path(), Style::Rename, &new);
-    d.wait_state("added", "RUNNING", WAIT);
+    d.wait_listed("added", "RUNNING", WAIT);
     d.wait_absent("cache", WAIT);
     d.wait_for("the removed program's process to exit", WAIT, || {
         !alive(before["cache"])
@@ -221,7 +222,10 @@ startsecs = 0
         .replacen("priority = 999", "priority = 10", 1);
     edits::save(d.config_path(), Style::InPlace, &text);
     assert_applied(&events.wait_reload(WAIT));
-    wait_log(&d, "reload: web: changed (priority, startretries, autorestart)");
+    wait_log(
+        &d,
+        "reload: web: changed (priority, startretries, autorestart)",
+    );
     assert_untouched(&d, &before, &["web", "db"]);
     // The new autorestart is in force: a killed web comes back (it stayed
     // EXITED under the old `autorestart = false`).
@@ -245,18 +249,32 @@ startsecs = 0
 fn numprocs_up_starts_new_instances_and_keeps_the_first() {
     let d = start(WORKERS, Style::Rename, &["worker:0", "worker:1", "db"]);
     let before = d.pids();
-    edits::replace(d.config_path(), Style::Rename, "numprocs = 2", "numprocs = 4");
-    d.wait_state("worker:2", "RUNNING", WAIT);
-    d.wait_state("worker:3", "RUNNING", WAIT);
+    edits::replace(
+        d.config_path(),
+        Style::Rename,
+        "numprocs = 2",
+        "numprocs = 4",
+    );
+    d.wait_listed("worker:2", "RUNNING", WAIT);
+    d.wait_listed("worker:3", "RUNNING", WAIT);
     assert_untouched(&d, &before, &["worker:0", "worker:1", "db"]);
 }
 
 #[test]
 fn numprocs_down_stops_the_last_instances() {
     let body = WORKERS.replace("numprocs = 2", "numprocs = 4");
-    let d = start(&body, Style::InPlace, &["worker:0", "worker:1", "worker:2", "worker:3"]);
+    let d = start(
+        &body,
+        Style::InPlace,
+        &["worker:0", "worker:1", "worker:2", "worker:3"],
+    );
     let before = d.pids();
-    edits::replace(d.config_path(), Style::InPlace, "numprocs = 4", "numprocs = 2");
+    edits::replace(
+        d.config_path(),
+        Style::InPlace,
+        "numprocs = 4",
+        "numprocs = 2",
+    );
     for name in ["worker:2", "worker:3"] {
         d.wait_absent(name, WAIT);
         d.wait_for(&format!("{name}'s process to exit"), WAIT, || {
@@ -302,13 +320,11 @@ fn an_invalid_edit_changes_nothing_until_fixed() {
     let before = d.pids();
     let config = d.config_path().to_path_buf();
     let mut events = d.events();
-    let bad = edits::read(&config).replacen(
-        "args = [\"--print\", \"v1\"]",
-        "args = [\"--print\", \"v2\"]\nstartsecs = \"soon\"",
-        1,
-    );
+    let bad = edits::read(&config)
+        .replacen("\"v1\"", "\"v2\"", 1)
+        .replacen("startsecs = 0", "startsecs = \"soon\"", 1);
     edits::save(&config, Style::Rename, &bad);
-    let where_ = format!(
+    let at = format!(
         "{}:{}: programs.web.startsecs",
         config.display(),
         line_of(&bad, "startsecs = \"soon\"")
@@ -316,16 +332,20 @@ fn an_invalid_edit_changes_nothing_until_fixed() {
     let refused = events.wait_reload(WAIT);
     assert_eq!(refused["ok"], false, "a bad config is refused: {refused}");
     let errors = refused["errors"].to_string();
-    assert!(errors.contains(&where_), "the event names {where_}: {refused}");
+    assert!(errors.contains(&at), "the event names {at}: {refused}");
     let shown = config_errors(&d);
     assert!(
-        shown.iter().any(|e| e.starts_with(&where_)),
-        "status shows the error as {where_}...: {shown:?}"
+        shown.iter().any(|e| e.starts_with(&at)),
+        "status shows the error as {at}...: {shown:?}"
     );
     assert_untouched(&d, &before, &["web", "db", "cache"]);
     let out = d.ctl(&["status"]);
     assert_eq!(out.code, 0, "taskmasterctl status still works: {out:?}");
-    assert_eq!(out.lines().iter().filter(|l| l.contains("RUNNING")).count(), 3, "{out:?}");
+    assert_eq!(
+        out.lines().iter().filter(|l| l.contains("RUNNING")).count(),
+        3,
+        "{out:?}"
+    );
 
     // The fix (which also keeps the args change) is applied as a whole.
     edits::save(
@@ -374,11 +394,17 @@ fn a_deleted_config_changes_nothing_and_a_restored_one_applies() {
     assert_eq!(refused["ok"], false, "{refused}");
     let shown = config_errors(&d);
     assert!(
-        shown.iter().any(|e| e.contains(&config.display().to_string())),
+        shown
+            .iter()
+            .any(|e| e.contains(&config.display().to_string())),
         "status names the missing file: {shown:?}"
     );
     assert_untouched(&d, &before, &["web", "db", "cache"]);
-    edits::save(&config, Style::InPlace, &text.replacen("\"v1\"", "\"v2\"", 1));
+    edits::save(
+        &config,
+        Style::InPlace,
+        &text.replacen("\"v1\"", "\"v2\"", 1),
+    );
     assert_applied(&events.wait_reload(WAIT));
     d.wait_new_pid("web", before["web"], WAIT);
     assert_eq!(config_errors(&d), Vec::<String>::new());
@@ -392,8 +418,16 @@ fn fifty_saves_in_one_second_converge_to_the_last() {
     let config = d.config_path().to_path_buf();
     let text = edits::read(&config);
     for i in 0..50 {
-        let style = if i % 2 == 0 { Style::InPlace } else { Style::Rename };
-        edits::save(&config, style, &text.replacen("\"v1\"", &format!("\"v{}\"", i + 2), 1));
+        let style = if i % 2 == 0 {
+            Style::InPlace
+        } else {
+            Style::Rename
+        };
+        edits::save(
+            &config,
+            style,
+            &text.replacen("\"v1\"", &format!("\"v{}\"", i + 2), 1),
+        );
         // Pacing the saves over a second, as a script or a busy editor would.
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -450,7 +484,7 @@ fn sighup_reloads_and_restarts_nothing_that_did_not_change() {
     edits::save(&quiet, Style::InPlace, &text);
     d.signal_daemon(Signal::SIGHUP);
     assert_applied(&events.wait_reload(WAIT));
-    d.wait_state("added", "RUNNING", WAIT);
+    d.wait_listed("added", "RUNNING", WAIT);
     d.wait_new_pid("web", before["web"], WAIT);
     assert_untouched(&d, &before, &["db", "cache"]);
 }
@@ -541,15 +575,17 @@ fn reread_shows_the_plan_and_reload_applies_it() {
 fn a_reload_request_on_a_bad_config_is_refused_with_every_error() {
     let (d, quiet) = start_quiet(THREE, &["web", "db", "cache"]);
     let before = d.pids();
-    let bad = edits::read(&quiet)
-        .replacen("startsecs = 0", "startsecs = \"soon\"", 1)
+    let bad = edits::read(&quiet).replacen("startsecs = 0", "startsecs = \"soon\"", 1)
         + "\n[programs.broken]\nargs = [\"x\"]\n";
     edits::save(&quiet, Style::InPlace, &bad);
     let config = d.config_path().display().to_string();
     for command in ["reload", "update", "reread"] {
         let reply = d.request(json!({"command": command}));
         assert_eq!(reply["status"], 409, "{command}: {reply}");
-        assert_eq!(reply["error"]["code"], "config_invalid", "{command}: {reply}");
+        assert_eq!(
+            reply["error"]["code"], "config_invalid",
+            "{command}: {reply}"
+        );
         let message = reply["error"]["message"].as_str().unwrap_or_default();
         let startsecs = format!(
             "{config}:{}: programs.web.startsecs",
@@ -590,7 +626,7 @@ fn update_adds_a_program_and_leaves_the_others_alone() {
     edits::save(&quiet, Style::InPlace, &(edits::read(&quiet) + &added));
     let out = d.ctl(&["update"]);
     assert_eq!(out.code, 0, "{out:?}");
-    d.wait_state("added", "RUNNING", WAIT);
+    d.wait_listed("added", "RUNNING", WAIT);
     assert_eq!(
         d.pid("web"),
         web,
@@ -602,7 +638,8 @@ fn update_adds_a_program_and_leaves_the_others_alone() {
 fn bad_config_on_update_changes_nothing_and_says_where() {
     let (d, quiet) = start_quiet(THREE, &["web"]);
     let web = d.pid("web");
-    let bad = edits::read(&quiet).replacen("startsecs = 0", "startsecs = 0\nstopsignal = \"NOPE\"", 1);
+    let bad =
+        edits::read(&quiet).replacen("startsecs = 0", "startsecs = 0\nstopsignal = \"NOPE\"", 1);
     edits::save(&quiet, Style::InPlace, &bad);
     let out = d.ctl(&["update"]);
     assert_eq!(out.code, 1, "a refused reload fails: {out:?}");
@@ -626,8 +663,15 @@ fn check_prints_ok_and_exits_0_for_a_good_config() {
     let out = builder.check();
     let config = builder.dir().join("taskmaster.conf.toml");
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(out.stdout.trim(), format!("{}: ok", config.display()), "{out:?}");
-    assert!(!builder.dir().join("t.sock").exists(), "--check starts nothing");
+    assert_eq!(
+        out.stdout.trim(),
+        format!("{}: ok", config.display()),
+        "{out:?}"
+    );
+    assert!(
+        !builder.dir().join("t.sock").exists(),
+        "--check starts nothing"
+    );
 }
 
 #[test]
@@ -659,7 +703,10 @@ stopsignal = "NOPE"
         ),
         format!("{}:3: programs.extra.bogus", included.display()),
     ] {
-        assert!(text.contains(&expected), "--check reports {expected}: {out:?}");
+        assert!(
+            text.contains(&expected),
+            "--check reports {expected}: {out:?}"
+        );
     }
     assert!(!text.contains(": ok"), "{out:?}");
 }

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,6 +20,10 @@ pub const MARKER_KEY: &str = "TASKMASTER_BENCH_RUN";
 
 /// Set to keep each run's directory (config, daemon output, logs) for a post-mortem.
 pub const KEEP_KEY: &str = "TASKMASTER_BENCH_KEEP";
+
+/// Every program runs `sleep SLEEP_SECS`; the reload figures change one
+/// program's argument to something else.
+pub const SLEEP_SECS: &str = "1000000";
 
 /// Programs are named p0000, p0001...: fixed width, so sorted order is start order.
 pub fn program_name(i: usize) -> String {
@@ -217,4 +222,30 @@ pub trait Daemon {
     fn running_pid(&mut self, name: &str) -> Result<Option<i32>>;
     /// The command-line client asking for the status of every process.
     fn status_command(&self) -> Command;
+    /// The pid of every process that has one, by name.
+    fn pids(&mut self) -> Result<HashMap<String, i32>>;
+    /// Saves the config with program `name`'s argument changed to `arg`
+    /// (a new file renamed over the old one, as editors do) and does what
+    /// a user of this daemon then does to apply it, if anything.
+    fn change_args(&mut self, name: &str, arg: &str) -> Result<()>;
+    /// One reload of an unchanged config, answered once it is done: how
+    /// long it took; `None` when the daemon has no such request.
+    fn reload_unchanged(&mut self) -> Result<Option<Duration>>;
+}
+
+/// Writes `text` beside `path` and renames it over `path`, so that the
+/// daemon never reads a half-written config.
+pub fn save_by_rename(path: &Path, text: &str) -> Result<()> {
+    let temp = path.with_extension("tmp");
+    fs::write(&temp, text).with_context(|| format!("writing {}", temp.display()))?;
+    fs::rename(&temp, path)
+        .with_context(|| format!("renaming {} over {}", temp.display(), path.display()))
+}
+
+/// `text` with `old` (which must be there once) replaced by `new`.
+pub fn replace_once(text: &str, old: &str, new: &str) -> Result<String> {
+    match text.matches(old).count() {
+        1 => Ok(text.replacen(old, new, 1)),
+        count => bail!("the config holds {old:?} {count} times, not once"),
+    }
 }

@@ -187,6 +187,89 @@ fn wait_running_pid(daemon: &mut dyn Daemon, name: &str, old: Option<i32>) -> Re
     }
 }
 
+/// Median time from saving a config that changes one program's argument
+/// to the daemon reporting that program RUNNING with a new pid, over
+/// `tries` programs from the middle of the `programs`. Fails if any other
+/// program's pid changed.
+///
+/// As for [`restart`], /proc is watched until the new process exists, so
+/// that polling does not compete with the reload it measures.
+pub fn reload_change(daemon: &mut dyn Daemon, tries: usize, programs: usize) -> Result<Duration> {
+    let mut samples = Vec::with_capacity(tries);
+    for i in 0..tries {
+        let name = program_name((programs / 2 + i) % programs.max(1));
+        let arg = (2_000_000 + i).to_string();
+        samples.push(reload_change_once(daemon, &name, &arg)?);
+    }
+    Ok(median(samples))
+}
+
+fn reload_change_once(daemon: &mut dyn Daemon, name: &str, arg: &str) -> Result<Duration> {
+    let old = wait_running_pid(daemon, name, None)?;
+    let before = daemon.pids()?;
+    let spawner = daemon.process().pid();
+    let children: HashSet<i32> = procfs::children(spawner).into_iter().map(|c| c.0).collect();
+    let start = Instant::now();
+    daemon.change_args(name, arg)?;
+    while procfs::children(spawner)
+        .iter()
+        .all(|(pid, _)| children.contains(pid))
+    {
+        if start.elapsed() > STEP_DEADLINE {
+            bail!("{name} was not restarted within {STEP_DEADLINE:?} of saving its new args");
+        }
+        daemon.process().check_alive()?;
+        sleep(Duration::from_micros(100));
+    }
+    wait_running_pid(daemon, name, Some(old))?;
+    let took = start.elapsed();
+    check_untouched(&before, &daemon.pids()?, Some(name))?;
+    Ok(took)
+}
+
+/// Median round trip of `tries` reloads of the unchanged config; `None`
+/// when the daemon has no such request. Fails if any pid changed.
+pub fn reload_unchanged(daemon: &mut dyn Daemon, tries: usize) -> Result<Option<Duration>> {
+    let before = daemon.pids()?;
+    let mut samples = Vec::with_capacity(tries);
+    for _ in 0..tries {
+        match daemon.reload_unchanged()? {
+            Some(took) => samples.push(took),
+            None => return Ok(None),
+        }
+    }
+    check_untouched(&before, &daemon.pids()?, None)?;
+    Ok(Some(median(samples)))
+}
+
+/// An error naming the programs, other than `changed`, whose pid is not
+/// the one it had `before`.
+fn check_untouched(
+    before: &HashMap<String, i32>,
+    after: &HashMap<String, i32>,
+    changed: Option<&str>,
+) -> Result<()> {
+    let mut moved: Vec<&str> = before
+        .iter()
+        .filter(|(name, pid)| Some(name.as_str()) != changed && after.get(*name) != Some(pid))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if moved.is_empty() {
+        return Ok(());
+    }
+    moved.sort_unstable();
+    bail!(
+        "the reload touched {} other programs (pid changed or gone): {}",
+        moved.len(),
+        moved
+            .iter()
+            .take(10)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 /// SIGTERM to the daemon → it has exited. Programs it left running are
 /// killed and counted.
 pub fn shutdown(daemon: &mut dyn Daemon) -> Result<(Duration, usize)> {
@@ -197,6 +280,20 @@ pub fn shutdown(daemon: &mut dyn Daemon) -> Result<(Duration, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn untouched_ignores_the_changed_program_only() {
+        let map = |pairs: &[(&str, i32)]| -> HashMap<String, i32> {
+            pairs.iter().map(|(n, p)| (n.to_string(), *p)).collect()
+        };
+        let before = map(&[("a", 1), ("b", 2), ("c", 3)]);
+        assert!(check_untouched(&before, &map(&[("a", 9), ("b", 2), ("c", 3)]), Some("a")).is_ok());
+        let error = check_untouched(&before, &map(&[("a", 9), ("c", 4)]), Some("a"))
+            .expect_err("b and c moved");
+        assert!(error.to_string().contains("2 other programs"), "{error}");
+        assert!(error.to_string().ends_with("b, c"), "{error}");
+        assert!(check_untouched(&before, &map(&[("a", 9), ("b", 2), ("c", 3)]), None).is_err());
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {

@@ -1,9 +1,10 @@
 //! `cargo xtask bench`: Taskmaster against supervisord and against the
 //! machine's limit (a bare fork/exec loop), on this machine, in one run.
 //!
-//! Each daemon is started three times, each time in a fresh directory with
-//! its own config and socket: with N programs (start-up, memory, `status`,
-//! shutdown), with 100 (memory, idle, restart) and with none (memory).
+//! Each daemon is started up to four times, each time in a fresh directory
+//! with its own config and socket: with N programs (start-up, memory,
+//! `status`, shutdown), with 100 (memory, idle, restart), with none
+//! (memory) and with N again (hot reload).
 //! bench/README.md explains every figure.
 
 mod bare;
@@ -35,6 +36,8 @@ pub enum Only {
     Idle,
     Restart,
     Shutdown,
+    /// Hot reload with N programs: one changed program, and nothing changed.
+    Reload,
 }
 
 pub struct Options {
@@ -59,6 +62,7 @@ struct Plan {
     /// `status` CLI runs: Taskmaster's, supervisorctl's.
     status_runs: (usize, usize),
     restart_tries: usize,
+    reload_tries: usize,
     bare_repeats: usize,
     columns: Vec<Column>,
     metrics: Vec<Metric>,
@@ -87,6 +91,7 @@ impl Plan {
                 Only::Idle => &[Metric::IdleWakeups, Metric::IdleCpu],
                 Only::Restart => &[Metric::Restart],
                 Only::Shutdown => &[Metric::Shutdown],
+                Only::Reload => &[Metric::ReloadChange, Metric::ReloadUnchanged],
                 _ => &[],
             })
             .copied()
@@ -102,12 +107,15 @@ impl Plan {
             Metric::IdleCpu,
             Metric::Restart,
             Metric::Shutdown,
+            Metric::ReloadChange,
+            Metric::ReloadUnchanged,
         ];
         Plan {
             n: options.n.unwrap_or(if quick { 200 } else { 1000 }),
             idle: Duration::from_secs(options.idle_secs.unwrap_or(if quick { 5 } else { 30 })),
             status_runs: if quick { (5, 2) } else { (20, 5) },
             restart_tries: if quick { 3 } else { 10 },
+            reload_tries: if quick { 3 } else { 10 },
             bare_repeats: if quick { 1 } else { 3 },
             columns: if columns.is_empty() {
                 all_columns.to_vec()
@@ -128,6 +136,7 @@ impl Plan {
             idle_secs: self.idle.as_secs(),
             status_runs: self.status_runs,
             restart_tries: self.restart_tries,
+            reload_tries: self.reload_tries,
         }
     }
 
@@ -210,6 +219,17 @@ fn note_setup(plan: &Plan, table: &mut Table) {
          shows a new pid RUNNING. Its limit is one `Command::spawn` of sleep. Shutdown's limit is \
          SIGTERM to N bare sleeps and reaping them all.",
     );
+    if plan.metrics.contains(&Metric::ReloadChange) {
+        table.note(
+            "Reload, change: the config is saved with one program's `sleep` argument changed (a \
+             new file renamed over it), and timed until that program is RUNNING with a new pid \
+             (/proc watched for the new child first, then status polled without pause); \
+             Taskmaster applies it by itself (file watcher, 150 ms debounce), supervisord is \
+             told with `supervisorctl update`, whose run is included. Unchanged: the round trip \
+             of a `reload` request on an unchanged config. Both fail if any other program's pid \
+             changed.",
+        );
+    }
 }
 
 fn plural(count: usize, word: &str) -> String {
@@ -254,7 +274,7 @@ fn measure_daemon(driver: &mut dyn Driver, column: Column, plan: &Plan, table: &
         return;
     }
     table.note(format!("{}.", driver.poll_note()));
-    let runs: [(&[Metric], RunFn); 3] = [
+    let runs: [(&[Metric], RunFn); 4] = [
         (
             &[
                 Metric::Startup,
@@ -274,6 +294,7 @@ fn measure_daemon(driver: &mut dyn Driver, column: Column, plan: &Plan, table: &
             small_run,
         ),
         (&[Metric::Rss0], empty_run),
+        (&[Metric::ReloadChange, Metric::ReloadUnchanged], reload_run),
     ];
     for (metrics, run) in runs {
         let selected = plan.selected(metrics);
@@ -396,6 +417,27 @@ fn small_run(driver: &dyn Driver, plan: &Plan, record: &mut Record) -> Result<()
     Ok(())
 }
 
+/// N programs: one program's args changed in the config, then a reload
+/// that changes nothing.
+fn reload_run(driver: &dyn Driver, plan: &Plan, record: &mut Record) -> Result<()> {
+    let name = driver.name();
+    eprintln!("{name}: starting {} programs for the reloads...", plan.n);
+    let (mut daemon, _, _) = metrics::start_until_running(driver, plan.n)?;
+    std::thread::sleep(SETTLE);
+    if record.wants(Metric::ReloadChange) {
+        eprintln!("{name}: reloads changing one program...");
+        let took = metrics::reload_change(&mut *daemon, plan.reload_tries, plan.n)?;
+        record.set(Metric::ReloadChange, Cell::Time(took));
+    }
+    if record.wants(Metric::ReloadUnchanged) {
+        eprintln!("{name}: reloads changing nothing...");
+        if let Some(took) = metrics::reload_unchanged(&mut *daemon, plan.reload_tries)? {
+            record.set(Metric::ReloadUnchanged, Cell::Time(took));
+        }
+    }
+    Ok(())
+}
+
 /// No programs: the daemon's own memory.
 fn empty_run(driver: &dyn Driver, _plan: &Plan, record: &mut Record) -> Result<()> {
     eprintln!("{}: starting with no programs...", driver.name());
@@ -424,7 +466,7 @@ mod tests {
         let plan = Plan::new(&options(&[]));
         assert_eq!((plan.n, plan.idle.as_secs()), (1000, 30));
         assert_eq!(plan.columns.len(), 3);
-        assert_eq!(plan.metrics.len(), 9);
+        assert_eq!(plan.metrics.len(), 11);
     }
 
     #[test]

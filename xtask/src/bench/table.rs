@@ -33,6 +33,8 @@ pub enum Metric {
     IdleCpu,
     Restart,
     Shutdown,
+    ReloadChange,
+    ReloadUnchanged,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,11 +52,16 @@ pub struct Labels {
     pub idle_secs: u64,
     pub status_runs: (usize, usize),
     pub restart_tries: usize,
+    pub reload_tries: usize,
 }
 
 /// The performance issue's targets at 1000 programs.
 const STARTUP_TARGET_RATIO: f64 = 1.5;
 const RSS_TARGET: u64 = 10 * 1024 * 1024;
+/// The hot-reload issue's target for the daemon's own work in a reload.
+const RELOAD_TARGET: Duration = Duration::from_millis(50);
+/// How long the config watcher waits for a burst of saves to end.
+const WATCH_DEBOUNCE: Duration = Duration::from_millis(150);
 
 pub struct Table {
     labels: Labels,
@@ -94,6 +101,7 @@ impl Table {
             idle_secs,
             status_runs: (tm_runs, sv_runs),
             restart_tries,
+            reload_tries,
         } = self.labels;
         match metric {
             Metric::Startup => format!("start {n} programs until all RUNNING"),
@@ -109,6 +117,12 @@ impl Table {
                 format!("restart after kill -9 (median of {restart_tries})")
             }
             Metric::Shutdown => format!("SIGTERM to exit, {n} programs running"),
+            Metric::ReloadChange => format!(
+                "save a config changing 1 of {n} programs until it is RUNNING again (median of {reload_tries})"
+            ),
+            Metric::ReloadUnchanged => {
+                format!("`reload` of an unchanged config, {n} programs (median of {reload_tries})")
+            }
         }
     }
 
@@ -141,6 +155,25 @@ impl Table {
                 format!("0{}", verdict(met))
             }
             Metric::StatusCli => "milliseconds".into(),
+            Metric::ReloadChange => {
+                let met = match taskmaster {
+                    Some(Cell::Time(t)) => Some(*t < WATCH_DEBOUNCE + RELOAD_TARGET),
+                    _ => None,
+                };
+                format!(
+                    "{} debounce + < {}{}",
+                    format_duration(WATCH_DEBOUNCE),
+                    format_duration(RELOAD_TARGET),
+                    verdict(met)
+                )
+            }
+            Metric::ReloadUnchanged => {
+                let met = match taskmaster {
+                    Some(Cell::Time(t)) => Some(*t < RELOAD_TARGET),
+                    _ => None,
+                };
+                format!("< {}{}", format_duration(RELOAD_TARGET), verdict(met))
+            }
             _ => String::new(),
         }
     }
@@ -254,6 +287,7 @@ mod tests {
             idle_secs: 30,
             status_runs: (20, 5),
             restart_tries: 10,
+            reload_tries: 10,
         }
     }
 
@@ -296,5 +330,41 @@ mod tests {
         assert!(text.contains("- N = 1000\n"), "{text}");
         assert!(text.contains("- supervisord, wake-ups in 30 s idle, 100 programs: boom"));
         assert!(text.contains("- Taskmaster, 2 figures: no build"), "{text}");
+    }
+
+    #[test]
+    fn reload_rows_judge_the_daemon_work() {
+        let mut table = Table::new(labels());
+        let ms = Duration::from_millis;
+        table.set(
+            Metric::ReloadChange,
+            Column::Taskmaster,
+            Cell::Time(ms(170)),
+        );
+        table.set(
+            Metric::ReloadChange,
+            Column::Supervisord,
+            Cell::Time(ms(900)),
+        );
+        table.set(
+            Metric::ReloadUnchanged,
+            Column::Taskmaster,
+            Cell::Time(ms(60)),
+        );
+        let text = table.to_markdown();
+        assert!(
+            text.contains(
+                "| save a config changing 1 of 1000 programs until it is RUNNING again (median of 10) \
+                 | 170 ms | 900 ms | — | 150 ms debounce + < 50 ms (met) |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "| `reload` of an unchanged config, 1000 programs (median of 10) | 60 ms | — | — \
+                 | < 50 ms (missed) |"
+            ),
+            "{text}"
+        );
     }
 }

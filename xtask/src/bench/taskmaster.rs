@@ -1,13 +1,17 @@
 //! The Taskmaster driver: builds the release binaries, writes a TOML config,
 //! starts `taskmasterd -n`, and reads states with the protocol's `status`.
 
-use super::daemon::{program_name, Daemon, DaemonProcess, Driver, Workdir};
+use super::daemon::{
+    program_name, replace_once, save_by_rename, Daemon, DaemonProcess, Driver, Workdir, SLEEP_SECS,
+};
 use super::procfs;
 use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use taskmaster_protocol::{Client, ProcessState, Request, StatusContent};
+use std::time::{Duration, Instant};
+use taskmaster_protocol::{ActionContent, Client, ProcessState, Request, StatusContent};
 
 /// The broker's comm as the kernel shows it: names are cut to 15 bytes.
 const BROKER_COMM: &str = "taskmaster-brok";
@@ -115,7 +119,7 @@ fn config_text(dir: &Path, socket: &Path, n: usize) -> String {
     for i in 0..n {
         let _ = write!(
             text,
-            "\n[programs.{}]\ncommand = \"sleep\"\nargs = [\"1000000\"]\nstartsecs = 0\nautorestart = true\n",
+            "\n[programs.{}]\ncommand = \"sleep\"\nargs = [\"{SLEEP_SECS}\"]\nstartsecs = 0\nautorestart = true\n",
             program_name(i)
         );
     }
@@ -194,6 +198,52 @@ impl Daemon for Running {
         let mut command = Command::new(&self.ctl);
         command.arg("-c").arg(&self.config).arg("status");
         command
+    }
+
+    fn pids(&mut self) -> Result<HashMap<String, i32>> {
+        let status = self
+            .status(&[])?
+            .context("taskmaster stopped answering on its socket")?;
+        Ok(status
+            .processes
+            .into_iter()
+            .filter_map(|p| Some((p.name, p.pid?)))
+            .collect())
+    }
+
+    /// The broker watches the file: saving it is all a user does.
+    fn change_args(&mut self, name: &str, arg: &str) -> Result<()> {
+        let text = std::fs::read_to_string(&self.config)
+            .with_context(|| format!("reading {}", self.config.display()))?;
+        let program = format!("[programs.{name}]\ncommand = \"sleep\"\nargs = ");
+        let text = replace_once(
+            &text,
+            &format!("{program}[\"{SLEEP_SECS}\"]"),
+            &format!("{program}[\"{arg}\"]"),
+        )?;
+        save_by_rename(&self.config, &text)
+    }
+
+    fn reload_unchanged(&mut self) -> Result<Option<Duration>> {
+        self.status(&[])?
+            .context("taskmaster stopped answering on its socket")?;
+        let client = self
+            .client
+            .as_mut()
+            .context("no connection to taskmaster after a status")?;
+        let start = Instant::now();
+        let reply = client
+            .request(&Request::new("reload"))
+            .context("sending `reload` to taskmaster")?;
+        let took = start.elapsed();
+        let content: ActionContent = reply
+            .into_content()
+            .map_err(|e| anyhow::anyhow!("taskmaster refused `reload`: {e}"))?;
+        let plan = content.plan.unwrap_or_default();
+        if let Some(line) = plan.lines().find(|l| !l.ends_with(": unchanged")) {
+            bail!("a reload of the unchanged config changed something: {line}");
+        }
+        Ok(Some(took))
     }
 }
 
