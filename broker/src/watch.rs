@@ -20,7 +20,7 @@ use tokio::time::{sleep_until, Instant};
 
 /// How long the files must stay quiet before the reload: an editor's save
 /// is a burst of events within a few milliseconds.
-const DEBOUNCE: Duration = Duration::from_millis(150);
+const DEBOUNCE: Duration = Duration::from_millis(100);
 
 /// A running watcher; dropping it stops the watching.
 pub struct ConfigWatcher {
@@ -33,7 +33,7 @@ impl Drop for ConfigWatcher {
     }
 }
 
-/// Watches `dirs` (not recursively) and sends `()` on `notify` 150 ms after
+/// Watches `dirs` (not recursively) and sends `()` on `notify` 100 ms after
 /// the last of a burst of changes to one of `files`, or to a file matching
 /// one of `patterns` (the include globs). Give it a config's `watch_dirs`,
 /// `sources` and `include_patterns`. A directory that does not exist yet is
@@ -216,7 +216,7 @@ mod tests {
     /// most DEBOUNCE after the last event it answers, and every event of
     /// the test happened before the wait starts; four times that leaves
     /// room for a slow scheduler without making the test slow.
-    const QUIET: Duration = Duration::from_millis(4 * 150);
+    const QUIET: Duration = Duration::from_millis(6 * 100);
 
     struct Setup {
         dir: TestDir,

@@ -224,7 +224,7 @@ fn note_setup(plan: &Plan, table: &mut Table) {
             "Reload, change: the config is saved with one program's `sleep` argument changed (a \
              new file renamed over it), and timed until that program is RUNNING with a new pid \
              (/proc watched for the new child first, then status polled without pause); \
-             Taskmaster applies it by itself (file watcher, 150 ms debounce), supervisord is \
+             Taskmaster applies it by itself (file watcher, 100 ms debounce), supervisord is \
              told with `supervisorctl update`, whose run is included. Unchanged: the round trip \
              of a `reload` request on an unchanged config. Both fail if any other program's pid \
              changed.",

@@ -61,7 +61,7 @@ const RSS_TARGET: u64 = 10 * 1024 * 1024;
 /// The hot-reload issue's target for the daemon's own work in a reload.
 const RELOAD_TARGET: Duration = Duration::from_millis(50);
 /// How long the config watcher waits for a burst of saves to end.
-const WATCH_DEBOUNCE: Duration = Duration::from_millis(150);
+const WATCH_DEBOUNCE: Duration = Duration::from_millis(100);
 
 pub struct Table {
     labels: Labels,
@@ -339,7 +339,7 @@ mod tests {
         table.set(
             Metric::ReloadChange,
             Column::Taskmaster,
-            Cell::Time(ms(170)),
+            Cell::Time(ms(140)),
         );
         table.set(
             Metric::ReloadChange,
@@ -355,7 +355,7 @@ mod tests {
         assert!(
             text.contains(
                 "| save a config changing 1 of 1000 programs until it is RUNNING again (median of 10) \
-                 | 170 ms | 900 ms | — | 150 ms debounce + < 50 ms (met) |"
+                 | 140 ms | 900 ms | — | 100 ms debounce + < 50 ms (met) |"
             ),
             "{text}"
         );
