@@ -12,6 +12,9 @@ use std::path::PathBuf;
 mod fd;
 pub use fd::{inherited_channel, BROKER_CHANNEL_FD};
 
+/// The most descriptors one packet carries (a program's three pipes).
+pub const MAX_FDS: usize = 3;
+
 /// Largest packet either side sends or accepts.
 pub const MAX_PACKET: usize = 256 * 1024;
 
@@ -26,9 +29,9 @@ pub enum ToSupervisor {
     /// The broker has loaded its config and bound its socket: taskmasterd may
     /// detach from the terminal and report success.
     Ready,
-    /// Start one program. Two descriptors travel with this packet: the
-    /// child's stdout and stderr, in that order (the same file twice when
-    /// stderr is redirected).
+    /// Start one program. taskmasterd creates its stdin, stdout and stderr
+    /// pipes and answers with [`ToBroker::Spawned`], which carries the
+    /// broker's ends.
     Spawn(SpawnRequest),
     /// Deliver `signal` to `pid`, or to its process group when `group`.
     Signal { pid: i32, signal: i32, group: bool },
@@ -57,6 +60,18 @@ pub struct SpawnRequest {
     pub user: Option<String>,
     pub directory: Option<PathBuf>,
     pub umask: Option<u32>,
+    /// The program's stderr goes into its stdout pipe: no stderr pipe.
+    pub redirect_stderr: bool,
+}
+
+/// One of a program's standard streams, as the broker holds it: the write
+/// end of `Stdin`, the read ends of `Stdout` and `Stderr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdin,
+    Stdout,
+    Stderr,
 }
 
 /// A program taskmasterd started and that is still alive.
@@ -82,16 +97,25 @@ pub enum ExitStatus {
 pub enum ToBroker {
     /// The first packet a broker receives: the programs still alive (empty
     /// on a fresh start, the survivors after a broker restart) and what
-    /// happened while no broker was listening.
+    /// happened while no broker was listening. A [`ToBroker::Streams`]
+    /// packet follows for each child.
     Hello {
         children: Vec<Child>,
         notices: Vec<String>,
     },
+    /// The program runs. Its pipes travel with this packet, one descriptor
+    /// per entry of `streams`, in that order. taskmasterd keeps its own
+    /// copies until the program is reaped, so that a broker restart loses
+    /// neither the pipes nor what is buffered in them.
     Spawned {
         id: u64,
         pid: i32,
         started_at_ms: u64,
+        streams: Vec<Stream>,
     },
+    /// After a [`ToBroker::Hello`]: the pipes of a surviving child, one
+    /// descriptor per entry of `streams`.
+    Streams { pid: i32, streams: Vec<Stream> },
     /// The program could not be started; `error` names the step and the
     /// errno text, e.g. "cannot execute 'nosuch': No such file or directory".
     SpawnFailed {
@@ -107,6 +131,9 @@ pub enum ToBroker {
     Shutdown,
     /// taskmasterd received SIGHUP: reload the config now.
     Reload,
+    /// taskmasterd received SIGUSR2: reopen every log file (after an
+    /// external logrotate moved them).
+    ReopenLogs,
 }
 
 /// Encodes one packet.
@@ -134,6 +161,7 @@ mod tests {
             user: Some("nobody".into()),
             directory: Some("/tmp".into()),
             umask: Some(0o022),
+            redirect_stderr: false,
         });
         let back: ToSupervisor = decode(&encode(&request)).unwrap();
         assert_eq!(back, request);
