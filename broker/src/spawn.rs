@@ -1,39 +1,10 @@
-//! What the broker prepares for a spawn: the program's log files, opened
-//! here so that taskmasterd never touches a path a config named, and the
-//! resolved [`SpawnRequest`].
+//! The [`SpawnRequest`] for one process: its definition resolved into what
+//! taskmasterd needs and nothing more.
 
-use crate::activity::append_nofollow;
 use crate::config::{Config, Program};
 use crate::core::Proc;
 use std::collections::BTreeMap;
-use std::os::fd::OwnedFd;
-use std::path::Path;
 use taskmaster_ipc::SpawnRequest;
-
-/// Opens (appends to) the stdout and stderr files; with `redirect_stderr`
-/// both descriptors are the stdout file. The error names the file.
-pub fn open_outputs(
-    stdout: &Path,
-    stderr: &Path,
-    redirect_stderr: bool,
-) -> Result<Vec<OwnedFd>, String> {
-    let out = open_log(stdout)?;
-    let err = if redirect_stderr {
-        out.try_clone()
-            .map_err(|e| format!("cannot duplicate log file {}: {e}", stdout.display()))?
-    } else {
-        open_log(stderr)?
-    };
-    Ok(vec![out.into(), err.into()])
-}
-
-fn open_log(path: &Path) -> Result<std::fs::File, String> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create log directory {}: {e}", dir.display()))?;
-    }
-    append_nofollow(path).map_err(|e| format!("cannot open log file {}: {e}", path.display()))
-}
 
 /// The spawn request for one process. Its environment is the one
 /// taskmasterd was started with (taskmasterd adds it), then
@@ -64,5 +35,6 @@ pub fn request(id: u64, config: &Config, program: &Program, proc: &Proc) -> Spaw
         user: program.user.clone(),
         directory: program.directory.clone(),
         umask: program.umask,
+        redirect_stderr: program.redirect_stderr,
     }
 }

@@ -4,7 +4,7 @@
 //! packets to taskmasterd and replies to clients.
 
 use crate::activity::ActivityLog;
-use crate::config::{Config, LogLevel, Program, Stream};
+use crate::config::{Config, LogLevel, Program};
 use crate::describe::exit_text;
 use crate::jobs::{Job, Phase, PhaseKind, Precheck};
 use crate::link::{LinkReceiver, LinkSender};
@@ -261,6 +261,7 @@ impl Core {
                 id,
                 pid,
                 started_at_ms,
+                ..
             } => {
                 if let Some(i) = self.spawns.remove(&id) {
                     self.by_pid.insert(pid, i);
@@ -300,6 +301,7 @@ impl Core {
             },
             ToBroker::Shutdown => self.begin_shutdown("taskmasterd received a stop signal"),
             ToBroker::Reload => self.reload(None, "taskmasterd received SIGHUP"),
+            ToBroker::Streams { .. } | ToBroker::ReopenLogs => {}
             ToBroker::Hello { .. } => self
                 .log
                 .warn("unexpected second hello from taskmasterd; ignored"),
@@ -406,25 +408,11 @@ impl Core {
         }
         let proc = &self.procs[i];
         let program = &proc.def;
-        let outputs = spawn::open_outputs(
-            &self.config.log_path(program, &proc.name, Stream::Stdout),
-            &self.config.log_path(program, &proc.name, Stream::Stderr),
-            program.redirect_stderr,
-        );
-        let fds = match outputs {
-            Ok(fds) => fds,
-            Err(error) => {
-                self.log
-                    .error(&format!("spawnerr: '{}': {error}", proc.name));
-                self.queue.push_back((i, Event::SpawnFailed { error }));
-                return;
-            }
-        };
         let id = self.next_spawn_id;
         self.next_spawn_id += 1;
         let request = spawn::request(id, &self.config, program, proc);
         self.spawns.insert(id, i);
-        self.link.send(&ToSupervisor::Spawn(request), fds);
+        self.link.send(&ToSupervisor::Spawn(request), Vec::new());
     }
 
     fn signal(&mut self, i: usize, signal: i32, group: bool) {
