@@ -1,13 +1,14 @@
 //! The broker's end of the socketpair to taskmasterd: a writer task that
 //! sends [`ToSupervisor`] packets (with descriptors) as the socket accepts
-//! them, and a receiver for [`ToBroker`] packets.
+//! them, and a receiver for [`ToBroker`] packets and the descriptors that
+//! come with them.
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::sys::socket::{recv, sendmsg, ControlMessage, MsgFlags, UnixAddr};
-use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, OwnedFd};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
-use taskmaster_ipc::{decode, encode, ToBroker, ToSupervisor, MAX_PACKET};
+use taskmaster_ipc::{decode, encode, ToBroker, ToSupervisor, MAX_FDS, MAX_PACKET};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
@@ -49,23 +50,36 @@ pub struct LinkReceiver {
 }
 
 impl LinkReceiver {
-    /// The next packet; `None` when taskmasterd has closed the channel.
-    pub async fn recv(&mut self) -> io::Result<Option<ToBroker>> {
+    /// The next packet with the descriptors that came with it; `None` when
+    /// taskmasterd has closed the channel. A packet that is malformed, too
+    /// large or carries more than [`MAX_FDS`] descriptors is an
+    /// `InvalidData` error (its descriptors are closed): the caller logs it
+    /// and reads on.
+    pub async fn recv(&mut self) -> io::Result<Option<(ToBroker, Vec<OwnedFd>)>> {
         loop {
             let mut guard = self.socket.readable().await?;
-            let result = guard.try_io(|inner| {
-                recv(inner.as_raw_fd(), &mut self.buf, MsgFlags::MSG_DONTWAIT)
-                    .map_err(io::Error::from)
-            });
-            match result {
-                Ok(Ok(0)) => return Ok(None),
-                Ok(Ok(n)) => {
-                    return decode(&self.buf[..n]).map(Some).map_err(|e| {
-                        io::Error::new(
+            match guard.try_io(|inner| receive(inner.as_raw_fd(), &mut self.buf)) {
+                Ok(Ok(Received { bytes: 0, fds, .. })) if fds.is_empty() => return Ok(None),
+                Ok(Ok(Received {
+                    bytes,
+                    fds,
+                    truncated,
+                })) => {
+                    if truncated {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "dropped a packet from taskmasterd larger than {MAX_PACKET} bytes or with more than {MAX_FDS} descriptors"
+                            ),
+                        ));
+                    }
+                    return match decode(&self.buf[..bytes]) {
+                        Ok(message) => Ok(Some((message, fds))),
+                        Err(e) => Err(io::Error::new(
                             io::ErrorKind::InvalidData,
                             format!("bad packet from taskmasterd: {e}"),
-                        )
-                    })
+                        )),
+                    };
                 }
                 Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Ok(Err(e)) => return Err(e),
@@ -73,6 +87,35 @@ impl LinkReceiver {
             }
         }
     }
+}
+
+/// One packet as `recvmsg` gave it.
+struct Received {
+    bytes: usize,
+    fds: Vec<OwnedFd>,
+    /// The data or the descriptors did not fit.
+    truncated: bool,
+}
+
+fn receive(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
+    let mut control = nix::cmsg_space!([RawFd; MAX_FDS]);
+    let mut iov = [IoSliceMut::new(buf)];
+    let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC;
+    let message = recvmsg::<()>(fd, &mut iov, Some(&mut control), flags)?;
+    let raw: Vec<RawFd> = message
+        .cmsgs()?
+        .flat_map(|cmsg| match cmsg {
+            ControlMessageOwned::ScmRights(fds) => fds,
+            _ => Vec::new(),
+        })
+        .collect();
+    Ok(Received {
+        bytes: message.bytes,
+        fds: taskmaster_ipc::received(&raw),
+        truncated: message
+            .flags
+            .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC),
+    })
 }
 
 /// The writer task; it ends once every [`LinkSender`] is dropped and the

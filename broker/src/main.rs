@@ -4,6 +4,7 @@
 //! asking taskmasterd to spawn and signal.
 
 mod activity;
+mod capture;
 mod config;
 mod core;
 mod describe;
@@ -13,6 +14,7 @@ mod server;
 mod signals;
 mod spawn;
 mod state;
+mod tail;
 mod targets;
 mod watch;
 
@@ -135,7 +137,7 @@ async fn run(
         }
     };
     let hello = match receiver.recv().await {
-        Ok(Some(hello @ ToBroker::Hello { .. })) => hello,
+        Ok(Some((hello @ ToBroker::Hello { .. }, _))) => hello,
         other => {
             eprintln!("taskmaster-broker: expected a hello from taskmasterd, got {other:?}");
             return ExitCode::from(1);

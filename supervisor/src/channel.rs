@@ -1,11 +1,10 @@
 //! Our end of the socketpair with the broker: non-blocking, one JSON
-//! document per packet, outgoing packets queued until the socket can take
-//! them so that neither side can block the other.
+//! document per packet with its descriptors, outgoing packets queued until
+//! the socket can take them so that neither side can block the other.
 
-use crate::sys;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use std::collections::VecDeque;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -28,7 +27,9 @@ pub enum Received {
 
 pub struct Channel {
     fd: OwnedFd,
-    outbox: VecDeque<Vec<u8>>,
+    /// Encoded packets with the descriptors they carry (owned copies, closed
+    /// once sent).
+    outbox: VecDeque<(Vec<u8>, Vec<OwnedFd>)>,
     buffer: Vec<u8>,
 }
 
@@ -51,9 +52,10 @@ impl Channel {
         self.fd.as_fd()
     }
 
-    /// Queues `message` and sends what the socket takes now.
-    pub fn send(&mut self, message: &ToBroker) -> Result<(), Errno> {
-        self.outbox.push_back(taskmaster_ipc::encode(message));
+    /// Queues `message` with `fds` and sends what the socket takes now.
+    pub fn send(&mut self, message: &ToBroker, fds: Vec<OwnedFd>) -> Result<(), Errno> {
+        self.outbox
+            .push_back((taskmaster_ipc::encode(message), fds));
         self.flush()
     }
 
@@ -64,12 +66,15 @@ impl Channel {
     /// Sends queued packets until the socket is full. An error means the
     /// broker is gone.
     pub fn flush(&mut self) -> Result<(), Errno> {
-        while let Some(packet) = self.outbox.front() {
+        while let Some((packet, fds)) = self.outbox.front() {
             let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+            let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+            let rights = [ControlMessage::ScmRights(&raw)];
+            let cmsgs: &[ControlMessage] = if raw.is_empty() { &[] } else { &rights };
             match sendmsg::<()>(
                 self.fd.as_raw_fd(),
                 &[IoSlice::new(packet)],
-                &[],
+                cmsgs,
                 flags,
                 None,
             ) {
@@ -128,7 +133,7 @@ impl Channel {
     pub fn into_unsent(self) -> Vec<ToBroker> {
         self.outbox
             .iter()
-            .filter_map(|packet| taskmaster_ipc::decode(packet).ok())
+            .filter_map(|(packet, _)| taskmaster_ipc::decode(packet).ok())
             .collect()
     }
 }
@@ -137,11 +142,11 @@ fn received_fds<S>(message: &nix::sys::socket::RecvMsg<'_, '_, S>) -> Vec<OwnedF
     let Ok(cmsgs) = message.cmsgs() else {
         return Vec::new();
     };
-    cmsgs
+    let raw: Vec<RawFd> = cmsgs
         .flat_map(|cmsg| match cmsg {
             ControlMessageOwned::ScmRights(fds) => fds,
             _ => Vec::new(),
         })
-        .map(sys::own_received_fd)
-        .collect()
+        .collect();
+    taskmaster_ipc::received(&raw)
 }

@@ -136,20 +136,67 @@ const PROCESSES: Limit = Limit {
     ulimit: "ulimit -Hu",
 };
 
-/// Raises the soft limits of open files and processes to at least `minfds`
-/// and `minprocs` (and the hard limits too when root).
-pub fn raise_limits(minfds: u64, minprocs: u64) -> Result<(), String> {
+/// Raises the limits: the soft limit of open files to the hard limit
+/// (taskmasterd and the broker each hold three pipe ends per program, as
+/// systemd raises its own), and that of processes to at least `minprocs`;
+/// the hard limits too when root and `minfds`/`minprocs` ask for more.
+/// Returns the open files limit programs get: what they would have had
+/// without the raise (at least `minfds`), so that a `select(2)` program is
+/// not handed descriptors above 1024.
+pub fn raise_limits(minfds: u64, minprocs: u64) -> Result<libc::rlimit, String> {
     let root = nix::unistd::geteuid().is_root();
-    raise(&OPEN_FILES, minfds, root)?;
-    raise(&PROCESSES, minprocs, root)
+    let (soft, hard) = current(&OPEN_FILES)?;
+    let plan = plan_open_files(minfds, soft, hard, root)?;
+    if let Some((soft, hard)) = plan.raised {
+        set(&OPEN_FILES, minfds, soft, hard)?;
+    }
+    raise(&PROCESSES, minprocs, root)?;
+    Ok(libc::rlimit {
+        rlim_cur: plan.for_programs.0,
+        rlim_max: plan.for_programs.1,
+    })
+}
+
+/// What to do with the open files limit.
+#[derive(Debug, PartialEq, Eq)]
+struct OpenFiles {
+    /// The new `(soft, hard)` limits of taskmasterd, `None` to keep them.
+    raised: Option<(u64, u64)>,
+    /// The `(soft, hard)` limits programs get.
+    for_programs: (u64, u64),
+}
+
+fn plan_open_files(wanted: u64, soft: u64, hard: u64, root: bool) -> Result<OpenFiles, String> {
+    // What minfds alone asks for is what programs get.
+    let (program_soft, new_hard) =
+        plan_limit(&OPEN_FILES, wanted, soft, hard, root)?.unwrap_or((soft, hard));
+    let ours = if new_hard == RLIM_INFINITY {
+        // Not a soft limit of open files the kernel accepts.
+        program_soft
+    } else {
+        new_hard
+    };
+    let raised = (ours, new_hard) != (soft, hard);
+    Ok(OpenFiles {
+        raised: raised.then_some((ours, new_hard)),
+        for_programs: (program_soft, new_hard),
+    })
 }
 
 fn raise(limit: &Limit, wanted: u64, root: bool) -> Result<(), String> {
-    let (soft, hard) = getrlimit(limit.resource)
-        .map_err(|errno| format!("cannot read the limit of {}: {}", limit.what, errno.desc()))?;
-    let Some((soft, hard)) = plan_limit(limit, wanted, soft, hard, root)? else {
-        return Ok(());
-    };
+    let (soft, hard) = current(limit)?;
+    match plan_limit(limit, wanted, soft, hard, root)? {
+        Some((soft, hard)) => set(limit, wanted, soft, hard),
+        None => Ok(()),
+    }
+}
+
+fn current(limit: &Limit) -> Result<(u64, u64), String> {
+    getrlimit(limit.resource)
+        .map_err(|errno| format!("cannot read the limit of {}: {}", limit.what, errno.desc()))
+}
+
+fn set(limit: &Limit, wanted: u64, soft: u64, hard: u64) -> Result<(), String> {
     setrlimit(limit.resource, soft, hard).map_err(|errno| {
         format!(
             "cannot raise the limit of {} to {} = {wanted}: {}: lower {}",
@@ -206,6 +253,52 @@ mod tests {
             plan_limit(&OPEN_FILES, 100000, 1024, 65536, true),
             Ok(Some((100000, 100000)))
         );
+    }
+
+    #[test]
+    fn open_files_go_up_to_the_hard_limit_but_not_for_programs() {
+        let plan = |wanted, soft, hard, root| plan_open_files(wanted, soft, hard, root);
+        assert_eq!(
+            plan(1024, 1024, 524288, false),
+            Ok(OpenFiles {
+                raised: Some((524288, 524288)),
+                for_programs: (1024, 524288),
+            })
+        );
+        assert_eq!(
+            plan(4096, 1024, 524288, false),
+            Ok(OpenFiles {
+                raised: Some((524288, 524288)),
+                for_programs: (4096, 524288),
+            })
+        );
+        // Already at the hard limit: nothing to change.
+        assert_eq!(
+            plan(1024, 8192, 8192, false),
+            Ok(OpenFiles {
+                raised: None,
+                for_programs: (8192, 8192),
+            })
+        );
+        // Root raises the hard limit for minfds.
+        assert_eq!(
+            plan(100000, 1024, 65536, true),
+            Ok(OpenFiles {
+                raised: Some((100000, 100000)),
+                for_programs: (100000, 100000),
+            })
+        );
+        // No finite hard limit: the soft limit goes to minfds only.
+        assert_eq!(
+            plan(4096, 1024, RLIM_INFINITY, false),
+            Ok(OpenFiles {
+                raised: Some((4096, RLIM_INFINITY)),
+                for_programs: (4096, RLIM_INFINITY),
+            })
+        );
+        assert!(plan(100000, 1024, 65536, false)
+            .unwrap_err()
+            .starts_with("minfds = 100000 exceeds the hard limit of open files (65536)"));
     }
 
     #[test]

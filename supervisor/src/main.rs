@@ -8,6 +8,7 @@ mod cli;
 mod credentials;
 mod daemon;
 mod notices;
+mod pipes;
 mod reaper;
 mod settings;
 mod spawn;
@@ -52,7 +53,7 @@ fn run(cli: Cli) -> Result<(), String> {
     let settings = Settings::load(&config);
     let foreground = cli.nodaemon || settings.nodaemon;
     let command = broker::BrokerCommand::new(&config, foreground, settings.user.as_deref())?;
-    apply(&settings)?;
+    let open_files = apply(&settings)?;
     let readiness = if foreground {
         None
     } else {
@@ -62,6 +63,7 @@ fn run(cli: Cli) -> Result<(), String> {
         daemonized: !foreground,
         foreground,
         pidfile: settings.pidfile,
+        open_files,
     };
     let signals = match watch_signals() {
         Ok(signals) => signals,
@@ -89,9 +91,9 @@ fn check(config: &std::path::Path) -> Result<i32, String> {
 }
 
 /// Limits, umask and working directory: inherited by the daemon, the broker
-/// and every program.
-fn apply(settings: &Settings) -> Result<(), String> {
-    daemon::raise_limits(settings.minfds, settings.minprocs)?;
+/// and every program. Returns the open files limit programs get.
+fn apply(settings: &Settings) -> Result<libc::rlimit, String> {
+    let open_files = daemon::raise_limits(settings.minfds, settings.minprocs)?;
     umask(Mode::from_bits_truncate(settings.umask));
     if let Some(directory) = &settings.directory {
         std::env::set_current_dir(directory).map_err(|e| {
@@ -102,7 +104,8 @@ fn apply(settings: &Settings) -> Result<(), String> {
             )
         })?;
     }
-    sys::ignore_sigpipe().map_err(|errno| format!("cannot ignore SIGPIPE: {}", errno.desc()))
+    sys::ignore_sigpipe().map_err(|errno| format!("cannot ignore SIGPIPE: {}", errno.desc()))?;
+    Ok(open_files)
 }
 
 /// Makes this process a child subreaper (orphans of programs are reaped

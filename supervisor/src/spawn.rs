@@ -3,6 +3,7 @@
 //! such file" is an error and not a quick exit.
 
 use crate::credentials::{self, Switch};
+use crate::pipes::{ChildEnds, Pipes};
 use crate::sys::{self, CStringArray, ExecPlan, Step};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -15,15 +16,11 @@ use taskmaster_ipc::SpawnRequest;
 /// The search path when the program's environment has no `PATH`.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
-/// Starts `request` with `stdout`/`stderr` as its output and `stdin` (read
-/// from /dev/null) as its input. Returns its pid or the message to show.
-pub fn spawn(
-    request: &SpawnRequest,
-    stdin: OwnedFd,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
-) -> Result<Pid, String> {
-    let plan = prepare(request, stdin, stdout, stderr)?;
+/// Starts `request` with new pipes as its standard streams. Returns its
+/// pid and the broker's ends of the pipes, or the message to show.
+pub fn spawn(request: &SpawnRequest, open_files: libc::rlimit) -> Result<(Pid, Pipes), String> {
+    let (ends, pipes) = Pipes::create(request.redirect_stderr)?;
+    let plan = prepare(request, ends, open_files)?;
     let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|errno| format!("cannot create a pipe: {}", errno.desc()))?;
     match sys::fork() {
@@ -31,9 +28,11 @@ pub fn spawn(
         Ok(ForkResult::Child) => sys::exec_program(&plan, &report_write),
         Ok(ForkResult::Parent { child }) => {
             drop(report_write);
+            // Closes the child's ends of the pipes here: the broker sees end
+            // of file once the program (and whatever it forked) has exited.
             drop(plan);
             match read_report(&report_read) {
-                None => Ok(child),
+                None => Ok((child, pipes)),
                 Some((step, errno)) => {
                     // The child already exited with 127; reap it here so it
                     // is never reported as a program exit.
@@ -47,9 +46,8 @@ pub fn spawn(
 
 fn prepare(
     request: &SpawnRequest,
-    stdin: OwnedFd,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
+    stdio: ChildEnds,
+    open_files: libc::rlimit,
 ) -> Result<ExecPlan, String> {
     if request.command.is_empty() {
         return Err("the command is empty".into());
@@ -79,9 +77,8 @@ fn prepare(
         None => None,
     };
     Ok(ExecPlan {
-        stdin,
-        stdout,
-        stderr,
+        stdio,
+        open_files,
         credentials,
         umask: request.umask,
         directory,
@@ -206,6 +203,7 @@ mod tests {
             user: Some("bob".into()),
             directory: Some("/nope".into()),
             umask: None,
+            redirect_stderr: false,
         }
     }
 

@@ -5,7 +5,8 @@
 use crate::broker::{self, BrokerCommand};
 use crate::channel::{Channel, Received};
 use crate::daemon::{self, Pidfile, Readiness};
-use crate::notices::{reason, Notices};
+use crate::notices::Notices;
+use crate::pipes::Pipes;
 use crate::reaper;
 use crate::spawn;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -16,7 +17,7 @@ use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use taskmaster_ipc::{Child, ExitStatus, SpawnRequest, ToBroker, ToSupervisor};
+use taskmaster_ipc::{Child, ExitStatus, SpawnRequest, Stream, ToBroker, ToSupervisor};
 
 mod shutdown;
 use shutdown::{kill_all, Stop, STOP_GRACE};
@@ -29,6 +30,15 @@ pub struct Options {
     pub daemonized: bool,
     pub foreground: bool,
     pub pidfile: Option<PathBuf>,
+    /// The open files limit programs get (see `daemon::raise_limits`).
+    pub open_files: libc::rlimit,
+}
+
+/// A live program: what the broker is told about it and the broker's ends
+/// of its pipes, kept (and closed) here until it is reaped.
+struct Program {
+    child: Child,
+    pipes: Pipes,
 }
 
 struct Broker {
@@ -45,7 +55,7 @@ pub struct Supervisor {
     readiness: Option<Readiness>,
     pidfile: Option<Pidfile>,
     notices: Notices,
-    children: BTreeMap<i32, Child>,
+    children: BTreeMap<i32, Program>,
     broker: Option<Broker>,
     ready_once: bool,
     restart_at: Option<Instant>,
@@ -117,10 +127,34 @@ impl Supervisor {
             channel: Some(channel),
         });
         let hello = ToBroker::Hello {
-            children: self.children.values().cloned().collect(),
+            children: self.children.values().map(|p| p.child.clone()).collect(),
             notices: self.notices.take(),
         };
         self.send(&hello);
+        let pids: Vec<i32> = self.children.keys().copied().collect();
+        for pid in pids {
+            let (streams, fds) = self.streams_of(pid);
+            self.send_with(&ToBroker::Streams { pid, streams }, fds);
+        }
+    }
+
+    /// Copies of the broker's ends of `pid`'s pipes for one packet. When
+    /// they cannot be made (no descriptor left), the program runs on and
+    /// the broker is told it gets no streams.
+    fn streams_of(&mut self, pid: i32) -> (Vec<Stream>, Vec<OwnedFd>) {
+        let Some(program) = self.children.get(&pid) else {
+            return (Vec::new(), Vec::new());
+        };
+        match program.pipes.duplicate() {
+            Ok(fds) => (program.pipes.streams().to_vec(), fds),
+            Err(message) => {
+                let name = program.child.name.clone();
+                self.notices.note(format!(
+                    "{message}: the output of {name} (pid {pid}) is not captured"
+                ));
+                (Vec::new(), Vec::new())
+            }
+        }
     }
 
     fn broker_failed_to_start(&mut self, message: String) {
@@ -218,12 +252,11 @@ impl Supervisor {
                 Ok(signal @ (Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT)) => {
                     self.on_stop_signal(signal)
                 }
-                Ok(Signal::SIGHUP) if self.broker.is_some() => self.send(&ToBroker::Reload),
-                Ok(signal) => self.notices.note(format!(
-                    "ignored {}: taskmasterd does not act on it yet",
-                    signal.as_str()
-                )),
-                Err(_) => {}
+                // Without a broker there is nothing to do: the next one
+                // reads the config and opens the logs afresh.
+                Ok(Signal::SIGHUP) => self.send(&ToBroker::Reload),
+                Ok(Signal::SIGUSR2) => self.send(&ToBroker::ReopenLogs),
+                Ok(_) | Err(_) => {}
             }
         }
         if child_exited {
@@ -235,8 +268,9 @@ impl Supervisor {
         for (pid, status) in reaper::reap_all() {
             if self.broker.as_ref().is_some_and(|b| b.pid == pid) {
                 self.on_broker_exit(status);
-            } else if let Some(child) = self.children.remove(&pid.as_raw()) {
-                self.on_program_exit(child, status);
+            } else if let Some(program) = self.children.remove(&pid.as_raw()) {
+                // Dropping the program closes our copies of its pipes.
+                self.on_program_exit(program.child, status);
             }
             // Anything else is an orphan reparented to us: reaped, nothing more.
         }
@@ -329,9 +363,17 @@ impl Supervisor {
     }
 
     fn handle(&mut self, message: ToSupervisor, fds: Vec<OwnedFd>) {
+        if !fds.is_empty() {
+            // No request carries any (taskmasterd makes the pipes itself):
+            // they are closed here.
+            self.notices.note(format!(
+                "closed {} unexpected descriptors sent by taskmaster-broker",
+                fds.len()
+            ));
+        }
         match message {
             ToSupervisor::Ready => self.on_ready(),
-            ToSupervisor::Spawn(request) => self.on_spawn(&request, fds),
+            ToSupervisor::Spawn(request) => self.on_spawn(&request),
             ToSupervisor::Signal { pid, signal, group } => self.on_signal(pid, signal, group),
             ToSupervisor::Exit => {
                 if matches!(self.stop, None | Some(Stop::ViaBroker)) {
@@ -367,38 +409,32 @@ impl Supervisor {
         self.notices.broker_is_up();
     }
 
-    fn on_spawn(&mut self, request: &SpawnRequest, fds: Vec<OwnedFd>) {
-        let reply = match self.spawn(request, fds) {
-            Ok(child) => {
-                let reply = ToBroker::Spawned {
+    fn on_spawn(&mut self, request: &SpawnRequest) {
+        let (pid, pipes) = match spawn::spawn(request, self.options.open_files) {
+            Ok(spawned) => spawned,
+            Err(error) => {
+                let reply = ToBroker::SpawnFailed {
                     id: request.id,
-                    pid: child.pid,
-                    started_at_ms: child.started_at_ms,
+                    error,
                 };
-                self.children.insert(child.pid, child);
-                reply
+                return self.send(&reply);
             }
-            Err(error) => ToBroker::SpawnFailed {
-                id: request.id,
-                error,
-            },
         };
-        self.send(&reply);
-    }
-
-    fn spawn(&self, request: &SpawnRequest, fds: Vec<OwnedFd>) -> Result<Child, String> {
-        let count = fds.len();
-        let [stdout, stderr]: [OwnedFd; 2] = fds.try_into().map_err(|_| {
-            format!("the spawn request carried {count} descriptors instead of 2 (stdout, stderr)")
-        })?;
-        let stdin = std::fs::File::open("/dev/null")
-            .map_err(|e| format!("cannot open /dev/null for stdin: {}", reason(&e)))?;
-        let pid = spawn::spawn(request, stdin.into(), stdout, stderr)?;
-        Ok(Child {
+        let child = Child {
             pid: pid.as_raw(),
             name: request.name.clone(),
             started_at_ms: now_ms(),
-        })
+        };
+        let started_at_ms = child.started_at_ms;
+        self.children.insert(child.pid, Program { child, pipes });
+        let (streams, fds) = self.streams_of(pid.as_raw());
+        let reply = ToBroker::Spawned {
+            id: request.id,
+            pid: pid.as_raw(),
+            started_at_ms,
+            streams,
+        };
+        self.send_with(&reply, fds);
     }
 
     fn on_signal(&mut self, pid: i32, signal: i32, group: bool) {
@@ -428,10 +464,16 @@ impl Supervisor {
     }
 
     fn send(&mut self, message: &ToBroker) {
+        self.send_with(message, Vec::new());
+    }
+
+    /// Sends `message` with `fds` (closed here once sent, or dropped with
+    /// it when there is no broker).
+    fn send_with(&mut self, message: &ToBroker, fds: Vec<OwnedFd>) {
         let Some(channel) = self.channel_mut() else {
             return;
         };
-        if channel.send(message).is_err() {
+        if channel.send(message, fds).is_err() {
             self.channel_lost();
         }
     }

@@ -5,11 +5,12 @@
 //! prepared before the fork ([`ExecPlan`], [`BrokerPlan`]): it allocates
 //! nothing, so it is sound even if taskmasterd ever grows a thread.
 
+use crate::pipes::ChildEnds;
 use caps::{CapSet, Capability, CapsHashSet};
 use nix::errno::Errno;
 use nix::unistd::ForkResult;
 use std::ffi::{c_char, CString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// A NULL-terminated array of C strings for `execve`, built before fork.
 pub struct CStringArray {
@@ -70,9 +71,10 @@ impl Step {
 
 /// Everything a program's child needs, prepared before fork.
 pub struct ExecPlan {
-    pub stdin: OwnedFd,
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
+    pub stdio: ChildEnds,
+    /// The program's limit of open files: what it would have had before
+    /// taskmasterd raised its own (and the broker's) soft limit.
+    pub open_files: libc::rlimit,
     pub credentials: Option<Credentials>,
     pub umask: Option<libc::mode_t>,
     pub directory: Option<CString>,
@@ -124,14 +126,6 @@ pub fn fork() -> nix::Result<ForkResult> {
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit is async-signal-safe and always sound to call.
     unsafe { libc::_exit(code) }
-}
-
-/// Takes ownership of a descriptor the kernel just installed for us
-/// (`SCM_RIGHTS`).
-pub fn own_received_fd(fd: RawFd) -> OwnedFd {
-    // SAFETY: recvmsg created this descriptor in our table and nothing else
-    // refers to it; this is its one owner.
-    unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
 /// Makes sure descriptors 0, 1 and 2 are open (on /dev/null if they were
@@ -214,11 +208,17 @@ pub fn exec_program(plan: &ExecPlan, report: &OwnedFd) -> ! {
     if unsafe { libc::setsid() } < 0 {
         fail_to_pipe(report, Step::Session, Errno::last_raw());
     }
-    for (fd, target) in [(&plan.stdin, 0), (&plan.stdout, 1), (&plan.stderr, 2)] {
+    let stdio = &plan.stdio;
+    let stderr = stdio.stderr.as_ref().unwrap_or(&stdio.stdout);
+    for (fd, target) in [(&stdio.stdin, 0), (&stdio.stdout, 1), (stderr, 2)] {
         if let Err(errno) = place_fd(fd.as_raw_fd(), target) {
             fail_to_pipe(report, Step::Stdio, errno);
         }
     }
+    // SAFETY: setrlimit reads a struct prepared before fork. Lowering a soft
+    // limit cannot fail; if it did, the program would only keep the higher
+    // limit, so the result is ignored.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &plan.open_files) };
     reset_signals();
     if let Some(credentials) = &plan.credentials {
         if let Err(errno) = switch_user(credentials) {

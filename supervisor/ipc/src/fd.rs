@@ -1,5 +1,6 @@
-//! The broker's end of the socketpair, inherited from taskmasterd as a
-//! well-known descriptor number.
+//! Taking ownership of raw descriptors: the broker's end of the socketpair,
+//! inherited from taskmasterd as a well-known descriptor number, and the
+//! descriptors either side receives with `SCM_RIGHTS`.
 
 use nix::sys::socket::{getsockopt, sockopt::SockType, SockType as Kind};
 use std::io;
@@ -27,4 +28,18 @@ pub fn inherited_channel() -> io::Result<OwnedFd> {
     // SAFETY: the check above proved the descriptor is open and a socket;
     // taskmasterd hands it to this process alone, and callers take it once.
     Ok(unsafe { OwnedFd::from_raw_fd(BROKER_CHANNEL_FD) })
+}
+
+/// Takes ownership of descriptors the kernel has just installed in this
+/// process for a received `SCM_RIGHTS` message. Call it once per message,
+/// with exactly the numbers `recvmsg` returned.
+pub fn received(raw: &[RawFd]) -> Vec<OwnedFd> {
+    raw.iter()
+        .map(|&fd| {
+            // SAFETY: recvmsg just created this descriptor in our table for
+            // this message; nothing else knows its number, so it is owned by
+            // nobody else and this becomes its one owner.
+            unsafe { OwnedFd::from_raw_fd(fd) }
+        })
+        .collect()
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 #[allow(unsafe_code)]
 mod fd;
-pub use fd::{inherited_channel, BROKER_CHANNEL_FD};
+pub use fd::{inherited_channel, received, BROKER_CHANNEL_FD};
 
 /// The most descriptors one packet carries (a program's three pipes).
 pub const MAX_FDS: usize = 3;
@@ -115,7 +115,10 @@ pub enum ToBroker {
     },
     /// After a [`ToBroker::Hello`]: the pipes of a surviving child, one
     /// descriptor per entry of `streams`.
-    Streams { pid: i32, streams: Vec<Stream> },
+    Streams {
+        pid: i32,
+        streams: Vec<Stream>,
+    },
     /// The program could not be started; `error` names the step and the
     /// errno text, e.g. "cannot execute 'nosuch': No such file or directory".
     SpawnFailed {
