@@ -241,6 +241,13 @@ async fn serve_client(stream: UnixStream, routes: Routes) {
                     stream_events(request, routes.events.subscribe(), writer).await;
                     return;
                 }
+                Ok(request) if crate::tail::is_tail(&request.command) => {
+                    let resolved = answer(request.clone(), peer, &routes.core).await;
+                    if crate::tail::serve(request, resolved, &mut lines, &mut writer).await {
+                        continue;
+                    }
+                    return;
+                }
                 Ok(request) => (answer(request, peer, &routes.core).await, true),
                 Err(e) => (
                     Response::error(400, "bad_request", format!("invalid request: {e}")),
@@ -325,13 +332,16 @@ async fn stream_events(
     }
 }
 
-async fn send_line(writer: &mut FramedWrite<OwnedWriteHalf, LinesCodec>, line: String) -> bool {
+pub(crate) async fn send_line(
+    writer: &mut FramedWrite<OwnedWriteHalf, LinesCodec>,
+    line: String,
+) -> bool {
     matches!(
         tokio::time::timeout(WRITE_TIMEOUT, writer.send(line)).await,
         Ok(Ok(()))
     )
 }
 
-fn encode(response: &Response) -> String {
+pub(crate) fn encode(response: &Response) -> String {
     serde_json::to_string(response).expect("responses serialize")
 }

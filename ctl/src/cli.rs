@@ -158,6 +158,37 @@ pub enum Command {
         format: Format,
     },
 
+    /// Print the last lines of a process's stdout or stderr log.
+    ///
+    /// With -f, keep printing what the process writes until interrupted
+    /// (Ctrl-C) or taskmasterd goes away. At most the last MiB of the file is
+    /// read; bytes that are not UTF-8 show as U+FFFD.
+    #[command(
+        after_help = "Examples: taskmasterctl tail web\n          taskmasterctl tail -f -n 50 web:0 stderr"
+    )]
+    Tail {
+        #[command(flatten)]
+        reading: Reading,
+        /// The process: NAME, NAME:N or a job spec; it must name one process.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Which of its logs.
+        #[arg(value_enum, value_name = "STREAM", default_value_t = LogStream::Stdout)]
+        stream: LogStream,
+    },
+
+    /// Print the last lines of taskmasterd's activity log ([taskmasterd] logfile).
+    ///
+    /// With -f, keep printing new lines until interrupted or taskmasterd goes away.
+    Maintail {
+        #[command(flatten)]
+        reading: Reading,
+    },
+
+    /// Empty the stdout and stderr log files of processes; they keep running.
+    #[command(override_usage = "taskmasterctl clear [--json] <NAME>...")]
+    Clear(Action),
+
     /// Stop every process, then taskmasterd itself.
     Shutdown {
         #[command(flatten)]
@@ -209,6 +240,33 @@ pub struct Action {
     pub format: Format,
 }
 
+/// How much of a log to print, and whether to follow it.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Reading {
+    /// Keep printing what is appended to the log, until interrupted.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// How many of the last lines to print first.
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 10)]
+    pub lines: u64,
+}
+
+/// A process's output stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+impl LogStream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+        }
+    }
+}
+
 /// How to print the answer.
 #[derive(Debug, Clone, Copy, Default, Args)]
 pub struct Format {
@@ -239,6 +297,9 @@ impl Command {
             Command::Pid { .. } => "pid",
             Command::Avail { .. } => "avail",
             Command::Events { .. } => "events",
+            Command::Tail { .. } => "tail",
+            Command::Maintail { .. } => "maintail",
+            Command::Clear(_) => "clear",
             Command::Reread { .. } => "reread",
             Command::Reload { .. } => "reload",
             Command::Shutdown { .. } => "shutdown",
@@ -253,7 +314,7 @@ impl Command {
     /// so that a bare `stop` never stops everything by accident.
     pub fn missing_name(&self) -> Option<String> {
         let action = match self {
-            Command::Start(a) | Command::Stop(a) | Command::Restart(a) => a,
+            Command::Start(a) | Command::Stop(a) | Command::Restart(a) | Command::Clear(a) => a,
             Command::Signal { action, .. } => action,
             _ => return None,
         };
@@ -343,6 +404,53 @@ mod tests {
     }
 
     #[test]
+    fn tail_takes_follow_lines_name_and_stream() {
+        match command(&["tail", "-f", "-n", "3", "web:1", "stderr"]) {
+            Command::Tail {
+                reading,
+                name,
+                stream,
+            } => {
+                assert!(reading.follow);
+                assert_eq!(reading.lines, 3);
+                assert_eq!(name, "web:1");
+                assert_eq!(stream, LogStream::Stderr);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        match command(&["tail", "web"]) {
+            Command::Tail {
+                reading, stream, ..
+            } => {
+                assert!(!reading.follow);
+                assert_eq!(reading.lines, 10);
+                assert_eq!(stream, LogStream::Stdout);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(matches!(
+            command(&["maintail", "--follow", "--lines", "2"]),
+            Command::Maintail {
+                reading: Reading {
+                    follow: true,
+                    lines: 2
+                }
+            }
+        ));
+        for args in [
+            &["tail"][..],
+            &["tail", "web", "stdin"],
+            &["tail", "-n", "x", "web"],
+        ] {
+            assert_eq!(parse(args).unwrap_err().exit_code(), 2, "{args:?}");
+        }
+        assert!(command(&["clear"])
+            .missing_name()
+            .unwrap()
+            .starts_with("clear requires"));
+    }
+
+    #[test]
     fn unknown_commands_are_plugins() {
         match command(&["wait", "web", "--timeout", "5s"]) {
             Command::External(args) => assert_eq!(args, ["wait", "web", "--timeout", "5s"]),
@@ -400,6 +508,6 @@ mod tests {
             names.contains(&"update".to_string()),
             "aliases complete too"
         );
-        assert_eq!(names.len(), 15, "{names:?}");
+        assert_eq!(names.len(), 18, "{names:?}");
     }
 }

@@ -1,7 +1,7 @@
 //! One function per command that talks to taskmasterd: resolve job specs,
 //! build the request, send it, print the reply and choose the exit status.
 
-use crate::cli::{Action, Command, Format};
+use crate::cli::{Action, Command, Format, LogStream, Reading};
 use crate::error::{exit, plain, Error};
 use crate::jobspec;
 use crate::output::{self, Style};
@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use taskmaster_protocol::{
     ActionContent, AvailContent, Client, ConnectError, Event, EventBody, PidContent, ProcessInfo,
-    Request, StatusContent, VersionContent, PROTOCOL_VERSION,
+    Request, StatusContent, TailChunk, TailContent, VersionContent, PROTOCOL_VERSION,
 };
 
 /// The connection to taskmasterd, and where it goes for error messages.
@@ -130,6 +130,13 @@ pub fn run(
         Command::Pid { names, format } => pid(conn, names, *format, out),
         Command::Avail { format } => avail(conn, *format, out),
         Command::Events { format } => events(conn, *format, style, out),
+        Command::Tail {
+            reading,
+            name,
+            stream,
+        } => tail(conn, Some((name, *stream)), *reading, out),
+        Command::Maintail { reading } => tail(conn, None, *reading, out),
+        Command::Clear(a) => action(conn, Request::new("clear"), a, out),
         Command::Reread { format } => reread(conn, *format, out),
         Command::Reload { format } => reload(conn, *format, out),
         Command::Shutdown { format } => shutdown(conn, *format, out),
@@ -334,6 +341,64 @@ fn print_event(
     match output::event_line(event, zone, style) {
         Some(line) => writeln!(out, "{line}").map_err(Error::stdout),
         None => Ok(()),
+    }
+}
+
+/// `tail` of a process's log, or (without a process) `maintail`: the last
+/// lines, then with -f what is appended, each piece flushed at once, until
+/// taskmasterd ends the stream (exit 4: it went away) or the reader does.
+fn tail(
+    conn: &mut Connection,
+    process: Option<(&String, LogStream)>,
+    reading: Reading,
+    out: &mut impl Write,
+) -> Result<u8, Error> {
+    let mut request = Request::new(if process.is_some() {
+        "tail"
+    } else {
+        "maintail"
+    });
+    if let Some((name, stream)) = process {
+        let mut names = resolve_names(conn, std::slice::from_ref(name))?;
+        request.name = names.pop();
+        request.stream = Some(stream.as_str().to_string());
+    }
+    request.lines = Some(reading.lines);
+    request.follow = Some(reading.follow);
+    let first: TailContent = decode(conn.call(&request)?)?;
+    out.write_all(first.text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(Error::stdout)?;
+    if !reading.follow {
+        return Ok(exit::OK);
+    }
+    loop {
+        let Some(chunk) = conn
+            .client
+            .next_line::<TailChunk>()
+            .map_err(|e| conn.lost(e))?
+        else {
+            return Err(Error::new(
+                exit::UNREACHABLE,
+                format!(
+                    "taskmasterctl: taskmasterd at {} ended the stream of {} (did it shut down?)",
+                    conn.socket.display(),
+                    first.path
+                ),
+            ));
+        };
+        if let Some(missed) = chunk.missed_bytes {
+            // On stderr: stdout stays the log's own bytes.
+            eprintln!(
+                "taskmasterctl: skipped {missed} bytes of {}: this client read too slowly",
+                first.path
+            );
+        }
+        if let Some(text) = chunk.text {
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(Error::stdout)?;
+        }
     }
 }
 

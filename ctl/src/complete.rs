@@ -4,7 +4,9 @@
 use taskmaster_protocol::ProcessInfo;
 
 /// The commands that take process names.
-pub const NAME_COMMANDS: &[&str] = &["status", "start", "stop", "restart", "signal", "pid"];
+pub const NAME_COMMANDS: &[&str] = &[
+    "status", "start", "stop", "restart", "signal", "pid", "tail", "clear",
+];
 
 /// Signal names `signal` is most often given; any other name or number works too.
 pub const SIGNALS: &[&str] = &[
@@ -39,9 +41,19 @@ pub fn kind(before: &[&str]) -> Kind {
         "help" if positional == 0 => Kind::Command,
         "completions" if positional == 0 => Kind::Shell,
         "signal" if positional == 0 => Kind::Signal,
+        // tail [-n N] NAME [stdout|stderr]: one name only.
+        "tail" if positional > lines_values(rest) => Kind::Nothing,
         c if NAME_COMMANDS.contains(&c) => Kind::Name,
         _ => Kind::Nothing,
     }
+}
+
+/// How many of `words` are the value of a `-n`/`--lines` option.
+fn lines_values(words: &[&str]) -> usize {
+    words
+        .windows(2)
+        .filter(|pair| matches!(pair[0], "-n" | "--lines") && !pair[1].starts_with('-'))
+        .count()
 }
 
 /// Every name a process spec may be: each process, each program of several
@@ -99,6 +111,10 @@ mod tests {
         assert_eq!(kind(&["restart", "web"]), Kind::Name);
         assert_eq!(kind(&["status", "--json"]), Kind::Name);
         assert_eq!(kind(&["avail"]), Kind::Nothing);
+        assert_eq!(kind(&["tail", "-f"]), Kind::Name);
+        assert_eq!(kind(&["tail", "web"]), Kind::Nothing);
+        assert_eq!(kind(&["tail", "-n", "5"]), Kind::Name);
+        assert_eq!(kind(&["clear", "web"]), Kind::Name);
         assert_eq!(kind(&["wait"]), Kind::Nothing);
     }
 

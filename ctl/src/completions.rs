@@ -43,7 +43,7 @@ fn bash(generated: &str, dynamic: &str) -> String {
 fn zsh(generated: &str, signals: &str) -> String {
     let mut script = String::with_capacity(generated.len() + ZSH.len());
     for line in generated.lines() {
-        let line = if line.starts_with("'*::names -- ") {
+        let line = if line.starts_with("'*::names -- ") || line.starts_with("':name -- ") {
             line.replace(":_default'", ":_taskmasterctl_names'")
         } else if line.starts_with("':signal -- ") {
             line.replace(":_default'", &format!(":({signals})'"))
@@ -75,12 +75,13 @@ mod tests {
         assert!(text.contains("complete -F _taskmasterctl_dynamic -o nosort"));
         assert!(!text.contains("complete -F _taskmasterctl -o"));
         assert!(text.contains("choices=(HUP INT QUIT"));
+        assert!(text.contains("choices=(stdout stderr)"));
     }
 
     #[test]
     fn zsh_completes_names_signals_and_plugins() {
         let text = script(Shell::Zsh);
-        assert_eq!(text.matches(":_taskmasterctl_names'").count(), 6, "{text}");
+        assert_eq!(text.matches(":_taskmasterctl_names'").count(), 8, "{text}");
         assert!(text.contains(":(HUP INT QUIT KILL"));
         assert!(text.contains("__complete-names --plugins"));
         let defined = text.find("_taskmasterctl_names() {").unwrap();
@@ -91,6 +92,7 @@ mod tests {
     #[test]
     fn fish_and_the_others() {
         assert!(script(Shell::Fish).contains("(__taskmasterctl_names)"));
+        assert!(script(Shell::Fish).contains("using_subcommand tail\" -f -a \"stdout stderr\""));
         for shell in [Shell::Elvish, Shell::PowerShell] {
             assert!(script(shell).contains("taskmasterctl"));
         }

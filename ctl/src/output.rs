@@ -67,7 +67,10 @@ pub fn write_config_errors(out: &mut impl Write, errors: &[String]) -> io::Resul
     if errors.is_empty() {
         return Ok(());
     }
-    writeln!(out, "The config file has errors; the last good config is still in force:")?;
+    writeln!(
+        out,
+        "The config file has errors; the last good config is still in force:"
+    )?;
     for error in errors {
         writeln!(out, "  {error}")?;
     }

@@ -12,6 +12,7 @@ mod basics;
 mod broker_restart;
 mod config_errors;
 mod include;
+mod logs;
 mod numprocs;
 mod protocol;
 mod reload;

@@ -29,6 +29,16 @@ pub struct Request {
     /// (the default), or at once when false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<bool>,
+    /// For `tail`: `"stdout"` (the default) or `"stderr"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    /// For `tail` and `maintail`: how many lines to send first (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<u64>,
+    /// For `tail` and `maintail`: after the first reply, stream what is
+    /// appended to the file until the client disconnects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow: Option<bool>,
 }
 
 impl Request {
@@ -285,6 +295,32 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         errors: Vec<String>,
     },
+}
+
+/// Content of `tail` and `maintail`: the end of a log file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TailContent {
+    /// The process, for `tail`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `stdout` or `stderr`, for `tail`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    /// The log file read.
+    pub path: String,
+    /// Its last lines (at most the last MiB), invalid UTF-8 replaced by U+FFFD.
+    pub text: String,
+}
+
+/// One line of a `tail` or `maintail` stream (`"follow": true`), after its
+/// first reply: text appended to the file, or how much was skipped because
+/// the client read too slowly.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TailChunk {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed_bytes: Option<u64>,
 }
 
 /// Content of `version`.

@@ -75,6 +75,11 @@ pub struct Owner {
 pub struct DaemonConfig {
     /// `logfile`, the activity log; default `<childlogdir>/taskmasterd.log`.
     pub logfile: PathBuf,
+    /// `logfile_maxbytes`: rotate the activity log at this size; 0: never.
+    /// Default 50 MiB.
+    pub logfile_maxbytes: u64,
+    /// `logfile_backups`; default 10.
+    pub logfile_backups: u32,
     pub pidfile: Option<PathBuf>,
     /// Default `0o022`.
     pub umask: u32,
@@ -145,6 +150,9 @@ pub struct LogSpec {
     pub maxbytes: u64,
     /// `stdout_backups`; default 10.
     pub backups: u32,
+    /// `stdout_timestamps`: each line prefixed with the activity log's
+    /// date format. Default false.
+    pub timestamps: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{Item, TableLike, Value};
 
-use super::programs::{implicit_groups, read_groups, read_programs, Groups};
+use super::programs::{self, implicit_groups, read_groups, read_programs, Groups};
 use super::sources::{self, Source, Sources};
 use super::values::{self, did_you_mean, Problem, Read, Span};
 use super::variables::{expand, Expansion, Lookup};
@@ -26,6 +26,8 @@ const MAIN_ONLY_TABLES: &[&str] = &["unix_http_server", "taskmasterd", "taskmast
 const SERVER_KEYS: &[&str] = &["file", "chmod", "chown"];
 const DAEMON_KEYS: &[&str] = &[
     "logfile",
+    "logfile_maxbytes",
+    "logfile_backups",
     "pidfile",
     "umask",
     "nodaemon",
@@ -179,6 +181,14 @@ fn read_daemon(ctx: &mut Ctx, field: Option<Field>) -> DaemonConfig {
         logfile: ctx
             .path(&mut fields, "logfile")
             .unwrap_or_else(|| childlogdir.join("taskmasterd.log")),
+        logfile_maxbytes: ctx
+            .value(&mut fields, "logfile_maxbytes", values::byte_size)
+            .unwrap_or(programs::DEFAULT_MAXBYTES),
+        logfile_backups: ctx
+            .value(&mut fields, "logfile_backups", |item| {
+                values::whole(item, 0, u32::MAX.into())
+            })
+            .unwrap_or(programs::DEFAULT_BACKUPS),
         pidfile: ctx.path(&mut fields, "pidfile"),
         umask: ctx.mode(&mut fields, "umask").unwrap_or(0o022),
         nodaemon: ctx

@@ -90,6 +90,8 @@ fn daemon_changes(old: &Config, new: &Config) -> Vec<String> {
     let (a, b) = (&old.daemon, &new.daemon);
     let keys = [
         ("logfile", a.logfile != b.logfile),
+        ("logfile_maxbytes", a.logfile_maxbytes != b.logfile_maxbytes),
+        ("logfile_backups", a.logfile_backups != b.logfile_backups),
         ("pidfile", a.pidfile != b.pidfile),
         ("umask", a.umask != b.umask),
         ("nodaemon", a.nodaemon != b.nodaemon),
@@ -147,6 +149,14 @@ fn program_change(old: &Config, a: &Program, new: &Config, b: &Program) -> Chang
         ("stdout_backups", a.stdout.backups != b.stdout.backups),
         ("stderr_maxbytes", a.stderr.maxbytes != b.stderr.maxbytes),
         ("stderr_backups", a.stderr.backups != b.stderr.backups),
+        (
+            "stdout_timestamps",
+            a.stdout.timestamps != b.stdout.timestamps,
+        ),
+        (
+            "stderr_timestamps",
+            a.stderr.timestamps != b.stderr.timestamps,
+        ),
         ("group", group_a.0 != group_b.0),
         (
             "group priority",

@@ -75,6 +75,8 @@ fn keys_the_state_machine_reads_apply_in_place() {
         ("stdout_backups = 1", &["stdout_backups"]),
         ("stderr_maxbytes = 1", &["stderr_maxbytes"]),
         ("stderr_backups = 1", &["stderr_backups"]),
+        ("stdout_timestamps = true", &["stdout_timestamps"]),
+        ("stderr_timestamps = true", &["stderr_timestamps"]),
     ] {
         assert_eq!(change_of(line), changed(keys, false, None), "{line}");
     }
@@ -238,7 +240,7 @@ fn server_and_daemon_keys_are_sorted_by_how_they_apply() {
         "[unix_http_server]\nfile = \"/a.sock\"\n",
         "[unix_http_server]\nfile = \"/a.sock\"\nchmod = 0o770\n\
          [taskmasterd]\npidfile = \"/p\"\numask = 0o077\nnodaemon = true\nminfds = 1\n\
-         minprocs = 1\nuser = \"root\"\ndirectory = \"/\"\nlogfile = \"/l\"\nloglevel = \"debug\"\n\
+         minprocs = 1\nuser = \"root\"\ndirectory = \"/\"\nlogfile = \"/l\"\nlogfile_maxbytes = 1\nlogfile_backups = 1\nloglevel = \"debug\"\n\
          [taskmasterd.env]\nX = 1\n",
     );
     assert!(plan.server_changed);
@@ -254,7 +256,16 @@ fn server_and_daemon_keys_are_sorted_by_how_they_apply() {
             "directory"
         ]
     );
-    assert_eq!(plan.daemon_changed, ["logfile", "loglevel", "env"]);
+    assert_eq!(
+        plan.daemon_changed,
+        [
+            "logfile",
+            "logfile_maxbytes",
+            "logfile_backups",
+            "loglevel",
+            "env"
+        ]
+    );
     let same = plan_of("[unix_http_server]\nchmod = 0o700\n", "");
     assert!(
         !same.server_changed && same.restart_needed.is_empty() && same.daemon_changed.is_empty()

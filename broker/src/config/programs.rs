@@ -36,6 +36,8 @@ const PROGRAM_KEYS: &[&str] = &[
     "stdout_backups",
     "stderr_maxbytes",
     "stderr_backups",
+    "stdout_timestamps",
+    "stderr_timestamps",
     "serverurl",
     "env",
 ];
@@ -51,8 +53,8 @@ const GROUP_KEYS: &[&str] = &["programs", "priority"];
 const DEFAULT_PRIORITY: i32 = 999;
 /// How the values that differ per process are expanded at load.
 const INSTANCE: Expansion = Expansion::KeepInstance;
-const DEFAULT_MAXBYTES: u64 = 50 << 20;
-const DEFAULT_BACKUPS: u32 = 10;
+pub(super) const DEFAULT_MAXBYTES: u64 = 50 << 20;
+pub(super) const DEFAULT_BACKUPS: u32 = 10;
 
 /// Reads the `[programs]` of one file into `programs`; `places` says where
 /// each was defined (`file:line`), to name both places of a duplicate.
@@ -234,6 +236,9 @@ fn read_log_spec(ctx: &mut Ctx, fields: &mut Fields, stream: &str) -> LogSpec {
                 values::whole(item, 0, u32::MAX.into())
             })
             .unwrap_or(DEFAULT_BACKUPS),
+        timestamps: ctx
+            .value(fields, &format!("{stream}_timestamps"), values::boolean)
+            .unwrap_or(false),
     }
 }
 

@@ -111,6 +111,8 @@ fn every_default_applies_to_a_minimal_config() {
         config.daemon,
         DaemonConfig {
             logfile: temp.join("taskmasterd.log"),
+            logfile_maxbytes: 50 << 20,
+            logfile_backups: 10,
             pidfile: None,
             umask: 0o022,
             nodaemon: false,
@@ -127,6 +129,7 @@ fn every_default_applies_to_a_minimal_config() {
         path: None,
         maxbytes: 50 * 1024 * 1024,
         backups: 10,
+        timestamps: false,
     };
     assert_eq!(
         *web(&config),
@@ -176,6 +179,8 @@ chown = "root:daemon"
 
 [taskmasterd]
 logfile = "/var/log/tm.log"
+logfile_maxbytes = "1MB"
+logfile_backups = 0
 pidfile = "tm.pid"
 umask = "0o027"
 nodaemon = true
@@ -217,6 +222,7 @@ stdout_maxbytes = "1KB"
 stdout_backups = 0
 stderr_maxbytes = 0
 stderr_backups = 2
+stdout_timestamps = true
 serverurl = "AUTO"
 "#,
     );
@@ -233,6 +239,10 @@ serverurl = "AUTO"
     );
     let daemon = &config.daemon;
     assert_eq!(daemon.logfile, PathBuf::from("/var/log/tm.log"));
+    assert_eq!(
+        (daemon.logfile_maxbytes, daemon.logfile_backups),
+        (1 << 20, 0)
+    );
     assert_eq!(
         daemon.pidfile,
         Some(PathBuf::from("/etc/taskmaster/tm.pid"))
@@ -269,6 +279,7 @@ serverurl = "AUTO"
             path: Some(PathBuf::from("/etc/taskmaster/web.out")),
             maxbytes: 1024,
             backups: 0,
+            timestamps: true,
         }
     );
     assert_eq!(
@@ -277,6 +288,7 @@ serverurl = "AUTO"
             path: Some(PathBuf::from("/var/log/web.err")),
             maxbytes: 0,
             backups: 2,
+            timestamps: false,
         }
     );
     assert!(web.redirect_stderr);

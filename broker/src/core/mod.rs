@@ -4,6 +4,7 @@
 //! packets to taskmasterd and replies to clients.
 
 use crate::activity::ActivityLog;
+use crate::capture::{self, Capture};
 use crate::config::{Config, LogLevel, Program};
 use crate::describe::exit_text;
 use crate::jobs::{Job, Phase, PhaseKind, Precheck};
@@ -43,6 +44,11 @@ pub struct Proc {
     pub pending: Option<Arc<Program>>,
     /// A reload removed it: dropped once stopped.
     pub retired: bool,
+    /// The pumps of the current process's stdout and stderr (one when
+    /// stderr is redirected); an earlier process's pumps drain on their own.
+    pub captures: Vec<(Stream, Capture)>,
+    /// The write end of the current process's stdin pipe.
+    pub stdin: Option<OwnedFd>,
 }
 
 impl Proc {
@@ -62,6 +68,8 @@ impl Proc {
             changed_wall: None,
             pending: None,
             retired: false,
+            captures: Vec::new(),
+            stdin: None,
         }
     }
 }
@@ -114,6 +122,11 @@ pub struct Core {
     server: Served,
     /// Why the config on disk was refused at the last reload.
     config_errors: Vec<String>,
+    /// From the output pumps, for the activity log.
+    notices: (
+        mpsc::UnboundedSender<capture::Notice>,
+        mpsc::UnboundedReceiver<capture::Notice>,
+    ),
     watcher: Option<ConfigWatcher>,
     /// The watcher's "the config changed" signal (capacity 1: changes that
     /// arrive while one is pending fold into it).
@@ -161,6 +174,7 @@ impl Core {
             next_event: 1,
             server,
             config_errors: Vec::new(),
+            notices: mpsc::unbounded_channel(),
             watcher: None,
             reloads: mpsc::channel(1),
             shutting_down: false,
@@ -199,6 +213,7 @@ impl Core {
                 },
                 Some(request) = clients.recv() => self.on_request(request),
                 Some(()) = self.reloads.1.recv() => self.reload(None, "the config file changed"),
+                Some(notice) = self.notices.1.recv() => self.on_capture_notice(notice),
                 () = sleep_until(deadline) => self.on_deadlines(),
             }
         }
@@ -312,7 +327,7 @@ impl Core {
                     self.attach_streams(i, &streams, fds);
                 }
             }
-            ToBroker::ReopenLogs => {}
+            ToBroker::ReopenLogs => self.reopen_logs(),
             ToBroker::Hello { .. } => self
                 .log
                 .warn("unexpected second hello from taskmasterd; ignored"),
@@ -321,10 +336,46 @@ impl Core {
 
     /// Takes the pipes of process `i`, one descriptor per entry of
     /// `streams`.
+    /// Takes the pipes of process `i`: its output goes to its log files.
     fn attach_streams(&mut self, i: usize, streams: &[Stream], fds: Vec<OwnedFd>) {
-        // The capture is not built yet: the pipes are closed (taskmasterd
-        // keeps its copies, so programs are not hurt).
-        let _ = (i, streams, fds);
+        let proc = &mut self.procs[i];
+        proc.captures.clear();
+        proc.stdin = None;
+        for (&stream, fd) in streams.iter().zip(fds) {
+            let Some(target) = log_target(&self.config, proc, stream) else {
+                proc.stdin = Some(fd);
+                continue;
+            };
+            let capture = capture::start(proc.name.clone(), stream, fd, target, self.notices.0.clone());
+            proc.captures.push((stream, capture));
+        }
+    }
+
+    /// A pump started or stopped losing output.
+    fn on_capture_notice(&mut self, notice: capture::Notice) {
+        match notice {
+            capture::Notice::Error { process, stream, message } => self.log.error(&format!(
+                "output of '{process}' ({}) is being dropped: {message}",
+                stream_name(stream)
+            )),
+            capture::Notice::Recovered { process, stream } => self.log.info(&format!(
+                "output of '{process}' ({}) is written again",
+                stream_name(stream)
+            )),
+        }
+    }
+
+    /// SIGUSR2: every log file is opened again at its path.
+    fn reopen_logs(&mut self) {
+        let daemon = &self.config.daemon;
+        if let Err(e) = self.log.reopen(&daemon.logfile, daemon.loglevel) {
+            let path = daemon.logfile.display().to_string();
+            self.log.error(&format!("cannot reopen the activity log {path}: {e}"));
+        }
+        for (_, capture) in self.procs.iter().flat_map(|p| &p.captures) {
+            capture.reopen();
+        }
+        self.log.info("reopened every log file (SIGUSR2)");
     }
 
     fn on_deadlines(&mut self) {
@@ -577,6 +628,29 @@ impl Core {
 fn unix_ms(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Where `stream` of `proc` is written; `None` for stdin, which is kept.
+fn log_target(config: &Config, proc: &Proc, stream: Stream) -> Option<capture::LogTarget> {
+    let (spec, which) = match stream {
+        Stream::Stdin => return None,
+        Stream::Stdout => (&proc.def.stdout, crate::config::Stream::Stdout),
+        Stream::Stderr => (&proc.def.stderr, crate::config::Stream::Stderr),
+    };
+    Some(capture::LogTarget {
+        path: config.log_path(&proc.def, &proc.name, which),
+        maxbytes: spec.maxbytes,
+        backups: spec.backups,
+        timestamps: spec.timestamps,
+    })
+}
+
+fn stream_name(stream: Stream) -> &'static str {
+    match stream {
+        Stream::Stdin => "stdin",
+        Stream::Stdout => "stdout",
+        Stream::Stderr => "stderr",
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -209,6 +209,12 @@ impl Core {
                     let def = Arc::new(super::instance_def(&program, &proc.name, &proc.group));
                     if !*restart {
                         proc.def = def;
+                        // Rotation and timestamps apply to the running pumps.
+                        for (stream, capture) in &proc.captures {
+                            if let Some(target) = super::log_target(&self.config, proc, *stream) {
+                                capture.retarget(target);
+                            }
+                        }
                         continue;
                     }
                     // Stopped with its old settings, started with the new.

@@ -2,7 +2,7 @@
 //! process table, or turned into a job that answers once settled.
 
 use super::{unix_ms, Core};
-use crate::config::Program;
+use crate::config::{Program, Stream};
 use crate::describe::{self, exit_text};
 use crate::jobs::Job;
 use crate::server::ClientRequest;
@@ -11,7 +11,7 @@ use crate::targets::{self, Selected};
 use std::time::Instant;
 use taskmaster_protocol::{
     ActionContent, ActionResult, AvailContent, AvailProgram, PidContent, ProcessInfo, ProcessPid,
-    Request, Response, StatusContent, VersionContent, PROTOCOL_VERSION,
+    Request, Response, StatusContent, TailContent, VersionContent, PROTOCOL_VERSION,
 };
 
 impl Core {
@@ -61,6 +61,21 @@ impl Core {
             "reload" | "update" => {
                 self.reload(Some(reply), &format!("requested by {}", peer.describe()));
                 return;
+            }
+            "tail" => self.tail_target(&request),
+            "maintail" => Ok(Response::ok(TailContent {
+                name: None,
+                stream: None,
+                path: self.config.daemon.logfile.display().to_string(),
+                text: String::new(),
+            })),
+            "clear" => {
+                self.log.info(&format!(
+                    "clear {} requested by {}",
+                    request_names(&request),
+                    peer.describe()
+                ));
+                self.clear(&request)
             }
             "pid" => self.pid(&request),
             "avail" => Ok(self.avail()),
@@ -291,9 +306,130 @@ impl Core {
     }
 }
 
-const COMMANDS: [&str; 13] = [
+// ----- logs: the server reads and follows them (tail.rs); the core only
+// resolves the process and clears its files -----
+
+impl Core {
+    /// The log file `tail` reads: one process's stdout or stderr. The
+    /// server task reads it, so that a slow client never holds the core.
+    fn tail_target(&self, request: &Request) -> Result<Response, Response> {
+        let bad = |code: &str, message: String| Response::error(400, code, message);
+        let stream = match request.stream.as_deref().unwrap_or("stdout") {
+            "stdout" => Stream::Stdout,
+            "stderr" => Stream::Stderr,
+            other => {
+                return Err(bad(
+                    "bad_request",
+                    format!("unknown stream '{other}': use \"stdout\" or \"stderr\""),
+                ))
+            }
+        };
+        let Some(spec) = request
+            .name
+            .as_deref()
+            .or(request.names.first().map(String::as_str))
+        else {
+            return Err(bad(
+                "missing_name",
+                "tail needs the name of one process".into(),
+            ));
+        };
+        let selected = self.select(request)?;
+        let [one] = selected.as_slice() else {
+            let names: Vec<&str> = selected
+                .iter()
+                .map(|s| self.procs[s.index].name.as_str())
+                .collect();
+            return Err(bad(
+                "ambiguous_name",
+                format!(
+                    "'{spec}' names {} processes ({}); tail one of them",
+                    names.len(),
+                    names.join(", ")
+                ),
+            ));
+        };
+        let proc = &self.procs[one.index];
+        if stream == Stream::Stderr && proc.def.redirect_stderr {
+            return Err(bad(
+                "no_log",
+                format!(
+                    "{}'s stderr goes to its stdout log (redirect_stderr); tail its stdout",
+                    proc.name
+                ),
+            ));
+        }
+        let path = self.config.log_path(&proc.def, &proc.name, stream);
+        Ok(Response::ok(TailContent {
+            name: Some(proc.name.clone()),
+            stream: Some(request.stream.clone().unwrap_or_else(|| "stdout".into())),
+            path: path.display().to_string(),
+            text: String::new(),
+        }))
+    }
+
+    /// Truncates the stdout and stderr files of the named processes. The
+    /// programs keep writing: their descriptors are in append mode, so the
+    /// next line lands at the new start of the file.
+    fn clear(&mut self, request: &Request) -> Result<Response, Response> {
+        if request.name.is_none() && request.names.is_empty() && request.target.is_none() {
+            return Err(Response::error(
+                400,
+                "missing_name",
+                "clear needs a process name, a group (group:*) or all",
+            ));
+        }
+        let mut results = Vec::new();
+        for s in self.select(request)? {
+            let proc = &self.procs[s.index];
+            let mut paths = vec![self.config.log_path(&proc.def, &proc.name, Stream::Stdout)];
+            if !proc.def.redirect_stderr {
+                paths.push(self.config.log_path(&proc.def, &proc.name, Stream::Stderr));
+            }
+            let outcome = paths.iter().try_for_each(|path| truncate_log(path));
+            let (ok, message) = match outcome {
+                Ok(()) => (true, "cleared".to_string()),
+                Err(error) => (false, error),
+            };
+            if !ok {
+                self.log
+                    .error(&format!("clear: '{}': {message}", proc.name));
+            }
+            results.push(ActionResult {
+                name: proc.name.clone(),
+                ok,
+                state: proc.process.state,
+                message,
+            });
+        }
+        Ok(Response::ok(ActionContent {
+            results,
+            plan: None,
+        }))
+    }
+}
+
+/// Empties a log file; one that does not exist yet has nothing to clear.
+/// A symlink planted at the path is refused, as when the file is opened
+/// for writing.
+fn truncate_log(path: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Ok(file) => file
+            .set_len(0)
+            .map_err(|e| format!("cannot clear {}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot clear {}: {e}", path.display())),
+    }
+}
+
+const COMMANDS: [&str; 16] = [
     "status", "start", "stop", "restart", "signal", "pid", "avail", "reread", "reload", "update",
-    "version", "shutdown", "events",
+    "version", "shutdown", "events", "tail", "maintail", "clear",
 ];
 
 fn request_names(request: &Request) -> String {

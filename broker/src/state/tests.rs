@@ -11,6 +11,7 @@ fn program() -> Program {
         path: None,
         maxbytes: 0,
         backups: 0,
+        timestamps: false,
     };
     Program {
         name: "web".into(),

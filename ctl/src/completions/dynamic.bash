@@ -13,6 +13,8 @@ _taskmasterctl_dynamic() {
                 globals+=("$word" "${words[i+1]}")
                 ((i++))
                 ;;
+            # The value of tail's and maintail's -n is not a name.
+            -n|--lines) ((i++)) ;;
             -*) ;;
             *)
                 if [[ -z "$sub" ]]; then sub="$word"; else ((positional++)); fi
@@ -30,7 +32,19 @@ _taskmasterctl_dynamic() {
                     choices=($("${words[0]}" "${globals[@]}" __complete-names 2>/dev/null))
                 fi
                 ;;
-            status|start|stop|restart|pid)
+            tail)
+                case "${words[${#words[@]}-1]}" in
+                    -n|--lines) ;;
+                    *)
+                        if ((positional == 0)); then
+                            choices=($("${words[0]}" "${globals[@]}" __complete-names 2>/dev/null))
+                        else
+                            choices=(stdout stderr)
+                        fi
+                        ;;
+                esac
+                ;;
+            status|start|stop|restart|pid|clear)
                 choices=($("${words[0]}" "${globals[@]}" __complete-names 2>/dev/null))
                 ;;
         esac

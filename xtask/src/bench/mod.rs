@@ -4,10 +4,12 @@
 //! Each daemon is started up to four times, each time in a fresh directory
 //! with its own config and socket: with N programs (start-up, memory,
 //! `status`, shutdown), with 100 (memory, idle, restart), with none
-//! (memory) and with N again (hot reload).
+//! (memory) and with N again (hot reload). Output capture has runs of its
+//! own, one program writing 1 GiB (capture.rs).
 //! bench/README.md explains every figure.
 
 mod bare;
+mod capture;
 mod daemon;
 mod metrics;
 mod procfs;
@@ -38,6 +40,8 @@ pub enum Only {
     Shutdown,
     /// Hot reload with N programs: one changed program, and nothing changed.
     Reload,
+    /// One program writing 1 GiB: throughput and the daemons' CPU.
+    Capture,
 }
 
 pub struct Options {
@@ -66,6 +70,9 @@ struct Plan {
     bare_repeats: usize,
     columns: Vec<Column>,
     metrics: Vec<Metric>,
+    /// Whether to run the output capture figures.
+    capture: bool,
+    quick: bool,
 }
 
 impl Plan {
@@ -96,6 +103,8 @@ impl Plan {
             })
             .copied()
             .collect();
+        let capture_only = options.only.contains(&Only::Capture) && metrics.is_empty();
+        let capture = capture_only || metrics.is_empty();
         let all_columns = [Column::Taskmaster, Column::Supervisord, Column::Limit];
         let all_metrics = [
             Metric::Startup,
@@ -122,7 +131,9 @@ impl Plan {
             } else {
                 columns
             },
-            metrics: if metrics.is_empty() {
+            capture,
+            quick,
+            metrics: if metrics.is_empty() && !capture_only {
                 all_metrics.to_vec()
             } else {
                 metrics
@@ -180,7 +191,14 @@ pub fn run(options: Options) -> Result<()> {
             table.note(format!("supervisord version {version}."));
         }
     }
-    let markdown = table.to_markdown();
+    let mut markdown = if plan.metrics.is_empty() {
+        String::new()
+    } else {
+        table.to_markdown()
+    };
+    if plan.capture {
+        markdown.push_str(&measure_capture(&plan, options.build));
+    }
     println!("{markdown}");
     let out_dir = target_dir().join("bench");
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
@@ -188,6 +206,33 @@ pub fn run(options: Options) -> Result<()> {
     std::fs::write(&out, &markdown).with_context(|| format!("writing {}", out.display()))?;
     eprintln!("written to {}", out.display());
     Ok(())
+}
+
+/// The output capture section, with each daemon prepared as for the table.
+fn measure_capture(plan: &Plan, build: bool) -> String {
+    let taskmaster = plan.columns.contains(&Column::Taskmaster).then(|| {
+        let bin_dir = target_dir().join("release");
+        let mut driver = taskmaster::Taskmaster::new(workspace_root(), bin_dir.clone(), build);
+        driver.prepare().map(|()| bin_dir)
+    });
+    let supervisord = plan.columns.contains(&Column::Supervisord).then(|| {
+        let mut driver = supervisord::Supervisord::default();
+        driver.prepare()?;
+        driver.bins().map(|(supervisord, _)| supervisord.clone())
+    });
+    let ready = |name: &str, prepared: Option<Result<PathBuf>>| match prepared? {
+        Ok(path) => Some(path),
+        Err(e) => {
+            eprintln!("capture: {name}: {e:#}");
+            None
+        }
+    };
+    let daemons = capture::Daemons {
+        taskmaster: ready("Taskmaster", taskmaster),
+        supervisord: ready("supervisord", supervisord),
+        limit: plan.columns.contains(&Column::Limit),
+    };
+    capture::run(&daemons, plan.quick)
 }
 
 fn note_setup(plan: &Plan, table: &mut Table) {
@@ -467,6 +512,7 @@ mod tests {
         assert_eq!((plan.n, plan.idle.as_secs()), (1000, 30));
         assert_eq!(plan.columns.len(), 3);
         assert_eq!(plan.metrics.len(), 11);
+        assert!(plan.capture);
     }
 
     #[test]
@@ -478,6 +524,14 @@ mod tests {
             plan.selected(&[Metric::Startup, Metric::RssN]),
             [Metric::RssN]
         );
+        assert!(!plan.capture);
+    }
+
+    #[test]
+    fn only_capture_runs_no_table_metric() {
+        let plan = Plan::new(&options(&[Only::Capture]));
+        assert!(plan.capture && plan.metrics.is_empty());
+        assert_eq!(plan.columns.len(), 3);
     }
 
     #[test]

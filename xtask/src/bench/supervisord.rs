@@ -26,7 +26,7 @@ impl Supervisord {
         Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
-    fn bins(&self) -> Result<&(PathBuf, PathBuf)> {
+    pub(super) fn bins(&self) -> Result<&(PathBuf, PathBuf)> {
         self.bins
             .as_ref()
             .context("supervisord was not found or installed (see above)")

@@ -1,0 +1,201 @@
+//! Programs' output capture: one task per stream drains the pipe that
+//! taskmasterd handed over into the stream's log file, with rotation,
+//! optional per-line timestamps, and `splice(2)` where no byte needs
+//! looking at. A file that cannot be written never blocks the program:
+//! its output is read, dropped and counted, and the activity log hears of
+//! it once ([`Notice`]).
+
+mod pump;
+pub mod rotate;
+mod stamp;
+#[cfg(test)]
+mod tests;
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use taskmaster_ipc::Stream;
+use tokio::sync::{mpsc, Notify};
+
+/// Where one stream's output goes, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogTarget {
+    pub path: PathBuf,
+    /// Rotate when the file reaches this size; 0: never.
+    pub maxbytes: u64,
+    /// Rotated files kept (`.1` is the newest).
+    pub backups: u32,
+    /// Prefix each line with the activity log's date format.
+    pub timestamps: bool,
+}
+
+/// For the activity log: a stream started or stopped losing output. One
+/// `Error` per distinct error until `Recovered`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Error {
+        process: String,
+        stream: Stream,
+        message: String,
+    },
+    Recovered {
+        process: String,
+        stream: Stream,
+    },
+}
+
+/// What a stream has done so far.
+// Not called by the core yet (status, `clear`, reload): remove when it is.
+#[cfg_attr(not(test), allow(dead_code))]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Bytes that reached a log file (timestamps included).
+    pub written: u64,
+    /// Bytes read from the program that could not be written.
+    pub dropped: u64,
+    /// The error that is dropping output now; `None` once writes succeed.
+    pub last_error: Option<String>,
+}
+
+/// A handle on one stream's pump. Dropping it leaves the pump draining the
+/// pipe until every writer has closed it.
+#[derive(Clone)]
+pub struct Capture {
+    shared: Arc<Shared>,
+}
+
+/// What the handle and the pump share.
+struct Shared {
+    requests: Mutex<Requests>,
+    /// Set with every request, so the pump checks `requests` only then.
+    pending: AtomicBool,
+    /// Wakes an idle pump for a request.
+    wake: Notify,
+    written: AtomicU64,
+    dropped: AtomicU64,
+    last_error: Mutex<Option<String>>,
+    /// The current target's path, for `clear`.
+    path: Mutex<PathBuf>,
+}
+
+#[derive(Default)]
+struct Requests {
+    retarget: Option<LogTarget>,
+    reopen: bool,
+    cleared: bool,
+}
+
+impl Shared {
+    fn request(&self, change: impl FnOnce(&mut Requests)) {
+        change(&mut self.requests.lock().unwrap_or_else(PoisonError::into_inner));
+        self.pending.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    fn take_requests(&self) -> Option<Requests> {
+        if !self.pending.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(std::mem::take(&mut *requests))
+    }
+
+    fn set_error(&self, error: Option<String>) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = error;
+    }
+}
+
+/// Starts draining `pipe` (a non-blocking read end) into `target` on the
+/// current tokio runtime. The file is opened (created) at once, so it
+/// exists even before the program prints.
+pub fn start(
+    process: String,
+    stream: Stream,
+    pipe: OwnedFd,
+    target: LogTarget,
+    notices: mpsc::UnboundedSender<Notice>,
+) -> Capture {
+    let shared = Arc::new(Shared {
+        requests: Mutex::new(Requests::default()),
+        pending: AtomicBool::new(false),
+        wake: Notify::new(),
+        written: AtomicU64::new(0),
+        dropped: AtomicU64::new(0),
+        last_error: Mutex::new(None),
+        path: Mutex::new(target.path.clone()),
+    });
+    let pump = pump::Pump::new(process, stream, target, Arc::clone(&shared), notices);
+    tokio::spawn(pump.run(pipe));
+    Capture { shared }
+}
+
+impl Capture {
+    /// Closes the file and opens its path again (an external logrotate
+    /// moved it away; `SIGUSR2`).
+    pub fn reopen(&self) {
+        self.shared.request(|r| r.reopen = true);
+    }
+
+    /// Applies a new path, rotation or timestamps setting (a reload).
+    pub fn retarget(&self, target: LogTarget) {
+        *self
+            .shared
+            .path
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = target.path.clone();
+        self.shared.request(|r| r.retarget = Some(target));
+    }
+
+    // Not called by the core yet (status, `clear`, reload): remove when it is.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn stats(&self) -> Stats {
+        Stats {
+            written: self.shared.written.load(Ordering::Relaxed),
+            dropped: self.shared.dropped.load(Ordering::Relaxed),
+            last_error: self
+                .shared
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        }
+    }
+
+    // Not called by the core yet (status, `clear`, reload): remove when it is.
+    #[cfg_attr(not(test), allow(dead_code))]
+    /// Truncates the current log file (not its backups). A file that does
+    /// not exist is already clear.
+    pub fn clear(&self) -> io::Result<()> {
+        let path = self
+            .shared
+            .path
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&path);
+        match opened {
+            Ok(file) => file.set_len(0).map_err(|e| context(e, "truncate", &path))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(context(e, "open", &path)),
+        }
+        self.shared.request(|r| r.cleared = true);
+        Ok(())
+    }
+}
+
+#[cfg_attr(not(test), allow(dead_code))]
+fn context(error: io::Error, what: &str, path: &std::path::Path) -> io::Error {
+    io::Error::new(
+        error.kind(),
+        format!("cannot {what} {}: {error}", path.display()),
+    )
+}

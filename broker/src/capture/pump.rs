@@ -1,0 +1,297 @@
+//! The task behind a [`Capture`](super::Capture): waits for the pipe to be
+//! readable, then moves what it holds to the log file, by `splice(2)` when
+//! no byte needs looking at (no timestamps, rotation boundary far away),
+//! else through a 64 KiB buffer.
+
+use super::rotate::{LogFile, SPLICE_CHUNK};
+use super::stamp::Stamper;
+use super::{LogTarget, Notice, Requests, Shared};
+use crate::activity::timestamp;
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg};
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use taskmaster_ipc::Stream;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// The buffer of the read/write path.
+const READ_BUF: usize = 64 << 10;
+/// Transfers per wake-up before letting other tasks run.
+const BURST: usize = 16;
+
+thread_local! {
+    /// One read buffer per runtime thread, shared by every pump (a pump
+    /// never holds it across an await), so that a thousand programs do not
+    /// cost a thousand buffers.
+    static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_BUF]);
+}
+
+/// What one wake-up did.
+enum Drained {
+    /// The pipe is empty: wait for readiness again.
+    Empty,
+    /// There may be more: yield, then go on.
+    More,
+    /// Every writer is gone (or the pipe broke): the pump ends.
+    End,
+}
+
+pub(super) struct Pump {
+    process: String,
+    stream: Stream,
+    target: LogTarget,
+    shared: Arc<Shared>,
+    notices: UnboundedSender<Notice>,
+    file: Option<LogFile>,
+    /// The error now dropping output, as last reported.
+    error: Option<String>,
+    /// Cleared when the file system refuses `splice(2)` (`EINVAL`).
+    splice_works: bool,
+    stamper: Stamper,
+}
+
+impl Pump {
+    pub fn new(
+        process: String,
+        stream: Stream,
+        target: LogTarget,
+        shared: Arc<Shared>,
+        notices: UnboundedSender<Notice>,
+    ) -> Pump {
+        let mut pump = Pump {
+            process,
+            stream,
+            target,
+            shared,
+            notices,
+            file: None,
+            error: None,
+            splice_works: true,
+            stamper: Stamper::default(),
+        };
+        pump.open();
+        pump
+    }
+
+    pub async fn run(mut self, pipe: OwnedFd) {
+        // A bigger pipe means fewer wake-ups and splices for a fast writer;
+        // the default 64 KiB is kept if the system refuses.
+        let _ = fcntl(&pipe, FcntlArg::F_SETPIPE_SZ(SPLICE_CHUNK as i32));
+        // `AsyncFd::new` is deprecated because an arbitrary `AsRawFd` may
+        // close or swap its descriptor behind the reactor's back; an
+        // `OwnedFd` owned by the AsyncFd cannot, so it is sound here.
+        #[allow(deprecated)]
+        let pipe = match AsyncFd::new(pipe) {
+            Ok(pipe) => pipe,
+            Err(e) => {
+                self.fail(format!("cannot watch the output pipe: {e}; output is lost"));
+                return;
+            }
+        };
+        let shared = Arc::clone(&self.shared);
+        loop {
+            tokio::select! {
+                ready = pipe.readable() => {
+                    let Ok(mut guard) = ready else { return };
+                    match self.drain(pipe.get_ref().as_fd()) {
+                        Drained::Empty => guard.clear_ready(),
+                        Drained::More => tokio::task::yield_now().await,
+                        Drained::End => return,
+                    }
+                }
+                () = shared.wake.notified() => self.apply_requests(),
+            }
+        }
+    }
+
+    fn drain(&mut self, pipe: BorrowedFd<'_>) -> Drained {
+        for _ in 0..BURST {
+            match self.transfer(pipe) {
+                Ok(0) => return Drained::End,
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return Drained::Empty,
+                Err(e) => {
+                    self.fail(format!("cannot read the output pipe: {e}; output is lost"));
+                    return Drained::End;
+                }
+            }
+        }
+        Drained::More
+    }
+
+    /// Moves one chunk; `Ok(0)` at the end of the pipe, `EAGAIN` when it
+    /// is empty.
+    fn transfer(&mut self, pipe: BorrowedFd<'_>) -> nix::Result<usize> {
+        self.apply_requests();
+        if self.file.is_none() {
+            // After an error, each new chunk tries again: no timer needed.
+            self.open();
+        }
+        if let Some(len) = self.splice_len() {
+            if let Some(file) = self.file.as_mut() {
+                match file.splice_from(pipe, len) {
+                    Ok(moved) => {
+                        self.shared
+                            .written
+                            .fetch_add(moved as u64, Ordering::Relaxed);
+                        return Ok(moved);
+                    }
+                    Err(Errno::EAGAIN) => return Err(Errno::EAGAIN),
+                    Err(Errno::EINVAL) => self.splice_works = false,
+                    // Nothing left the pipe: the copy below reads it.
+                    Err(e) => self.write_failed(io::Error::from(e)),
+                }
+            }
+        }
+        self.copy(pipe)
+    }
+
+    /// How much to splice, or `None` when the bytes must be looked at or
+    /// the file is failing (the copy path retries and counts drops).
+    fn splice_len(&self) -> Option<usize> {
+        if self.error.is_some() || !self.splice_works || self.target.timestamps {
+            return None;
+        }
+        self.file.as_ref()?.splice_room()
+    }
+
+    fn copy(&mut self, pipe: BorrowedFd<'_>) -> nix::Result<usize> {
+        BUF.with_borrow_mut(|buf| {
+            let read = nix::unistd::read(pipe, buf)?;
+            if read > 0 {
+                self.output(&buf[..read]);
+            }
+            Ok(read)
+        })
+    }
+
+    fn output(&mut self, data: &[u8]) {
+        if !self.target.timestamps {
+            self.emit(data);
+            return;
+        }
+        let stamp = format!("{} ", timestamp());
+        let mut stamper = std::mem::take(&mut self.stamper);
+        stamper.stamp(data, stamp.as_bytes(), |piece| self.emit(piece));
+        self.stamper = stamper;
+    }
+
+    fn emit(&mut self, data: &[u8]) {
+        let Some(file) = self.file.as_mut() else {
+            self.count_dropped(data.len());
+            return;
+        };
+        match file.write(data) {
+            Ok(()) => {
+                let rotate_error = file.take_rotate_error();
+                self.shared
+                    .written
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+                self.recovered();
+                if let Some(e) = rotate_error {
+                    let path = self.target.path.display();
+                    let message = format!(
+                        "cannot rotate {path}: {e}; writing on to {path} without rotating \
+                         until it is reopened"
+                    );
+                    self.send_error(message);
+                }
+            }
+            Err(failure) => {
+                self.shared
+                    .written
+                    .fetch_add(failure.written as u64, Ordering::Relaxed);
+                self.count_dropped(data.len() - failure.written);
+                self.write_failed(failure.error);
+            }
+        }
+    }
+
+    fn count_dropped(&self, bytes: usize) {
+        self.shared
+            .dropped
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    fn open(&mut self) {
+        let target = &self.target;
+        match LogFile::open(&target.path, target.maxbytes, target.backups) {
+            Ok(file) => self.file = Some(file),
+            Err(e) => {
+                let message = format!(
+                    "cannot open {}: {e}; output is dropped until it can be written",
+                    target.path.display()
+                );
+                self.fail(message);
+            }
+        }
+    }
+
+    fn write_failed(&mut self, error: io::Error) {
+        self.file = None;
+        let message = format!(
+            "cannot write {}: {error}; output is dropped until it can be written",
+            self.target.path.display()
+        );
+        self.fail(message);
+    }
+
+    fn apply_requests(&mut self) {
+        let Some(Requests {
+            retarget,
+            mut reopen,
+            cleared,
+        }) = self.shared.take_requests()
+        else {
+            return;
+        };
+        if let Some(target) = retarget {
+            reopen |= target.path != self.target.path;
+            if let Some(file) = self.file.as_mut() {
+                file.set_limits(target.maxbytes, target.backups);
+            }
+            self.target = target;
+        }
+        if reopen {
+            self.file = None;
+            self.open();
+        } else if cleared {
+            if let Some(file) = self.file.as_mut() {
+                file.refresh_size();
+            }
+        }
+    }
+
+    /// Reports `message` unless it is the error already reported.
+    fn fail(&mut self, message: String) {
+        if self.error.as_ref() == Some(&message) {
+            return;
+        }
+        self.shared.set_error(Some(message.clone()));
+        self.error = Some(message.clone());
+        self.send_error(message);
+    }
+
+    fn send_error(&self, message: String) {
+        // A closed channel means the broker is going away: nobody to tell.
+        let _ = self.notices.send(Notice::Error {
+            process: self.process.clone(),
+            stream: self.stream,
+            message,
+        });
+    }
+
+    fn recovered(&mut self) {
+        if self.error.take().is_some() {
+            self.shared.set_error(None);
+            let _ = self.notices.send(Notice::Recovered {
+                process: self.process.clone(),
+                stream: self.stream,
+            });
+        }
+    }
+}

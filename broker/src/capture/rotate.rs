@@ -1,0 +1,308 @@
+//! A log file that is only ever appended to and rotates by size as
+//! supervisord's do (`NAME.stdout` → `NAME.stdout.1` → `.2` ...), without
+//! cutting a line in two when a newline is near. Shared by the programs'
+//! logs and the activity log.
+
+use nix::fcntl::{fcntl, splice, FcntlArg, OFlag, SpliceFFlags};
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::os::fd::BorrowedFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// The most one `splice(2)` moves.
+pub const SPLICE_CHUNK: usize = 1 << 20;
+/// Below this many bytes from `maxbytes`, output goes through a buffer so
+/// that the cut can be placed after a newline.
+pub const CUT_WINDOW: u64 = 64 << 10;
+
+/// Opens `path` for appending, creating it (mode 0o666 less the umask)
+/// and its directory if missing, and refusing to follow a symlink planted
+/// at its path. std adds `O_CLOEXEC`.
+pub fn open_append(path: &Path) -> io::Result<File> {
+    let open = || {
+        // Readable too: the last byte says whether a line is in progress.
+        OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o666)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(path)
+    };
+    match open() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            open()
+        }
+        result => result,
+    }
+}
+
+/// Where to cut `data` when appending it to a file of `size` bytes would
+/// cross `maxbytes` (a file is rotated lazily, by the write that would
+/// take it over the limit, so that a write ending at the limit mid-line
+/// is not followed by a cut): after the last newline that still fits; else before
+/// `data` when the file ends a line (`line_ended`); else after the first
+/// newline past the limit (the file grows a little over it rather than
+/// split a line); else at the limit. `None`: no cut, all of it fits.
+pub fn cut_point(size: u64, maxbytes: u64, data: &[u8], line_ended: bool) -> Option<usize> {
+    if maxbytes == 0 || size + data.len() as u64 <= maxbytes {
+        return None;
+    }
+    let fit = usize::try_from(maxbytes.saturating_sub(size)).unwrap_or(usize::MAX);
+    if let Some(last) = data[..fit].iter().rposition(|&b| b == b'\n') {
+        return Some(last + 1);
+    }
+    if line_ended && size > 0 {
+        return Some(0);
+    }
+    match data[fit..].iter().position(|&b| b == b'\n') {
+        Some(next) => Some(fit + next + 1),
+        None => Some(fit),
+    }
+}
+
+/// `path` with `.N` appended: the Nth backup.
+fn backup(path: &Path, n: u32) -> PathBuf {
+    let mut name = OsString::from(path.as_os_str());
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+/// Why a write did not complete.
+#[derive(Debug)]
+pub struct WriteFailure {
+    /// Bytes that reached a file before the error.
+    pub written: usize,
+    pub error: io::Error,
+}
+
+/// An open log file with its rotation settings.
+pub struct LogFile {
+    path: PathBuf,
+    maxbytes: u64,
+    backups: u32,
+    file: File,
+    /// The file's size as far as this process knows.
+    size: u64,
+    /// Whether the file ends with a newline (or is empty), as far as
+    /// known: a cut may then fall before the next write.
+    line_ended: bool,
+    /// Whether `O_APPEND` is set: `splice(2)` refuses an append-only
+    /// target, so it is cleared while splicing and set again for writes.
+    append: bool,
+    /// A rotation that failed (a backup could not be renamed): rotation
+    /// stops until the file is reopened, and writing goes on here.
+    rotate_error: Option<io::Error>,
+    rotation_disabled: bool,
+}
+
+impl LogFile {
+    pub fn open(path: &Path, maxbytes: u64, backups: u32) -> io::Result<LogFile> {
+        let file = open_append(path)?;
+        let size = file.metadata()?.len();
+        let mut last = [b'\n'];
+        if size > 0 {
+            file.read_exact_at(&mut last, size - 1)?;
+        }
+        Ok(LogFile {
+            line_ended: last[0] == b'\n',
+            path: path.to_owned(),
+            maxbytes,
+            backups,
+            file,
+            size,
+            append: true,
+            rotate_error: None,
+            rotation_disabled: false,
+        })
+    }
+
+    /// `(maxbytes, backups)`.
+    pub fn limits(&self) -> (u64, u32) {
+        (self.maxbytes, self.backups)
+    }
+
+    /// Applies new rotation settings from the next write on.
+    pub fn set_limits(&mut self, maxbytes: u64, backups: u32) {
+        self.maxbytes = maxbytes;
+        self.backups = backups;
+    }
+
+    /// Reads the size again (the file was truncated behind our back).
+    pub fn refresh_size(&mut self) {
+        if let Ok(meta) = self.file.metadata() {
+            self.size = meta.len();
+        }
+    }
+
+    fn max(&self) -> u64 {
+        if self.rotation_disabled {
+            0
+        } else {
+            self.maxbytes
+        }
+    }
+
+    /// A rotation failure to report once; writing went on without it.
+    pub fn take_rotate_error(&mut self) -> Option<io::Error> {
+        self.rotate_error.take()
+    }
+
+    /// How much one splice may move without reaching the cut window, or
+    /// `None` when the next bytes must go through [`LogFile::write`].
+    pub fn splice_room(&self) -> Option<usize> {
+        match self.max() {
+            0 => Some(SPLICE_CHUNK),
+            max => {
+                let room = max.checked_sub(self.size)?.checked_sub(CUT_WINDOW)?;
+                let room = usize::try_from(room).unwrap_or(usize::MAX);
+                (room > 0).then_some(room.min(SPLICE_CHUNK))
+            }
+        }
+    }
+
+    /// Moves up to `len` bytes from `pipe` to the end of the file without
+    /// copying them through this process. `Ok(0)`: end of the pipe.
+    pub fn splice_from(&mut self, pipe: BorrowedFd<'_>, len: usize) -> nix::Result<usize> {
+        self.set_append(false)?;
+        // Without O_APPEND the offset is ours to keep at the end, even when
+        // someone truncated the file (`clear`, copytruncate).
+        self.size = (&self.file)
+            .seek(SeekFrom::End(0))
+            .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))?;
+        let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
+        let moved = splice(pipe, None, &self.file, None, len, flags)?;
+        self.size += moved as u64;
+        // Unseen bytes: assume the worst, a line in progress.
+        self.line_ended = moved == 0 && self.line_ended;
+        Ok(moved)
+    }
+
+    fn set_append(&mut self, on: bool) -> nix::Result<()> {
+        if self.append != on {
+            let flags = OFlag::from_bits_truncate(fcntl(&self.file, FcntlArg::F_GETFL)?);
+            let flags = if on {
+                flags | OFlag::O_APPEND
+            } else {
+                flags - OFlag::O_APPEND
+            };
+            fcntl(&self.file, FcntlArg::F_SETFL(flags))?;
+            self.append = on;
+        }
+        Ok(())
+    }
+
+    /// Appends `data`, rotating on the way as often as `maxbytes` says.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), WriteFailure> {
+        let mut written = 0;
+        let failed = |written, error| WriteFailure { written, error };
+        self.set_append(true)
+            .map_err(|e| failed(0, io::Error::from(e)))?;
+        while written < data.len() {
+            let rest = &data[written..];
+            let cut = cut_point(self.size, self.max(), rest, self.line_ended);
+            let piece = &rest[..cut.unwrap_or(rest.len())];
+            let done = write_counted(&mut self.file, piece);
+            self.size += done.0 as u64;
+            written += done.0;
+            if done.0 > 0 {
+                self.line_ended = piece[done.0 - 1] == b'\n';
+            }
+            if let Some(error) = done.1 {
+                return Err(failed(written, error));
+            }
+            if cut.is_some() {
+                self.rotate().map_err(|e| failed(written, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Shifts the backups up by one (the oldest is overwritten), moves the
+    /// file to `.1` and starts a new one. A rename that fails disables
+    /// rotation and keeps the current file: better a big file than lost
+    /// lines. Failing to open the new file is an error.
+    pub fn rotate(&mut self) -> io::Result<()> {
+        if let Err(e) = self.shift_backups() {
+            self.rotate_error = Some(e);
+            self.rotation_disabled = true;
+            return Ok(());
+        }
+        *self = LogFile::open(&self.path, self.maxbytes, self.backups)?;
+        Ok(())
+    }
+
+    fn shift_backups(&self) -> io::Result<()> {
+        let ignore_missing = |result: io::Result<()>| match result {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        };
+        if self.backups == 0 {
+            return ignore_missing(std::fs::remove_file(&self.path));
+        }
+        for n in (1..self.backups).rev() {
+            let from = backup(&self.path, n);
+            ignore_missing(std::fs::rename(&from, backup(&self.path, n + 1)))?;
+        }
+        std::fs::rename(&self.path, backup(&self.path, 1))
+    }
+}
+
+/// Writes as much of `data` as possible: the count, and the error that
+/// stopped it if any.
+fn write_counted(file: &mut File, data: &[u8]) -> (usize, Option<io::Error>) {
+    let mut done = 0;
+    while done < data.len() {
+        match file.write(&data[done..]) {
+            Ok(0) => return (done, Some(io::ErrorKind::WriteZero.into())),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (done, Some(e)),
+        }
+    }
+    (done, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_cut_below_the_limit_or_without_one() {
+        assert_eq!(cut_point(0, 0, b"abc", false), None);
+        assert_eq!(cut_point(7, 10, b"abc", false), None);
+    }
+
+    #[test]
+    fn cut_after_last_newline_that_fits() {
+        assert_eq!(cut_point(5, 10, b"a\nb\ncdefgh\n", false), Some(4));
+    }
+
+    #[test]
+    fn cut_before_when_the_file_ends_a_line() {
+        assert_eq!(cut_point(8, 10, b"abcdef\nxy", true), Some(0));
+    }
+
+    #[test]
+    fn cut_after_near_newline_past_the_limit() {
+        assert_eq!(cut_point(8, 10, b"abcdef\nxy", false), Some(7));
+    }
+
+    #[test]
+    fn cut_at_limit_without_newline() {
+        assert_eq!(cut_point(8, 10, b"abcdefgh", false), Some(2));
+    }
+
+    #[test]
+    fn backup_names() {
+        assert_eq!(
+            backup(Path::new("/l/web.stdout"), 2),
+            PathBuf::from("/l/web.stdout.2")
+        );
+    }
+}
