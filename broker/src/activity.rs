@@ -48,8 +48,6 @@ impl ActivityLog {
 
     /// Applies `logfile_maxbytes` (0: never rotate) and `logfile_backups`
     /// from the next line on.
-    // Not called by the core yet (start-up and reload): remove when it is.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn set_rotation(&mut self, maxbytes: u64, backups: u32) {
         self.file.set_limits(maxbytes, backups);
     }

@@ -88,7 +88,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let log = match activity::ActivityLog::open(
+    let mut log = match activity::ActivityLog::open(
         &config.daemon.logfile,
         config.daemon.loglevel,
         args.nodaemon,
@@ -102,6 +102,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    log.set_rotation(
+        config.daemon.logfile_maxbytes,
+        config.daemon.logfile_backups,
+    );
     let socket = match server::bind(&config.server) {
         Ok(socket) => socket,
         Err(message) => {

@@ -96,6 +96,7 @@ mod tests {
             description: String::new(),
             command: String::new(),
             changed_ms: 0,
+            output_error: None,
         }
     }
 

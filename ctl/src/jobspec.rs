@@ -169,6 +169,7 @@ mod tests {
             description: String::new(),
             command: command.into(),
             changed_ms,
+            output_error: None,
         }
     }
 

@@ -241,6 +241,7 @@ mod tests {
             description: description.into(),
             command: "/bin/true".into(),
             changed_ms: 0,
+            output_error: None,
         }
     }
 

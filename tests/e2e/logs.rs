@@ -384,6 +384,8 @@ command = "/bin/sh"
 args = ["-c", "yes 'spew a line of text' | head -c {TOTAL}; echo end; sleep 600"]
 autostart = false
 startsecs = 0
+# One file, so that its size says everything arrived.
+stdout_maxbytes = 0
 "#
     ));
     let before = broker_rss_kib(&d);

@@ -208,6 +208,10 @@ pub struct ProcessInfo {
     /// epoch (0 if never): `%+` and `%-` job specs pick by it.
     #[serde(default)]
     pub changed_ms: u64,
+    /// Why the process's output is not reaching its log file right now
+    /// (full disk, unwritable directory), with the bytes dropped so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_error: Option<String>,
 }
 
 /// Content of `start`, `stop`, `restart` and `signal`: one result per process.

@@ -48,8 +48,6 @@ pub enum Notice {
 }
 
 /// What a stream has done so far.
-// Not called by the core yet (status, `clear`, reload): remove when it is.
-#[cfg_attr(not(test), allow(dead_code))]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Bytes that reached a log file (timestamps included).
@@ -152,8 +150,6 @@ impl Capture {
         self.shared.request(|r| r.retarget = Some(target));
     }
 
-    // Not called by the core yet (status, `clear`, reload): remove when it is.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn stats(&self) -> Stats {
         Stats {
             written: self.shared.written.load(Ordering::Relaxed),
@@ -167,8 +163,6 @@ impl Capture {
         }
     }
 
-    // Not called by the core yet (status, `clear`, reload): remove when it is.
-    #[cfg_attr(not(test), allow(dead_code))]
     /// Truncates the current log file (not its backups). A file that does
     /// not exist is already clear.
     pub fn clear(&self) -> io::Result<()> {
@@ -178,21 +172,26 @@ impl Capture {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let opened = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&path);
-        match opened {
-            Ok(file) => file.set_len(0).map_err(|e| context(e, "truncate", &path))?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(context(e, "open", &path)),
-        }
+        truncate(&path)?;
         self.shared.request(|r| r.cleared = true);
         Ok(())
     }
 }
 
-#[cfg_attr(not(test), allow(dead_code))]
+/// Empties the log file at `path`; one that does not exist has nothing to
+/// clear, and a symlink planted there is refused.
+pub fn truncate(path: &std::path::Path) -> io::Result<()> {
+    let opened = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path);
+    match opened {
+        Ok(file) => file.set_len(0).map_err(|e| context(e, "truncate", path)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(context(e, "open", path)),
+    }
+}
+
 fn context(error: io::Error, what: &str, path: &std::path::Path) -> io::Error {
     io::Error::new(
         error.kind(),

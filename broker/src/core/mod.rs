@@ -346,7 +346,13 @@ impl Core {
                 proc.stdin = Some(fd);
                 continue;
             };
-            let capture = capture::start(proc.name.clone(), stream, fd, target, self.notices.0.clone());
+            let capture = capture::start(
+                proc.name.clone(),
+                stream,
+                fd,
+                target,
+                self.notices.0.clone(),
+            );
             proc.captures.push((stream, capture));
         }
     }
@@ -354,7 +360,11 @@ impl Core {
     /// A pump started or stopped losing output.
     fn on_capture_notice(&mut self, notice: capture::Notice) {
         match notice {
-            capture::Notice::Error { process, stream, message } => self.log.error(&format!(
+            capture::Notice::Error {
+                process,
+                stream,
+                message,
+            } => self.log.error(&format!(
                 "output of '{process}' ({}) is being dropped: {message}",
                 stream_name(stream)
             )),
@@ -370,7 +380,8 @@ impl Core {
         let daemon = &self.config.daemon;
         if let Err(e) = self.log.reopen(&daemon.logfile, daemon.loglevel) {
             let path = daemon.logfile.display().to_string();
-            self.log.error(&format!("cannot reopen the activity log {path}: {e}"));
+            self.log
+                .error(&format!("cannot reopen the activity log {path}: {e}"));
         }
         for (_, capture) in self.procs.iter().flat_map(|p| &p.captures) {
             capture.reopen();
@@ -447,8 +458,8 @@ impl Core {
             _ => (LogLevel::Info, String::new()),
         };
         let name = proc.name.clone();
-        self.log
-            .log(level, &format!("{name}: {from} -> {to}{detail}"));
+        let line = format!("{name}: {from} -> {to}{detail}");
+        self.log.log_about(level, Some((&name, to.as_str())), &line);
         let proc = &mut self.procs[i];
         proc.changed_wall = Some(SystemTime::now());
         let body = EventBody::State {

@@ -100,11 +100,7 @@ impl Core {
                 plan.restart_needed.join(", ")
             ));
         }
-        if plan
-            .daemon_changed
-            .iter()
-            .any(|k| k == "logfile" || k == "loglevel")
-        {
+        if plan.daemon_changed.iter().any(|k| k.starts_with("log")) {
             let daemon = &self.config.daemon;
             if let Err(e) = self.log.reopen(&daemon.logfile, daemon.loglevel) {
                 let path = daemon.logfile.display().to_string();
@@ -112,6 +108,8 @@ impl Core {
                     "cannot open the new activity log {path}: {e}; still logging here"
                 ));
             }
+            self.log
+                .set_rotation(daemon.logfile_maxbytes, daemon.logfile_backups);
         }
         if plan.server_changed {
             match self.server.rebind(&self.config.server) {

@@ -1,7 +1,8 @@
 //! Client requests: each command of the protocol, answered from the
 //! process table, or turned into a job that answers once settled.
 
-use super::{unix_ms, Core};
+use super::{unix_ms, Core, Proc};
+use crate::capture;
 use crate::config::{Program, Stream};
 use crate::describe::{self, exit_text};
 use crate::jobs::Job;
@@ -143,7 +144,7 @@ impl Core {
                     .started_at
                     .filter(|_| p.pid.is_some())
                     .map(|at| now.duration_since(at));
-                let description = describe::description(&describe::Facts {
+                let mut description = describe::description(&describe::Facts {
                     state: p.state,
                     pid: p.pid,
                     uptime,
@@ -151,6 +152,10 @@ impl Core {
                     spawn_error: p.spawn_error.as_deref(),
                     stopped_at: proc.stopped_wall,
                 });
+                let output_error = output_error(proc);
+                if let Some(error) = &output_error {
+                    description.push_str(&format!(" ({error})"));
+                }
                 ProcessInfo {
                     name: proc.name.clone(),
                     program: proc.program.clone(),
@@ -163,6 +168,7 @@ impl Core {
                     description,
                     command: command_line(program),
                     changed_ms: proc.changed_wall.map(unix_ms).unwrap_or(0),
+                    output_error,
                 }
             })
             .collect();
@@ -371,6 +377,24 @@ impl Core {
     /// Truncates the stdout and stderr files of the named processes. The
     /// programs keep writing: their descriptors are in append mode, so the
     /// next line lands at the new start of the file.
+    /// Truncates a process's log files: through its pumps when it has
+    /// run (so that they count from zero again), else by path.
+    fn clear_logs(&self, proc: &Proc) -> std::io::Result<()> {
+        if !proc.captures.is_empty() {
+            return proc
+                .captures
+                .iter()
+                .try_for_each(|(_, capture)| capture.clear());
+        }
+        let mut streams = vec![Stream::Stdout];
+        if !proc.def.redirect_stderr {
+            streams.push(Stream::Stderr);
+        }
+        streams.into_iter().try_for_each(|stream| {
+            capture::truncate(&self.config.log_path(&proc.def, &proc.name, stream))
+        })
+    }
+
     fn clear(&mut self, request: &Request) -> Result<Response, Response> {
         if request.name.is_none() && request.names.is_empty() && request.target.is_none() {
             return Err(Response::error(
@@ -382,11 +406,7 @@ impl Core {
         let mut results = Vec::new();
         for s in self.select(request)? {
             let proc = &self.procs[s.index];
-            let mut paths = vec![self.config.log_path(&proc.def, &proc.name, Stream::Stdout)];
-            if !proc.def.redirect_stderr {
-                paths.push(self.config.log_path(&proc.def, &proc.name, Stream::Stderr));
-            }
-            let outcome = paths.iter().try_for_each(|path| truncate_log(path));
+            let outcome = self.clear_logs(proc).map_err(|e| e.to_string());
             let (ok, message) = match outcome {
                 Ok(()) => (true, "cleared".to_string()),
                 Err(error) => (false, error),
@@ -409,22 +429,23 @@ impl Core {
     }
 }
 
-/// Empties a log file; one that does not exist yet has nothing to clear.
-/// A symlink planted at the path is refused, as when the file is opened
-/// for writing.
-fn truncate_log(path: &std::path::Path) -> Result<(), String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(path)
-    {
-        Ok(file) => file
-            .set_len(0)
-            .map_err(|e| format!("cannot clear {}: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(format!("cannot clear {}: {e}", path.display())),
-    }
+/// Why a process's output is being dropped now, and how much was lost.
+fn output_error(proc: &Proc) -> Option<String> {
+    let errors: Vec<String> = proc
+        .captures
+        .iter()
+        .filter_map(|(stream, capture)| {
+            let stats = capture.stats();
+            stats.last_error.map(|error| {
+                format!(
+                    "{} not logged: {error}; {} bytes dropped",
+                    super::stream_name(*stream),
+                    stats.dropped
+                )
+            })
+        })
+        .collect();
+    (!errors.is_empty()).then(|| errors.join("; "))
 }
 
 const COMMANDS: [&str; 16] = [
