@@ -185,6 +185,26 @@ pub enum Command {
         reading: Reading,
     },
 
+    /// Attach to a process: show its output live and send it what you type.
+    ///
+    /// Its stdout and stderr stream to the terminal as it writes them, and each
+    /// line typed (or piped in) goes to its stdin. Ctrl-C or Ctrl-D (end of
+    /// input) detaches and leaves the process running; the exit status is then
+    /// 0, and 4 if taskmasterd goes away. When the process exits, fg stays
+    /// attached and shows the output of its next run (after an autorestart or a
+    /// `start` from elsewhere); a line typed while it is not running is not sent,
+    /// and fg says so.
+    #[command(after_help = "\
+Example: taskmasterctl fg repl
+  > 2+2        (typed; goes to repl's stdin)
+  4            (repl's stdout)
+  ^C           (detaches; repl keeps running)")]
+    Fg {
+        /// The process: NAME, NAME:N or a job spec; it must name one process.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+
     /// Empty the stdout and stderr log files of processes; they keep running.
     #[command(override_usage = "taskmasterctl clear [--json] <NAME>...")]
     Clear(Action),
@@ -299,6 +319,7 @@ impl Command {
             Command::Events { .. } => "events",
             Command::Tail { .. } => "tail",
             Command::Maintail { .. } => "maintail",
+            Command::Fg { .. } => "fg",
             Command::Clear(_) => "clear",
             Command::Reread { .. } => "reread",
             Command::Reload { .. } => "reload",
@@ -508,6 +529,6 @@ mod tests {
             names.contains(&"update".to_string()),
             "aliases complete too"
         );
-        assert_eq!(names.len(), 18, "{names:?}");
+        assert_eq!(names.len(), 19, "{names:?}");
     }
 }

@@ -13,8 +13,10 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use taskmaster_protocol::{
     ActionContent, AvailContent, Client, ConnectError, Event, EventBody, PidContent, ProcessInfo,
-    Request, StatusContent, TailChunk, TailContent, VersionContent, PROTOCOL_VERSION,
+    Request, Response, StatusContent, TailChunk, TailContent, VersionContent, PROTOCOL_VERSION,
 };
+
+mod fg;
 
 /// The connection to taskmasterd, and where it goes for error messages.
 pub struct Connection {
@@ -35,22 +37,16 @@ impl Connection {
     /// becomes `error: <message>` and exit status 1.
     fn call(&mut self, request: &Request) -> Result<Value, Error> {
         let reply = self.client.request(request).map_err(|e| self.lost(e))?;
-        if reply.status >= 400 {
-            let message = match reply.error {
-                // supervisorctl's wording, which scripts grep for.
-                Some(body) if body.code == "no_such_process" => {
-                    let name = body.message.split('\'').nth(1).unwrap_or("?");
-                    format!("{name}: ERROR (no such process)")
-                }
-                Some(body) => format!("error: {}", body.message),
-                None => format!(
-                    "error: taskmasterd answered {} without a reason",
-                    reply.status
-                ),
-            };
-            return Err(Error::new(exit::FAILED, message));
-        }
-        Ok(reply.content.unwrap_or(Value::Null))
+        content(reply)
+    }
+
+    /// Another connection to the same daemon, for a second stream.
+    fn another(&self) -> Result<Connection, Error> {
+        let client = Client::connect(&self.socket).map_err(unreachable)?;
+        Ok(Connection {
+            client,
+            socket: self.socket.clone(),
+        })
     }
 
     fn lost(&self, error: io::Error) -> Error {
@@ -74,6 +70,27 @@ impl Connection {
             .caused_by(error)
         }
     }
+}
+
+/// A reply's content; an error reply becomes `error: <message>` and exit
+/// status 1.
+fn content(reply: Response) -> Result<Value, Error> {
+    if reply.status >= 400 {
+        let message = match reply.error {
+            // supervisorctl's wording, which scripts grep for.
+            Some(body) if body.code == "no_such_process" => {
+                let name = body.message.split('\'').nth(1).unwrap_or("?");
+                format!("{name}: ERROR (no such process)")
+            }
+            Some(body) => format!("error: {}", body.message),
+            None => format!(
+                "error: taskmasterd answered {} without a reason",
+                reply.status
+            ),
+        };
+        return Err(Error::new(exit::FAILED, message));
+    }
+    Ok(reply.content.unwrap_or(Value::Null))
 }
 
 /// Exit status 4, with what to try next.
@@ -136,6 +153,7 @@ pub fn run(
             stream,
         } => tail(conn, Some((name, *stream)), *reading, out),
         Command::Maintail { reading } => tail(conn, None, *reading, out),
+        Command::Fg { name } => fg::run(conn, name, out),
         Command::Clear(a) => action(conn, Request::new("clear"), a, out),
         Command::Reread { format } => reread(conn, *format, out),
         Command::Reload { format } => reload(conn, *format, out),

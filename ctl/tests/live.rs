@@ -1,6 +1,7 @@
 //! taskmasterctl and the shipped plugins against a real taskmasterd: the
-//! event stream during a restart, `taskmasterctl wait`, and a supervisord
-//! config imported with `taskmasterctl import` and then run. The binaries are
+//! event stream during a restart, `taskmasterctl wait`, a supervisord
+//! config imported with `taskmasterctl import` and then run, and `fg` in a
+//! terminal. The binaries are
 //! the workspace's, beside taskmasterctl (`cargo test --workspace` builds them).
 
 use std::io::{BufRead, BufReader};
@@ -293,4 +294,39 @@ fn a_supervisord_config_is_imported_and_runs() {
         "{}",
         text(&output.stdout)
     );
+}
+
+#[test]
+fn fg_in_a_terminal_echoes_typed_lines_and_detaches_on_ctrl_c() {
+    let program = bin("tm-testprog");
+    let daemon = Daemon::start(&format!(
+        "[programs.repl]\ncommand = \"{}\"\nargs = [\"--echo-stdin\"]\nstartsecs = 0\n",
+        program.display()
+    ));
+    daemon.until("repl runs", |d| d.status().contains("RUNNING"));
+    let mut command = daemon.ctl_command(&["fg", "repl"]);
+    command.env("TERM", "xterm").env("NO_COLOR", "1");
+    let options = rexpect::reader::Options::new()
+        .timeout_ms(Some(DEADLINE.as_millis() as u64))
+        .strip_ansi_escape_codes(true);
+    let mut session =
+        rexpect::session::spawn_with_options(command, options).expect("spawn fg in a pty");
+    session
+        .exp_string("attached to repl")
+        .expect("fg says it is attached");
+    session.send_line("typed on a tty").unwrap();
+    // The terminal echoes the line as typed; the program's own echo is prefixed.
+    session
+        .exp_string("stdin=typed on a tty")
+        .expect("the program's echo on screen");
+    session.send_control('c').unwrap();
+    session
+        .exp_string("detached from repl (it keeps running)")
+        .expect("Ctrl-C detaches");
+    session.exp_eof().expect("fg exits");
+    match session.process().wait() {
+        Ok(rexpect::process::WaitStatus::Exited(_, code)) => assert_eq!(code, 0),
+        other => panic!("fg ended with {other:?}"),
+    }
+    assert!(daemon.status().contains("RUNNING"), "{}", daemon.status());
 }

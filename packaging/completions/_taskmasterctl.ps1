@@ -45,6 +45,7 @@ Register-ArgumentCompleter -Native -CommandName 'taskmasterctl' -ScriptBlock {
             [CompletionResult]::new('events', 'events', [CompletionResultType]::ParameterValue, 'Print every state change as it happens, until interrupted')
             [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Print the last lines of a process''s stdout or stderr log')
             [CompletionResult]::new('maintail', 'maintail', [CompletionResultType]::ParameterValue, 'Print the last lines of taskmasterd''s activity log ([taskmasterd] logfile)')
+            [CompletionResult]::new('fg', 'fg', [CompletionResultType]::ParameterValue, 'Attach to a process: show its output live and send it what you type')
             [CompletionResult]::new('clear', 'clear', [CompletionResultType]::ParameterValue, 'Empty the stdout and stderr log files of processes; they keep running')
             [CompletionResult]::new('shutdown', 'shutdown', [CompletionResultType]::ParameterValue, 'Stop every process, then taskmasterd itself')
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print taskmasterd''s version (and taskmasterctl''s when it differs)')
@@ -132,6 +133,11 @@ Register-ArgumentCompleter -Native -CommandName 'taskmasterctl' -ScriptBlock {
             [CompletionResult]::new('--lines', '--lines', [CompletionResultType]::ParameterName, 'How many of the last lines to print first')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Keep printing what is appended to the log, until interrupted')
             [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep printing what is appended to the log, until interrupted')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'taskmasterctl;fg' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break

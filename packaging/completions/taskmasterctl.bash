@@ -28,6 +28,9 @@ _taskmasterctl() {
             taskmasterctl,events)
                 cmd="taskmasterctl__subcmd__events"
                 ;;
+            taskmasterctl,fg)
+                cmd="taskmasterctl__subcmd__fg"
+                ;;
             taskmasterctl,help)
                 cmd="taskmasterctl__subcmd__help"
                 ;;
@@ -77,7 +80,7 @@ _taskmasterctl() {
 
     case "${cmd}" in
         taskmasterctl)
-            opts="-c -s -h -V --configuration --config --serverurl --server-url --list --help --version status start stop restart signal pid avail reread reload update events tail maintail clear shutdown version help completions"
+            opts="-c -s -h -V --configuration --config --serverurl --server-url --list --help --version status start stop restart signal pid avail reread reload update events tail maintail fg clear shutdown version help completions"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -158,6 +161,20 @@ _taskmasterctl() {
             ;;
         taskmasterctl__subcmd__events)
             opts="-h --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        taskmasterctl__subcmd__fg)
+            opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -418,6 +435,10 @@ _taskmasterctl_dynamic() {
                 esac
                 ;;
             status|start|stop|restart|pid|clear)
+                choices=($("${words[0]}" "${globals[@]}" __complete-names 2>/dev/null))
+                ;;
+            fg)
+                ((positional > 0)) ||
                 choices=($("${words[0]}" "${globals[@]}" __complete-names 2>/dev/null))
                 ;;
         esac

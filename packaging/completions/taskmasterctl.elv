@@ -42,6 +42,7 @@ set edit:completion:arg-completer[taskmasterctl] = {|@words|
             cand events 'Print every state change as it happens, until interrupted'
             cand tail 'Print the last lines of a process''s stdout or stderr log'
             cand maintail 'Print the last lines of taskmasterd''s activity log ([taskmasterd] logfile)'
+            cand fg 'Attach to a process: show its output live and send it what you type'
             cand clear 'Empty the stdout and stderr log files of processes; they keep running'
             cand shutdown 'Stop every process, then taskmasterd itself'
             cand version 'Print taskmasterd''s version (and taskmasterctl''s when it differs)'
@@ -116,6 +117,10 @@ set edit:completion:arg-completer[taskmasterctl] = {|@words|
             cand --lines 'How many of the last lines to print first'
             cand -f 'Keep printing what is appended to the log, until interrupted'
             cand --follow 'Keep printing what is appended to the log, until interrupted'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'taskmasterctl;fg'= {
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }

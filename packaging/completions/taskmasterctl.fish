@@ -42,6 +42,7 @@ complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "update"
 complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "events" -d 'Print every state change as it happens, until interrupted'
 complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "tail" -d 'Print the last lines of a process\'s stdout or stderr log'
 complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "maintail" -d 'Print the last lines of taskmasterd\'s activity log ([taskmasterd] logfile)'
+complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "fg" -d 'Attach to a process: show its output live and send it what you type'
 complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "clear" -d 'Empty the stdout and stderr log files of processes; they keep running'
 complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "shutdown" -d 'Stop every process, then taskmasterd itself'
 complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "version" -d 'Print taskmasterd\'s version (and taskmasterctl\'s when it differs)'
@@ -75,6 +76,7 @@ complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand tail" -s h -
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand maintail" -s n -l lines -d 'How many of the last lines to print first' -r
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand maintail" -s f -l follow -d 'Keep printing what is appended to the log, until interrupted'
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand maintail" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand fg" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand clear" -l json -d 'Print taskmasterd\'s answer as JSON, for scripts'
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand clear" -s h -l help -d 'Print help'
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand shutdown" -l json -d 'Print taskmasterd\'s answer as JSON, for scripts'
@@ -109,7 +111,7 @@ function __taskmasterctl_signal_given
 end
 
 complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "(taskmasterctl __complete-names --plugins 2>/dev/null)" -d 'plugin'
-complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand status start stop restart pid clear tail" -f -a "(__taskmasterctl_names)"
+complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand status start stop restart pid clear tail fg" -f -a "(__taskmasterctl_names)"
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand signal; and not __taskmasterctl_signal_given" -f -a "HUP INT QUIT KILL USR1 USR2 TERM ALRM CONT STOP TSTP WINCH"
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand signal; and __taskmasterctl_signal_given" -f -a "(__taskmasterctl_names)"
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand tail" -f -a "stdout stderr"

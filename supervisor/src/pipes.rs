@@ -28,6 +28,14 @@ pub struct Pipes {
 }
 
 impl Pipes {
+    /// Forgets (closes) the stdin write end.
+    pub fn close_stdin(&mut self) {
+        if let Some(at) = self.streams.iter().position(|&s| s == Stream::Stdin) {
+            self.streams.remove(at);
+            self.fds.remove(at);
+        }
+    }
+
     /// Creates the pipes of one program: three, or two when
     /// `redirect_stderr`. The error is the message for `SpawnFailed`.
     pub fn create(redirect_stderr: bool) -> Result<(ChildEnds, Pipes), String> {

@@ -375,6 +375,11 @@ impl Supervisor {
             ToSupervisor::Ready => self.on_ready(),
             ToSupervisor::Spawn(request) => self.on_spawn(&request),
             ToSupervisor::Signal { pid, signal, group } => self.on_signal(pid, signal, group),
+            ToSupervisor::CloseStdin { pid } => {
+                if let Some(program) = self.children.get_mut(&pid) {
+                    program.pipes.close_stdin();
+                }
+            }
             ToSupervisor::Exit => {
                 if matches!(self.stop, None | Some(Stop::ViaBroker)) {
                     self.stop = Some(Stop::BrokerFinished {

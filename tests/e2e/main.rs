@@ -10,7 +10,9 @@ mod harness;
 
 mod basics;
 mod broker_restart;
+mod capture;
 mod config_errors;
+mod fg;
 mod include;
 mod logs;
 mod numprocs;

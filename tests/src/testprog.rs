@@ -27,6 +27,12 @@
 //! --fork-child FILE       start a grandchild that sleeps forever in this
 //!                         process group and writes its pid to FILE
 //! --echo-stdin            print stdin=LINE for each stdin line until EOF
+//! --interval-ms MS        pause MS milliseconds after each line of the
+//!                         `--count` flags that follow (0 by default)
+//! --count N               print `line 1 of N` ... `line N of N`, each line
+//!                         in one write(2)
+//! --xs N                  print N bytes `x` and no newline
+//! --all-bytes             print the 256 byte values 0..=255 once, in order
 //! --sleep SECS            sleep SECS (fractions allowed) instead of forever
 //! --exit CODE             exit status
 //! ```
@@ -52,6 +58,8 @@ enum OnSignal {
 struct Run {
     sleep: Option<Duration>,
     exit: u8,
+    /// The pause after each `--count` line.
+    interval: Duration,
 }
 
 fn main() -> ExitCode {
@@ -73,10 +81,31 @@ fn say(line: impl std::fmt::Display) {
     let _ = out.flush();
 }
 
+/// Writes `bytes` to stdout as they are and flushes them; a line given
+/// whole goes out in one write(2), so nothing but the pipe can split it.
+fn raw(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    // As in `say`: a closed stdout is not ours to report.
+    let _ = out.write_all(bytes);
+    let _ = out.flush();
+}
+
+/// Numbered lines that say how many there will be, so a reader can tell a
+/// missing, repeated or cut line from the rest.
+fn count(total: u64, interval: Duration) {
+    for n in 1..=total {
+        raw(format!("line {n} of {total}\n").as_bytes());
+        if !interval.is_zero() {
+            std::thread::sleep(interval);
+        }
+    }
+}
+
 fn run(args: &[String]) -> Result<Run, String> {
     let mut run = Run {
         sleep: None,
         exit: 0,
+        interval: Duration::ZERO,
     };
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
@@ -124,6 +153,26 @@ fn run(args: &[String]) -> Result<Run, String> {
             }
             "--fork-child" => fork_child(&value()?)?,
             "--echo-stdin" => echo_stdin(),
+            "--interval-ms" => {
+                let ms = value()?;
+                let ms: u64 = ms
+                    .parse()
+                    .map_err(|_| format!("bad --interval-ms '{ms}'"))?;
+                run.interval = Duration::from_millis(ms);
+            }
+            "--count" => {
+                let n = value()?;
+                count(
+                    n.parse().map_err(|_| format!("bad --count '{n}'"))?,
+                    run.interval,
+                );
+            }
+            "--xs" => {
+                let n = value()?;
+                let n: usize = n.parse().map_err(|_| format!("bad --xs '{n}'"))?;
+                raw(&vec![b'x'; n]);
+            }
+            "--all-bytes" => raw(&(0..=255).collect::<Vec<u8>>()),
             "--sleep" => {
                 let secs = value()?;
                 let secs: f64 = secs.parse().map_err(|_| format!("bad --sleep '{secs}'"))?;

@@ -39,6 +39,13 @@ pub struct Request {
     /// appended to the file until the client disconnects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow: Option<bool>,
+    /// For `stdin`: text to write to the process's stdin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    /// For `stdin`: close the process's stdin (after `data`), so that it
+    /// reads end of file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close: Option<bool>,
 }
 
 impl Request {
@@ -325,6 +332,16 @@ pub struct TailChunk {
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missed_bytes: Option<u64>,
+}
+
+/// Content of `stdin`: how many bytes of `data` the process's stdin pipe
+/// took (all of them on success; fewer with the 503 `stdin_full` error).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StdinContent {
+    pub written: u64,
+    /// The request closed the process's stdin.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
 }
 
 /// Content of `version`.

@@ -3,16 +3,18 @@
 
 use super::{unix_ms, Core, Proc};
 use crate::capture;
+use taskmaster_ipc::ToSupervisor;
 use crate::config::{Program, Stream};
 use crate::describe::{self, exit_text};
 use crate::jobs::Job;
 use crate::server::ClientRequest;
 use crate::signals::{parse_signal, signal_from_number};
 use crate::targets::{self, Selected};
+use nix::errno::Errno;
 use std::time::Instant;
 use taskmaster_protocol::{
     ActionContent, ActionResult, AvailContent, AvailProgram, PidContent, ProcessInfo, ProcessPid,
-    Request, Response, StatusContent, TailContent, VersionContent, PROTOCOL_VERSION,
+    Request, Response, StatusContent, StdinContent, TailContent, VersionContent, PROTOCOL_VERSION,
 };
 
 impl Core {
@@ -64,6 +66,7 @@ impl Core {
                 return;
             }
             "tail" => self.tail_target(&request),
+            "stdin" => self.stdin(&request, &peer.describe()),
             "maintail" => Ok(Response::ok(TailContent {
                 name: None,
                 stream: None,
@@ -330,32 +333,7 @@ impl Core {
                 ))
             }
         };
-        let Some(spec) = request
-            .name
-            .as_deref()
-            .or(request.names.first().map(String::as_str))
-        else {
-            return Err(bad(
-                "missing_name",
-                "tail needs the name of one process".into(),
-            ));
-        };
-        let selected = self.select(request)?;
-        let [one] = selected.as_slice() else {
-            let names: Vec<&str> = selected
-                .iter()
-                .map(|s| self.procs[s.index].name.as_str())
-                .collect();
-            return Err(bad(
-                "ambiguous_name",
-                format!(
-                    "'{spec}' names {} processes ({}); tail one of them",
-                    names.len(),
-                    names.join(", ")
-                ),
-            ));
-        };
-        let proc = &self.procs[one.index];
+        let proc = &self.procs[self.one_process(request)?];
         if stream == Stream::Stderr && proc.def.redirect_stderr {
             return Err(bad(
                 "no_log",
@@ -372,6 +350,40 @@ impl Core {
             path: path.display().to_string(),
             text: String::new(),
         }))
+    }
+
+    /// The index of the one process `request` names: 400 `missing_name`
+    /// without a name, 400 `ambiguous_name` when it names several, 404 when
+    /// none. For the commands that act on one process (`tail`, `stdin`).
+    fn one_process(&self, request: &Request) -> Result<usize, Response> {
+        let bad = |code: &str, message: String| Response::error(400, code, message);
+        let command = &request.command;
+        let Some(spec) = request
+            .name
+            .as_deref()
+            .or(request.names.first().map(String::as_str))
+        else {
+            return Err(bad(
+                "missing_name",
+                format!("{command} needs the name of one process"),
+            ));
+        };
+        let selected = self.select(request)?;
+        let [one] = selected.as_slice() else {
+            let names: Vec<&str> = selected
+                .iter()
+                .map(|s| self.procs[s.index].name.as_str())
+                .collect();
+            return Err(bad(
+                "ambiguous_name",
+                format!(
+                    "'{spec}' names {} processes ({}); {command} one of them",
+                    names.len(),
+                    names.join(", ")
+                ),
+            ));
+        };
+        Ok(one.index)
     }
 
     /// Truncates the stdout and stderr files of the named processes. The
@@ -429,6 +441,114 @@ impl Core {
     }
 }
 
+// ----- stdin: written by the core itself, never waiting: the pipe is
+// non-blocking, and what it cannot take at once is refused -----
+
+impl Core {
+    /// Writes `data` to one process's stdin pipe, then closes it when asked.
+    fn stdin(&mut self, request: &Request, peer: &str) -> Result<Response, Response> {
+        let data = request.data.as_deref().unwrap_or_default().as_bytes();
+        let close = request.close.unwrap_or(false);
+        if request.data.is_none() && !close {
+            return Err(Response::error(
+                400,
+                "bad_request",
+                "stdin needs \"data\" (text to write) or \"close\": true",
+            ));
+        }
+        let i = self.one_process(request)?;
+        let proc = &mut self.procs[i];
+        let not_running = |message: String| Response::error(409, "not_running", message);
+        if proc.process.pid.is_none() {
+            return Err(not_running(format!(
+                "{} is not running ({}); start it first",
+                proc.name, proc.process.state
+            )));
+        }
+        let Some(pipe) = &proc.stdin else {
+            return Err(not_running(format!(
+                "{}'s stdin is closed (a stdin request closed it); it gets a new one when it restarts",
+                proc.name
+            )));
+        };
+        let written = match feed(data, |rest| nix::unistd::write(pipe, rest)) {
+            Fed::All => data.len(),
+            Fed::Full(written) => return Err(stdin_full(&proc.name, written, data.len())),
+            Fed::Closed(_) => {
+                return Err(Response::error(
+                    409,
+                    "stdin_closed",
+                    format!(
+                        "{} does not read its stdin any more (it closed it, or is exiting)",
+                        proc.name
+                    ),
+                ))
+            }
+            Fed::Failed(errno) => {
+                return Err(Response::error(
+                    500,
+                    "internal",
+                    format!("cannot write to {}'s stdin: {}", proc.name, errno.desc()),
+                ))
+            }
+        };
+        if close {
+            proc.stdin = None;
+            if let Some(pid) = proc.process.pid {
+                // taskmasterd's copy too, or the program never sees the end.
+                self.link.send(&ToSupervisor::CloseStdin { pid }, Vec::new());
+            }
+            let message = format!("stdin of '{}' closed, requested by {peer}", proc.name);
+            self.log.info(&message);
+        }
+        Ok(Response::ok(StdinContent {
+            written: written as u64,
+            closed: close,
+        }))
+    }
+}
+
+/// 503 `stdin_full`, with the bytes taken in the message and the content.
+fn stdin_full(name: &str, written: usize, wanted: usize) -> Response {
+    let mut reply = Response::error(
+        503,
+        "stdin_full",
+        format!(
+            "{name}'s stdin pipe is full (the program is not reading it): \
+             {written} of {wanted} bytes were written; send the rest later"
+        ),
+    );
+    reply.content = Some(serde_json::json!({ "written": written }));
+    reply
+}
+
+/// How writing to a non-blocking pipe ended.
+#[derive(Debug, PartialEq)]
+enum Fed {
+    All,
+    /// The pipe took this many bytes, then was full.
+    Full(usize),
+    /// The reader is gone (EPIPE) after this many bytes.
+    Closed(usize),
+    Failed(Errno),
+}
+
+/// Writes `data` through `write` (one `write(2)` on a non-blocking pipe)
+/// until it is all taken, the pipe is full, or the reader is gone.
+fn feed(data: &[u8], mut write: impl FnMut(&[u8]) -> nix::Result<usize>) -> Fed {
+    let mut done = 0;
+    while done < data.len() {
+        match write(&data[done..]) {
+            Ok(0) | Err(Errno::EAGAIN) => return Fed::Full(done),
+            Ok(n) => done += n,
+            Err(Errno::EINTR) => {}
+            Err(Errno::EPIPE) => return Fed::Closed(done),
+            Err(errno) => return Fed::Failed(errno),
+        }
+    }
+    Fed::All
+}
+
 /// Why a process's output is being dropped now, and how much was lost.
 fn output_error(proc: &Proc) -> Option<String> {
     let errors: Vec<String> = proc
@@ -448,9 +568,9 @@ fn output_error(proc: &Proc) -> Option<String> {
     (!errors.is_empty()).then(|| errors.join("; "))
 }
 
-const COMMANDS: [&str; 16] = [
+const COMMANDS: [&str; 17] = [
     "status", "start", "stop", "restart", "signal", "pid", "avail", "reread", "reload", "update",
-    "version", "shutdown", "events", "tail", "maintail", "clear",
+    "version", "shutdown", "events", "tail", "maintail", "clear", "stdin",
 ];
 
 fn request_names(request: &Request) -> String {
@@ -468,4 +588,62 @@ fn command_line(program: &Program) -> String {
         .chain(program.args.iter().map(String::as_str))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pipe that takes at most `room` bytes per call, failing with the
+    /// queued errors first.
+    fn pipe(room: usize, mut errors: Vec<Errno>) -> impl FnMut(&[u8]) -> nix::Result<usize> {
+        move |bytes: &[u8]| match errors.pop() {
+            Some(errno) => Err(errno),
+            None => Ok(bytes.len().min(room)),
+        }
+    }
+
+    #[test]
+    fn feeding_writes_everything_across_short_writes_and_interrupts() {
+        assert_eq!(feed(b"hello\n", pipe(2, vec![Errno::EINTR])), Fed::All);
+        assert_eq!(feed(b"", pipe(0, vec![Errno::EAGAIN])), Fed::All);
+    }
+
+    #[test]
+    fn a_full_pipe_reports_what_it_took() {
+        let mut taken = 0;
+        let full_after_four = |bytes: &[u8]| {
+            if taken == 4 {
+                return Err(Errno::EAGAIN);
+            }
+            let n = bytes.len().min(4 - taken);
+            taken += n;
+            Ok(n)
+        };
+        assert_eq!(feed(b"0123456789", full_after_four), Fed::Full(4));
+        assert_eq!(feed(b"x", pipe(0, Vec::new())), Fed::Full(0));
+    }
+
+    #[test]
+    fn a_gone_reader_and_other_errors_stop_the_write() {
+        assert_eq!(feed(b"x", pipe(1, vec![Errno::EPIPE])), Fed::Closed(0));
+        assert_eq!(
+            feed(b"x", pipe(1, vec![Errno::EBADF])),
+            Fed::Failed(Errno::EBADF)
+        );
+    }
+
+    #[test]
+    fn stdin_full_says_how_much_was_taken() {
+        let reply = stdin_full("web", 65536, 100000);
+        assert_eq!(reply.status, 503);
+        assert_eq!(reply.content, Some(serde_json::json!({ "written": 65536 })));
+        let error = reply.error.expect("an error body");
+        assert_eq!(error.code, "stdin_full");
+        assert!(
+            error.message.contains("65536 of 100000 bytes"),
+            "{}",
+            error.message
+        );
+    }
 }

@@ -47,6 +47,10 @@ _taskmasterctl_dynamic() {
             status|start|stop|restart|pid|clear)
                 choices=($("${words[0]}" "${globals[@]}" __complete-names 2>/dev/null))
                 ;;
+            fg)
+                ((positional > 0)) ||
+                choices=($("${words[0]}" "${globals[@]}" __complete-names 2>/dev/null))
+                ;;
         esac
         if [[ -n "$sub" && ${#choices[@]} -gt 0 ]]; then
             COMPREPLY=($(compgen -W "${choices[*]}" -- "$cur"))

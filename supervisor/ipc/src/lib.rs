@@ -37,6 +37,9 @@ pub enum ToSupervisor {
     Signal { pid: i32, signal: i32, group: bool },
     /// Every program is stopped: taskmasterd exits with status 0.
     Exit,
+    /// The broker closed `pid`'s stdin: taskmasterd drops its own copy of
+    /// the write end, so that the program reads end of file.
+    CloseStdin { pid: i32 },
 }
 
 /// Everything taskmasterd needs to start one program, already resolved by
