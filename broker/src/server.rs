@@ -44,6 +44,9 @@ impl Peer {
 pub struct ClientRequest {
     pub request: Request,
     pub peer: Peer,
+    /// The first request of its connection (the activity log notes who
+    /// connected).
+    pub first: bool,
     pub reply: oneshot::Sender<Response>,
 }
 
@@ -232,6 +235,7 @@ async fn serve_client(stream: UnixStream, routes: Routes) {
     let (read, write) = stream.into_split();
     let mut lines = FramedRead::new(read, LinesCodec::new_with_max_length(MAX_LINE));
     let mut writer = FramedWrite::new(write, LinesCodec::new());
+    let mut first = true;
     loop {
         let (reply, keep_going) = match lines.next().await {
             None => return,
@@ -242,13 +246,17 @@ async fn serve_client(stream: UnixStream, routes: Routes) {
                     return;
                 }
                 Ok(request) if crate::tail::is_tail(&request.command) => {
-                    let resolved = answer(request.clone(), peer, &routes.core).await;
+                    let first = std::mem::replace(&mut first, false);
+                    let resolved = answer(request.clone(), peer, first, &routes.core).await;
                     if crate::tail::serve(request, resolved, &mut lines, &mut writer).await {
                         continue;
                     }
                     return;
                 }
-                Ok(request) => (answer(request, peer, &routes.core).await, true),
+                Ok(request) => {
+                    let first = std::mem::replace(&mut first, false);
+                    (answer(request, peer, first, &routes.core).await, true)
+                }
                 Err(e) => (
                     Response::error(400, "bad_request", format!("invalid request: {e}")),
                     true,
@@ -274,13 +282,19 @@ async fn serve_client(stream: UnixStream, routes: Routes) {
     }
 }
 
-async fn answer(request: Request, peer: Peer, core: &mpsc::Sender<ClientRequest>) -> Response {
+async fn answer(
+    request: Request,
+    peer: Peer,
+    first: bool,
+    core: &mpsc::Sender<ClientRequest>,
+) -> Response {
     let id = request.id.clone();
     let (reply, answer) = oneshot::channel();
     let mut response = if core
         .send(ClientRequest {
             request,
             peer,
+            first,
             reply,
         })
         .await

@@ -22,8 +22,13 @@ impl Core {
         let ClientRequest {
             request,
             peer,
+            first,
             reply,
         } = client;
+        if first {
+            self.log
+                .info(&format!("client connected: {}", peer.describe()));
+        }
         let response = match request.command.as_str() {
             "status" => self.select(&request).map(|s| self.status(&s)),
             "start" | "stop" | "restart" => {
