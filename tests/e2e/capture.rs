@@ -136,10 +136,12 @@ stdout_maxbytes = 0
     let done = || ends_with(&path, last.as_bytes());
     let mut kills = 0;
     while kills < 5 {
-        // Killed as soon as output flows again: the new broker is then
-        // busy stamping what piled up in the pipe while none ran.
+        // Killed once output flows fast again: the program writes faster
+        // than the broker stamps, so the broker is busy with a chunk.
         let before = size();
-        d.wait_for("more output", WAIT, || size() > before || done());
+        d.wait_for("more output", WAIT, || {
+            size() > before + (128 << 10) || done()
+        });
         if done() {
             break;
         }
@@ -147,8 +149,8 @@ stdout_maxbytes = 0
         kills += 1;
     }
     assert!(
-        kills >= 2,
-        "the program finished before the broker could be killed twice"
+        kills > 0,
+        "the program finished before the broker was killed"
     );
     d.wait_for("the last line", Duration::from_secs(60), done);
     let text = d.log_text("counter.stdout");

@@ -109,10 +109,21 @@ impl Shared {
     }
 }
 
+/// Whose output a pump starts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A process just started: its first byte begins a line.
+    Spawned,
+    /// A process adopted after a broker restart: it may be in the middle of
+    /// a line, which the log file tells (does it end with a newline?).
+    Adopted,
+}
+
 /// Starts draining `pipe` (a non-blocking read end) into `target` on the
 /// current tokio runtime. The file is opened (created) at once, so it
 /// exists even before the program prints.
 pub fn start(
+    origin: Origin,
     process: String,
     stream: Stream,
     pipe: OwnedFd,
@@ -128,7 +139,14 @@ pub fn start(
         last_error: Mutex::new(None),
         path: Mutex::new(target.path.clone()),
     });
-    let pump = pump::Pump::new(process, stream, target, Arc::clone(&shared), notices);
+    let pump = pump::Pump::new(
+        process,
+        stream,
+        target,
+        Arc::clone(&shared),
+        notices,
+        origin,
+    );
     tokio::spawn(pump.run(pipe));
     Capture { shared }
 }

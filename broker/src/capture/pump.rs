@@ -5,10 +5,10 @@
 
 use super::rotate::{LogFile, SPLICE_CHUNK};
 use super::stamp::Stamper;
-use super::{LogTarget, Notice, Requests, Shared};
+use super::{LogTarget, Notice, Origin, Requests, Shared};
 use crate::activity::timestamp;
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, FcntlArg};
+use nix::fcntl::{fcntl, tee, FcntlArg, OFlag, SpliceFFlags};
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -52,6 +52,8 @@ pub(super) struct Pump {
     /// Cleared when the file system refuses `splice(2)` (`EINVAL`).
     splice_works: bool,
     stamper: Stamper,
+    /// The copy path's private pipe (read end, write end), made on first use.
+    staging: Option<(OwnedFd, OwnedFd)>,
 }
 
 impl Pump {
@@ -61,6 +63,7 @@ impl Pump {
         target: LogTarget,
         shared: Arc<Shared>,
         notices: UnboundedSender<Notice>,
+        origin: Origin,
     ) -> Pump {
         let mut pump = Pump {
             process,
@@ -72,8 +75,13 @@ impl Pump {
             error: None,
             splice_works: true,
             stamper: Stamper::default(),
+            staging: None,
         };
         pump.open();
+        if origin == Origin::Adopted {
+            let mid_line = pump.file.as_ref().is_some_and(|f| !f.ends_a_line());
+            pump.stamper = Stamper::new(!mid_line);
+        }
         pump
     }
 
@@ -159,13 +167,37 @@ impl Pump {
         self.file.as_ref()?.splice_room()
     }
 
+    /// Moves one chunk through the buffer. The bytes are first duplicated
+    /// into a private staging pipe with `tee(2)` and taken off the
+    /// program's pipe only once they are written, so that a broker killed
+    /// mid-copy leaves them to the next broker: a chunk may be written twice
+    /// then, but is never lost.
     fn copy(&mut self, pipe: BorrowedFd<'_>) -> nix::Result<usize> {
+        let (staged, staging) = match self.staging.take() {
+            Some(pair) => pair,
+            None => nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?,
+        };
+        let result = self.copy_through(pipe, staged.as_fd(), staging.as_fd());
+        self.staging = Some((staged, staging));
+        result
+    }
+
+    fn copy_through(
+        &mut self,
+        pipe: BorrowedFd<'_>,
+        staged: BorrowedFd<'_>,
+        staging: BorrowedFd<'_>,
+    ) -> nix::Result<usize> {
+        let teed = tee(pipe, staging, READ_BUF, SpliceFFlags::SPLICE_F_NONBLOCK)?;
+        if teed == 0 {
+            return Ok(0);
+        }
         BUF.with_borrow_mut(|buf| {
-            let read = nix::unistd::read(pipe, buf)?;
-            if read > 0 {
-                self.output(&buf[..read]);
-            }
-            Ok(read)
+            let got = read_exactly(staged, &mut buf[..teed])?;
+            self.output(&buf[..got]);
+            // Written (or counted as dropped): now it may leave the pipe.
+            read_exactly(pipe, &mut buf[..teed])?;
+            Ok(teed)
         })
     }
 
@@ -294,4 +326,18 @@ impl Pump {
             });
         }
     }
+}
+
+/// Reads until `buf` is full: the bytes are known to be in the pipe.
+fn read_exactly(fd: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match nix::unistd::read(fd, &mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
 }

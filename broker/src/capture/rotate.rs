@@ -168,6 +168,11 @@ impl LogFile {
 
     /// Moves up to `len` bytes from `pipe` to the end of the file without
     /// copying them through this process. `Ok(0)`: end of the pipe.
+    /// Whether the file is empty or ends with a newline.
+    pub fn ends_a_line(&self) -> bool {
+        self.line_ended
+    }
+
     pub fn splice_from(&mut self, pipe: BorrowedFd<'_>, len: usize) -> nix::Result<usize> {
         self.set_append(false)?;
         // Without O_APPEND the offset is ours to keep at the end, even when

@@ -14,14 +14,20 @@ pub struct Stamper {
 
 impl Default for Stamper {
     fn default() -> Self {
-        Stamper {
-            at_line_start: true,
-            out: Vec::new(),
-        }
+        Stamper::new(true)
     }
 }
 
 impl Stamper {
+    /// A stamper for output that starts a line (`at_line_start`) or goes
+    /// on with one.
+    pub fn new(at_line_start: bool) -> Self {
+        Stamper {
+            at_line_start,
+            out: Vec::new(),
+        }
+    }
+
     /// Passes `data` to `sink` with `stamp` (already ending in a space)
     /// before every line that starts in it.
     pub fn stamp(&mut self, data: &[u8], stamp: &[u8], mut sink: impl FnMut(&[u8])) {

@@ -44,7 +44,14 @@ fn fixture(name: &str, file: &str, adjust: impl FnOnce(&mut LogTarget)) -> Fixtu
     adjust(&mut log);
     let (read, writer) = pipe();
     let (sender, notices) = mpsc::unbounded_channel();
-    let capture = start("web".into(), Stream::Stdout, read, log, sender);
+    let capture = start(
+        Origin::Spawned,
+        "web".into(),
+        Stream::Stdout,
+        read,
+        log,
+        sender,
+    );
     Fixture {
         dir,
         path,
@@ -119,7 +126,14 @@ async fn appends_to_an_existing_file() {
     let path = dir.write("web.stdout", "old\n");
     let (read, mut writer) = pipe();
     let (sender, _notices) = mpsc::unbounded_channel();
-    let capture = start("web".into(), Stream::Stdout, read, target(&path), sender);
+    let capture = start(
+        Origin::Spawned,
+        "web".into(),
+        Stream::Stdout,
+        read,
+        target(&path),
+        sender,
+    );
     writer.write_all(b"new\n").unwrap();
     wait_for("new line", || capture.stats().written == 4).await;
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "old\nnew\n");
@@ -242,7 +256,14 @@ async fn unwritable_directory_drops_counts_and_recovers() {
     let path = blocker.join("web.stdout");
     let (read, mut writer) = pipe();
     let (sender, mut notices) = mpsc::unbounded_channel();
-    let capture = start("web".into(), Stream::Stdout, read, target(&path), sender);
+    let capture = start(
+        Origin::Spawned,
+        "web".into(),
+        Stream::Stdout,
+        read,
+        target(&path),
+        sender,
+    );
     writer.write_all(b"lost\n").unwrap();
     wait_for("dropped", || capture.stats().dropped == 5).await;
     writer.write_all(b"lost again\n").unwrap();
@@ -287,6 +308,7 @@ async fn full_disk_drops_and_reports_once() {
     let (read, mut writer) = pipe();
     let (sender, mut notices) = mpsc::unbounded_channel();
     let capture = start(
+        Origin::Spawned,
         "web".into(),
         Stream::Stderr,
         read,

@@ -285,7 +285,7 @@ impl Core {
             } => {
                 if let Some(i) = self.spawns.remove(&id) {
                     self.by_pid.insert(pid, i);
-                    self.attach_streams(i, &streams, fds);
+                    self.attach_streams(i, &streams, fds, capture::Origin::Spawned);
                     self.procs[i].started_wall =
                         Some(UNIX_EPOCH + Duration::from_millis(started_at_ms));
                     self.log
@@ -324,7 +324,7 @@ impl Core {
             ToBroker::Reload => self.reload(None, "taskmasterd received SIGHUP"),
             ToBroker::Streams { pid, streams } => {
                 if let Some(&i) = self.by_pid.get(&pid) {
-                    self.attach_streams(i, &streams, fds);
+                    self.attach_streams(i, &streams, fds, capture::Origin::Adopted);
                 }
             }
             ToBroker::ReopenLogs => self.reopen_logs(),
@@ -335,9 +335,14 @@ impl Core {
     }
 
     /// Takes the pipes of process `i`, one descriptor per entry of
-    /// `streams`.
-    /// Takes the pipes of process `i`: its output goes to its log files.
-    fn attach_streams(&mut self, i: usize, streams: &[Stream], fds: Vec<OwnedFd>) {
+    /// `streams`: its output goes to its log files.
+    fn attach_streams(
+        &mut self,
+        i: usize,
+        streams: &[Stream],
+        fds: Vec<OwnedFd>,
+        origin: capture::Origin,
+    ) {
         let proc = &mut self.procs[i];
         proc.captures.clear();
         proc.stdin = None;
@@ -347,6 +352,7 @@ impl Core {
                 continue;
             };
             let capture = capture::start(
+                origin,
                 proc.name.clone(),
                 stream,
                 fd,

@@ -3,7 +3,6 @@
 
 use super::{unix_ms, Core, Proc};
 use crate::capture;
-use taskmaster_ipc::ToSupervisor;
 use crate::config::{Program, Stream};
 use crate::describe::{self, exit_text};
 use crate::jobs::Job;
@@ -12,6 +11,7 @@ use crate::signals::{parse_signal, signal_from_number};
 use crate::targets::{self, Selected};
 use nix::errno::Errno;
 use std::time::Instant;
+use taskmaster_ipc::ToSupervisor;
 use taskmaster_protocol::{
     ActionContent, ActionResult, AvailContent, AvailProgram, PidContent, ProcessInfo, ProcessPid,
     Request, Response, StatusContent, StdinContent, TailContent, VersionContent, PROTOCOL_VERSION,
@@ -501,7 +501,8 @@ impl Core {
             proc.stdin = None;
             if let Some(pid) = proc.process.pid {
                 // taskmasterd's copy too, or the program never sees the end.
-                self.link.send(&ToSupervisor::CloseStdin { pid }, Vec::new());
+                self.link
+                    .send(&ToSupervisor::CloseStdin { pid }, Vec::new());
             }
             let message = format!("stdin of '{}' closed, requested by {peer}", proc.name);
             self.log.info(&message);
