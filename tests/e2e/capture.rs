@@ -161,9 +161,39 @@ stdout_maxbytes = 0
         unstamped.push_str(rest);
         unstamped.push('\n');
     }
-    let seen = numbered_from(&unstamped, 1, TOTAL)
-        .unwrap_or_else(|e| panic!("counter.stdout without its stamps, after {kills} kills: {e}"));
-    assert_eq!(seen, TOTAL);
+    // Stamped output goes through the broker's buffer; the bytes leave the
+    // pipe only once written, so a kill between the write and that moment
+    // makes the next broker write the chunk again: nothing is lost, a few
+    // lines may be repeated (and the line the kill cut is finished by the
+    // repeat). Plain output is moved by splice(2) and never repeats (see
+    // no_line_is_lost_or_repeated_when_the_broker_is_killed).
+    let missing = missing_numbers(&unstamped, TOTAL);
+    assert!(
+        missing.is_empty(),
+        "counter.stdout lost lines after {kills} kills: {} missing, first {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
+
+/// The numbers of 1..=`total` that no line `... line N of TOTAL` of `text`
+/// carries.
+fn missing_numbers(text: &str, total: u64) -> Vec<u64> {
+    let suffix = format!(" of {total}");
+    let mut seen = vec![false; total as usize + 1];
+    for line in text.lines() {
+        let Some(head) = line.strip_suffix(&suffix) else {
+            continue;
+        };
+        let number = head
+            .rsplit("line ")
+            .next()
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(n) = number.filter(|&n| (1..=total).contains(&n)) {
+            seen[n as usize] = true;
+        }
+    }
+    (1..=total).filter(|&n| !seen[n as usize]).collect()
 }
 
 /// A line the program had begun when the broker died is finished after
