@@ -112,12 +112,15 @@ fn read_config(explicit: Option<&Path>) -> Result<Option<(PathBuf, ConfigFile)>,
     Ok(Some((absolute, config)))
 }
 
-/// Our keys from the config's text. A mistake elsewhere in the file (being
-/// edited, say) must not stop us reaching the daemon, which reports it in
-/// `status`: when the whole file does not parse, our two tables alone are
-/// read.
+/// Our keys from the config's text. Only our two tables are read: the rest
+/// is the daemon's business, may be large (a thousand programs), and may be
+/// mid-edit with a mistake the daemon reports in `status`. A config that
+/// writes our tables another way (inline tables, dotted keys) is read whole.
 fn parse_tolerantly(text: &str) -> Result<ConfigFile, toml::de::Error> {
-    toml::from_str(text).or_else(|error| toml::from_str(&our_tables(text)).map_err(|_| error))
+    match toml::from_str::<ConfigFile>(&our_tables(text)) {
+        Ok(config) if config.has_our_keys() => Ok(config),
+        _ => toml::from_str(text),
+    }
 }
 
 /// The lines of `[taskmasterctl]` and `[unix_http_server]`, headers included.
@@ -161,6 +164,14 @@ struct ServerTable {
 }
 
 impl ConfigFile {
+    fn has_our_keys(&self) -> bool {
+        let ctl = &self.taskmasterctl;
+        ctl.serverurl.is_some()
+            || ctl.prompt.is_some()
+            || ctl.history.is_some()
+            || self.unix_http_server.file.is_some()
+    }
+
     /// The server URL; a relative socket `file` is relative to `dir`, the
     /// config's directory, as every path in the config is.
     fn url(&self, dir: &Path) -> Option<String> {
