@@ -12,8 +12,8 @@ use serde_json::Value;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use taskmaster_protocol::{
-    ActionContent, AvailContent, Client, ConnectError, Event, EventBody, PidContent, ProcessInfo,
-    Request, Response, StatusContent, TailChunk, TailContent, VersionContent, PROTOCOL_VERSION,
+    ActionContent, AvailContent, Client, ConnectError, ErrorBody, Event, EventBody, PidContent,
+    ProcessInfo, Request, StatusContent, TailChunk, TailContent, VersionContent, PROTOCOL_VERSION,
 };
 
 mod fg;
@@ -37,7 +37,23 @@ impl Connection {
     /// becomes `error: <message>` and exit status 1.
     fn call(&mut self, request: &Request) -> Result<Value, Error> {
         let reply = self.client.request(request).map_err(|e| self.lost(e))?;
-        content(reply)
+        refused(reply.status, reply.error)?;
+        Ok(reply.content.unwrap_or(Value::Null))
+    }
+
+    /// [`Connection::call`] with the content decoded straight into `T`.
+    fn call_as<T: DeserializeOwned>(&mut self, request: &Request) -> Result<T, Error> {
+        let reply = self
+            .client
+            .request_as::<T>(request)
+            .map_err(|e| self.lost(e))?;
+        refused(reply.status, reply.error)?;
+        reply.content.ok_or_else(|| {
+            Error::new(
+                exit::FAILED,
+                "taskmasterctl: taskmasterd answered without content (is it another version?)",
+            )
+        })
     }
 
     /// Another connection to the same daemon, for a second stream.
@@ -74,23 +90,21 @@ impl Connection {
 
 /// A reply's content; an error reply becomes `error: <message>` and exit
 /// status 1.
-fn content(reply: Response) -> Result<Value, Error> {
-    if reply.status >= 400 {
-        let message = match reply.error {
-            // supervisorctl's wording, which scripts grep for.
-            Some(body) if body.code == "no_such_process" => {
-                let name = body.message.split('\'').nth(1).unwrap_or("?");
-                format!("{name}: ERROR (no such process)")
-            }
-            Some(body) => format!("error: {}", body.message),
-            None => format!(
-                "error: taskmasterd answered {} without a reason",
-                reply.status
-            ),
-        };
-        return Err(Error::new(exit::FAILED, message));
+/// An error reply (status >= 400) as the error to print.
+fn refused(status: u16, error: Option<ErrorBody>) -> Result<(), Error> {
+    if status < 400 {
+        return Ok(());
     }
-    Ok(reply.content.unwrap_or(Value::Null))
+    let message = match error {
+        // supervisorctl's wording, which scripts grep for.
+        Some(body) if body.code == "no_such_process" => {
+            let name = body.message.split('\'').nth(1).unwrap_or("?");
+            format!("{name}: ERROR (no such process)")
+        }
+        Some(body) => format!("error: {}", body.message),
+        None => format!("error: taskmasterd answered {status} without a reason"),
+    };
+    Err(Error::new(exit::FAILED, message))
 }
 
 /// Exit status 4, with what to try next.
@@ -214,14 +228,17 @@ fn status(
     out: &mut impl Write,
 ) -> Result<u8, Error> {
     let names = resolve_names(conn, names)?;
-    let content = conn.call(&Request::new("status").with_names(names))?;
-    let status = StatusContent::deserialize(&content).map_err(bad_content)?;
-    if format.json {
+    let request = Request::new("status").with_names(names);
+    let status: StatusContent = if format.json {
+        let content = conn.call(&request)?;
         print_json(out, &content)?;
+        StatusContent::deserialize(&content).map_err(bad_content)?
     } else {
+        let status: StatusContent = conn.call_as(&request)?;
         output::write_config_errors(out, &status.config_errors).map_err(Error::stdout)?;
         output::write_status(out, &status.processes, style).map_err(Error::stdout)?;
-    }
+        status
+    };
     Ok(output::status_exit(&status.processes))
 }
 

@@ -1,7 +1,7 @@
 //! A small blocking client: connect, send a request, read the reply and,
 //! for streaming commands, the lines that follow.
 
-use crate::{framing::read_line, Request, Response, MAX_REPLY_LINE};
+use crate::{framing::read_line, Reply, Request, Response, MAX_REPLY_LINE};
 use std::io::{self, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -55,9 +55,27 @@ impl Client {
 
     /// Sends one request and reads its reply.
     pub fn request(&mut self, request: &Request) -> io::Result<Response> {
+        self.send(request)?;
+        self.reply()
+    }
+
+    /// Sends one request and decodes its reply's content straight into `T`,
+    /// without an intermediate JSON tree (a `status` of 1000 processes).
+    pub fn request_as<T: for<'de> serde::Deserialize<'de>>(
+        &mut self,
+        request: &Request,
+    ) -> io::Result<Reply<T>> {
+        self.send(request)?;
+        self.reply()
+    }
+
+    fn send(&mut self, request: &Request) -> io::Result<()> {
         let mut line = serde_json::to_vec(request).map_err(io::Error::other)?;
         line.push(b'\n');
-        self.writer.write_all(&line)?;
+        self.writer.write_all(&line)
+    }
+
+    fn reply<T: for<'de> serde::Deserialize<'de>>(&mut self) -> io::Result<T> {
         self.next_line()?.ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::UnexpectedEof,

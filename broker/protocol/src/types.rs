@@ -118,6 +118,23 @@ impl Response {
     }
 }
 
+/// A reply as a client reads it, with its content typed: what
+/// [`Client::request_as`](crate::Client::request_as) returns.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Reply<T> {
+    #[serde(default)]
+    pub id: Option<Value>,
+    pub status: u16,
+    #[serde(default = "none")]
+    pub content: Option<T>,
+    #[serde(default)]
+    pub error: Option<ErrorBody>,
+}
+
+fn none<T>() -> Option<T> {
+    None
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// A stable machine-readable word: `bad_request`, `unknown_command`,
@@ -388,6 +405,20 @@ mod tests {
             back.into_content::<StatusContent>().unwrap_err().code,
             "no_such_process"
         );
+    }
+
+    #[test]
+    fn typed_reply_reads_content_and_errors() {
+        let ok: Reply<VersionContent> =
+            serde_json::from_str(r#"{"status":200,"content":{"version":"1.2.3","protocol":1}}"#)
+                .unwrap();
+        assert_eq!(ok.content.unwrap().version, "1.2.3");
+        let refused: Reply<VersionContent> = serde_json::from_str(
+            r#"{"id":4,"status":404,"error":{"code":"no_such_process","message":"m"}}"#,
+        )
+        .unwrap();
+        assert_eq!((refused.status, refused.content), (404, None));
+        assert_eq!(refused.error.unwrap().code, "no_such_process");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! sends what happens to the main thread, which alone prints and talks to
 //! taskmasterd: nothing is polled, and no output is interleaved mid-write.
 
-use super::{content, resolve_names, Connection};
+use super::{refused, resolve_names, Connection};
 use crate::cli::LogStream;
 use crate::error::{exit, Error};
 use std::io::{self, IsTerminal, Read, Write};
@@ -87,7 +87,7 @@ fn follow(conn: &Connection, name: &str, stream: LogStream) -> Result<Option<Con
     if stream == LogStream::Stderr && reply.error.as_ref().is_some_and(|e| e.code == "no_log") {
         return Ok(None);
     }
-    content(reply)?;
+    refused(reply.status, reply.error)?;
     Ok(Some(follower))
 }
 
@@ -211,7 +211,7 @@ fn send_input(conn: &mut Connection, name: &str, text: String) -> Result<(), Err
             eprintln!("taskmasterctl: not all sent: {}", error.message);
             Ok(())
         }
-        _ => content(reply).map(drop),
+        _ => refused(reply.status, reply.error),
     }
 }
 
