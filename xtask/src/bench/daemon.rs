@@ -233,9 +233,16 @@ pub trait Daemon {
     fn reload_unchanged(&mut self) -> Result<Option<Duration>>;
 }
 
+/// Replaces `old` (which must be there once) by `new` in the config at
+/// `path`, saved as an editor does: a new file renamed over the old one.
+pub fn edit_config(path: &Path, old: &str, new: &str) -> Result<()> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    save_by_rename(path, &replace_once(&text, old, new)?)
+}
+
 /// Writes `text` beside `path` and renames it over `path`, so that the
 /// daemon never reads a half-written config.
-pub fn save_by_rename(path: &Path, text: &str) -> Result<()> {
+fn save_by_rename(path: &Path, text: &str) -> Result<()> {
     let temp = path.with_extension("tmp");
     fs::write(&temp, text).with_context(|| format!("writing {}", temp.display()))?;
     fs::rename(&temp, path)
@@ -243,7 +250,7 @@ pub fn save_by_rename(path: &Path, text: &str) -> Result<()> {
 }
 
 /// `text` with `old` (which must be there once) replaced by `new`.
-pub fn replace_once(text: &str, old: &str, new: &str) -> Result<String> {
+fn replace_once(text: &str, old: &str, new: &str) -> Result<String> {
     match text.matches(old).count() {
         1 => Ok(text.replacen(old, new, 1)),
         count => bail!("the config holds {old:?} {count} times, not once"),

@@ -2,7 +2,7 @@
 //! INI config, and reads process states over XML-RPC on its Unix socket.
 
 use super::daemon::{
-    program_name, replace_once, save_by_rename, Daemon, DaemonProcess, Driver, Workdir, SLEEP_SECS,
+    edit_config, program_name, Daemon, DaemonProcess, Driver, Workdir, SLEEP_SECS,
 };
 use super::xmlrpc;
 use anyhow::{bail, Context, Result};
@@ -207,15 +207,12 @@ impl Daemon for Running {
     /// supervisord reads its config again only when told: `supervisorctl
     /// update` (which restarts the changed program's group, here its own).
     fn change_args(&mut self, name: &str, arg: &str) -> Result<()> {
-        let text = std::fs::read_to_string(&self.config)
-            .with_context(|| format!("reading {}", self.config.display()))?;
         let program = format!("[program:{name}]\ncommand=sleep ");
-        let text = replace_once(
-            &text,
+        edit_config(
+            &self.config,
             &format!("{program}{SLEEP_SECS}\n"),
             &format!("{program}{arg}\n"),
         )?;
-        save_by_rename(&self.config, &text)?;
         let out = Command::new(&self.supervisorctl)
             .arg("-c")
             .arg(&self.config)

@@ -2,7 +2,7 @@
 //! starts `taskmasterd -n`, and reads states with the protocol's `status`.
 
 use super::daemon::{
-    program_name, replace_once, save_by_rename, Daemon, DaemonProcess, Driver, Workdir, SLEEP_SECS,
+    edit_config, program_name, Daemon, DaemonProcess, Driver, Workdir, SLEEP_SECS,
 };
 use super::procfs;
 use anyhow::{bail, Context, Result};
@@ -213,15 +213,12 @@ impl Daemon for Running {
 
     /// The broker watches the file: saving it is all a user does.
     fn change_args(&mut self, name: &str, arg: &str) -> Result<()> {
-        let text = std::fs::read_to_string(&self.config)
-            .with_context(|| format!("reading {}", self.config.display()))?;
         let program = format!("[programs.{name}]\ncommand = \"sleep\"\nargs = ");
-        let text = replace_once(
-            &text,
+        edit_config(
+            &self.config,
             &format!("{program}[\"{SLEEP_SECS}\"]"),
             &format!("{program}[\"{arg}\"]"),
-        )?;
-        save_by_rename(&self.config, &text)
+        )
     }
 
     fn reload_unchanged(&mut self) -> Result<Option<Duration>> {
