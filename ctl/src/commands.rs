@@ -37,8 +37,9 @@ impl Connection {
     /// becomes `error: <message>` and exit status 1.
     fn call(&mut self, request: &Request) -> Result<Value, Error> {
         let reply = self.client.request(request).map_err(|e| self.lost(e))?;
+        let content = reply.content_value();
         refused(reply.status, reply.error)?;
-        Ok(reply.content.unwrap_or(Value::Null))
+        Ok(content)
     }
 
     /// [`Connection::call`] with the content decoded straight into `T`.

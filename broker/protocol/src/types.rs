@@ -73,13 +73,18 @@ pub enum Target {
 
 /// One reply line: `status` has HTTP's meanings (200 done, 400 bad request,
 /// 404 no such process, 409 wrong state, 500 internal error).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The content is kept as the JSON text it is on the wire, so that the
+/// daemon writes a large reply (`status` of 1000 processes) without building
+/// a JSON tree, and a client decodes it straight into the type it wants
+/// ([`Response::into_content`], [`Response::content_value`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Response {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Value>,
     pub status: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content: Option<Value>,
+    pub content: Option<Box<serde_json::value::RawValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
 }
@@ -89,7 +94,9 @@ impl Response {
         Response {
             id: None,
             status: 200,
-            content: Some(serde_json::to_value(content).expect("reply content serializes")),
+            content: Some(
+                serde_json::value::to_raw_value(&content).expect("reply content serializes"),
+            ),
             error: None,
         }
     }
@@ -111,10 +118,19 @@ impl Response {
         if let Some(error) = self.error {
             return Err(error);
         }
-        serde_json::from_value(self.content.unwrap_or(Value::Null)).map_err(|e| ErrorBody {
+        let text = self.content.as_deref().map_or("null", |raw| raw.get());
+        serde_json::from_str(text).map_err(|e| ErrorBody {
             code: "bad_reply".into(),
             message: format!("unexpected reply from taskmasterd: {e}"),
         })
+    }
+
+    /// The content as a JSON value (`Null` when there is none).
+    pub fn content_value(&self) -> Value {
+        self.content
+            .as_deref()
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or(Value::Null)
     }
 }
 
@@ -400,7 +416,7 @@ mod tests {
             r#"{"id":3,"status":404,"error":{"code":"no_such_process","message":"no such process: 'x'"}}"#
         );
         let back: Response = serde_json::from_str(&line).unwrap();
-        assert_eq!(back, reply);
+        assert_eq!(serde_json::to_string(&back).unwrap(), line);
         assert_eq!(
             back.into_content::<StatusContent>().unwrap_err().code,
             "no_such_process"

@@ -524,7 +524,11 @@ fn stdin_full(name: &str, written: usize, wanted: usize) -> Response {
              {written} of {wanted} bytes were written; send the rest later"
         ),
     );
-    reply.content = Some(serde_json::json!({ "written": written }));
+    reply.content = Response::ok(StdinContent {
+        written: written as u64,
+        closed: false,
+    })
+    .content;
     reply
 }
 
@@ -643,7 +647,10 @@ mod tests {
     fn stdin_full_says_how_much_was_taken() {
         let reply = stdin_full("web", 65536, 100000);
         assert_eq!(reply.status, 503);
-        assert_eq!(reply.content, Some(serde_json::json!({ "written": 65536 })));
+        assert_eq!(
+            reply.content_value(),
+            serde_json::json!({ "written": 65536 })
+        );
         let error = reply.error.expect("an error body");
         assert_eq!(error.code, "stdin_full");
         assert!(
