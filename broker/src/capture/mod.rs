@@ -120,8 +120,8 @@ pub enum Origin {
 }
 
 /// Starts draining `pipe` (a non-blocking read end) into `target` on the
-/// current tokio runtime. The file is opened (created) at once, so it
-/// exists even before the program prints.
+/// current tokio runtime. The file is opened (created if need be) when the
+/// first output arrives.
 pub fn start(
     origin: Origin,
     process: String,

@@ -77,8 +77,12 @@ impl Pump {
             stamper: Stamper::default(),
             staging: None,
         };
-        pump.open();
+        // A new process's file is created with its first output: starting
+        // a thousand programs then costs no file creation, and a silent
+        // program leaves no empty file. An adopted one may be mid-line,
+        // which its file tells.
         if origin == Origin::Adopted {
+            pump.open();
             let mid_line = pump.file.as_ref().is_some_and(|f| !f.ends_a_line());
             pump.stamper = Stamper::new(!mid_line);
         }

@@ -142,7 +142,7 @@ async fn appends_to_an_existing_file() {
 #[tokio::test]
 async fn missing_directory_is_created() {
     let mut fx = fixture("mkdir", "a/b/web.stdout", |_| {});
-    assert!(fx.path.exists(), "the file exists before any output");
+    assert!(!fx.path.exists(), "a silent program leaves no file");
     fx.print(b"x\n");
     fx.wait_written(2).await;
     assert_eq!(fx.read(""), b"x\n");
