@@ -158,9 +158,10 @@ async fn run(
         detach_stdio();
     }
     let (clients, requests) = tokio::sync::mpsc::channel(256);
-    // Enough for a burst of 1000 programs changing state twice; a reader
-    // further behind is told how many events it missed.
-    let (events, _) = tokio::sync::broadcast::channel(4096);
+    // The ring every `events` reader shares (its slots are allocated up
+    // front, so it is memory whether or not anyone listens): a reader more
+    // than this many events behind is told how many it missed.
+    let (events, _) = tokio::sync::broadcast::channel(1024);
     let routes = server::Routes {
         core: clients,
         events: events.clone(),
