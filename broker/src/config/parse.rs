@@ -291,6 +291,9 @@ pub(super) fn entries<'d>(
 /// errors found so far.
 pub(super) struct Ctx<'t> {
     text: &'t str,
+    /// Where each line starts, so that a line number is a binary search
+    /// (every program records where it is defined).
+    line_starts: Vec<usize>,
     file: &'t Path,
     /// The file's directory, absolute.
     pub base: PathBuf,
@@ -302,8 +305,12 @@ impl<'t> Ctx<'t> {
     pub fn new(text: &'t str, file: &'t Path, lookup: Lookup<'t>) -> Self {
         let parent = file.parent().unwrap_or(Path::new(""));
         let base = std::path::absolute(parent).unwrap_or_else(|_| parent.to_owned());
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(at, _)| at + 1))
+            .collect();
         Ctx {
             text,
+            line_starts,
             file,
             base,
             lookup,
@@ -311,13 +318,10 @@ impl<'t> Ctx<'t> {
         }
     }
 
+    /// The 1-based line of byte `offset`.
     pub fn line_at(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1
+        let offset = offset.min(self.text.len());
+        self.line_starts.partition_point(|&start| start <= offset)
     }
 
     pub fn error(&mut self, span: Span, key: &str, message: impl Into<String>) {

@@ -209,11 +209,7 @@ fn effective_env<'c>(config: &'c Config, program: &'c Program) -> BTreeMap<&'c s
 /// that an ungrouped program gets follows the program's priority, which
 /// `priority` already reports: it counts as no priority of its own.
 fn group_of<'c>(config: &'c Config, program: &Program) -> (Option<&'c str>, Option<i32>) {
-    let group = config
-        .groups
-        .values()
-        .find(|group| group.programs.contains(&program.name));
-    match group {
+    match config.group_of(&program.name) {
         Some(group) if group.name == program.name => (Some(&group.name), None),
         Some(group) => (Some(&group.name), Some(group.priority)),
         None => (None, None),

@@ -78,9 +78,7 @@ impl Proc {
 /// group's priority, then the program's.
 fn placement(config: &Config, program: &Program) -> (String, (i32, i32)) {
     let (group, priority) = config
-        .groups
-        .values()
-        .find(|g| g.programs.contains(&program.name))
+        .group_of(&program.name)
         .map(|g| (g.name.clone(), g.priority))
         .unwrap_or_else(|| (program.name.clone(), program.priority));
     (group, (priority, program.priority))
