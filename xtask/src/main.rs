@@ -2,6 +2,7 @@
 
 mod bench;
 mod gen;
+mod tidy;
 
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
