@@ -8,9 +8,9 @@
 //! process.
 
 use crate::capture::rotate::LogFile;
-use crate::config::LogLevel;
 use std::io::{self, Write};
 use std::path::Path;
+use taskmaster_config::LogLevel;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// `[taskmasterd] logfile_maxbytes` and `logfile_backups` by default, until
@@ -182,7 +182,7 @@ mod tests {
 
     #[test]
     fn rotates_by_size_keeping_whole_lines() {
-        let dir = crate::config::test_dir::TestDir::new("activity-rotate");
+        let dir = taskmaster_config::test_dir::TestDir::new("activity-rotate");
         let path = dir.path().join("tm.log");
         let mut log = ActivityLog::open(&path, LogLevel::Info, false).unwrap();
         log.set_rotation(200, 2);

@@ -1,8 +1,8 @@
 //! Words for people: the `status` description column and how an exit is
 //! told in the log ("exit status 1", "terminated by SIGKILL").
 
-use crate::signals::signal_name;
 use std::time::{Duration, SystemTime};
+use taskmaster_config::signals::signal_name;
 use taskmaster_ipc::ExitStatus;
 use taskmaster_protocol::ProcessState;
 

@@ -5,13 +5,11 @@
 
 mod activity;
 mod capture;
-mod config;
 mod core;
 mod describe;
 mod jobs;
 mod link;
 mod server;
-mod signals;
 mod spawn;
 mod state;
 mod tail;
@@ -63,7 +61,7 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
-        return match config::check(&args.config) {
+        return match taskmaster_config::check(&args.config) {
             Ok(()) => {
                 println!("{}: ok", args.config.display());
                 ExitCode::SUCCESS
@@ -81,7 +79,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = match config::load(&args.config) {
+    let config = match taskmaster_config::load(&args.config) {
         Ok(config) => config,
         Err(errors) => {
             eprintln!("taskmasterd: the config has errors:\n{errors}");
@@ -127,7 +125,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(
-    config: config::Config,
+    config: taskmaster_config::Config,
     mut log: activity::ActivityLog,
     socket: server::Socket,
     channel: std::os::fd::OwnedFd,

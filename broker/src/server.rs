@@ -2,7 +2,6 @@
 //! daemon's; one task per client reading NDJSON lines with a size limit,
 //! each request answered by the core in order.
 
-use crate::config::ServerConfig;
 use futures_util::{SinkExt, StreamExt};
 use nix::unistd::{chown, Gid, Uid};
 use std::io;
@@ -11,6 +10,7 @@ use std::os::unix::net::UnixListener as StdListener;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use taskmaster_config::ServerConfig;
 use taskmaster_protocol::{Event, EventBody, Request, Response, MAX_LINE};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};

@@ -1,9 +1,9 @@
 //! The [`SpawnRequest`] for one process: its definition resolved into what
 //! taskmasterd needs and nothing more.
 
-use crate::config::{Config, Program};
 use crate::core::Proc;
 use std::collections::BTreeMap;
+use taskmaster_config::{Config, Program};
 use taskmaster_ipc::SpawnRequest;
 
 /// The spawn request for one process. Its environment is the one

@@ -6,8 +6,8 @@
 //! returns the [`Action`]s the caller must carry out (spawn, signal) and the
 //! states entered on the way, for the activity log and event subscribers.
 
-use crate::config::{AutoRestart, Program};
 use std::time::{Duration, Instant};
+use taskmaster_config::{AutoRestart, Program};
 use taskmaster_ipc::ExitStatus;
 use taskmaster_protocol::ProcessState;
 

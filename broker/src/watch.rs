@@ -208,7 +208,7 @@ mod tests {
     use std::fs;
 
     use super::*;
-    use crate::config::test_dir::TestDir;
+    use taskmaster_config::test_dir::TestDir;
 
     /// Long enough for a real change to be seen on a loaded machine.
     const DEADLINE: Duration = Duration::from_secs(10);

@@ -2,12 +2,12 @@
 //! runtime; a writer thread plays the program.
 
 use super::*;
-use crate::config::test_dir::TestDir;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use taskmaster_config::test_dir::TestDir;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// A capture of a fake program's stdout.

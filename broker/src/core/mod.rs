@@ -5,12 +5,10 @@
 
 use crate::activity::ActivityLog;
 use crate::capture::{self, Capture};
-use crate::config::{Config, LogLevel, Program};
 use crate::describe::exit_text;
 use crate::jobs::{Job, Phase, PhaseKind, Precheck};
 use crate::link::{LinkReceiver, LinkSender};
 use crate::server::{ClientRequest, Served};
-use crate::signals::signal_name;
 use crate::spawn;
 use crate::state::{self, step, Action, Event, Process};
 use crate::targets::{Named, Selected};
@@ -19,6 +17,8 @@ use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use taskmaster_config::signals::signal_name;
+use taskmaster_config::{Config, LogLevel, Program};
 use taskmaster_ipc::{Child, Stream, ToBroker, ToSupervisor};
 use taskmaster_protocol::{ActionContent, EventBody, ProcessState, Response};
 use tokio::sync::{broadcast, mpsc};
@@ -649,8 +649,8 @@ fn unix_ms(at: SystemTime) -> u64 {
 fn log_target(config: &Config, proc: &Proc, stream: Stream) -> Option<capture::LogTarget> {
     let (spec, which) = match stream {
         Stream::Stdin => return None,
-        Stream::Stdout => (&proc.def.stdout, crate::config::Stream::Stdout),
-        Stream::Stderr => (&proc.def.stderr, crate::config::Stream::Stderr),
+        Stream::Stdout => (&proc.def.stdout, taskmaster_config::Stream::Stdout),
+        Stream::Stderr => (&proc.def.stderr, taskmaster_config::Stream::Stderr),
     };
     Some(capture::LogTarget {
         path: config.log_path(&proc.def, &proc.name, which),

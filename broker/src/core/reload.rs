@@ -1,15 +1,15 @@
 //! Applying a new version of the config: load it, compare it with the one
-//! in force ([`config::plan`]), and touch only what changed. A config with
+//! in force ([`taskmaster_config::plan`]), and touch only what changed. A config with
 //! errors changes nothing: the errors are logged, published and shown by
 //! `status` until a good version is loaded.
 
 use super::{Core, Proc};
-use crate::config::{self, ChangeKind, Config, Plan};
 use crate::jobs::Job;
 use crate::targets::Selected;
 use crate::watch::spawn_watcher;
 use std::collections::HashMap;
 use std::sync::Arc;
+use taskmaster_config::{self, ChangeKind, Config, Plan};
 use taskmaster_protocol::{EventBody, ProcessState, Response};
 use tokio::sync::oneshot;
 
@@ -38,7 +38,7 @@ impl Core {
                 return;
             }
         };
-        let plan = config::plan(&self.config, &new);
+        let plan = taskmaster_config::plan(&self.config, &new);
         let text = plan.render();
         for line in text.lines().filter(|line| !line.ends_with(": unchanged")) {
             self.log.info(&format!("reload: {line}"));
@@ -58,14 +58,14 @@ impl Core {
         let new = self
             .load_new()
             .map_err(|message| Response::error(409, "config_invalid", message))?;
-        let plan = config::plan(&self.config, &new);
+        let plan = taskmaster_config::plan(&self.config, &new);
         Ok(Response::ok(serde_json::json!({ "plan": plan.render() })))
     }
 
     /// Loads the config file; on errors, records them for `status` and the
     /// event stream and returns them as one message.
     fn load_new(&mut self) -> Result<Config, String> {
-        match config::load(&self.config.path) {
+        match taskmaster_config::load(&self.config.path) {
             Ok(config) => {
                 self.config_errors.clear();
                 Ok(config)
@@ -231,7 +231,7 @@ impl Core {
 
     fn add_processes(
         &mut self,
-        program: &config::Program,
+        program: &taskmaster_config::Program,
         names: &[String],
         start: &mut Vec<usize>,
     ) {

@@ -3,14 +3,14 @@
 
 use super::{unix_ms, Core, Proc};
 use crate::capture;
-use crate::config::{Program, Stream};
 use crate::describe::{self, exit_text};
 use crate::jobs::Job;
 use crate::server::ClientRequest;
-use crate::signals::{parse_signal, signal_from_number};
 use crate::targets::{self, Selected};
 use nix::errno::Errno;
 use std::time::Instant;
+use taskmaster_config::signals::{parse_signal, signal_from_number};
+use taskmaster_config::{Program, Stream};
 use taskmaster_ipc::ToSupervisor;
 use taskmaster_protocol::{
     ActionContent, ActionResult, AvailContent, AvailProgram, PidContent, ProcessInfo, ProcessPid,

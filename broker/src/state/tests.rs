@@ -1,7 +1,7 @@
 //! Every transition of the state machine, with a fake clock.
 
 use super::*;
-use crate::config::{LogSpec, Program};
+use taskmaster_config::{LogSpec, Program};
 use ProcessState::*;
 
 const TERM: i32 = 15;

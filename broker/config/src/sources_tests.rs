@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::fixed_prefix;
-use crate::config::test_dir::TestDir;
-use crate::config::{check, load, Config};
+use crate::test_dir::TestDir;
+use crate::{check, load, Config};
 
 fn loaded(path: &Path) -> Config {
     load(path).unwrap_or_else(|errors| panic!("unexpected errors:\n{errors}"))

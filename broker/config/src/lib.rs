@@ -1,6 +1,8 @@
-//! The broker's view of the TOML config: the types every other module reads,
-//! [`load`], which finds every error of a config and its includes at once,
-//! and [`plan`], what a reload would change.
+//! Taskmaster's TOML config, pure: the types every part reads, [`load`],
+//! which finds every error of a config and its includes at once, and
+//! [`plan`], what a reload would change. The broker and taskmasterd read the
+//! config through this one crate (the same parser, the same validator), so
+//! it stays free of sockets and async code.
 //!
 //! Parsing and validation live in `parse.rs`; this file only says what a
 //! valid config is.
@@ -13,10 +15,10 @@ mod accounts;
 mod parse;
 mod plan;
 mod programs;
+pub mod signals;
 mod sources;
-#[cfg(test)]
-pub(crate) mod test_dir;
-// watch.rs belongs to the crate root: compiled from here only until
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_dir;
 #[cfg(test)]
 mod tests;
 mod values;
@@ -25,7 +27,6 @@ mod variables;
 pub use parse::check;
 pub use parse::load;
 pub use plan::{plan, ChangeKind, Plan};
-#[cfg(test)]
 pub use {parse::parse_str, plan::ProgramChange};
 
 /// A fully validated config. Paths are absolute (relative ones are resolved

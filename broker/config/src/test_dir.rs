@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub(crate) struct TestDir(PathBuf);
+pub struct TestDir(PathBuf);
 
 impl TestDir {
     pub fn new(name: &str) -> TestDir {

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 // Through the re-exports, as the core reaches them.
-use crate::config::{parse_str, plan, ChangeKind, Config, Plan, ProgramChange};
+use crate::{parse_str, plan, ChangeKind, Config, Plan, ProgramChange};
 
 fn config(text: &str) -> Config {
     parse_str(text, Path::new("/etc/tm/t.toml"))

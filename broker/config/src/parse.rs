@@ -74,10 +74,6 @@ fn process_env(name: &str) -> Option<String> {
 /// Parses `text`, the content of the file at `path`: `path` names the file
 /// in messages, and relative paths and include globs in `text` are relative
 /// to its directory.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "wired by the lead for `reread`")
-)]
 pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
     parse_with(text, path, &process_env)
 }
