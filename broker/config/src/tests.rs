@@ -437,7 +437,7 @@ stderr = "/var/log/db.err"
 
 #[test]
 fn the_shipped_example_loads() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/taskmaster.conf.toml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/taskmaster.conf.toml");
     let config = load(&path).unwrap_or_else(|errors| panic!("{errors}"));
     let names: Vec<&String> = config.programs.keys().collect();
     assert_eq!(names, ["clock", "flaky", "oneshot", "worker"]);
@@ -470,7 +470,7 @@ fn the_shipped_example_loads() {
 
 #[test]
 fn the_shipped_include_example_loads() {
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let text = std::fs::read_to_string(examples.join("conf.d/hello.toml.example"))
         .unwrap_or_else(|e| panic!("{e}"));
     let dir = test_dir::TestDir::new("example-include");
