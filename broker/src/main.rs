@@ -10,7 +10,6 @@ mod describe;
 mod jobs;
 mod link;
 mod server;
-mod spawn;
 mod state;
 mod tail;
 mod targets;
@@ -71,6 +70,16 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         };
+    }
+    // Not dumpable: another process of our user (a program configured to
+    // run as it, say) can neither ptrace us nor take our descriptors with
+    // pidfd_getfd. exec made us dumpable again, so it is set here.
+    if let Err(errno) = nix::sys::prctl::set_dumpable(false) {
+        eprintln!(
+            "taskmaster-broker: cannot make itself non-dumpable: {}",
+            errno.desc()
+        );
+        return ExitCode::from(2);
     }
     let channel = match inherited_channel() {
         Ok(fd) => fd,

@@ -4,7 +4,6 @@
 use crate::credentials::{self, Switch};
 use crate::notices::reason;
 use crate::sys::{self, BrokerPlan, CStringArray, Privilege};
-use caps::Capability;
 use nix::sys::socket::{setsockopt, socketpair, sockopt, AddressFamily, SockFlag, SockType};
 use nix::unistd::{geteuid, ForkResult, Pid};
 use std::ffi::CString;
@@ -16,13 +15,12 @@ use std::time::Duration;
 /// Overrides where the broker binary is.
 pub const BROKER_ENV: &str = "TASKMASTER_BROKER";
 
-/// The capabilities a root broker keeps: chown/chmod of the socket and of
-/// log files it does not own.
-const KEPT_CAPABILITIES: [Capability; 3] = [
-    Capability::CAP_CHOWN,
-    Capability::CAP_DAC_OVERRIDE,
-    Capability::CAP_FOWNER,
-];
+/// The broker's user when `[taskmasterd] user` is not set and taskmasterd
+/// runs as root (the Debian package creates it).
+pub const DEFAULT_USER: &str = "taskmaster";
+/// The broker's user when [`DEFAULT_USER`] does not exist: it owns nothing,
+/// which is what the broker needs.
+const FALLBACK_USER: &str = "nobody";
 
 /// A broker that lived at least this long had a normal life: its next death
 /// is restarted at once.
@@ -34,6 +32,8 @@ pub struct BrokerCommand {
     config: PathBuf,
     nodaemon: bool,
     user: Option<sys::Credentials>,
+    /// Why the broker runs as a fallback user, for the logs and `status`.
+    pub warning: Option<String>,
 }
 
 impl BrokerCommand {
@@ -42,16 +42,19 @@ impl BrokerCommand {
     /// the message to show; taskmasterd then exits with status 2.
     pub fn new(config: &Path, nodaemon: bool, user: Option<&str>) -> Result<Self, String> {
         let program = locate()?;
-        let user = match user {
-            Some(user) => resolve_user(user)?,
-            None => None,
-        };
+        let (user, warning) = choose_user(user)?;
         Ok(Self {
             program,
             config: config.to_path_buf(),
             nodaemon,
             user,
+            warning,
         })
+    }
+
+    /// The uid the broker runs as when it is not ours.
+    pub fn uid(&self) -> Option<u32> {
+        self.user.as_ref().map(|credentials| credentials.uid)
     }
 
     /// Starts a broker; returns its pid and our end of the channel.
@@ -85,18 +88,10 @@ impl BrokerCommand {
         if self.nodaemon {
             argv.push(c_string(b"--nodaemon")?);
         }
-        let supported = caps::runtime::thread_all_supported();
         let privilege = match &self.user {
             Some(credentials) => Privilege::User {
                 credentials: credentials.clone(),
-                drop_bounding: supported.into_iter().collect(),
-            },
-            None if geteuid().is_root() => Privilege::Capabilities {
-                keep: KEPT_CAPABILITIES.into_iter().collect(),
-                drop_bounding: supported
-                    .into_iter()
-                    .filter(|cap| !KEPT_CAPABILITIES.contains(cap))
-                    .collect(),
+                drop_bounding: caps::runtime::thread_all_supported().into_iter().collect(),
             },
             None => Privilege::Unchanged,
         };
@@ -133,16 +128,52 @@ pub fn locate() -> Result<PathBuf, String> {
     Ok(program)
 }
 
-/// The identity the broker switches to for `[taskmasterd] user`: none when
-/// it is already ours.
-fn resolve_user(user: &str) -> Result<Option<sys::Credentials>, String> {
-    match credentials::switch_to(user).map_err(|e| format!("[taskmasterd] user: {e}"))? {
-        Switch::To(credentials) => Ok(Some(credentials)),
-        Switch::AlreadyUs => Ok(None),
-        Switch::NeedsRoot => Err(format!(
-            "[taskmasterd] user = '{user}' needs taskmasterd to run as root: start it as root or remove the setting"
-        )),
+/// The identity the broker switches to, never root: `[taskmasterd] user`,
+/// else (when we are root) [`DEFAULT_USER`], else [`FALLBACK_USER`] with a
+/// warning. `None` when taskmasterd is not root and the broker simply runs
+/// as the same user. The error is the message to show.
+fn choose_user(
+    configured: Option<&str>,
+) -> Result<(Option<sys::Credentials>, Option<String>), String> {
+    let never_root = |user: &str, credentials: sys::Credentials| {
+        if credentials.uid == 0 {
+            Err(format!(
+                "[taskmasterd] user = '{user}': taskmaster-broker never runs as root; remove the setting to use the '{DEFAULT_USER}' user, or name an unprivileged one"
+            ))
+        } else {
+            Ok(Some(credentials))
+        }
+    };
+    if let Some(user) = configured {
+        return match credentials::switch_to(user).map_err(|e| format!("[taskmasterd] user: {e}"))? {
+            Switch::To(credentials) => never_root(user, credentials).map(|c| (c, None)),
+            Switch::AlreadyUs => Ok((None, None)),
+            Switch::NeedsRoot => Err(format!(
+                "[taskmasterd] user = '{user}' needs taskmasterd to run as root: start it as root or remove the setting"
+            )),
+        };
     }
+    if !geteuid().is_root() {
+        return Ok((None, None));
+    }
+    if let Ok(credentials) = credentials::lookup(DEFAULT_USER) {
+        return never_root(DEFAULT_USER, credentials).map(|c| (c, None));
+    }
+    let credentials = credentials::lookup(FALLBACK_USER).map_err(|_| {
+        format!(
+            "neither the '{DEFAULT_USER}' nor the '{FALLBACK_USER}' user exists for taskmaster-broker: create it with `{}` or set [taskmasterd] user",
+            create_user_command()
+        )
+    })?;
+    let warning = format!(
+        "taskmaster-broker runs as '{FALLBACK_USER}': the '{DEFAULT_USER}' user does not exist (create it with `{}`, or set [taskmasterd] user)",
+        create_user_command()
+    );
+    never_root(FALLBACK_USER, credentials).map(|c| (c, Some(warning)))
+}
+
+fn create_user_command() -> String {
+    format!("useradd --system --no-create-home --shell /usr/sbin/nologin {DEFAULT_USER}")
 }
 
 /// How long to wait before restarting a broker that died for the `deaths`th

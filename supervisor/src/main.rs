@@ -9,8 +9,8 @@ mod credentials;
 mod daemon;
 mod notices;
 mod pipes;
+mod policy;
 mod reaper;
-mod settings;
 mod spawn;
 mod supervisor;
 #[allow(unsafe_code)]
@@ -22,8 +22,9 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::stat::{umask, Mode};
 use notices::reason;
-use settings::Settings;
+use policy::Policy;
 use supervisor::{Options, Supervisor};
+use taskmaster_config::DaemonConfig;
 
 fn main() {
     let cli = Cli::parse();
@@ -47,12 +48,22 @@ fn run(cli: Cli) -> Result<(), String> {
             reason(&e)
         )
     })?;
-    if cli.check {
-        std::process::exit(check(&config)?);
-    }
-    let settings = Settings::load(&config);
+    let loaded = match taskmaster_config::load(&config) {
+        Ok(loaded) => loaded,
+        Err(errors) if cli.check => {
+            eprintln!("{errors}");
+            std::process::exit(2);
+        }
+        Err(errors) => return Err(policy::PolicyError::Invalid(errors).to_string()),
+    };
+    let settings = loaded.daemon.clone();
     let foreground = cli.nodaemon || settings.nodaemon;
     let command = broker::BrokerCommand::new(&config, foreground, settings.user.as_deref())?;
+    let policy = Policy::new(&config, loaded, command.uid()).map_err(|e| e.to_string())?;
+    if cli.check {
+        println!("{}: ok", config.display());
+        std::process::exit(0);
+    }
     let open_files = apply(&settings)?;
     let readiness = if foreground {
         None
@@ -75,24 +86,12 @@ fn run(cli: Cli) -> Result<(), String> {
             std::process::exit(2);
         }
     };
-    Supervisor::new(command, signals, options, readiness).run()
-}
-
-/// `--check`: the broker validates the config, as it would at start.
-fn check(config: &std::path::Path) -> Result<i32, String> {
-    let broker = broker::locate()?;
-    let status = std::process::Command::new(&broker)
-        .arg("--check")
-        .arg("-c")
-        .arg(config)
-        .status()
-        .map_err(|e| format!("cannot run {}: {}", broker.display(), reason(&e)))?;
-    Ok(status.code().unwrap_or(2))
+    Supervisor::new(command, policy, signals, options, readiness).run()
 }
 
 /// Limits, umask and working directory: inherited by the daemon, the broker
 /// and every program. Returns the open files limit programs get.
-fn apply(settings: &Settings) -> Result<libc::rlimit, String> {
+fn apply(settings: &DaemonConfig) -> Result<libc::rlimit, String> {
     let open_files = daemon::raise_limits(settings.minfds, settings.minprocs)?;
     umask(Mode::from_bits_truncate(settings.umask));
     if let Some(directory) = &settings.directory {

@@ -1,4 +1,5 @@
-//! Starting one program for the broker: everything is prepared before fork,
+//! Starting one program from its [`ExecSpec`] (taskmasterd's own reading of
+//! the config): everything is prepared before fork,
 //! the child reports a failed step through a close-on-exec pipe, so "no
 //! such file" is an error and not a quick exit.
 
@@ -11,16 +12,16 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
-use taskmaster_ipc::SpawnRequest;
+use taskmaster_config::ExecSpec;
 
 /// The search path when the program's environment has no `PATH`.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
-/// Starts `request` with new pipes as its standard streams. Returns its
+/// Starts `spec` with new pipes as its standard streams. Returns its
 /// pid and the broker's ends of the pipes, or the message to show.
-pub fn spawn(request: &SpawnRequest, open_files: libc::rlimit) -> Result<(Pid, Pipes), String> {
-    let (ends, pipes) = Pipes::create(request.redirect_stderr)?;
-    let plan = prepare(request, ends, open_files)?;
+pub fn spawn(spec: &ExecSpec, open_files: libc::rlimit) -> Result<(Pid, Pipes), String> {
+    let (ends, pipes) = Pipes::create(spec.redirect_stderr)?;
+    let plan = prepare(spec, ends, open_files)?;
     let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|errno| format!("cannot create a pipe: {}", errno.desc()))?;
     match sys::fork() {
@@ -37,7 +38,7 @@ pub fn spawn(request: &SpawnRequest, open_files: libc::rlimit) -> Result<(Pid, P
                     // The child already exited with 127; reap it here so it
                     // is never reported as a program exit.
                     let _ = waitpid(child, None);
-                    Err(describe_failure(request, step, errno))
+                    Err(describe_failure(spec, step, errno))
                 }
             }
         }
@@ -45,34 +46,34 @@ pub fn spawn(request: &SpawnRequest, open_files: libc::rlimit) -> Result<(Pid, P
 }
 
 fn prepare(
-    request: &SpawnRequest,
+    spec: &ExecSpec,
     stdio: ChildEnds,
     open_files: libc::rlimit,
 ) -> Result<ExecPlan, String> {
-    if request.command.is_empty() {
+    if spec.command.is_empty() {
         return Err("the command is empty".into());
     }
-    let credentials = match &request.user {
+    let credentials = match &spec.user {
         Some(user) => switch_to(user)?,
         None => None,
     };
     let text = |what: &str, s: &str| {
         CString::new(s).map_err(|_| format!("{what} '{}' contains a NUL byte", s.escape_debug()))
     };
-    let mut argv = vec![text("the command", &request.command)?];
-    for arg in &request.args {
+    let mut argv = vec![text("the command", &spec.command)?];
+    for arg in &spec.args {
         argv.push(text("the argument", arg)?);
     }
-    let env = environment(std::env::vars_os(), &request.env);
+    let env = environment(std::env::vars_os(), &spec.env);
     let mut envp = Vec::with_capacity(env.len());
     for (key, value) in &env {
         envp.push(text("the environment variable", &format!("{key}={value}"))?);
     }
-    let candidates = candidates(&request.command, path_of(&env))
+    let candidates = candidates(&spec.command, path_of(&env))
         .iter()
         .map(|path| text("the command path", path))
         .collect::<Result<_, _>>()?;
-    let directory = match &request.directory {
+    let directory = match &spec.directory {
         Some(dir) => Some(text("the directory", &dir.to_string_lossy())?),
         None => None,
     };
@@ -80,7 +81,7 @@ fn prepare(
         stdio,
         open_files,
         credentials,
-        umask: request.umask,
+        umask: spec.umask,
         directory,
         candidates,
         argv: CStringArray::new(argv),
@@ -167,21 +168,17 @@ fn read_report(pipe: &OwnedFd) -> Option<(i32, i32)> {
 }
 
 /// The message for a failed spawn: the step and the errno text.
-pub fn describe_failure(request: &SpawnRequest, step: i32, errno: i32) -> String {
+pub fn describe_failure(spec: &ExecSpec, step: i32, errno: i32) -> String {
     let reason = Errno::from_raw(errno).desc();
     match Step::from_code(step) {
-        Some(Step::Exec) => format!("cannot execute '{}': {reason}", request.command),
+        Some(Step::Exec) => format!("cannot execute '{}': {reason}", spec.command),
         Some(Step::Directory) => format!(
             "cannot change directory to '{}': {reason}",
-            request
-                .directory
-                .as_deref()
-                .unwrap_or("".as_ref())
-                .display()
+            spec.directory.as_deref().unwrap_or("".as_ref()).display()
         ),
         Some(Step::Credentials) => format!(
             "cannot switch to user '{}': {reason}",
-            request.user.as_deref().unwrap_or_default()
+            spec.user.as_deref().unwrap_or_default()
         ),
         Some(Step::Stdio) => format!("cannot set up standard input and output: {reason}"),
         Some(Step::Session) => format!("cannot start a new session: {reason}"),
@@ -193,9 +190,8 @@ pub fn describe_failure(request: &SpawnRequest, step: i32, errno: i32) -> String
 mod tests {
     use super::*;
 
-    fn request() -> SpawnRequest {
-        SpawnRequest {
-            id: 1,
+    fn spec() -> ExecSpec {
+        ExecSpec {
             name: "web".into(),
             command: "nosuch".into(),
             args: vec![],
@@ -204,6 +200,8 @@ mod tests {
             directory: Some("/nope".into()),
             umask: None,
             redirect_stderr: false,
+            stopsignal: 15,
+            stopwaitsecs: std::time::Duration::from_secs(10),
         }
     }
 
@@ -243,15 +241,15 @@ mod tests {
 
     #[test]
     fn failure_messages() {
-        let request = request();
-        let exec = describe_failure(&request, Step::Exec as i32, libc::ENOENT);
+        let spec = spec();
+        let exec = describe_failure(&spec, Step::Exec as i32, libc::ENOENT);
         assert_eq!(exec, "cannot execute 'nosuch': No such file or directory");
-        let chdir = describe_failure(&request, Step::Directory as i32, libc::ENOENT);
+        let chdir = describe_failure(&spec, Step::Directory as i32, libc::ENOENT);
         assert_eq!(
             chdir,
             "cannot change directory to '/nope': No such file or directory"
         );
-        let user = describe_failure(&request, Step::Credentials as i32, libc::EPERM);
+        let user = describe_failure(&spec, Step::Credentials as i32, libc::EPERM);
         assert_eq!(user, "cannot switch to user 'bob': Operation not permitted");
     }
 }

@@ -7,6 +7,7 @@ use crate::channel::{Channel, Received};
 use crate::daemon::{self, Pidfile, Readiness};
 use crate::notices::Notices;
 use crate::pipes::Pipes;
+use crate::policy::{Policy, Refusal};
 use crate::reaper;
 use crate::spawn;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -50,6 +51,10 @@ struct Broker {
 
 pub struct Supervisor {
     command: BrokerCommand,
+    /// The config as we read it: what the broker may ask us to start.
+    policy: Policy,
+    /// Packets from the broker we refused (each logged at CRIT).
+    refused: u64,
     signals: SignalFd,
     options: Options,
     readiness: Option<Readiness>,
@@ -69,12 +74,15 @@ pub struct Supervisor {
 impl Supervisor {
     pub fn new(
         command: BrokerCommand,
+        policy: Policy,
         signals: SignalFd,
         options: Options,
         readiness: Option<Readiness>,
     ) -> Self {
         Self {
             command,
+            policy,
+            refused: 0,
             signals,
             notices: Notices::new(options.foreground),
             options,
@@ -127,14 +135,18 @@ impl Supervisor {
             channel: Some(channel),
         });
         let hello = ToBroker::Hello {
-            children: self.children.values().map(|p| p.child.clone()).collect(),
+            survivors: self.children.len(),
             notices: self.notices.take(),
+            warnings: self.command.warning.iter().cloned().collect(),
         };
         self.send(&hello);
+        // One packet per survivor, so that no number of them overflows a
+        // packet.
         let pids: Vec<i32> = self.children.keys().copied().collect();
         for pid in pids {
+            let child = self.children[&pid].child.clone();
             let (streams, fds) = self.streams_of(pid);
-            self.send_with(&ToBroker::Streams { pid, streams }, fds);
+            self.send_with(&ToBroker::Survivor { child, streams }, fds);
         }
     }
 
@@ -355,7 +367,7 @@ impl Supervisor {
             };
             match channel.receive() {
                 Received::Packet(message, fds) => self.handle(message, fds),
-                Received::Malformed(reason) => self.notices.note(reason),
+                Received::Malformed(reason) => self.refuse(reason),
                 Received::Empty => return,
                 Received::Closed => return self.channel_lost(),
             }
@@ -366,8 +378,8 @@ impl Supervisor {
         if !fds.is_empty() {
             // No request carries any (taskmasterd makes the pipes itself):
             // they are closed here.
-            self.notices.note(format!(
-                "closed {} unexpected descriptors sent by taskmaster-broker",
+            self.refuse(format!(
+                "closed {} descriptors sent with a {message:?} packet, which carries none",
                 fds.len()
             ));
         }
@@ -415,7 +427,25 @@ impl Supervisor {
     }
 
     fn on_spawn(&mut self, request: &SpawnRequest) {
-        let (pid, pipes) = match spawn::spawn(request, self.options.open_files) {
+        let spec = match self.policy.exec_spec(&request.name, request.generation) {
+            Ok(spec) => spec,
+            Err(refusal) => {
+                let error = match refusal {
+                    Refusal::Undefined { name } => {
+                        let error = format!("the config defines no process '{name}'");
+                        self.refuse(format!("spawn of {name:?}: {error}"));
+                        error
+                    }
+                    Refusal::Stale { reason } => reason,
+                };
+                let reply = ToBroker::SpawnFailed {
+                    id: request.id,
+                    error,
+                };
+                return self.send(&reply);
+            }
+        };
+        let (pid, pipes) = match spawn::spawn(&spec, self.options.open_files) {
             Ok(spawned) => spawned,
             Err(error) => {
                 let reply = ToBroker::SpawnFailed {
@@ -427,7 +457,7 @@ impl Supervisor {
         };
         let child = Child {
             pid: pid.as_raw(),
-            name: request.name.clone(),
+            name: spec.name,
             started_at_ms: now_ms(),
         };
         let started_at_ms = child.started_at_ms;
@@ -444,14 +474,12 @@ impl Supervisor {
 
     fn on_signal(&mut self, pid: i32, signal: i32, group: bool) {
         if !self.children.contains_key(&pid) {
-            return self.notices.note(format!(
-                "refused to signal pid {pid}: it is not a program taskmasterd started"
+            return self.refuse(format!(
+                "signal {signal} to pid {pid}: it is not a program taskmasterd started"
             ));
         }
         let Ok(signal) = Signal::try_from(signal) else {
-            return self.notices.note(format!(
-                "refused to send unknown signal {signal} to pid {pid}"
-            ));
+            return self.refuse(format!("unknown signal {signal} to pid {pid}"));
         };
         let target = Pid::from_raw(pid);
         let sent = if group {
@@ -466,6 +494,18 @@ impl Supervisor {
                 errno.desc()
             ));
         }
+    }
+
+    /// A packet from the broker that a sound broker never sends: logged
+    /// at CRIT on our stderr, counted, and reported to the broker for its
+    /// activity log and `status`. Supervision goes on.
+    fn refuse(&mut self, what: String) {
+        self.refused += 1;
+        eprintln!(
+            "taskmasterd: CRIT refused request #{} from taskmaster-broker: {what}",
+            self.refused
+        );
+        self.send(&ToBroker::Refused { what });
     }
 
     fn send(&mut self, message: &ToBroker) {

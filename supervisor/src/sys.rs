@@ -6,7 +6,7 @@
 //! nothing, so it is sound even if taskmasterd ever grows a thread.
 
 use crate::pipes::ChildEnds;
-use caps::{CapSet, Capability, CapsHashSet};
+use caps::{CapSet, Capability};
 use nix::errno::Errno;
 use nix::unistd::ForkResult;
 use std::ffi::{c_char, CString};
@@ -90,12 +90,6 @@ pub enum Privilege {
     /// first so that nothing can regain a capability.
     User {
         credentials: Credentials,
-        drop_bounding: Vec<Capability>,
-    },
-    /// Stay root but keep only these capabilities; `drop_bounding` lists
-    /// every other capability the kernel knows.
-    Capabilities {
-        keep: CapsHashSet,
         drop_bounding: Vec<Capability>,
     },
     /// taskmasterd is not root: nothing to drop.
@@ -271,10 +265,14 @@ pub fn exec_broker(plan: &BrokerPlan) -> ! {
             drop_bounding,
         } => {
             // Best effort: leaving root through setuid already empties the
-            // other sets; a container without CAP_SETPCAP cannot do this.
+            // permitted, effective and ambient sets; a container without
+            // CAP_SETPCAP cannot empty the bounding set. The inheritable
+            // set survives setuid, so it is emptied here.
             for cap in drop_bounding {
                 let _ = caps::drop(None, CapSet::Bounding, *cap);
             }
+            let _ = caps::clear(None, CapSet::Ambient);
+            let _ = caps::clear(None, CapSet::Inheritable);
             if let Err(errno) = switch_user(credentials) {
                 fail_to_stderr(
                     b"taskmasterd: cannot switch taskmaster-broker to its user: ",
@@ -283,23 +281,14 @@ pub fn exec_broker(plan: &BrokerPlan) -> ! {
                 );
             }
         }
-        Privilege::Capabilities {
-            keep,
-            drop_bounding,
-        } => {
-            if drop_capabilities(keep, drop_bounding).is_err() {
-                fail_to_stderr(
-                    b"taskmasterd: cannot drop the capabilities of taskmaster-broker: ",
-                    libc::EPERM,
-                    2,
-                );
-            }
-        }
         Privilege::Unchanged => {}
     }
+    // Its own session: a terminal's Ctrl-C (SIGINT to the foreground
+    // process group) never reaches the broker; taskmasterd asks it to stop.
     // The broker never needs to gain privilege through exec; the parent-death
     // signal is set after the identity change, which would clear it.
-    let no_new_privs = nix::sys::prctl::set_no_new_privs();
+    let session = nix::unistd::setsid().map(|_| ());
+    let no_new_privs = session.and_then(|()| nix::sys::prctl::set_no_new_privs());
     let death_signal = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
     if let Err(errno) = no_new_privs.and(death_signal) {
         fail_to_stderr(
@@ -358,18 +347,6 @@ fn switch_user(credentials: &Credentials) -> Result<(), i32> {
 
 /// Keeps only `keep`: the bounding set first (which needs CAP_SETPCAP), so
 /// that exec as root cannot give the rest back.
-fn drop_capabilities(
-    keep: &CapsHashSet,
-    drop_bounding: &[Capability],
-) -> Result<(), caps::errors::CapsError> {
-    for cap in drop_bounding {
-        caps::drop(None, CapSet::Bounding, *cap)?;
-    }
-    caps::clear(None, CapSet::Ambient)?;
-    caps::set(None, CapSet::Inheritable, keep)?;
-    caps::set(None, CapSet::Effective, keep)?;
-    caps::set(None, CapSet::Permitted, keep)
-}
 
 /// Unblocks every signal and restores every default disposition (SIGPIPE is
 /// ignored in taskmasterd and ignoring survives exec).

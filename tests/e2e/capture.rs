@@ -4,7 +4,7 @@
 //! a log directory that goes away, many programs at once, a huge line and
 //! binary output. (Output kept across a program restart is in `logs`.)
 
-use crate::harness::{argv0, children_of, TestDaemon, WAIT};
+use crate::harness::{argv0, children_of, set_mode, TestDaemon, WAIT};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs;
@@ -471,6 +471,8 @@ fn a_log_directory_replaced_by_a_file_drops_and_counts_output_until_restored() {
     // A directory again: the next output is written, and status is clean.
     fs::remove_file(&logs).expect("cannot remove the file");
     fs::create_dir(&logs).expect("cannot create the log directory again");
+    // Writable by the broker, which is never root.
+    set_mode(&logs, 0o777);
     poke(&d);
     d.wait_log_line("web.stdout", "caught=SIGUSR1");
     assert_eq!(d.log_text("web.stdout"), "caught=SIGUSR1\n");

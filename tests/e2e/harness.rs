@@ -98,8 +98,10 @@ impl TempDir {
         let path = PathBuf::from(format!("/tmp/tme2e-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(path.join("logs")).expect("cannot create the test directory under /tmp");
-        // Programs may run as another user (user switching tests) and write here.
+        // Programs may run as another user (user switching tests) and write
+        // here, and so does the broker, which is never root.
         set_mode(&path, 0o777);
+        set_mode(&path.join("logs"), 0o777);
         TempDir(path)
     }
 }

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod accounts;
+mod exec;
 mod parse;
 mod plan;
 mod programs;
@@ -24,6 +25,7 @@ mod tests;
 mod values;
 mod variables;
 
+pub use exec::ExecSpec;
 pub use parse::check;
 pub use parse::load;
 pub use plan::{plan, ChangeKind, Plan};
@@ -44,6 +46,9 @@ pub struct Config {
     /// The include globs, absolute: a file appearing or disappearing where
     /// one matches is a change.
     pub include_patterns: Vec<String>,
+    /// A digest of the text of every file read: taskmasterd and the broker
+    /// compare it to know they read the same version of the config.
+    pub generation: u64,
     pub server: ServerConfig,
     pub daemon: DaemonConfig,
     /// Programs by name.

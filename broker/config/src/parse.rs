@@ -129,6 +129,12 @@ fn read_sources(sources: &Sources, lookup: Lookup) -> (Config, Vec<ConfigError>)
         sources: sources.read.clone(),
         watch_dirs: sources.watch_dirs.iter().cloned().collect(),
         include_patterns: sources.patterns.clone(),
+        generation: crate::exec::generation(
+            sources
+                .list
+                .iter()
+                .map(|source| (source.file.as_path(), source.document.raw())),
+        ),
         server,
         daemon,
         programs,

@@ -218,6 +218,11 @@ pub struct StatusContent {
     /// is loaded. The config in force is the last good one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config_errors: Vec<String>,
+    /// What an operator must look at about the daemon itself: requests
+    /// taskmasterd refused from the broker (each one is a bug or an attack),
+    /// or the broker running as a fallback user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One process as `status` shows it.

@@ -9,7 +9,6 @@ use crate::describe::exit_text;
 use crate::jobs::{Job, Phase, PhaseKind, Precheck};
 use crate::link::{LinkReceiver, LinkSender};
 use crate::server::{ClientRequest, Served};
-use crate::spawn;
 use crate::state::{self, step, Action, Event, Process};
 use crate::targets::{Named, Selected};
 use crate::watch::ConfigWatcher;
@@ -19,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use taskmaster_config::signals::signal_name;
 use taskmaster_config::{Config, LogLevel, Program};
-use taskmaster_ipc::{Child, Stream, ToBroker, ToSupervisor};
+use taskmaster_ipc::{Child, SpawnRequest, Stream, ToBroker, ToSupervisor};
 use taskmaster_protocol::{ActionContent, EventBody, ProcessState, Response};
 use tokio::sync::{broadcast, mpsc};
 
@@ -120,6 +119,12 @@ pub struct Core {
     server: Served,
     /// Why the config on disk was refused at the last reload.
     config_errors: Vec<String>,
+    /// What taskmasterd says an operator must know (e.g. the broker's user
+    /// is a fallback), shown by `status`.
+    warnings: Vec<String>,
+    /// Packets taskmasterd refused, and the last one: a sound broker sends
+    /// none, so `status` shows them.
+    refused: (u64, Option<String>),
     /// From the output pumps, for the activity log.
     notices: (
         mpsc::UnboundedSender<capture::Notice>,
@@ -172,6 +177,8 @@ impl Core {
             next_event: 1,
             server,
             config_errors: Vec::new(),
+            warnings: Vec::new(),
+            refused: (0, None),
             notices: mpsc::unbounded_channel(),
             watcher: None,
             reloads: mpsc::channel(1),
@@ -187,7 +194,11 @@ impl Core {
         mut link: LinkReceiver,
         mut clients: mpsc::Receiver<ClientRequest>,
     ) {
-        self.on_hello(hello);
+        let survivors = self.on_hello(hello);
+        if !self.adopt_survivors(survivors, &mut link).await {
+            self.log.warn("taskmasterd closed the channel; exiting");
+            return;
+        }
         self.link.send(&ToSupervisor::Ready, Vec::new());
         self.watch_config();
         self.autostart();
@@ -217,16 +228,49 @@ impl Core {
         }
     }
 
-    fn on_hello(&mut self, hello: ToBroker) {
-        let ToBroker::Hello { children, notices } = hello else {
-            return;
+    /// Logs what taskmasterd tells a new broker; returns how many
+    /// [`ToBroker::Survivor`] packets follow.
+    fn on_hello(&mut self, hello: ToBroker) -> usize {
+        let ToBroker::Hello {
+            survivors,
+            notices,
+            warnings,
+        } = hello
+        else {
+            return 0;
         };
         for notice in notices {
             self.log.warn(&format!("taskmasterd: {notice}"));
         }
-        for child in children {
-            self.adopt(child);
+        for warning in &warnings {
+            self.log.warn(&format!("taskmasterd: {warning}"));
         }
+        self.warnings = warnings;
+        survivors
+    }
+
+    /// Takes back every survivor before anything is started, so that a
+    /// program still running is never started a second time.
+    async fn adopt_survivors(&mut self, mut expected: usize, link: &mut LinkReceiver) -> bool {
+        while expected > 0 {
+            match link.recv().await {
+                Ok(Some((ToBroker::Survivor { child, streams }, fds))) => {
+                    expected -= 1;
+                    let pid = child.pid;
+                    self.adopt(child);
+                    if let Some(&i) = self.by_pid.get(&pid) {
+                        self.attach_streams(i, &streams, fds, capture::Origin::Adopted);
+                    }
+                }
+                Ok(Some((message, fds))) => self.on_supervisor(message, fds),
+                Ok(None) => return false,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    self.log.error(&e.to_string());
+                }
+                Err(_) => return false,
+            }
+        }
+        true
     }
 
     /// Takes back a program that survived a broker restart.
@@ -320,12 +364,17 @@ impl Core {
             },
             ToBroker::Shutdown => self.begin_shutdown("taskmasterd received a stop signal"),
             ToBroker::Reload => self.reload(None, "taskmasterd received SIGHUP"),
-            ToBroker::Streams { pid, streams } => {
-                if let Some(&i) = self.by_pid.get(&pid) {
-                    self.attach_streams(i, &streams, fds, capture::Origin::Adopted);
-                }
-            }
+            ToBroker::Survivor { child, .. } => self.log.warn(&format!(
+                "unexpected survivor '{}' (pid {}) after start-up; ignored",
+                child.name, child.pid
+            )),
             ToBroker::ReopenLogs => self.reopen_logs(),
+            ToBroker::Refused { what } => {
+                let message = format!("taskmasterd refused a request: {what}");
+                self.log.log(LogLevel::Critical, &message);
+                self.refused.0 += 1;
+                self.refused.1 = Some(what);
+            }
             ToBroker::Hello { .. } => self
                 .log
                 .warn("unexpected second hello from taskmasterd; ignored"),
@@ -491,11 +540,15 @@ impl Core {
         if let Some(def) = self.procs[i].pending.take() {
             self.procs[i].def = def;
         }
-        let proc = &self.procs[i];
-        let program = &proc.def;
         let id = self.next_spawn_id;
         self.next_spawn_id += 1;
-        let request = spawn::request(id, &self.config, program, proc);
+        // taskmasterd reads the command, user and environment from the
+        // config itself: the broker only names the process.
+        let request = SpawnRequest {
+            id,
+            name: self.procs[i].name.clone(),
+            generation: self.config.generation,
+        };
         self.spawns.insert(id, i);
         self.link.send(&ToSupervisor::Spawn(request), Vec::new());
     }

@@ -180,9 +180,16 @@ impl Core {
                 }
             })
             .collect();
+        let mut warnings = self.warnings.clone();
+        if let (count, Some(last)) = &self.refused {
+            warnings.push(format!(
+                "taskmasterd refused {count} request(s) from the broker; the last: {last}"
+            ));
+        }
         Response::ok(StatusContent {
             processes,
             config_errors: self.config_errors.clone(),
+            warnings,
         })
     }
 

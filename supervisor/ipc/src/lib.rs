@@ -6,7 +6,6 @@
 //! [`ToSupervisor`] built by the broker, never anything a client wrote.
 
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 
 #[allow(unsafe_code)]
 mod fd;
@@ -42,29 +41,21 @@ pub enum ToSupervisor {
     CloseStdin { pid: i32 },
 }
 
-/// Everything taskmasterd needs to start one program, already resolved by
-/// the broker (environment merged, paths absolute).
+/// A request to start one process the config defines. The broker names
+/// it; taskmasterd builds the command, user, directory and environment from
+/// its own reading of the config, so a broker can never make it run
+/// anything else.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpawnRequest {
     /// Chosen by the broker, echoed in [`ToBroker::Spawned`] or
     /// [`ToBroker::SpawnFailed`].
     pub id: u64,
-    /// The process name (`web` or `web:3`), kept for the inventory.
+    /// The process name (`web` or `web:3`).
     pub name: String,
-    /// The executable: absolute, or searched in the `PATH` of `env`.
-    pub command: String,
-    /// `argv[1..]`; `argv[0]` is `command`.
-    pub args: Vec<String>,
-    /// Variables set on top of taskmasterd's own environment (which the
-    /// broker shares), in order: later entries win. Sending only these keeps
-    /// a spawn packet small.
-    pub env: Vec<(String, String)>,
-    /// Run as this user (name or numeric uid); root only.
-    pub user: Option<String>,
-    pub directory: Option<PathBuf>,
-    pub umask: Option<u32>,
-    /// The program's stderr goes into its stdout pipe: no stderr pipe.
-    pub redirect_stderr: bool,
+    /// The config generation the broker read (`Config::generation`): when
+    /// it is not taskmasterd's, taskmasterd reads the files again and
+    /// starts the process only if it then reads the same generation.
+    pub generation: u64,
 }
 
 /// One of a program's standard streams, as the broker holds it: the write
@@ -98,13 +89,18 @@ pub enum ExitStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToBroker {
-    /// The first packet a broker receives: the programs still alive (empty
-    /// on a fresh start, the survivors after a broker restart) and what
-    /// happened while no broker was listening. A [`ToBroker::Streams`]
-    /// packet follows for each child.
+    /// The first packet a broker receives: how many programs are still
+    /// alive (none on a fresh start, the survivors after a broker restart),
+    /// each then described by its own [`ToBroker::Survivor`] packet (so any
+    /// number of them fits), and what happened while no broker was
+    /// listening.
     Hello {
-        children: Vec<Child>,
+        survivors: usize,
         notices: Vec<String>,
+        /// Standing conditions an operator must know about (e.g. the
+        /// broker runs as a fallback user), shown by `status`.
+        #[serde(default)]
+        warnings: Vec<String>,
     },
     /// The program runs. Its pipes travel with this packet, one descriptor
     /// per entry of `streams`, in that order. taskmasterd keeps its own
@@ -116,10 +112,10 @@ pub enum ToBroker {
         started_at_ms: u64,
         streams: Vec<Stream>,
     },
-    /// After a [`ToBroker::Hello`]: the pipes of a surviving child, one
+    /// After a [`ToBroker::Hello`]: one surviving child and its pipes, one
     /// descriptor per entry of `streams`.
-    Streams {
-        pid: i32,
+    Survivor {
+        child: Child,
         streams: Vec<Stream>,
     },
     /// The program could not be started; `error` names the step and the
@@ -140,6 +136,13 @@ pub enum ToBroker {
     /// taskmasterd received SIGUSR2: reopen every log file (after an
     /// external logrotate moved them).
     ReopenLogs,
+    /// taskmasterd refused a packet from the broker (a process the config
+    /// does not define, a signal to a pid it did not start, a malformed
+    /// packet): `what` says what was asked and why it was refused. A sound
+    /// broker never causes one, so each is worth an operator's look.
+    Refused {
+        what: String,
+    },
 }
 
 /// Encodes one packet.
@@ -161,13 +164,7 @@ mod tests {
         let request = ToSupervisor::Spawn(SpawnRequest {
             id: 7,
             name: "web:1".into(),
-            command: "sleep".into(),
-            args: vec!["10".into()],
-            env: vec![("PATH".into(), "/bin".into())],
-            user: Some("nobody".into()),
-            directory: Some("/tmp".into()),
-            umask: Some(0o022),
-            redirect_stderr: false,
+            generation: 42,
         });
         let back: ToSupervisor = decode(&encode(&request)).unwrap();
         assert_eq!(back, request);

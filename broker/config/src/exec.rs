@@ -1,0 +1,189 @@
+//! What starting one process means, from the config alone: the command,
+//! arguments, user, directory, umask and environment of a process name.
+//! taskmasterd builds every exec from this (the broker only names the
+//! process), so the rule for merging environments exists once.
+
+use crate::{Config, Program};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// One process ready to exec, before taskmasterd adds its own environment
+/// underneath [`ExecSpec::env`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecSpec {
+    /// The process name (`web` or `web:3`).
+    pub name: String,
+    /// The executable: absolute, or searched in the `PATH` of the
+    /// environment.
+    pub command: String,
+    /// `argv[1..]`; `argv[0]` is `command`.
+    pub args: Vec<String>,
+    /// Set on top of taskmasterd's own environment, later entries winning:
+    /// `[taskmasterd.env]`, the program's env, then `TASKMASTER_*`.
+    pub env: Vec<(String, String)>,
+    /// A user name or numeric uid, checked to exist when the config loaded.
+    pub user: Option<String>,
+    pub directory: Option<PathBuf>,
+    pub umask: Option<u32>,
+    /// The program's stderr goes into its stdout pipe.
+    pub redirect_stderr: bool,
+    pub stopsignal: i32,
+    pub stopwaitsecs: std::time::Duration,
+}
+
+impl Config {
+    /// The program a process name belongs to and its instance number:
+    /// `web` for a program of one process, `web:N` for an instance of a
+    /// program with `numprocs > 1` and N in its range.
+    pub fn program_of_process(&self, name: &str) -> Option<(&Program, Option<u32>)> {
+        if let Some(program) = self.programs.get(name) {
+            if program.numprocs == 1 {
+                return Some((program, None));
+            }
+        }
+        let (program, number) = name.rsplit_once(':')?;
+        let program = self.programs.get(program)?;
+        let number: u32 = number.parse().ok()?;
+        let first = program.numprocs_start;
+        let in_range =
+            number >= first && u64::from(number) < u64::from(first) + u64::from(program.numprocs);
+        (program.numprocs > 1 && in_range && name == format!("{}:{number}", program.name))
+            .then_some((program, Some(number)))
+    }
+
+    /// How process `name` is started, or `None` when the config defines no
+    /// such process.
+    pub fn exec_spec(&self, name: &str) -> Option<ExecSpec> {
+        let (program, number) = self.program_of_process(name)?;
+        let group = self
+            .group_of(&program.name)
+            .map_or(program.name.as_str(), |g| g.name.as_str());
+        let program = program.for_instance(number, name, group);
+        Some(self.spec_of_instance(&program, name, group))
+    }
+
+    fn spec_of_instance(&self, program: &Program, name: &str, group: &str) -> ExecSpec {
+        let server_url = program
+            .serverurl
+            .clone()
+            .unwrap_or_else(|| format!("unix://{}", self.server.file.display()));
+        let mut env: BTreeMap<&str, &str> = BTreeMap::new();
+        for (key, value) in self.daemon.env.iter().chain(&program.env) {
+            env.insert(key, value);
+        }
+        env.insert("TASKMASTER_ENABLED", "1");
+        env.insert("TASKMASTER_PROCESS_NAME", name);
+        env.insert("TASKMASTER_GROUP_NAME", group);
+        env.insert("TASKMASTER_SERVER_URL", &server_url);
+        ExecSpec {
+            name: name.to_string(),
+            command: program.command.clone(),
+            args: program.args.clone(),
+            env: env
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            user: program.user.clone(),
+            directory: program.directory.clone(),
+            umask: program.umask,
+            redirect_stderr: program.redirect_stderr,
+            stopsignal: program.stopsignal,
+            stopwaitsecs: program.stopwaitsecs,
+        }
+    }
+}
+
+/// A digest of the text of every file a config was read from, so that two
+/// processes reading the same files can tell they agree (FNV-1a: not a
+/// security boundary, each side parses the files itself).
+pub(crate) fn generation<'a>(files: impl Iterator<Item = (&'a std::path::Path, &'a str)>) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for (path, text) in files {
+        feed(path.as_os_str().as_encoded_bytes());
+        feed(&[0]);
+        feed(text.as_bytes());
+        feed(&[0]);
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::parse_str;
+    use std::path::Path;
+
+    fn config(text: &str) -> crate::Config {
+        parse_str(text, Path::new("/etc/tm/taskmaster.conf.toml")).expect("valid config")
+    }
+
+    #[test]
+    fn process_names_map_to_their_program_and_instance() {
+        let config = config(
+            "[programs.web]\ncommand = '/bin/web'\n\
+             [programs.worker]\ncommand = '/bin/w'\nnumprocs = 2\nnumprocs_start = 3\n",
+        );
+        let named = |n: &str| {
+            config
+                .program_of_process(n)
+                .map(|(p, i)| (p.name.clone(), i))
+        };
+        assert_eq!(named("web"), Some(("web".into(), None)));
+        assert_eq!(named("worker:3"), Some(("worker".into(), Some(3))));
+        assert_eq!(named("worker:4"), Some(("worker".into(), Some(4))));
+        for undefined in [
+            "worker",
+            "worker:5",
+            "worker:2",
+            "web:0",
+            "worker:03",
+            "nope",
+            "",
+        ] {
+            assert_eq!(named(undefined), None, "{undefined}");
+        }
+    }
+
+    #[test]
+    fn the_spec_has_the_instance_filled_in_and_the_environment_merged() {
+        let config = config(
+            "[taskmasterd.env]\nA = 'daemon'\nB = 'daemon'\n\
+             [programs.w]\ncommand = '/bin/w'\nargs = ['${process_num}']\nnumprocs = 2\n\
+             user = 'root'\ndirectory = '/srv/${process_name}'\numask = '027'\n\
+             [programs.w.env]\nB = 'program'\n\
+             [groups.g]\nprograms = ['w']\n",
+        );
+        let spec = config.exec_spec("w:1").expect("defined");
+        assert_eq!(spec.command, "/bin/w");
+        assert_eq!(spec.args, ["1"]);
+        assert_eq!(spec.user.as_deref(), Some("root"));
+        assert_eq!(spec.directory, Some("/srv/w:1".into()));
+        assert_eq!(spec.umask, Some(0o027));
+        let env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(
+            env,
+            [
+                "A=daemon",
+                "B=program",
+                "TASKMASTER_ENABLED=1",
+                "TASKMASTER_GROUP_NAME=g",
+                "TASKMASTER_PROCESS_NAME=w:1",
+                "TASKMASTER_SERVER_URL=unix:///tmp/taskmaster.sock",
+            ]
+        );
+        assert_eq!(config.exec_spec("w:2"), None);
+    }
+
+    #[test]
+    fn the_generation_follows_the_text_of_every_file() {
+        let text = "[programs.web]\ncommand = '/bin/web'\n";
+        let same = config(text).generation;
+        assert_eq!(config(text).generation, same);
+        assert_ne!(config(&format!("{text}# edited\n")).generation, same);
+    }
+}
