@@ -345,9 +345,6 @@ fn switch_user(credentials: &Credentials) -> Result<(), i32> {
     }
 }
 
-/// Keeps only `keep`: the bounding set first (which needs CAP_SETPCAP), so
-/// that exec as root cannot give the rest back.
-
 /// Unblocks every signal and restores every default disposition (SIGPIPE is
 /// ignored in taskmasterd and ignoring survives exec).
 fn reset_signals() {
