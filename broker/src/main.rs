@@ -113,13 +113,6 @@ fn main() -> ExitCode {
         config.daemon.logfile_maxbytes,
         config.daemon.logfile_backups,
     );
-    let socket = match server::bind(&config.server) {
-        Ok(socket) => socket,
-        Err(message) => {
-            eprintln!("taskmasterd: {message}");
-            return ExitCode::from(1);
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -130,13 +123,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(run(config, log, socket, channel, args.nodaemon))
+    runtime.block_on(run(config, log, channel, args.nodaemon))
 }
 
 async fn run(
     config: taskmaster_config::Config,
     mut log: activity::ActivityLog,
-    socket: server::Socket,
     channel: std::os::fd::OwnedFd,
     nodaemon: bool,
 ) -> ExitCode {
@@ -147,8 +139,14 @@ async fn run(
             return ExitCode::from(1);
         }
     };
-    let hello = match receiver.recv().await {
-        Ok(Some((hello @ ToBroker::Hello { .. }, _))) => hello,
+    let (hello, socket) = match receiver.recv().await {
+        Ok(Some((hello @ ToBroker::Hello { .. }, fds))) => match fds.into_iter().next() {
+            Some(listener) => (hello, server::Socket::new(listener, &config.server.file)),
+            None => {
+                eprintln!("taskmaster-broker: taskmasterd sent no control socket");
+                return ExitCode::from(1);
+            }
+        },
         other => {
             eprintln!("taskmaster-broker: expected a hello from taskmasterd, got {other:?}");
             return ExitCode::from(1);

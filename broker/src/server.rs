@@ -3,14 +3,12 @@
 //! each request answered by the core in order.
 
 use futures_util::{SinkExt, StreamExt};
-use nix::unistd::{chown, Gid, Uid};
 use std::io;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+
 use std::os::unix::net::UnixListener as StdListener;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use taskmaster_config::ServerConfig;
 use taskmaster_protocol::{Event, EventBody, Request, Response, MAX_LINE};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
@@ -50,43 +48,26 @@ pub struct ClientRequest {
     pub reply: oneshot::Sender<Response>,
 }
 
-/// The bound socket, removed again when dropped (if it is still ours).
+/// The listening control socket, as taskmasterd bound it (with its mode and
+/// owner, safely) and handed it over: taskmasterd also removes the file, so
+/// a broker restart never takes the socket away from clients.
 pub struct Socket {
     pub listener: StdListener,
     path: PathBuf,
-    inode: u64,
-}
-
-impl Drop for Socket {
-    fn drop(&mut self) {
-        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.ino() == self.inode) {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
 }
 
 impl Socket {
-    /// Applies `chmod` and `chown` of the config to the bound socket.
-    fn apply_mode(&self, config: &ServerConfig) -> Result<(), String> {
-        let path = &self.path;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.chmod))
-            .map_err(|e| format!("cannot chmod {} to {:o}: {e}", path.display(), config.chmod))?;
-        if let Some(owner) = &config.chown {
-            chown(
-                path,
-                Some(Uid::from_raw(owner.uid)),
-                owner.gid.map(Gid::from_raw),
-            )
-            .map_err(|e| format!("cannot chown {}: {e}", path.display()))?;
+    pub fn new(listener: std::os::fd::OwnedFd, path: &std::path::Path) -> Socket {
+        Socket {
+            listener: StdListener::from(listener),
+            path: path.to_path_buf(),
         }
-        Ok(())
     }
 }
 
-/// The socket being served: dropping it stops accepting and removes the
-/// socket file. Connected clients keep their connections.
+/// The socket being served: dropping it stops accepting (the file stays,
+/// taskmasterd's). Connected clients keep their connections.
 pub struct Served {
-    socket: Socket,
     task: tokio::task::JoinHandle<()>,
     routes: Routes,
 }
@@ -94,29 +75,21 @@ pub struct Served {
 impl Served {
     /// Starts accepting on `socket`. Must be called inside the runtime.
     pub fn start(socket: Socket, routes: Routes) -> Result<Served, String> {
-        let listener = socket
-            .listener
-            .try_clone()
-            .map_err(|e| format!("cannot use socket {}: {e}", socket.path.display()))?;
+        let listener = socket.listener;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("cannot configure socket {}: {e}", socket.path.display()))?;
         let serving = routes.clone();
         let task = tokio::spawn(async move {
             let _ = serve(listener, serving).await;
         });
-        Ok(Served {
-            socket,
-            task,
-            routes,
-        })
+        Ok(Served { task, routes })
     }
 
-    /// Applies a changed `[unix_http_server]`: the same path gets its new
-    /// mode and owner; a new path is bound first and the old socket is
-    /// closed only once the new one is served. On error nothing changes.
-    pub fn rebind(&mut self, config: &ServerConfig) -> Result<(), String> {
-        if config.file == self.socket.path {
-            return self.socket.apply_mode(config);
-        }
-        let socket = bind(config)?;
+    /// Serves `socket` (bound again by taskmasterd for a changed
+    /// `[unix_http_server]`) instead of the current one. Connected clients
+    /// keep their connections.
+    pub fn replace(&mut self, socket: Socket) -> Result<(), String> {
         *self = Served::start(socket, self.routes.clone())?;
         Ok(())
     }
@@ -126,52 +99,6 @@ impl Drop for Served {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// Binds the control socket. A live daemon's socket is never touched; a
-/// stale one (nobody accepts on it) is replaced; anything else at the path
-/// is an error.
-pub fn bind(config: &ServerConfig) -> Result<Socket, String> {
-    let path = &config.file;
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_socket() {
-            return Err(format!(
-                "{} exists and is not a socket; remove it or choose another [unix_http_server] file",
-                path.display()
-            ));
-        }
-        match std::os::unix::net::UnixStream::connect(path) {
-            Ok(_) => {
-                return Err(format!(
-                    "another taskmasterd is already serving {}; stop it first (taskmasterctl -s unix://{} shutdown)",
-                    path.display(),
-                    path.display()
-                ))
-            }
-            Err(_) => std::fs::remove_file(path)
-                .map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?,
-        }
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create socket directory {}: {e}", dir.display()))?;
-    }
-    let listener =
-        StdListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
-    let inode = std::fs::symlink_metadata(path)
-        .map_err(|e| format!("cannot stat {}: {e}", path.display()))?
-        .ino();
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("cannot configure {}: {e}", path.display()))?;
-    // From here on, dropping the socket removes the file again.
-    let socket = Socket {
-        listener,
-        path: path.to_path_buf(),
-        inode,
-    };
-    socket.apply_mode(config)?;
-    Ok(socket)
 }
 
 /// Where a connection's requests go: the core for everything but the

@@ -77,6 +77,18 @@ pub fn write_config_errors(out: &mut impl Write, errors: &[String]) -> io::Resul
     writeln!(out)
 }
 
+/// What the daemon says an operator must look at (requests taskmasterd
+/// refused, a fallback user), above the processes.
+pub fn write_warnings(out: &mut impl Write, warnings: &[String]) -> io::Result<()> {
+    for warning in warnings {
+        writeln!(out, "WARNING: {warning}")?;
+    }
+    if !warnings.is_empty() {
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
 /// `web:0                            RUNNING   pid 4121, uptime 0:03:10`
 pub fn write_status(
     out: &mut impl Write,

@@ -11,6 +11,7 @@ mod notices;
 mod pipes;
 mod policy;
 mod reaper;
+mod socket;
 mod spawn;
 mod supervisor;
 #[allow(unsafe_code)]
@@ -64,6 +65,10 @@ fn run(cli: Cli) -> Result<(), String> {
         println!("{}: ok", config.display());
         std::process::exit(0);
     }
+    // Bound here, as root and before detaching, so that a live daemon on
+    // the path or a bad owner is an error on the terminal.
+    let control =
+        socket::ControlSocket::bind(&policy.config().server, None).map_err(|e| e.to_string())?;
     let open_files = apply(&settings)?;
     let readiness = if foreground {
         None
@@ -75,6 +80,7 @@ fn run(cli: Cli) -> Result<(), String> {
         foreground,
         pidfile: settings.pidfile,
         open_files,
+        control,
     };
     let signals = match watch_signals() {
         Ok(signals) => signals,

@@ -53,6 +53,15 @@ pub enum Refusal {
     Stale { reason: String },
 }
 
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Undefined { name } => write!(f, "the config defines no process '{name}'"),
+            Refusal::Stale { reason } => f.write_str(reason),
+        }
+    }
+}
+
 /// The config as taskmasterd read it.
 pub struct Policy {
     path: PathBuf,
@@ -76,7 +85,6 @@ impl Policy {
         })
     }
 
-    #[cfg(test)]
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -85,6 +93,16 @@ impl Policy {
     /// read another generation than ours, the files are read again, and
     /// taken only if they are now what the broker read.
     pub fn exec_spec(&mut self, name: &str, generation: u64) -> Result<ExecSpec, Refusal> {
+        self.at_generation(generation)?
+            .exec_spec(name)
+            .ok_or_else(|| Refusal::Undefined {
+                name: name.to_string(),
+            })
+    }
+
+    /// The config of `generation`: ours, or the files read again when they
+    /// now are what the broker read.
+    pub fn at_generation(&mut self, generation: u64) -> Result<&Config, Refusal> {
         if generation != self.config.generation {
             let reread = read(&self.path, self.broker_uid).map_err(|error| Refusal::Stale {
                 reason: error.to_string(),
@@ -97,11 +115,7 @@ impl Policy {
             }
             self.config = reread;
         }
-        self.config
-            .exec_spec(name)
-            .ok_or_else(|| Refusal::Undefined {
-                name: name.to_string(),
-            })
+        Ok(&self.config)
     }
 }
 

@@ -9,6 +9,7 @@ use crate::notices::Notices;
 use crate::pipes::Pipes;
 use crate::policy::{Policy, Refusal};
 use crate::reaper;
+use crate::socket::ControlSocket;
 use crate::spawn;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, killpg, Signal};
@@ -33,6 +34,8 @@ pub struct Options {
     pub pidfile: Option<PathBuf>,
     /// The open files limit programs get (see `daemon::raise_limits`).
     pub open_files: libc::rlimit,
+    /// The control socket, handed to every broker.
+    pub control: ControlSocket,
 }
 
 /// A live program: what the broker is told about it and the broker's ends
@@ -139,7 +142,15 @@ impl Supervisor {
             notices: self.notices.take(),
             warnings: self.command.warning.iter().cloned().collect(),
         };
-        self.send(&hello);
+        match self.options.control.handle() {
+            Ok(listener) => self.send_with(&hello, vec![listener]),
+            Err(e) => {
+                self.notices.note(format!(
+                    "cannot hand the control socket to taskmaster-broker: {e}"
+                ));
+                self.send(&hello);
+            }
+        }
         // One packet per survivor, so that no number of them overflows a
         // packet.
         let pids: Vec<i32> = self.children.keys().copied().collect();
@@ -387,6 +398,7 @@ impl Supervisor {
             ToSupervisor::Ready => self.on_ready(),
             ToSupervisor::Spawn(request) => self.on_spawn(&request),
             ToSupervisor::Signal { pid, signal, group } => self.on_signal(pid, signal, group),
+            ToSupervisor::Rebind { generation } => self.on_rebind(generation),
             ToSupervisor::CloseStdin { pid } => {
                 if let Some(program) = self.children.get_mut(&pid) {
                     program.pipes.close_stdin();
@@ -430,14 +442,10 @@ impl Supervisor {
         let spec = match self.policy.exec_spec(&request.name, request.generation) {
             Ok(spec) => spec,
             Err(refusal) => {
-                let error = match refusal {
-                    Refusal::Undefined { name } => {
-                        let error = format!("the config defines no process '{name}'");
-                        self.refuse(format!("spawn of {name:?}: {error}"));
-                        error
-                    }
-                    Refusal::Stale { reason } => reason,
-                };
+                let error = refusal.to_string();
+                if let Refusal::Undefined { name } = refusal {
+                    self.refuse(format!("spawn of {name:?}: {error}"));
+                }
                 let reply = ToBroker::SpawnFailed {
                     id: request.id,
                     error,
@@ -470,6 +478,34 @@ impl Supervisor {
             streams,
         };
         self.send_with(&reply, fds);
+    }
+
+    /// Binds the control socket of config `generation` (a changed
+    /// `[unix_http_server]`) and hands it to the broker; the old socket
+    /// file goes once the new one is in place.
+    fn on_rebind(&mut self, generation: u64) {
+        let bound = match self.policy.at_generation(generation) {
+            Ok(config) => ControlSocket::bind(&config.server, Some(&self.options.control))
+                .map_err(|e| e.to_string()),
+            Err(refusal) => Err(refusal.to_string()),
+        };
+        let reply = bound.and_then(|control| {
+            let listener = control
+                .handle()
+                .map_err(|e| format!("cannot hand the control socket to taskmaster-broker: {e}"))?;
+            let old = std::mem::replace(&mut self.options.control, control);
+            if old.path() != self.options.control.path() {
+                old.remove();
+            }
+            Ok(listener)
+        });
+        match reply {
+            Ok(listener) => {
+                let path = self.options.control.path().to_path_buf();
+                self.send_with(&ToBroker::Listener { path }, vec![listener]);
+            }
+            Err(error) => self.send(&ToBroker::ListenerFailed { error }),
+        }
     }
 
     fn on_signal(&mut self, pid: i32, signal: i32, group: bool) {

@@ -94,11 +94,81 @@ startsecs = 0
         .collect();
     assert_eq!(brokers.len(), 1, "one broker: {brokers:?}");
     assert_eq!(uid_of(brokers[0]), Some(uid), "the broker runs as tmtest");
+    assert_holds_nothing(brokers[0]);
     let socket_owner = std::fs::metadata(d.socket())
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
         .expect("the socket exists");
-    assert_eq!(socket_owner, uid, "the broker created the socket");
+    assert_eq!(
+        socket_owner, 0,
+        "taskmasterd binds the socket, the broker serves it"
+    );
     // taskmasterd (root) still spawns: a program without `user` runs as root.
     let log = d.wait_log_line("asroot.stdout", "done");
     assert_eq!(value_of(&log, "uid"), Some("0"), "{log}");
+}
+
+/// The broker's /proc status: no capability in any set, no_new_privs, its
+/// own session, not dumpable (its /proc files then belong to root).
+fn assert_holds_nothing(broker: i32) {
+    let status = std::fs::read_to_string(format!("/proc/{broker}/status")).expect("broker status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {name} in {status}"))
+            .to_string()
+    };
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(
+            field(set),
+            "0000000000000000",
+            "{set} of the broker: {status}"
+        );
+    }
+    assert_eq!(field("NoNewPrivs"), "1", "{status}");
+    let stat = std::fs::read_to_string(format!("/proc/{broker}/stat")).expect("broker stat");
+    let after_name = stat.rsplit_once(')').expect("stat has a name").1;
+    let session: i32 = after_name
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(session, broker, "the broker leads its own session: {stat}");
+    let owner = std::fs::metadata(format!("/proc/{broker}/environ"))
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .expect("broker environ");
+    assert_eq!(owner, 0, "a non-dumpable process's /proc files are root's");
+}
+
+#[test]
+fn without_a_user_the_broker_is_never_root_and_says_which_user_it_fell_back_to() {
+    if !is_root_or_skip("without_a_user_the_broker_is_never_root") {
+        return;
+    }
+    let d = Builder::new(
+        "[programs.web]\ncommand = \"@PROG@\"\nargs = [\"--sleep\", \"60\"]\nstartsecs = 0\n",
+    )
+    .start();
+    d.wait_state("web", "RUNNING", WAIT);
+    let brokers: Vec<i32> = children_of(d.daemon_pid())
+        .into_iter()
+        .filter(|&pid| argv0(pid).ends_with("taskmaster-broker"))
+        .collect();
+    assert_eq!(brokers.len(), 1, "one broker: {brokers:?}");
+    let expected = nix::unistd::User::from_name("taskmaster")
+        .ok()
+        .flatten()
+        .or_else(|| nix::unistd::User::from_name("nobody").ok().flatten())
+        .expect("a taskmaster or nobody user");
+    assert_eq!(uid_of(brokers[0]), Some(expected.uid.as_raw()));
+    assert_holds_nothing(brokers[0]);
+    if expected.name == "nobody" {
+        let status = d.ctl(&["status"]);
+        assert!(
+            status.stdout.contains("runs as 'nobody'") && status.stdout.contains("useradd"),
+            "status warns about the fallback user: {status:?}"
+        );
+    }
 }

@@ -369,6 +369,25 @@ impl Core {
                 child.name, child.pid
             )),
             ToBroker::ReopenLogs => self.reopen_logs(),
+            ToBroker::Listener { path } => {
+                let Some(listener) = fds.into_iter().next() else {
+                    return self
+                        .log
+                        .error("taskmasterd sent a new control socket without its descriptor");
+                };
+                let result = self
+                    .server
+                    .replace(crate::server::Socket::new(listener, &path));
+                match result {
+                    Ok(()) => self.log.info(&format!("serving {}", path.display())),
+                    Err(e) => self
+                        .log
+                        .error(&format!("[unix_http_server] not applied: {e}")),
+                }
+            }
+            ToBroker::ListenerFailed { error } => self
+                .log
+                .error(&format!("[unix_http_server] not applied: {error}")),
             ToBroker::Refused { what } => {
                 let message = format!("taskmasterd refused a request: {what}");
                 self.log.log(LogLevel::Critical, &message);

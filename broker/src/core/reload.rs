@@ -10,6 +10,7 @@ use crate::watch::spawn_watcher;
 use std::collections::HashMap;
 use std::sync::Arc;
 use taskmaster_config::{self, ChangeKind, Config, Plan};
+use taskmaster_ipc::ToSupervisor;
 use taskmaster_protocol::{EventBody, ProcessState, Response};
 use tokio::sync::oneshot;
 
@@ -112,14 +113,11 @@ impl Core {
                 .set_rotation(daemon.logfile_maxbytes, daemon.logfile_backups);
         }
         if plan.server_changed {
-            match self.server.rebind(&self.config.server) {
-                Ok(()) => self
-                    .log
-                    .info(&format!("serving {}", self.config.server.file.display())),
-                Err(e) => self
-                    .log
-                    .error(&format!("[unix_http_server] not applied: {e}")),
-            }
+            // taskmasterd binds it (it may chown to anyone; we may not) and
+            // answers with the new listener.
+            let generation = self.config.generation;
+            self.link
+                .send(&ToSupervisor::Rebind { generation }, Vec::new());
         }
         if (&old.watch_dirs, &old.sources, &old.include_patterns)
             != (

@@ -36,6 +36,10 @@ pub enum ToSupervisor {
     Signal { pid: i32, signal: i32, group: bool },
     /// Every program is stopped: taskmasterd exits with status 0.
     Exit,
+    /// The broker read a changed `[unix_http_server]` in config
+    /// `generation`: taskmasterd binds the socket it describes and answers
+    /// with [`ToBroker::Listener`] or [`ToBroker::ListenerFailed`].
+    Rebind { generation: u64 },
     /// The broker closed `pid`'s stdin: taskmasterd drops its own copy of
     /// the write end, so that the program reads end of file.
     CloseStdin { pid: i32 },
@@ -89,7 +93,8 @@ pub enum ExitStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToBroker {
-    /// The first packet a broker receives: how many programs are still
+    /// The first packet a broker receives, with the listening control
+    /// socket (bound by taskmasterd) as its one descriptor: how many programs are still
     /// alive (none on a fresh start, the survivors after a broker restart),
     /// each then described by its own [`ToBroker::Survivor`] packet (so any
     /// number of them fits), and what happened while no broker was
@@ -136,6 +141,17 @@ pub enum ToBroker {
     /// taskmasterd received SIGUSR2: reopen every log file (after an
     /// external logrotate moved them).
     ReopenLogs,
+    /// The control socket bound again after a [`ToSupervisor::Rebind`]: the
+    /// listening socket at `path` is this packet's one descriptor; the
+    /// broker serves it instead of the old one.
+    Listener {
+        path: std::path::PathBuf,
+    },
+    /// The socket of a [`ToSupervisor::Rebind`] could not be bound; the old
+    /// one is still served.
+    ListenerFailed {
+        error: String,
+    },
     /// taskmasterd refused a packet from the broker (a process the config
     /// does not define, a signal to a pid it did not start, a malformed
     /// packet): `what` says what was asked and why it was refused. A sound

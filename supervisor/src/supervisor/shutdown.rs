@@ -38,6 +38,7 @@ impl Supervisor {
         if let Some(pidfile) = self.pidfile.take() {
             pidfile.remove();
         }
+        self.options.control.remove();
         std::process::exit(code)
     }
 
