@@ -339,3 +339,7 @@ mod tests {
         assert!(text.starts_with("job spec '%?same' is ambiguous: it matches w:0, w:1,"));
     }
 }
+
+#[cfg(test)]
+#[path = "jobspec_props.rs"]
+mod props;

@@ -189,15 +189,32 @@ pub struct ConfigError {
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.file.display())?;
+        let file = self.file.display().to_string();
+        write!(f, "{}", printable(&file))?;
         if self.line > 0 {
             write!(f, ":{}", self.line)?;
         }
         if !self.key.is_empty() {
-            write!(f, ": {}", self.key)?;
+            write!(f, ": {}", printable(&self.key))?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", printable(&self.message))
     }
+}
+
+/// `text` with its control characters escaped (`\u{1b}`): keys and
+/// messages quote what the file says, and a config must not be able to
+/// send escape sequences to the terminal of whoever checks it.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_debug().to_string(),
+            false => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// Every problem found in one load, in file order.

@@ -56,7 +56,7 @@ pub fn check(path: &Path) -> Result<(), ConfigErrors> {
 
 /// [`load`], with variables looked up in `lookup`.
 pub(super) fn load_with(path: &Path, lookup: Lookup) -> Result<Config, ConfigErrors> {
-    match std::fs::read_to_string(path) {
+    match sources::read_file(path) {
         Ok(text) => parse_with(&text, path, lookup),
         Err(error) => Err(ConfigErrors(vec![ConfigError {
             file: path.to_owned(),
@@ -262,6 +262,11 @@ impl<'d> Fields<'d> {
 
     pub fn contains(&self, name: &str) -> bool {
         self.found.iter().any(|(known, _)| *known == name)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Field<'d>> {
+        let (_, field) = self.found.iter().find(|(known, _)| *known == name)?;
+        Some(field)
     }
 
     pub fn take(&mut self, name: &str) -> Option<Field<'d>> {

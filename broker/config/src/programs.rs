@@ -7,8 +7,8 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::parse::{entries, Ctx, Field, Fields};
-use super::values::{self, did_you_mean};
-use super::variables::Expansion;
+use super::values::{self, did_you_mean, Span};
+use super::variables::{self, Expansion};
 use super::{accounts, AutoRestart, Group, LogSpec, Program};
 
 const PROGRAM_KEYS: &[&str] = &[
@@ -55,6 +55,17 @@ const DEFAULT_PRIORITY: i32 = 999;
 const INSTANCE: Expansion = Expansion::KeepInstance;
 pub(super) const DEFAULT_MAXBYTES: u64 = 50 << 20;
 pub(super) const DEFAULT_BACKUPS: u32 = 10;
+/// The most processes one program may have. Far beyond what one host
+/// runs of one program, and small enough that a typo (`numprocs =
+/// 4294967295` once made the broker ask for 103 GB at every start) is an
+/// error rather than an allocation that aborts.
+pub(super) const MAX_NUMPROCS: u32 = 10_000;
+/// The most processes of a whole config. Each process costs a pipe per
+/// stream in taskmasterd and in the broker (3 file descriptors in each)
+/// and an entry in their tables: 100 000 processes stay under the usual
+/// `fs.nr_open` of 1 048 576 descriptors and the default `pid_max` of
+/// 4 194 304, while ten programs at the per-program limit still fit.
+pub(super) const MAX_PROCESSES: u64 = 100_000;
 
 /// Reads the `[programs]` of one file into `programs`; `places` says where
 /// each was defined (`file:line`), to name both places of a duplicate.
@@ -67,6 +78,9 @@ pub(super) fn read_programs(
     let Some(table) = field.as_ref().and_then(|field| ctx.table(field)) else {
         return;
     };
+    // Counted over the files read so far, so that the program that passes
+    // the limit, and only it, is named.
+    let mut total: u64 = programs.values().map(|p| u64::from(p.numprocs)).sum();
     for (name, field) in entries(table, "programs") {
         check_name(ctx, "program", name, &field);
         if let Some(first) = places.get(name) {
@@ -77,6 +91,15 @@ pub(super) fn read_programs(
         }
         places.insert(name.to_owned(), ctx.place(field.span.clone()));
         if let Some(program) = read_program(ctx, name, &field) {
+            let before = total;
+            total += u64::from(program.numprocs);
+            if before <= MAX_PROCESSES && total > MAX_PROCESSES {
+                let message = format!(
+                    "with this program the config has {total} processes, more than the \
+                     {MAX_PROCESSES} Taskmaster runs; lower numprocs"
+                );
+                ctx.error(field.span.clone(), &field.path, message);
+            }
             programs.insert(name.to_owned(), program);
         }
     }
@@ -87,7 +110,13 @@ pub(super) fn read_programs(
 fn check_name(ctx: &mut Ctx, kind: &str, name: &str, field: &Field) {
     let problem = if name.is_empty() {
         Some(format!("a {kind} name must not be empty"))
-    } else if name.contains(|c: char| c == ':' || c == '/' || c.is_whitespace() || c == '\0') {
+    } else if name.contains(char::is_control) {
+        // Escaped: the name goes to terminals and logs.
+        Some(format!(
+            "'{}' is not a valid {kind} name: it must not contain control characters",
+            name.escape_debug()
+        ))
+    } else if name.contains(|c: char| c == ':' || c == '/' || c.is_whitespace()) {
         Some(format!(
             "'{name}' is not a valid {kind} name: it must not contain ':', '/' or spaces"
         ))
@@ -112,7 +141,7 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
     let command = read_command(ctx, &mut fields, field, args_given);
     let numprocs: u32 = ctx
         .value(&mut fields, "numprocs", |item| {
-            values::whole(item, 1, u32::MAX.into())
+            values::whole(item, 1, MAX_NUMPROCS.into())
         })
         .unwrap_or(1);
     let numprocs_start: u32 = ctx
@@ -120,18 +149,29 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
             values::whole(item, 0, u32::MAX.into())
         })
         .unwrap_or(0);
+    // The last process number is numprocs_start + numprocs - 1, but the
+    // range of numbers ends at the sum, which must be a u32 too.
     if numprocs_start.checked_add(numprocs).is_none() {
         ctx.error(
             field.span.clone(),
-            &field.path,
-            "numprocs_start + numprocs is too large",
+            &format!("{}.numprocs_start", field.path),
+            format!(
+                "numprocs_start + numprocs must be at most {}, found {numprocs_start} + \
+                 {numprocs}; lower numprocs_start",
+                u32::MAX
+            ),
         );
     }
     let priority = read_priority(ctx, &mut fields);
     let stopasgroup = ctx
         .value(&mut fields, "stopasgroup", values::boolean)
         .unwrap_or(false);
-    Some(Program {
+    let log_fields: Vec<(String, Span)> = ["stdout", "stderr"]
+        .into_iter()
+        .filter_map(|stream| fields.get(stream))
+        .map(|field| (field.path.clone(), field.span.clone()))
+        .collect();
+    let program = Program {
         name: name.to_owned(),
         command,
         args: ctx
@@ -183,7 +223,71 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
             .take("env")
             .map(|env| ctx.env(&env, INSTANCE))
             .unwrap_or_default(),
-    })
+    };
+    check_shared_logs(ctx, &program, &log_fields);
+    Some(program)
+}
+
+/// A log path that is the same for every process of a program would have
+/// them all append to one file, their lines mixed and each rotating it
+/// under the others (supervisord refuses it too). `/dev/null` is the one
+/// file they may share.
+fn check_shared_logs(ctx: &mut Ctx, program: &Program, log_fields: &[(String, Span)]) {
+    if program.numprocs < 2 {
+        return;
+    }
+    let streams = [("stdout", &program.stdout), ("stderr", &program.stderr)];
+    for (stream, spec) in streams {
+        if stream == "stderr" && program.redirect_stderr {
+            continue;
+        }
+        let Some(path) = &spec.path else {
+            continue;
+        };
+        if path.as_os_str() == "/dev/null" || differs_per_process(program, path) {
+            continue;
+        }
+        let suffix = format!(".{stream}");
+        let Some((key, span)) = log_fields.iter().find(|(key, _)| key.ends_with(&suffix)) else {
+            continue;
+        };
+        let message = format!(
+            "numprocs = {}, but every process would write this one file; put ${{process_num}} \
+             (or ${{process_name}}) in the path, such as \"{}\"",
+            program.numprocs,
+            numbered(path).display()
+        );
+        ctx.error(span.clone(), key, message);
+    }
+}
+
+/// `path` with `-${process_num}` before its extension.
+fn numbered(path: &std::path::Path) -> std::path::PathBuf {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match path.extension() {
+        Some(extension) => format!("{stem}-${{process_num}}.{}", extension.to_string_lossy()),
+        None => format!("{stem}-${{process_num}}"),
+    };
+    path.with_file_name(name)
+}
+
+/// Whether two processes of `program` get two paths from `path`.
+fn differs_per_process(program: &Program, path: &std::path::Path) -> bool {
+    let Some(text) = path.to_str() else {
+        // Not UTF-8, so not expanded per process.
+        return false;
+    };
+    let fill = |number: u32| {
+        let (number, name) = (number.to_string(), format!("{}:{number}", program.name));
+        let instance = variables::Instance {
+            process_num: &number,
+            process_name: &name,
+            program_name: &program.name,
+            group_name: "",
+        };
+        variables::substitute_instance(text, &instance)
+    };
+    fill(0) != fill(1)
 }
 
 /// `command` is required and holds the executable only: `"nginx -g x"`

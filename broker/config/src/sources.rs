@@ -3,10 +3,13 @@
 //! directories to watch so that a file appearing under a glob is seen.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::ErrorKind;
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use glob::Pattern;
+use nix::fcntl::OFlag;
 use toml_edit::Document;
 
 use super::parse::{entries, Ctx};
@@ -206,7 +209,7 @@ impl Sources {
             });
             return;
         }
-        match std::fs::read_to_string(&file) {
+        match read_file(&file) {
             Ok(text) => self.visit(file, text, lookup),
             Err(error) => {
                 self.order.push(file.clone());
@@ -219,6 +222,98 @@ impl Sources {
             }
         }
     }
+}
+
+/// The largest config file read, main or included: a real config of
+/// thousands of programs is a few hundred KiB, and the whole text is held
+/// in memory (twice: the text and its parsed document).
+pub(super) const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// Why a config file was not read.
+#[derive(Debug)]
+pub(super) enum FileProblem {
+    /// A FIFO would block the reader for ever, a device such as
+    /// `/dev/zero` would be read without end: only regular files are read.
+    NotRegular(&'static str),
+    /// Larger than [`MAX_FILE_BYTES`], when checked or while read.
+    TooBig,
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for FileProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FileProblem::NotRegular(kind) => {
+                write!(f, "it is {kind}, not a regular file; name a regular file")
+            }
+            FileProblem::TooBig => write!(
+                f,
+                "it is larger than the {} MiB a config file may hold; split it with [include]",
+                MAX_FILE_BYTES >> 20
+            ),
+            FileProblem::Io(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// Reads a config file: a regular file (a symlink to one is fine: the
+/// main config is often a link to a managed file) of at most
+/// [`MAX_FILE_BYTES`], as UTF-8.
+pub(super) fn read_file(path: &Path) -> Result<String, FileProblem> {
+    // Checked before opening: opening a FIFO blocks until a writer comes,
+    // and opening some devices (tapes, modems) does something.
+    check_regular(&std::fs::metadata(path).map_err(FileProblem::Io)?)?;
+    // The file may be swapped between the check and the open: O_NONBLOCK
+    // keeps the open of a FIFO from blocking, O_NOCTTY keeps a terminal
+    // from becoming ours, and the open file is checked again.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_NONBLOCK | OFlag::O_NOCTTY).bits())
+        .open(path)
+        .map_err(FileProblem::Io)?;
+    check_regular(&file.metadata().map_err(FileProblem::Io)?)?;
+    read_bounded(file)
+}
+
+fn check_regular(metadata: &Metadata) -> Result<(), FileProblem> {
+    let kind = metadata.file_type();
+    let name = if kind.is_file() {
+        if metadata.len() > MAX_FILE_BYTES {
+            return Err(FileProblem::TooBig);
+        }
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    };
+    Err(FileProblem::NotRegular(name))
+}
+
+/// Reads at most one byte more than the cap, so that a file growing
+/// after its size was checked cannot make us read without end.
+fn read_bounded(file: File) -> Result<String, FileProblem> {
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(FileProblem::Io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(FileProblem::TooBig);
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        FileProblem::Io(std::io::Error::new(
+            ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
+    })
 }
 
 fn is_hidden(path: &Path) -> bool {

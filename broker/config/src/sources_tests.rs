@@ -233,3 +233,112 @@ fn the_fixed_prefix_is_the_directory_before_the_first_wildcard() {
         );
     }
 }
+
+/// Only regular files are read: a FIFO would block the loader until
+/// someone writes to it, and /dev/zero would be read until memory runs out.
+#[test]
+fn special_files_are_refused_before_they_are_read() {
+    let dir = TestDir::new("include-special");
+    let main = dir.write("main.toml", "[include]\nfiles = [\"conf.d/*.toml\"]\n");
+    dir.write("conf.d/ok.toml", "[programs.ok]\ncommand = \"ok\"\n");
+    nix::unistd::mkfifo(
+        &dir.path().join("conf.d/fifo.toml"),
+        nix::sys::stat::Mode::S_IRWXU,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("conf.d/zero.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        errors(&dir, &main),
+        [
+            "D/conf.d/fifo.toml: cannot read this file, included by D/main.toml:2: it is a FIFO, \
+             not a regular file; name a regular file",
+            "D/conf.d/zero.toml: cannot read this file, included by D/main.toml:2: it is a \
+             character device, not a regular file; name a regular file",
+        ]
+    );
+    let main = dir.write("zero.toml", "[include]\nfiles = [\"/dev/zero\"]\n");
+    assert_eq!(
+        errors(&dir, &main),
+        [
+            "/dev/zero: cannot read this file, included by D/zero.toml:2: it is a character \
+          device, not a regular file; name a regular file"
+        ]
+    );
+    let fifo = dir.path().join("conf.d/fifo.toml");
+    assert_eq!(
+        errors(&dir, &fifo),
+        [
+            "D/conf.d/fifo.toml: cannot read the config file: it is a FIFO, not a regular file; \
+          name a regular file"
+        ]
+    );
+    assert_eq!(
+        errors(&dir, &dir.path().join("conf.d")),
+        [
+            "D/conf.d: cannot read the config file: it is a directory, not a regular file; name a \
+          regular file"
+        ]
+    );
+}
+
+#[test]
+fn the_main_file_and_includes_may_be_symlinks_to_regular_files() {
+    let dir = TestDir::new("include-symlinks");
+    let real = dir.write(
+        "managed/main.toml",
+        "[include]\nfiles = [\"conf.d/*.toml\"]\n[programs.a]\ncommand = \"a\"\n",
+    );
+    let b = dir.write("managed/b.toml", "[programs.b]\ncommand = \"b\"\n");
+    std::fs::create_dir_all(dir.path().join("managed/conf.d")).unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink(&b, dir.path().join("managed/conf.d/b.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let link = dir.path().join("taskmaster.conf");
+    std::os::unix::fs::symlink(&real, &link).unwrap_or_else(|e| panic!("{e}"));
+    // Relative globs are relative to the link's directory, as before.
+    std::fs::create_dir_all(dir.path().join("conf.d")).unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink(&b, dir.path().join("conf.d/b.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let config = loaded(&link);
+    assert_eq!(config.programs.keys().collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(
+        loaded(&real).programs.keys().collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+}
+
+#[test]
+fn a_file_larger_than_the_cap_is_refused() {
+    let dir = TestDir::new("include-big");
+    let main = dir.write("main.toml", "[include]\nfiles = [\"*.big\"]\n");
+    let cap = super::MAX_FILE_BYTES as usize;
+    // Comments: a file at the cap is valid TOML, and is read.
+    let line = format!("#{}\n", "x".repeat(1022));
+    dir.write("at-cap.big", &line.repeat(cap / line.len()));
+    assert_eq!(
+        std::fs::metadata(dir.path().join("at-cap.big"))
+            .map(|m| m.len())
+            .ok(),
+        Some(super::MAX_FILE_BYTES)
+    );
+    assert!(loaded(&main).programs.is_empty());
+    dir.write(
+        "over-cap.big",
+        &format!("{}\n", line.repeat(cap / line.len())),
+    );
+    assert_eq!(
+        errors(&dir, &main),
+        [
+            "D/over-cap.big: cannot read this file, included by D/main.toml:2: it is larger than \
+          the 4 MiB a config file may hold; split it with [include]"
+        ]
+    );
+    let big = dir.path().join("over-cap.big");
+    assert_eq!(
+        errors(&dir, &big),
+        [
+            "D/over-cap.big: cannot read the config file: it is larger than the 4 MiB a config \
+          file may hold; split it with [include]"
+        ]
+    );
+}

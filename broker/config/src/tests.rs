@@ -215,7 +215,7 @@ stopasgroup = true
 user = "0"
 directory = "."
 umask = 0o002
-stdout = "web.out"
+stdout = "web-${process_num}.out"
 stderr = "/var/log/web.err"
 redirect_stderr = true
 stdout_maxbytes = "1KB"
@@ -276,7 +276,7 @@ serverurl = "AUTO"
     assert_eq!(
         web.stdout,
         LogSpec {
-            path: Some(PathBuf::from("/etc/taskmaster/web.out")),
+            path: Some(PathBuf::from("/etc/taskmaster/web-${process_num}.out")),
             maxbytes: 1024,
             backups: 0,
             timestamps: true,
@@ -632,7 +632,7 @@ fn wrong_types_say_what_was_expected() {
 fn numprocs_must_be_at_least_one() {
     assert_eq!(
         error("[programs.web]\ncommand = \"x\"\nnumprocs = 0\n"),
-        "t.toml:3: programs.web.numprocs: must be between 1 and 4294967295, found 0"
+        "t.toml:3: programs.web.numprocs: must be between 1 and 10000, found 0"
     );
 }
 
@@ -879,7 +879,7 @@ fn errors_carry_file_line_and_key_separately() {
             file: PathBuf::from("t.toml"),
             line: 3,
             key: "programs.web.numprocs".to_owned(),
-            message: "must be between 1 and 4294967295, found 0".to_owned(),
+            message: "must be between 1 and 10000, found 0".to_owned(),
         }]
     );
 }
@@ -1007,4 +1007,111 @@ fn taskmasterctl_values_are_not_expanded() {
     // taskmasterctl reads its own table and expands nothing: neither does
     // the broker's check, so an unset variable there is no error.
     assert!(parse_env("[taskmasterctl]\nprompt = \"${NOPE}\"\n").is_ok());
+}
+
+#[test]
+fn numprocs_is_bounded_per_program() {
+    assert_eq!(
+        error("[programs.web]\ncommand = \"x\"\nnumprocs = 4294967295\n"),
+        "t.toml:3: programs.web.numprocs: must be between 1 and 10000, found 4294967295"
+    );
+    let config = parse("[programs.web]\ncommand = \"x\"\nnumprocs = 10000\n");
+    assert_eq!(web(&config).process_names().len(), 10_000);
+}
+
+#[test]
+fn the_processes_of_all_programs_are_bounded() {
+    let program = |n: usize| format!("[programs.p{n:02}]\ncommand = \"x\"\nnumprocs = 10000\n");
+    let ten: String = (0..10).map(program).collect();
+    parse(&ten);
+    let eleven = format!("{ten}{}", program(10));
+    assert_eq!(
+        error(&eleven),
+        "t.toml:31: programs.p10: with this program the config has 110000 processes, more than \
+         the 100000 Taskmaster runs; lower numprocs"
+    );
+    // Only the program that passes the limit is named.
+    let twelve = format!("{eleven}{}", program(11));
+    assert_eq!(errors(&twelve).len(), 1);
+}
+
+#[test]
+fn numprocs_start_plus_numprocs_must_fit_in_a_process_number() {
+    assert_eq!(
+        error("[programs.web]\ncommand = \"x\"\nnumprocs_start = 4294967295\n"),
+        "t.toml:1: programs.web.numprocs_start: numprocs_start + numprocs must be at most \
+         4294967295, found 4294967295 + 1; lower numprocs_start"
+    );
+    let config =
+        parse("[programs.web]\ncommand = \"x\"\nnumprocs_start = 4294967293\nnumprocs = 2\n");
+    assert_eq!(
+        web(&config).process_names(),
+        ["web:4294967293", "web:4294967294"]
+    );
+}
+
+#[test]
+fn names_with_control_characters_are_refused_and_printed_escaped() {
+    assert_eq!(
+        error("[programs.\"web\\u001b[2J\"]\ncommand = \"x\"\n"),
+        "t.toml:1: programs.web\\u{1b}[2J: 'web\\u{1b}[2J' is not a valid program name: it must \
+         not contain control characters"
+    );
+    assert_eq!(
+        error("[programs.\"a\\u007fb\"]\ncommand = \"x\"\n"),
+        "t.toml:1: programs.a\\u{7f}b: 'a\\u{7f}b' is not a valid program name: it must not \
+         contain control characters"
+    );
+    assert_eq!(
+        error("[programs.web]\ncommand = \"x\"\n[groups.\"g\\u0000\"]\nprograms = [\"web\"]\n"),
+        "t.toml:3: groups.g\\0: 'g\\0' is not a valid group name: it must not contain control \
+         characters"
+    );
+    assert_eq!(
+        error("[programs.\"web\\n1\"]\ncommand = \"x\"\n"),
+        "t.toml:1: programs.web\\n1: 'web\\n1' is not a valid program name: it must not contain \
+         control characters"
+    );
+    // Names valid before stay valid: letters of any script, digits, '-', '_', '.', '@'.
+    let config = parse(
+        "[programs.\"café-1_x.y@z\"]\ncommand = \"x\"\n[groups.\"ウェブ\"]\nprograms = \
+         [\"café-1_x.y@z\"]\n",
+    );
+    assert!(config.programs.contains_key("café-1_x.y@z"));
+    assert!(config.groups.contains_key("ウェブ"));
+}
+
+#[test]
+fn many_processes_need_a_log_path_per_process() {
+    let program = |keys: &str| format!("[programs.web]\ncommand = \"x\"\nnumprocs = 2\n{keys}");
+    assert_eq!(
+        error(&program("stdout = \"/var/log/web.log\"\n")),
+        "t.toml:4: programs.web.stdout: numprocs = 2, but every process would write this one \
+         file; put ${process_num} (or ${process_name}) in the path, such as \
+         \"/var/log/web-${process_num}.log\""
+    );
+    assert_eq!(
+        errors(&program(
+            "stdout = \"/var/log/web-$${process_num}\"\nstderr = \"/var/log/web.err\"\n"
+        )),
+        [
+            "t.toml:4: programs.web.stdout: numprocs = 2, but every process would write this \
+             one file; put ${process_num} (or ${process_name}) in the path, such as \
+             \"/var/log/web-$${process_num}-${process_num}\"",
+            "t.toml:5: programs.web.stderr: numprocs = 2, but every process would write this \
+             one file; put ${process_num} (or ${process_name}) in the path, such as \
+             \"/var/log/web-${process_num}.err\"",
+        ]
+    );
+    for fine in [
+        "stdout = \"/var/log/web-${process_num}.log\"\nstderr = \"/var/log/${process_name}.err\"\n",
+        // Each process has its own number, so its own file.
+        "stdout = \"/var/log/${program_name}/${process_num}\"\n",
+        "stdout = \"/dev/null\"\nstderr = \"/dev/null\"\n",
+        // stderr goes to stdout's file: its own path is never written.
+        "redirect_stderr = true\nstderr = \"/var/log/web.err\"\n",
+    ] {
+        parse(&program(fine));
+    }
+    parse("[programs.web]\ncommand = \"x\"\nstdout = \"/var/log/web.log\"\n");
 }
