@@ -226,6 +226,18 @@ impl Builder {
     /// the config written, so that a test can lay it out differently (as a
     /// symlink, say) before the daemon reads it.
     pub fn start_after(self, prepare: impl FnOnce(&Path)) -> TestDaemon {
+        let mut daemon = self.launch(prepare);
+        daemon.wait_ready();
+        daemon
+    }
+
+    /// Starts taskmasterd without waiting for its socket to answer (its
+    /// broker may be a stand-in that serves none).
+    pub fn start_unready(self) -> TestDaemon {
+        self.launch(|_| {})
+    }
+
+    fn launch(self, prepare: impl FnOnce(&Path)) -> TestDaemon {
         let config = self.write_config();
         prepare(&config);
         let dir = &self.dir.0;
@@ -239,15 +251,13 @@ impl Builder {
             .spawn()
             .expect("cannot start taskmasterd");
         let socket = self.socket_path();
-        let mut daemon = TestDaemon {
+        TestDaemon {
             child: Some(child),
             exit: None,
             config,
             socket,
             dir: self.dir,
-        };
-        daemon.wait_ready();
-        daemon
+        }
     }
 
     /// Starts taskmasterd expecting it to exit by itself (a refused start):

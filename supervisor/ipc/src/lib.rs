@@ -50,6 +50,9 @@ pub enum ToSupervisor {
 /// its own reading of the config, so a broker can never make it run
 /// anything else.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+// A spawn that also carries a command, a user or an environment comes from
+// a broker that is not ours: refused as malformed, never half-obeyed.
+#[serde(deny_unknown_fields)]
 pub struct SpawnRequest {
     /// Chosen by the broker, echoed in [`ToBroker::Spawned`] or
     /// [`ToBroker::SpawnFailed`].
@@ -184,6 +187,16 @@ mod tests {
         });
         let back: ToSupervisor = decode(&encode(&request)).unwrap();
         assert_eq!(back, request);
+    }
+
+    #[test]
+    fn a_spawn_carrying_a_command_is_refused() {
+        let forged = br#"{"type":"spawn","id":1,"name":"web","generation":1,"command":"/bin/sh","user":null}"#;
+        let error = decode::<ToSupervisor>(forged).expect_err("refused");
+        assert!(
+            error.to_string().contains("unknown field `command`"),
+            "{error}"
+        );
     }
 
     #[test]
