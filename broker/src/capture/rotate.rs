@@ -221,12 +221,18 @@ impl LogFile {
     pub fn rotate(&mut self) -> io::Result<()> {
         // One walk for the renames and the new file: none of them can be
         // sent elsewhere by a link planted since the file was opened.
-        let parent = safe_open::parent(&self.path, false)?;
-        if let Err(e) = self.shift_backups(&parent) {
-            self.rotate_error = Some(e);
-            self.rotation_disabled = true;
-            return Ok(());
-        }
+        // A walk that fails (a link planted on the way) is a failed rename:
+        // writing goes on in the file already open.
+        let walked = safe_open::parent(&self.path, false).map_err(io::Error::from);
+        let shifted = walked.and_then(|parent| self.shift_backups(&parent).map(|()| parent));
+        let parent = match shifted {
+            Ok(parent) => parent,
+            Err(e) => {
+                self.rotate_error = Some(e);
+                self.rotation_disabled = true;
+                return Ok(());
+            }
+        };
         let file = parent.open_append()?;
         *self = LogFile::with_file(&self.path, file, self.maxbytes, self.backups)?;
         Ok(())
@@ -291,6 +297,28 @@ mod tests {
     #[test]
     fn cut_at_limit_without_newline() {
         assert_eq!(cut_point(8, 10, b"abcdefgh", false), Some(2));
+    }
+
+    #[test]
+    fn rotation_does_not_follow_a_link_planted_after_the_open() {
+        let dir = std::env::temp_dir().join(format!("tm-rotate-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        let mut log = LogFile::open(&dir.join("logs/p.log"), 10, 2).unwrap();
+        log.write(b"12345678\n").unwrap();
+        // The directory moves away and a link to it takes its place.
+        std::fs::rename(dir.join("logs"), dir.join("real")).unwrap();
+        std::os::unix::fs::symlink(dir.join("real"), dir.join("logs")).unwrap();
+        log.write(b"abc\n").unwrap();
+        let error = log.take_rotate_error().expect("the rotation failed");
+        assert!(error.to_string().contains("is a symbolic link"), "{error}");
+        // Nothing was renamed through the link; the lines are all kept.
+        assert!(!dir.join("real/p.log.1").exists());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("real/p.log")).unwrap(),
+            "12345678\nabc\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
