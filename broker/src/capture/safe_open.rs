@@ -135,7 +135,10 @@ pub fn parent(path: &Path, create: bool) -> Result<Parent, PathError> {
 }
 
 fn open_dir<Fd: AsFd>(dir: Fd, name: &OsStr) -> nix::Result<OwnedFd> {
-    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
+    // O_PATH: walking through a directory needs only its search (x)
+    // permission, as a path lookup does, not read permission; the *at
+    // calls accept such a descriptor.
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     openat(dir, name, flags, Mode::empty())
 }
 
