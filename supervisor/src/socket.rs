@@ -225,7 +225,9 @@ impl Private {
     fn create(parent: &OwnedFd, parent_path: &Path) -> Result<Private, Errno> {
         let path = mkdtemp(&parent_path.join(".tm-XXXXXX"))?;
         let name = path.file_name().ok_or(Errno::EINVAL)?.to_os_string();
-        let parent = parent.try_clone().map_err(|_| Errno::EMFILE)?;
+        let parent = parent
+            .try_clone()
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EMFILE)))?;
         let fd = openat(
             &parent,
             name.as_os_str(),
