@@ -16,6 +16,7 @@ mod fg;
 mod include;
 mod logs;
 mod numprocs;
+mod paths;
 mod privsep;
 mod protocol;
 mod reload;

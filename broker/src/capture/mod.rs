@@ -7,13 +7,13 @@
 
 mod pump;
 pub mod rotate;
+mod safe_open;
 mod stamp;
 #[cfg(test)]
 mod tests;
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -197,13 +197,10 @@ impl Capture {
 }
 
 /// Empties the log file at `path`; one that does not exist has nothing to
-/// clear, and a symlink planted there is refused.
+/// clear, and a symlink planted there or on the way is refused.
 pub fn truncate(path: &std::path::Path) -> io::Result<()> {
-    let opened = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(path);
-    match opened {
+    let opened = safe_open::parent(path, false).and_then(|parent| parent.open_write());
+    match opened.map_err(io::Error::from) {
         Ok(file) => file.set_len(0).map_err(|e| context(e, "truncate", path)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(context(e, "open", path)),

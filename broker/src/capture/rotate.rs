@@ -3,12 +3,13 @@
 //! cutting a line in two when a newline is near. Shared by the programs'
 //! logs and the activity log.
 
+use super::safe_open;
 use nix::fcntl::{fcntl, splice, FcntlArg, OFlag, SpliceFFlags};
-use std::ffi::OsString;
-use std::fs::{File, OpenOptions};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::fd::BorrowedFd;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// The most one `splice(2)` moves.
@@ -18,28 +19,10 @@ pub const SPLICE_CHUNK: usize = 1 << 20;
 pub const CUT_WINDOW: u64 = 64 << 10;
 
 /// Opens `path` for appending, creating it (mode 0o666 less the umask)
-/// and its directory if missing, and refusing to follow a symlink planted
-/// at its path. std adds `O_CLOEXEC`.
+/// and its directory if missing, without following a symlink anywhere on
+/// its path ([`safe_open`]).
 pub fn open_append(path: &Path) -> io::Result<File> {
-    let open = || {
-        // Readable too: the last byte says whether a line is in progress.
-        OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o666)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(path)
-    };
-    match open() {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            open()
-        }
-        result => result,
-    }
+    safe_open::open_append(path)
 }
 
 /// Where to cut `data` when appending it to a file of `size` bytes would
@@ -66,11 +49,11 @@ pub fn cut_point(size: u64, maxbytes: u64, data: &[u8], line_ended: bool) -> Opt
     }
 }
 
-/// `path` with `.N` appended: the Nth backup.
-fn backup(path: &Path, n: u32) -> PathBuf {
-    let mut name = OsString::from(path.as_os_str());
+/// `name` with `.N` appended: the Nth backup.
+fn backup(name: &OsStr, n: u32) -> OsString {
+    let mut name = name.to_os_string();
     name.push(format!(".{n}"));
-    PathBuf::from(name)
+    name
 }
 
 /// Why a write did not complete.
@@ -103,7 +86,10 @@ pub struct LogFile {
 
 impl LogFile {
     pub fn open(path: &Path, maxbytes: u64, backups: u32) -> io::Result<LogFile> {
-        let file = open_append(path)?;
+        LogFile::with_file(path, open_append(path)?, maxbytes, backups)
+    }
+
+    fn with_file(path: &Path, file: File, maxbytes: u64, backups: u32) -> io::Result<LogFile> {
         let size = file.metadata()?.len();
         let mut last = [b'\n'];
         if size > 0 {
@@ -233,28 +219,38 @@ impl LogFile {
     /// rotation and keeps the current file: better a big file than lost
     /// lines. Failing to open the new file is an error.
     pub fn rotate(&mut self) -> io::Result<()> {
-        if let Err(e) = self.shift_backups() {
-            self.rotate_error = Some(e);
-            self.rotation_disabled = true;
-            return Ok(());
-        }
-        *self = LogFile::open(&self.path, self.maxbytes, self.backups)?;
+        // One walk for the renames and the new file: none of them can be
+        // sent elsewhere by a link planted since the file was opened.
+        // A walk that fails (a link planted on the way) is a failed rename:
+        // writing goes on in the file already open.
+        let walked = safe_open::parent(&self.path, false).map_err(io::Error::from);
+        let shifted = walked.and_then(|parent| self.shift_backups(&parent).map(|()| parent));
+        let parent = match shifted {
+            Ok(parent) => parent,
+            Err(e) => {
+                self.rotate_error = Some(e);
+                self.rotation_disabled = true;
+                return Ok(());
+            }
+        };
+        let file = parent.open_append()?;
+        *self = LogFile::with_file(&self.path, file, self.maxbytes, self.backups)?;
         Ok(())
     }
 
-    fn shift_backups(&self) -> io::Result<()> {
+    fn shift_backups(&self, parent: &safe_open::Parent) -> io::Result<()> {
         let ignore_missing = |result: io::Result<()>| match result {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
         };
+        let name = parent.name();
         if self.backups == 0 {
-            return ignore_missing(std::fs::remove_file(&self.path));
+            return ignore_missing(parent.remove(name));
         }
         for n in (1..self.backups).rev() {
-            let from = backup(&self.path, n);
-            ignore_missing(std::fs::rename(&from, backup(&self.path, n + 1)))?;
+            ignore_missing(parent.rename(&backup(name, n), &backup(name, n + 1)))?;
         }
-        std::fs::rename(&self.path, backup(&self.path, 1))
+        parent.rename(name, &backup(name, 1))
     }
 }
 
@@ -304,10 +300,29 @@ mod tests {
     }
 
     #[test]
-    fn backup_names() {
+    fn rotation_does_not_follow_a_link_planted_after_the_open() {
+        let dir = std::env::temp_dir().join(format!("tm-rotate-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        let mut log = LogFile::open(&dir.join("logs/p.log"), 10, 2).unwrap();
+        log.write(b"12345678\n").unwrap();
+        // The directory moves away and a link to it takes its place.
+        std::fs::rename(dir.join("logs"), dir.join("real")).unwrap();
+        std::os::unix::fs::symlink(dir.join("real"), dir.join("logs")).unwrap();
+        log.write(b"abc\n").unwrap();
+        let error = log.take_rotate_error().expect("the rotation failed");
+        assert!(error.to_string().contains("is a symbolic link"), "{error}");
+        // Nothing was renamed through the link; the lines are all kept.
+        assert!(!dir.join("real/p.log.1").exists());
         assert_eq!(
-            backup(Path::new("/l/web.stdout"), 2),
-            PathBuf::from("/l/web.stdout.2")
+            std::fs::read_to_string(dir.join("real/p.log")).unwrap(),
+            "12345678\nabc\n"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn backup_names() {
+        assert_eq!(backup(OsStr::new("web.stdout"), 2), "web.stdout.2");
     }
 }
