@@ -269,14 +269,16 @@ async fn next_request(
         // timeout is for the whole line.
         Some(timeout) => match tokio::time::timeout(timeout, lines.next()).await {
             Ok(next) => next,
-            Err(_) => return Err(Some(Response::error(
-                408,
-                "idle_timeout",
-                format!(
+            Err(_) => {
+                return Err(Some(Response::error(
+                    408,
+                    "idle_timeout",
+                    format!(
                     "no request for {} s: closing the connection ([unix_http_server] idle_timeout)",
                     timeout.as_secs_f64()
                 ),
-            ))),
+                )))
+            }
         },
         None => lines.next().await,
     };

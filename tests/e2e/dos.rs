@@ -3,7 +3,7 @@
 //! slots per uid and in all, idle connections, unfinished request lines,
 //! `tail -f` watches, and streams whose client has left.
 
-use crate::harness::{argv0, children_of, testprog, Builder, TestDaemon, WAIT};
+use crate::harness::{argv0, bin_dir, children_of, testprog, Builder, TestDaemon, WAIT};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -300,4 +300,41 @@ fn a_closed_events_client_is_released_at_once() {
     d.wait_for("the broker to close the events connection", WAIT, || {
         fds_linking_to(broker, "socket:") < with
     });
+}
+
+#[test]
+fn fg_sends_input_again_after_its_idle_connection_is_closed() {
+    let d = Builder::new(
+        "[programs.echo]\ncommand = \"@PROG@\"\nargs = [\"--echo-stdin\", \"--sleep\", \"600\"]\n",
+    )
+    .server("idle_timeout = 1")
+    .start();
+    d.wait_state("echo", "RUNNING", WAIT);
+    let broker = broker_of(&d);
+    let mut fg = Command::new(bin_dir().join("taskmasterctl"))
+        .arg("-c")
+        .arg(d.config_path())
+        .args(["fg", "echo"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("cannot run taskmasterctl fg");
+    let mut input = fg.stdin.take().expect("piped stdin");
+    writeln!(input, "one").expect("typing into fg");
+    d.wait_log_line("echo.stdout", "stdin=one");
+    // fg holds two streams and the connection its input goes through; the
+    // latter, idle, is closed by taskmasterd.
+    let attached = fds_linking_to(broker, "socket:");
+    d.wait_for("the idle input connection to be closed", WAIT, || {
+        fds_linking_to(broker, "socket:") < attached
+    });
+    writeln!(input, "two").expect("typing into fg");
+    d.wait_log_line("echo.stdout", "stdin=two");
+    assert_eq!(
+        fg.try_wait().expect("waitpid on fg"),
+        None,
+        "fg is still attached"
+    );
+    let _ = fg.kill();
+    let _ = fg.wait();
 }
