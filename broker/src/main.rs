@@ -7,7 +7,9 @@ mod activity;
 mod capture;
 mod core;
 mod describe;
+mod framing;
 mod jobs;
+mod limits;
 mod link;
 mod server;
 mod state;
@@ -171,7 +173,7 @@ async fn run(
         core: clients,
         events: events.clone(),
     };
-    let served = match server::Served::start(socket, routes) {
+    let served = match server::Served::start(socket, routes, &config.server) {
         Ok(served) => served,
         Err(message) => {
             eprintln!("taskmaster-broker: {message}");

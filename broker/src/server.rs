@@ -1,8 +1,13 @@
 //! The control socket: created with its mode and owner, never over a live
 //! daemon's; one task per client reading NDJSON lines with a size limit,
-//! each request answered by the core in order.
+//! each request answered by the core in order. [`crate::limits`] keeps any
+//! one client from holding what the others need: slots, buffered bytes,
+//! and idle connections (closed after `idle_timeout`).
 
-use futures_util::{SinkExt, StreamExt};
+use crate::framing::{LineError, Lines};
+use crate::limits::{Limits, Refusal, Slot};
+use crate::tail::Hub;
+use futures_util::SinkExt;
 use std::io;
 
 use std::os::unix::net::UnixListener as StdListener;
@@ -10,13 +15,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use taskmaster_protocol::{Event, EventBody, Request, Response, MAX_LINE};
-use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
-use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec, LinesCodecError};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::codec::{FramedWrite, LinesCodec};
 
-/// Clients served at once; more are told to come back later.
-const MAX_CLIENTS: usize = 1024;
 /// A client that does not take its reply within this time is dropped, so
 /// that it cannot hold memory or a task forever.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,28 +73,58 @@ impl Socket {
 pub struct Served {
     task: tokio::task::JoinHandle<()>,
     routes: Routes,
+    shared: Shared,
+}
+
+/// What every connection shares, and keeps across a rebind to a new path.
+#[derive(Clone)]
+struct Shared {
+    limits: Arc<Limits>,
+    hub: Hub,
 }
 
 impl Served {
     /// Starts accepting on `socket`. Must be called inside the runtime.
-    pub fn start(socket: Socket, routes: Routes) -> Result<Served, String> {
+    pub fn start(
+        socket: Socket,
+        routes: Routes,
+        config: &taskmaster_config::ServerConfig,
+    ) -> Result<Served, String> {
+        let shared = Shared {
+            limits: Limits::new(config.idle_timeout),
+            hub: Hub::new(),
+        };
+        Served::start_with(socket, routes, shared)
+    }
+
+    fn start_with(socket: Socket, routes: Routes, shared: Shared) -> Result<Served, String> {
         let listener = socket.listener;
         listener
             .set_nonblocking(true)
             .map_err(|e| format!("cannot configure socket {}: {e}", socket.path.display()))?;
         let serving = routes.clone();
+        let sharing = shared.clone();
         let task = tokio::spawn(async move {
-            let _ = serve(listener, serving).await;
+            let _ = serve(listener, serving, sharing).await;
         });
-        Ok(Served { task, routes })
+        Ok(Served {
+            task,
+            routes,
+            shared,
+        })
     }
 
     /// Serves `socket` (bound again by taskmasterd for a changed
     /// `[unix_http_server]`) instead of the current one. Connected clients
-    /// keep their connections.
+    /// keep their connections, and the limits carry over.
     pub fn replace(&mut self, socket: Socket) -> Result<(), String> {
-        *self = Served::start(socket, self.routes.clone())?;
+        *self = Served::start_with(socket, self.routes.clone(), self.shared.clone())?;
         Ok(())
+    }
+
+    /// A changed `idle_timeout`, for the next wait of every connection.
+    pub fn set_idle_timeout(&self, idle_timeout: Option<Duration>) {
+        self.shared.limits.set_idle_timeout(idle_timeout);
     }
 }
 
@@ -111,9 +144,8 @@ pub struct Routes {
 }
 
 /// Accepts clients until the task is aborted.
-async fn serve(listener: StdListener, routes: Routes) -> io::Result<()> {
+async fn serve(listener: StdListener, routes: Routes, shared: Shared) -> io::Result<()> {
     let listener = UnixListener::from_std(listener)?;
-    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -123,33 +155,28 @@ async fn serve(listener: StdListener, routes: Routes) -> io::Result<()> {
                 continue;
             }
         };
-        let routes = routes.clone();
-        match Arc::clone(&slots).try_acquire_owned() {
+        let peer = peer_of(&stream);
+        // Admitted here, in the order clients connect, so that the count
+        // is exact when the next one arrives.
+        match shared.limits.admit(peer.uid) {
             Ok(slot) => {
-                tokio::spawn(async move {
-                    serve_client(stream, routes).await;
-                    drop(slot);
-                });
+                tokio::spawn(serve_client(
+                    stream,
+                    peer,
+                    slot,
+                    routes.clone(),
+                    shared.clone(),
+                ));
             }
-            Err(_) => {
-                tokio::spawn(refuse_busy(stream));
+            Err(refusal) => {
+                tokio::spawn(refuse_busy(stream, refusal));
             }
         }
     }
 }
 
-async fn refuse_busy(stream: UnixStream) {
-    let mut writer = FramedWrite::new(stream, LinesCodec::new());
-    let reply = Response::error(
-        503,
-        "busy",
-        format!("taskmasterd is serving {MAX_CLIENTS} clients; try again"),
-    );
-    let _ = tokio::time::timeout(WRITE_TIMEOUT, writer.send(encode(&reply))).await;
-}
-
-async fn serve_client(stream: UnixStream, routes: Routes) {
-    let peer = stream
+fn peer_of(stream: &UnixStream) -> Peer {
+    stream
         .peer_cred()
         .map(|cred| Peer {
             uid: Some(cred.uid()),
@@ -158,52 +185,105 @@ async fn serve_client(stream: UnixStream, routes: Routes) {
         .unwrap_or(Peer {
             uid: None,
             pid: None,
-        });
+        })
+}
+
+async fn refuse_busy(stream: UnixStream, refusal: Refusal) {
+    let mut writer = FramedWrite::new(stream, LinesCodec::new());
+    let reply = Response::error(503, "busy", refusal.to_string());
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, writer.send(encode(&reply))).await;
+}
+
+/// The next request line, or the reason to close (`Err` holds the reply
+/// to send first, if any): no complete line within the idle timeout, an
+/// oversized or non-UTF-8 line, the budget of buffered bytes used up.
+async fn next_request(
+    lines: &mut Lines<OwnedReadHalf>,
+    limits: &Limits,
+) -> Result<String, Option<Response>> {
+    let next = match limits.idle_timeout() {
+        // A client that trickles a line byte by byte is idle too: the
+        // timeout is for the whole line.
+        Some(timeout) => match tokio::time::timeout(timeout, lines.next()).await {
+            Ok(next) => next,
+            Err(_) => {
+                return Err(Some(Response::error(
+                    408,
+                    "idle_timeout",
+                    format!(
+                    "no request for {} s: closing the connection ([unix_http_server] idle_timeout)",
+                    timeout.as_secs_f64()
+                ),
+                )))
+            }
+        },
+        None => lines.next().await,
+    };
+    match next {
+        None | Some(Err(LineError::Failed)) => Err(None),
+        Some(Ok(line)) => Ok(line),
+        Some(Err(LineError::TooLong)) => Err(Some(Response::error(
+            400,
+            "line_too_long",
+            format!("request line longer than {MAX_LINE} bytes"),
+        ))),
+        Some(Err(LineError::NotUtf8)) => Err(Some(Response::error(
+            400,
+            "bad_request",
+            "request is not valid UTF-8",
+        ))),
+        Some(Err(LineError::OverBudget)) => Err(Some(Response::error(
+            503,
+            "busy",
+            format!(
+                "taskmasterd holds {} MiB of unfinished requests from all clients (its limit); \
+                 send whole lines",
+                crate::limits::MAX_BUFFERED / (1024 * 1024)
+            ),
+        ))),
+    }
+}
+
+async fn serve_client(stream: UnixStream, peer: Peer, slot: Slot, routes: Routes, shared: Shared) {
+    // Held until the connection ends, whichever way.
+    let _slot = slot;
     let (read, write) = stream.into_split();
-    let mut lines = FramedRead::new(read, LinesCodec::new_with_max_length(MAX_LINE));
+    let mut lines = Lines::new(read, shared.limits.tab());
     let mut writer = FramedWrite::new(write, LinesCodec::new());
     let mut first = true;
     loop {
-        let (reply, keep_going) = match lines.next().await {
-            None => return,
-            Some(Ok(line)) if line.trim().is_empty() => continue,
-            Some(Ok(line)) => match serde_json::from_str::<Request>(&line) {
-                Ok(request) if request.command == "events" => {
-                    stream_events(request, routes.events.subscribe(), writer).await;
-                    return;
-                }
-                Ok(request) if crate::tail::is_tail(&request.command) => {
-                    let first = std::mem::replace(&mut first, false);
-                    let resolved = answer(request.clone(), peer, first, &routes.core).await;
-                    if crate::tail::serve(request, resolved, &mut lines, &mut writer).await {
-                        continue;
-                    }
-                    return;
-                }
-                Ok(request) => {
-                    let first = std::mem::replace(&mut first, false);
-                    (answer(request, peer, first, &routes.core).await, true)
-                }
-                Err(e) => (
-                    Response::error(400, "bad_request", format!("invalid request: {e}")),
-                    true,
-                ),
-            },
-            Some(Err(LinesCodecError::MaxLineLengthExceeded)) => (
-                Response::error(
-                    400,
-                    "line_too_long",
-                    format!("request line longer than {MAX_LINE} bytes"),
-                ),
-                false,
-            ),
-            Some(Err(LinesCodecError::Io(e))) if e.kind() == io::ErrorKind::InvalidData => (
-                Response::error(400, "bad_request", "request is not valid UTF-8"),
-                false,
-            ),
-            Some(Err(_)) => return,
+        let line = match next_request(&mut lines, &shared.limits).await {
+            Ok(line) => line,
+            Err(None) => return,
+            Err(Some(reply)) => {
+                send_line(&mut writer, encode(&reply)).await;
+                return;
+            }
         };
-        if !send_line(&mut writer, encode(&reply)).await || !keep_going {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let reply = match serde_json::from_str::<Request>(&line) {
+            Ok(request) if request.command == "events" => {
+                stream_events(request, routes.events.subscribe(), &mut lines, writer).await;
+                return;
+            }
+            Ok(request) if crate::tail::is_tail(&request.command) => {
+                let first = std::mem::replace(&mut first, false);
+                let resolved = answer(request.clone(), peer, first, &routes.core).await;
+                if crate::tail::serve(request, resolved, &shared.hub, &mut lines, &mut writer).await
+                {
+                    continue;
+                }
+                return;
+            }
+            Ok(request) => {
+                let first = std::mem::replace(&mut first, false);
+                answer(request, peer, first, &routes.core).await
+            }
+            Err(e) => Response::error(400, "bad_request", format!("invalid request: {e}")),
+        };
+        if !send_line(&mut writer, encode(&reply)).await {
             return;
         }
     }
@@ -238,11 +318,13 @@ async fn answer(
 }
 
 /// Answers an `events` request, then sends one line per event until the
-/// client goes away. A reader that falls behind the broadcast buffer is
-/// told how many events it missed instead of slowing anyone down.
+/// client goes away (noticed at once, by reading its end, not at the next
+/// event). A reader that falls behind the broadcast buffer is told how
+/// many events it missed instead of slowing anyone down.
 async fn stream_events(
     request: Request,
     mut events: broadcast::Receiver<Event>,
+    lines: &mut Lines<OwnedReadHalf>,
     mut writer: FramedWrite<OwnedWriteHalf, LinesCodec>,
 ) {
     let mut reply = Response::ok(serde_json::json!({ "subscribed": true }));
@@ -252,7 +334,11 @@ async fn stream_events(
     }
     let mut missed_seq = 0;
     loop {
-        let line = match events.recv().await {
+        let received = tokio::select! {
+            received = events.recv() => received,
+            () = lines.hang_up() => return,
+        };
+        let line = match received {
             Ok(event) => {
                 missed_seq = event.seq;
                 serde_json::to_string(&event).expect("events serialize")

@@ -1,25 +1,29 @@
 //! `tail` and `maintail`: the last lines of a log file the core resolved,
-//! then (with `follow`) what is appended to it, woken by `notify` (inotify
-//! on the file's directory) and read from the last offset. Runs in the
-//! client's own task; file reads run on the blocking pool, so neither the
-//! core nor other clients ever wait for a reader or a disk.
+//! then (with `follow`) what is appended to it, woken by the [`Hub`] (one
+//! inotify instance for every follower, watching the files' directories)
+//! and read from the last offset. Runs in the client's own task; file
+//! reads run on the blocking pool, so neither the core nor other clients
+//! ever wait for a reader or a disk.
 //!
 //! The file itself is the buffer: a reader that falls more than
 //! [`MAX_BACKLOG`] behind skips ahead and is told `{"missed_bytes": N}`, so
 //! memory stays bounded and the program writing the file is never slowed.
 
+use crate::framing::Lines;
 use crate::server::{encode, send_line};
-use futures_util::StreamExt;
 use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use taskmaster_protocol::{Request, Response, TailChunk, TailContent};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::{FramedWrite, LinesCodec};
 
 /// The most of a file's end the first reply looks at: a 100 MB line
 /// without a newline costs one MiB, not 100.
@@ -42,7 +46,8 @@ pub fn is_tail(command: &str) -> bool {
 pub async fn serve(
     request: Request,
     resolved: Response,
-    lines: &mut FramedRead<OwnedReadHalf, LinesCodec>,
+    hub: &Hub,
+    lines: &mut Lines<OwnedReadHalf>,
     writer: &mut FramedWrite<OwnedWriteHalf, LinesCodec>,
 ) -> bool {
     let id = resolved.id.clone();
@@ -54,7 +59,7 @@ pub async fn serve(
     let path = PathBuf::from(&content.path);
     // Watching before reading: whatever is written after the read wakes us.
     let watch = if follow {
-        match FileWatch::new(&path) {
+        match hub.follow(&path).await {
             Ok(watch) => Some(watch),
             Err(e) => {
                 let hint = match e.kind {
@@ -114,8 +119,8 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 /// Sends what is appended to the file until the client disconnects.
 async fn stream(
     mut follower: Follower,
-    mut watch: FileWatch,
-    lines: &mut FramedRead<OwnedReadHalf, LinesCodec>,
+    mut watch: Following,
+    lines: &mut Lines<OwnedReadHalf>,
     writer: &mut FramedWrite<OwnedWriteHalf, LinesCodec>,
 ) {
     loop {
@@ -150,56 +155,226 @@ async fn stream(
         // ... then wait for the file to change, or the client to leave.
         tokio::select! {
             woken = watch.wakes.recv() => if woken.is_none() { return },
-            () = closed(lines) => return,
+            () = lines.hang_up() => return,
         }
     }
 }
 
-/// Completes when the client closes its end; lines it sends meanwhile are
-/// ignored.
-async fn closed(lines: &mut FramedRead<OwnedReadHalf, LinesCodec>) {
-    while let Some(Ok(_)) = lines.next().await {}
+/// The one inotify instance of every follower (a host allows 128 per user
+/// by default; one per `tail -f` let a client use them all up). A task owns
+/// the watcher, watches each followed file's directory once (so that a file
+/// created, replaced by a rename or removed is seen too) and wakes the
+/// followers of each file that changed. The watcher exists only while
+/// someone follows.
+#[derive(Clone)]
+pub struct Hub {
+    control: mpsc::UnboundedSender<Control>,
+    next_id: Arc<AtomicU64>,
 }
 
-/// A watch on the file's directory (so that a file created, replaced by a
-/// rename or removed is seen too) that wakes the follower; wakes that come
-/// while one is pending fold into it.
-struct FileWatch {
-    _watcher: RecommendedWatcher,
-    wakes: mpsc::Receiver<()>,
+enum Control {
+    Follow {
+        id: u64,
+        file: PathBuf,
+        wake: mpsc::Sender<()>,
+        done: oneshot::Sender<notify::Result<()>>,
+    },
+    Unfollow {
+        id: u64,
+        file: PathBuf,
+    },
 }
 
-impl FileWatch {
-    fn new(path: &Path) -> notify::Result<FileWatch> {
+/// What the watcher's thread tells the hub's task.
+enum Note {
+    /// These paths changed.
+    Changed(Vec<PathBuf>),
+    /// An event was lost (a queue overflowed): anything may have changed.
+    Rescan,
+}
+
+/// Notes waiting for the hub's task; when it falls this far behind, the
+/// watcher stops queueing and asks for one wake of everyone instead.
+const NOTE_QUEUE: usize = 256;
+
+impl Hub {
+    /// Starts the hub's task; must be called inside the runtime. The task
+    /// ends when the last `Hub` and follower are gone.
+    pub fn new() -> Hub {
+        let (control, commands) = mpsc::unbounded_channel();
+        tokio::spawn(run_hub(commands));
+        Hub {
+            control,
+            next_id: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Wakes for `file` from now on, until the `Following` is dropped.
+    async fn follow(&self, file: &Path) -> notify::Result<Following> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        // One pending wake is enough: the follower reads all there is.
         let (wake, wakes) = mpsc::channel(1);
-        let file = path.to_path_buf();
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                let relevant = match &event {
-                    // A lost event (queue overflow) may hide a change: look again.
-                    Err(_) => true,
-                    Ok(event) if event.need_rescan() => true,
-                    Ok(event) => {
-                        !matches!(
-                            event.kind,
-                            EventKind::Access(kind) if kind != AccessKind::Close(AccessMode::Write)
-                        ) && event.paths.contains(&file)
-                    }
-                };
-                if relevant {
-                    let _ = wake.try_send(());
-                }
-            })?;
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        watcher.watch(dir, RecursiveMode::NonRecursive)?;
-        Ok(FileWatch {
-            _watcher: watcher,
+        let (done, answer) = oneshot::channel();
+        let gone = || notify::Error::generic("the tail watcher has stopped");
+        self.control
+            .send(Control::Follow {
+                id,
+                file: file.to_path_buf(),
+                wake,
+                done,
+            })
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())??;
+        Ok(Following {
+            id,
+            file: file.to_path_buf(),
+            control: self.control.clone(),
             wakes,
         })
     }
+}
+
+/// One follower's registration with the [`Hub`].
+struct Following {
+    id: u64,
+    file: PathBuf,
+    control: mpsc::UnboundedSender<Control>,
+    wakes: mpsc::Receiver<()>,
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        let _ = self.control.send(Control::Unfollow {
+            id: self.id,
+            file: std::mem::take(&mut self.file),
+        });
+    }
+}
+
+fn directory_of(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The hub's task: registrations in, wakes out.
+async fn run_hub(mut commands: mpsc::UnboundedReceiver<Control>) {
+    let (note, mut notes) = mpsc::channel(NOTE_QUEUE);
+    let overflowed = Arc::new(AtomicBool::new(false));
+    let mut watcher: Option<RecommendedWatcher> = None;
+    // Followers by file, and how many followed files each directory holds.
+    let mut followers: HashMap<PathBuf, HashMap<u64, mpsc::Sender<()>>> = HashMap::new();
+    let mut dirs: HashMap<PathBuf, usize> = HashMap::new();
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                None => return,
+                Some(Control::Follow { id, file, wake, done }) => {
+                    let dir = directory_of(&file);
+                    let watched = if dirs.contains_key(&dir) {
+                        Ok(())
+                    } else {
+                        start_watching(&mut watcher, &dir, &note, &overflowed)
+                    };
+                    if watched.is_ok() {
+                        *dirs.entry(dir).or_insert(0) += 1;
+                        followers.entry(file).or_default().insert(id, wake);
+                    } else if dirs.is_empty() {
+                        watcher = None;
+                    }
+                    let _ = done.send(watched);
+                }
+                Some(Control::Unfollow { id, file }) => {
+                    let Some(of_file) = followers.get_mut(&file) else { continue };
+                    if of_file.remove(&id).is_none() {
+                        continue;
+                    }
+                    if of_file.is_empty() {
+                        followers.remove(&file);
+                    }
+                    let dir = directory_of(&file);
+                    if let Some(count) = dirs.get_mut(&dir) {
+                        *count -= 1;
+                        if *count == 0 {
+                            dirs.remove(&dir);
+                            if let Some(watcher) = watcher.as_mut() {
+                                let _ = watcher.unwatch(&dir);
+                            }
+                        }
+                    }
+                    if dirs.is_empty() {
+                        // Nobody follows: give the inotify instance back.
+                        watcher = None;
+                    }
+                }
+            },
+            Some(changed) = notes.recv() => {
+                let everyone = overflowed.swap(false, Ordering::Relaxed);
+                match changed {
+                    Note::Rescan => wake_all(&followers),
+                    _ if everyone => wake_all(&followers),
+                    Note::Changed(paths) => {
+                        for path in paths {
+                            for wake in followers.get(&path).into_iter().flat_map(HashMap::values) {
+                                let _ = wake.try_send(());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn wake_all(followers: &HashMap<PathBuf, HashMap<u64, mpsc::Sender<()>>>) {
+    for wake in followers.values().flat_map(HashMap::values) {
+        let _ = wake.try_send(());
+    }
+}
+
+/// Watches `dir`, creating the watcher first when there is none.
+fn start_watching(
+    watcher: &mut Option<RecommendedWatcher>,
+    dir: &Path,
+    note: &mpsc::Sender<Note>,
+    overflowed: &Arc<AtomicBool>,
+) -> notify::Result<()> {
+    let watcher = match watcher {
+        Some(watcher) => watcher,
+        None => watcher.insert(new_watcher(note.clone(), Arc::clone(overflowed))?),
+    };
+    watcher.watch(dir, RecursiveMode::NonRecursive)
+}
+
+/// The inotify watcher; its callback runs on notify's thread and only
+/// queues notes (never blocking, so that `watch` from the hub's task, which
+/// waits for that thread, cannot deadlock).
+fn new_watcher(
+    note: mpsc::Sender<Note>,
+    overflowed: Arc<AtomicBool>,
+) -> notify::Result<RecommendedWatcher> {
+    notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let message = match event {
+            // A lost event (queue overflow) may hide a change: look again.
+            Err(_) => Note::Rescan,
+            Ok(event) if event.need_rescan() => Note::Rescan,
+            Ok(event)
+                if matches!(
+                    event.kind,
+                    EventKind::Access(kind) if kind != AccessKind::Close(AccessMode::Write)
+                ) =>
+            {
+                return
+            }
+            Ok(event) => Note::Changed(event.paths),
+        };
+        if note.try_send(message).is_err() {
+            overflowed.store(true, Ordering::Relaxed);
+            // The task reads the flag with its next note: make sure one comes.
+            let _ = note.try_send(Note::Rescan);
+        }
+    })
 }
 
 /// Opens a log file for reading, refusing a symlink planted at its path

@@ -12,6 +12,7 @@ mod basics;
 mod broker_restart;
 mod capture;
 mod config_errors;
+mod dos;
 mod fg;
 mod include;
 mod logs;

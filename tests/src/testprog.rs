@@ -33,6 +33,11 @@
 //!                         in one write(2)
 //! --xs N                  print N bytes `x` and no newline
 //! --all-bytes             print the 256 byte values 0..=255 once, in order
+//! --connect SOCKET N      open N connections to the Unix socket SOCKET and
+//!                         hold them; print connected=N
+//! --request SOCKET LINE   connect to SOCKET, send LINE, print reply=FIRST
+//!                         LINE OF THE ANSWER (reply=EOF if none) and hold
+//!                         the connection
 //! --sleep SECS            sleep SECS (fractions allowed) instead of forever
 //! --exit CODE             exit status
 //! ```
@@ -43,6 +48,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{getegid, geteuid, getgid, getgroups, getpgrp, getpid, getppid, getsid, getuid};
 use std::io::{BufRead, Write};
+use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
@@ -60,6 +66,8 @@ struct Run {
     exit: u8,
     /// The pause after each `--count` line.
     interval: Duration,
+    /// Connections held open until the program exits.
+    held: Vec<UnixStream>,
 }
 
 fn main() -> ExitCode {
@@ -106,6 +114,7 @@ fn run(args: &[String]) -> Result<Run, String> {
         sleep: None,
         exit: 0,
         interval: Duration::ZERO,
+        held: Vec::new(),
     };
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
@@ -178,6 +187,36 @@ fn run(args: &[String]) -> Result<Run, String> {
                 let secs: f64 = secs.parse().map_err(|_| format!("bad --sleep '{secs}'"))?;
                 run.sleep = Some(Duration::from_secs_f64(secs));
             }
+            "--connect" => {
+                let socket = value()?;
+                let n = value()?;
+                let n: usize = n
+                    .parse()
+                    .map_err(|_| format!("bad --connect count '{n}'"))?;
+                for _ in 0..n {
+                    let stream = UnixStream::connect(&socket)
+                        .map_err(|e| format!("cannot connect to {socket}: {e}"))?;
+                    run.held.push(stream);
+                }
+                say(format_args!("connected={n}"));
+            }
+            "--request" => {
+                let socket = value()?;
+                let line = value()?;
+                let mut stream = UnixStream::connect(&socket)
+                    .map_err(|e| format!("cannot connect to {socket}: {e}"))?;
+                stream
+                    .write_all(format!("{line}\n").as_bytes())
+                    .map_err(|e| format!("cannot send to {socket}: {e}"))?;
+                let mut reply = String::new();
+                let mut reader = std::io::BufReader::new(&stream);
+                match reader.read_line(&mut reply) {
+                    Ok(0) | Err(_) => say("reply=EOF"),
+                    Ok(_) => say(format_args!("reply={}", reply.trim_end())),
+                }
+                drop(reader);
+                run.held.push(stream);
+            }
             "--exit" => {
                 let code = value()?;
                 run.exit = code.parse().map_err(|_| format!("bad --exit '{code}'"))?;
@@ -189,6 +228,7 @@ fn run(args: &[String]) -> Result<Run, String> {
 }
 
 fn finish(run: Run) -> ExitCode {
+    let _held = &run.held;
     match run.sleep {
         Some(duration) => std::thread::sleep(duration),
         None => loop {

@@ -67,6 +67,9 @@ pub struct ServerConfig {
     pub chmod: u32,
     /// `chown`: `"user"` or `"user:group"`, resolved.
     pub chown: Option<Owner>,
+    /// `idle_timeout`: a connection with no request for this long is
+    /// closed; default 60 s, `None` (`0`) never.
+    pub idle_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

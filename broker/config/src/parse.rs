@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use toml_edit::{Item, TableLike, Value};
 
@@ -23,7 +24,7 @@ const TOP_TABLES: &[&str] = &[
 ];
 /// The tables that only the main file may hold.
 const MAIN_ONLY_TABLES: &[&str] = &["unix_http_server", "taskmasterd", "taskmasterctl"];
-const SERVER_KEYS: &[&str] = &["file", "chmod", "chown"];
+const SERVER_KEYS: &[&str] = &["file", "chmod", "chown", "idle_timeout"];
 const DAEMON_KEYS: &[&str] = &[
     "logfile",
     "logfile_maxbytes",
@@ -42,6 +43,9 @@ const DAEMON_KEYS: &[&str] = &[
 const CTL_KEYS: &[&str] = &["serverurl", "prompt", "history"];
 
 const DEFAULT_SOCKET: &str = "/tmp/taskmaster.sock";
+/// Long enough for a person reading a reply, short enough that idle
+/// connections cannot hold every slot for long.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Reads and parses the config file at `path` and the files it includes,
 /// expanding `${VAR}` from this process's environment.
@@ -171,6 +175,11 @@ fn read_server(ctx: &mut Ctx, field: Option<Field>) -> ServerConfig {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET)),
         chmod: ctx.mode(&mut fields, "chmod").unwrap_or(0o700),
         chown: ctx.value(&mut fields, "chown", accounts::owner),
+        idle_timeout: match ctx.value(&mut fields, "idle_timeout", values::seconds) {
+            None => Some(DEFAULT_IDLE_TIMEOUT),
+            Some(Duration::ZERO) => None,
+            Some(timeout) => Some(timeout),
+        },
     }
 }
 

@@ -104,6 +104,7 @@ fn every_default_applies_to_a_minimal_config() {
             file: PathBuf::from("/tmp/taskmaster.sock"),
             chmod: 0o700,
             chown: None,
+            idle_timeout: Some(Duration::from_secs(60)),
         }
     );
     let temp = std::env::temp_dir();
@@ -176,6 +177,7 @@ fn every_key_is_read() {
 file = "run/tm.sock"
 chmod = "0770"
 chown = "root:daemon"
+idle_timeout = 2.5
 
 [taskmasterd]
 logfile = "/var/log/tm.log"
@@ -235,6 +237,7 @@ serverurl = "AUTO"
                 uid: 0,
                 gid: Some(1)
             }),
+            idle_timeout: Some(Duration::from_millis(2500)),
         }
     );
     let daemon = &config.daemon;
@@ -1114,4 +1117,8 @@ fn many_processes_need_a_log_path_per_process() {
         parse(&program(fine));
     }
     parse("[programs.web]\ncommand = \"x\"\nstdout = \"/var/log/web.log\"\n");
+fn idle_timeout_zero_means_never() {
+    let config =
+        parse("[unix_http_server]\nidle_timeout = 0\n[programs.web]\ncommand = \"/bin/true\"\n");
+    assert_eq!(config.server.idle_timeout, None);
 }

@@ -112,7 +112,15 @@ impl Core {
             self.log
                 .set_rotation(daemon.logfile_maxbytes, daemon.logfile_backups);
         }
-        if plan.server_changed {
+        self.server
+            .set_idle_timeout(self.config.server.idle_timeout);
+        let old_socket = (&old.server.file, old.server.chmod, &old.server.chown);
+        let new_socket = (
+            &self.config.server.file,
+            self.config.server.chmod,
+            &self.config.server.chown,
+        );
+        if old_socket != new_socket {
             // taskmasterd binds it (it may chown to anyone; we may not) and
             // answers with the new listener.
             let generation = self.config.generation;

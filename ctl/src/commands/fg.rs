@@ -205,7 +205,21 @@ fn send_input(conn: &mut Connection, name: &str, text: String) -> Result<(), Err
     let mut request = Request::new("stdin");
     request.name = Some(name.to_string());
     request.data = Some(text);
-    let reply = conn.client.request(&request).map_err(|e| conn.lost(e))?;
+    let reply = match conn.client.request(&request) {
+        // taskmasterd closes a connection idle for `idle_timeout`, saying
+        // so; either way it never read this request, so it is sent again,
+        // once, on a new connection.
+        Ok(reply)
+            if reply
+                .error
+                .as_ref()
+                .is_some_and(|e| e.code == "idle_timeout") =>
+        {
+            resend(conn, &request)?
+        }
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => resend(conn, &request)?,
+        other => other.map_err(|e| conn.lost(e))?,
+    };
     match &reply.error {
         Some(error) if matches!(reply.status, 409 | 503) => {
             eprintln!("taskmasterctl: not all sent: {}", error.message);
@@ -213,6 +227,15 @@ fn send_input(conn: &mut Connection, name: &str, text: String) -> Result<(), Err
         }
         _ => refused(reply.status, reply.error),
     }
+}
+
+/// Sends `request` on a new connection, which replaces `conn`.
+fn resend(
+    conn: &mut Connection,
+    request: &Request,
+) -> Result<taskmaster_protocol::Response, Error> {
+    *conn = conn.another()?;
+    conn.client.request(request).map_err(|e| conn.lost(e))
 }
 
 #[cfg(test)]
