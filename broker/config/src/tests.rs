@@ -1117,6 +1117,9 @@ fn many_processes_need_a_log_path_per_process() {
         parse(&program(fine));
     }
     parse("[programs.web]\ncommand = \"x\"\nstdout = \"/var/log/web.log\"\n");
+}
+
+#[test]
 fn idle_timeout_zero_means_never() {
     let config =
         parse("[unix_http_server]\nidle_timeout = 0\n[programs.web]\ncommand = \"/bin/true\"\n");
