@@ -11,7 +11,9 @@ use super::programs::{self, implicit_groups, read_groups, read_programs, Groups}
 use super::sources::{self, Source, Sources};
 use super::values::{self, did_you_mean, Problem, Read, Span};
 use super::variables::{expand, Expansion, Lookup};
-use super::{accounts, Config, ConfigError, ConfigErrors, DaemonConfig, LogLevel, ServerConfig};
+use super::{
+    accounts, Config, ConfigError, ConfigErrors, DaemonConfig, LogLevel, Roles, ServerConfig,
+};
 
 const TOP_TABLES: &[&str] = &[
     "unix_http_server",
@@ -23,7 +25,7 @@ const TOP_TABLES: &[&str] = &[
 ];
 /// The tables that only the main file may hold.
 const MAIN_ONLY_TABLES: &[&str] = &["unix_http_server", "taskmasterd", "taskmasterctl"];
-const SERVER_KEYS: &[&str] = &["file", "chmod", "chown"];
+const SERVER_KEYS: &[&str] = &["file", "chmod", "chown", "admins", "viewers"];
 const DAEMON_KEYS: &[&str] = &[
     "logfile",
     "logfile_maxbytes",
@@ -165,6 +167,10 @@ fn read_server(ctx: &mut Ctx, field: Option<Field>) -> ServerConfig {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET)),
         chmod: ctx.mode(&mut fields, "chmod").unwrap_or(0o700),
         chown: ctx.value(&mut fields, "chown", accounts::owner),
+        roles: Roles {
+            admins: ctx.value(&mut fields, "admins", accounts::principals),
+            viewers: ctx.value(&mut fields, "viewers", accounts::principals),
+        },
     }
 }
 

@@ -23,6 +23,7 @@ use taskmaster_ipc::{Child, Stream, ToBroker, ToSupervisor};
 use taskmaster_protocol::{ActionContent, EventBody, ProcessState, Response};
 use tokio::sync::{broadcast, mpsc};
 
+mod authorize;
 mod reload;
 mod requests;
 
@@ -131,6 +132,9 @@ pub struct Core {
     reloads: (mpsc::Sender<()>, mpsc::Receiver<()>),
     shutting_down: bool,
     finished: bool,
+    /// While a request is answered: the processes its caller may touch
+    /// (`None`: all), which `select` keeps to.
+    scope: Option<Vec<bool>>,
 }
 
 impl Core {
@@ -177,6 +181,7 @@ impl Core {
             reloads: mpsc::channel(1),
             shutting_down: false,
             finished: false,
+            scope: None,
         }
     }
 
@@ -579,7 +584,11 @@ impl Core {
         let exit = job.exit_when_done;
         let (results, plan, reply) = job.into_results();
         if let Some(reply) = reply {
-            let _ = reply.send(Response::ok(ActionContent { results, plan }));
+            let _ = reply.send(Response::ok(ActionContent {
+                results,
+                plan,
+                skipped: Vec::new(),
+            }));
         }
         if self.jobs.is_empty() {
             self.compact();
