@@ -18,6 +18,7 @@ mod logs;
 mod numprocs;
 mod protocol;
 mod reload;
+mod roles;
 mod shutdown;
 mod socket;
 mod spawn;
