@@ -3,6 +3,7 @@
 //! config, serves the control socket and runs the programs' state machine,
 //! asking taskmasterd to spawn and signal.
 
+mod access;
 mod activity;
 mod capture;
 mod core;

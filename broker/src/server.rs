@@ -265,8 +265,15 @@ async fn serve_client(stream: UnixStream, peer: Peer, slot: Slot, routes: Routes
         }
         let reply = match serde_json::from_str::<Request>(&line) {
             Ok(request) if request.command == "events" => {
-                stream_events(request, routes.events.subscribe(), &mut lines, writer).await;
-                return;
+                // The core checks the caller's roles; the stream is served here.
+                let first = std::mem::replace(&mut first, false);
+                let verdict = answer(request.clone(), peer, first, &routes.core).await;
+                if verdict.status != 200 {
+                    verdict
+                } else {
+                    stream_events(request, routes.events.subscribe(), &mut lines, writer).await;
+                    return;
+                }
             }
             Ok(request) if crate::tail::is_tail(&request.command) => {
                 let first = std::mem::replace(&mut first, false);

@@ -257,6 +257,7 @@ fn action(
         print_json(out, &content)?;
     } else {
         output::write_actions(out, &results.results).map_err(Error::stdout)?;
+        output::write_skipped(out, &results.skipped).map_err(Error::stdout)?;
     }
     Ok(output::actions_exit(&results.results))
 }

@@ -5,7 +5,7 @@ use crate::error::exit;
 use std::ffi::OsStr;
 use std::io::{self, Write};
 use taskmaster_protocol::{
-    ActionResult, AvailProgram, Event, EventBody, PidContent, ProcessInfo, ProcessState,
+    ActionResult, AvailProgram, Event, EventBody, PidContent, ProcessInfo, ProcessState, Skipped,
     VersionContent,
 };
 
@@ -161,6 +161,14 @@ pub fn write_actions(out: &mut impl Write, results: &[ActionResult]) -> io::Resu
         }
     }
     Ok(())
+}
+
+/// `db: skipped (not in admins or db's operators)`: what a wildcard named
+/// but the caller may not touch. Not a failure: `all` means "all of mine".
+pub fn write_skipped(out: &mut impl Write, skipped: &[Skipped]) -> io::Result<()> {
+    skipped
+        .iter()
+        .try_for_each(|s| writeln!(out, "{}: skipped ({})", s.name, s.reason))
 }
 
 pub fn actions_exit(results: &[ActionResult]) -> u8 {

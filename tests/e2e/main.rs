@@ -21,6 +21,7 @@ mod paths;
 mod privsep;
 mod protocol;
 mod reload;
+mod roles;
 mod shutdown;
 mod socket;
 mod spawn;

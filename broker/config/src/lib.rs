@@ -70,6 +70,60 @@ pub struct ServerConfig {
     /// `idle_timeout`: a connection with no request for this long is
     /// closed; default 60 s, `None` (`0`) never.
     pub idle_timeout: Option<Duration>,
+    /// `admins` and `viewers`: who may do what over the socket.
+    pub roles: Roles,
+}
+
+/// `admins` and `viewers` of `[unix_http_server]`; `None` when the key is
+/// absent. With neither key, anyone who can connect is an admin (the
+/// socket's mode is then the only gate); `operators` are per program.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roles {
+    pub admins: Option<Vec<Principal>>,
+    pub viewers: Option<Vec<Principal>>,
+}
+
+impl Roles {
+    /// Neither `admins` nor `viewers` given: everyone is an admin.
+    pub fn is_open(&self) -> bool {
+        self.admins.is_none() && self.viewers.is_none()
+    }
+}
+
+/// One entry of `admins`, `viewers` or `operators`: a user, or `@group`,
+/// resolved to its id when the config is loaded so that a typo is a config
+/// error, not a silent refusal at request time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The name as written (or the uid, when given as digits).
+    User {
+        name: String,
+        uid: u32,
+    },
+    Group {
+        name: String,
+        gid: u32,
+    },
+}
+
+impl Principal {
+    /// Whether a caller with this uid and these groups (primary and
+    /// supplementary) is this user or a member of this group.
+    pub fn matches(&self, uid: u32, gids: &[u32]) -> bool {
+        match self {
+            Principal::User { uid: own, .. } => *own == uid,
+            Principal::Group { gid, .. } => gids.contains(gid),
+        }
+    }
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::User { name, .. } => write!(f, "{name}"),
+            Principal::Group { name, .. } => write!(f, "@{name}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +198,10 @@ pub struct Program {
     pub stderr: LogSpec,
     pub redirect_stderr: bool,
     pub serverurl: Option<String>,
+    /// `operators`: who may start, stop, restart, signal, clear and write
+    /// to the stdin of this program (besides the admins), and read its
+    /// status and logs.
+    pub operators: Vec<Principal>,
     /// `[programs.NAME.env]`, in file order, scalars turned to strings.
     pub env: Vec<(String, String)>,
 }

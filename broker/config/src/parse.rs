@@ -12,7 +12,9 @@ use super::programs::{self, implicit_groups, read_groups, read_programs, Groups}
 use super::sources::{self, Source, Sources};
 use super::values::{self, did_you_mean, Problem, Read, Span};
 use super::variables::{expand, Expansion, Lookup};
-use super::{accounts, Config, ConfigError, ConfigErrors, DaemonConfig, LogLevel, ServerConfig};
+use super::{
+    accounts, Config, ConfigError, ConfigErrors, DaemonConfig, LogLevel, Roles, ServerConfig,
+};
 
 const TOP_TABLES: &[&str] = &[
     "unix_http_server",
@@ -24,7 +26,7 @@ const TOP_TABLES: &[&str] = &[
 ];
 /// The tables that only the main file may hold.
 const MAIN_ONLY_TABLES: &[&str] = &["unix_http_server", "taskmasterd", "taskmasterctl"];
-const SERVER_KEYS: &[&str] = &["file", "chmod", "chown", "idle_timeout"];
+const SERVER_KEYS: &[&str] = &["file", "chmod", "chown", "idle_timeout", "admins", "viewers"];
 const DAEMON_KEYS: &[&str] = &[
     "logfile",
     "logfile_maxbytes",
@@ -179,6 +181,10 @@ fn read_server(ctx: &mut Ctx, field: Option<Field>) -> ServerConfig {
             None => Some(DEFAULT_IDLE_TIMEOUT),
             Some(Duration::ZERO) => None,
             Some(timeout) => Some(timeout),
+        },
+        roles: Roles {
+            admins: ctx.value(&mut fields, "admins", accounts::principals),
+            viewers: ctx.value(&mut fields, "viewers", accounts::principals),
         },
     }
 }

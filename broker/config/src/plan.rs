@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use super::{Config, LogSpec, Program};
+use super::{Config, LogSpec, Program, Roles, ServerConfig};
 
 /// What applying `new` over `old` does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +14,9 @@ pub struct Plan {
     pub programs: Vec<ProgramChange>,
     /// `[unix_http_server]` changed: the socket is bound again.
     pub server_changed: bool,
+    /// `admins` or `viewers` changed: they apply from the next request,
+    /// with no need to bind the socket again.
+    pub roles_changed: bool,
     /// `[taskmasterd]` keys that changed and that only a restart of
     /// taskmasterd applies (its pidfile, umask, rlimits, user, directory).
     pub restart_needed: Vec<String>,
@@ -79,10 +82,21 @@ pub fn plan(old: &Config, new: &Config) -> Plan {
         .partition(|key| RESTART_DAEMON_KEYS.contains(&key.as_str()));
     Plan {
         programs,
-        server_changed: old.server != new.server,
+        server_changed: socket_changed(&old.server, &new.server),
+        roles_changed: old.server.roles != new.server.roles,
         restart_needed,
         daemon_changed,
     }
+}
+
+/// `[unix_http_server]` changed in more than its roles: who may do what is
+/// read at every request, so a change of roles alone keeps the socket.
+fn socket_changed(old: &ServerConfig, new: &ServerConfig) -> bool {
+    let without_roles = |server: &ServerConfig| ServerConfig {
+        roles: Roles::default(),
+        ..server.clone()
+    };
+    without_roles(old) != without_roles(new)
 }
 
 /// The `[taskmasterd]` keys whose values differ.
@@ -145,6 +159,7 @@ fn program_change(old: &Config, a: &Program, new: &Config, b: &Program) -> Chang
         ("stopwaitsecs", a.stopwaitsecs != b.stopwaitsecs),
         ("stopasgroup", a.stopasgroup != b.stopasgroup),
         ("killasgroup", a.killasgroup != b.killasgroup),
+        ("operators", a.operators != b.operators),
         ("stdout_maxbytes", a.stdout.maxbytes != b.stdout.maxbytes),
         ("stdout_backups", a.stdout.backups != b.stdout.backups),
         ("stderr_maxbytes", a.stderr.maxbytes != b.stderr.maxbytes),
@@ -223,6 +238,12 @@ impl Plan {
         let mut lines: Vec<String> = self.programs.iter().map(ProgramChange::render).collect();
         if self.server_changed {
             lines.push("[unix_http_server]: changed (the socket is bound again)".to_owned());
+        }
+        if self.roles_changed {
+            lines.push(
+                "[unix_http_server]: changed (admins, viewers; applied from the next request)"
+                    .to_owned(),
+            );
         }
         if !self.daemon_changed.is_empty() {
             lines.push(format!(

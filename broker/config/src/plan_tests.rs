@@ -302,3 +302,26 @@ fn render_prints_what_reread_shows() {
          [taskmasterd]: changed (pidfile; applied when taskmasterd restarts)"
     );
 }
+
+#[test]
+fn roles_apply_without_binding_the_socket_again() {
+    let plan = plan_of(
+        "[programs.web]\ncommand = \"/bin/true\"\n",
+        "[unix_http_server]\nadmins = [\"root\"]\n\
+         [programs.web]\ncommand = \"/bin/true\"\noperators = [\"@root\"]\n",
+    );
+    assert!(plan.roles_changed && !plan.server_changed);
+    assert_eq!(
+        plan.programs[0].kind,
+        ChangeKind::Changed {
+            keys: vec!["operators".to_owned()],
+            restart: false,
+            numprocs: None,
+        }
+    );
+    assert_eq!(
+        plan.render(),
+        "web: changed (operators)\n\
+         [unix_http_server]: changed (admins, viewers; applied from the next request)"
+    );
+}

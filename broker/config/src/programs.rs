@@ -39,6 +39,7 @@ const PROGRAM_KEYS: &[&str] = &[
     "stdout_timestamps",
     "stderr_timestamps",
     "serverurl",
+    "operators",
     "env",
 ];
 /// The seed project's names, still accepted.
@@ -219,6 +220,9 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
             .value(&mut fields, "redirect_stderr", values::boolean)
             .unwrap_or(false),
         serverurl: ctx.value(&mut fields, "serverurl", values::non_empty_string),
+        operators: ctx
+            .value(&mut fields, "operators", accounts::principals)
+            .unwrap_or_default(),
         env: fields
             .take("env")
             .map(|env| ctx.env(&env, INSTANCE))

@@ -105,6 +105,7 @@ fn every_default_applies_to_a_minimal_config() {
             chmod: 0o700,
             chown: None,
             idle_timeout: Some(Duration::from_secs(60)),
+            roles: Roles::default(),
         }
     );
     let temp = std::env::temp_dir();
@@ -157,6 +158,7 @@ fn every_default_applies_to_a_minimal_config() {
             stderr: default_log,
             redirect_stderr: false,
             serverurl: None,
+            operators: Vec::new(),
             env: Vec::new(),
         }
     );
@@ -238,6 +240,7 @@ serverurl = "AUTO"
                 gid: Some(1)
             }),
             idle_timeout: Some(Duration::from_millis(2500)),
+            roles: Roles::default(),
         }
     );
     let daemon = &config.daemon;
@@ -1124,4 +1127,82 @@ fn idle_timeout_zero_means_never() {
     let config =
         parse("[unix_http_server]\nidle_timeout = 0\n[programs.web]\ncommand = \"/bin/true\"\n");
     assert_eq!(config.server.idle_timeout, None);
+fn roles_name_users_and_groups_resolved_to_ids() {
+    let config = parse(
+        r#"
+[unix_http_server]
+admins = ["root", "@root"]
+viewers = ["0"]
+
+[programs.web]
+command = "/bin/true"
+operators = ["@0"]
+"#,
+    );
+    let root_user = Principal::User {
+        name: "root".into(),
+        uid: 0,
+    };
+    let root_group = Principal::Group {
+        name: "root".into(),
+        gid: 0,
+    };
+    assert_eq!(
+        config.server.roles.admins,
+        Some(vec![root_user, root_group])
+    );
+    assert_eq!(
+        config.server.roles.viewers,
+        Some(vec![Principal::User {
+            name: "0".into(),
+            uid: 0
+        }])
+    );
+    assert_eq!(
+        web(&config).operators,
+        [Principal::Group {
+            name: "0".into(),
+            gid: 0
+        }]
+    );
+    assert!(!config.server.roles.is_open());
+}
+
+#[test]
+fn without_admins_and_viewers_the_roles_are_open() {
+    let config = parse("[programs.web]\ncommand = \"/bin/true\"\n");
+    assert!(config.server.roles.is_open());
+    assert!(web(&config).operators.is_empty());
+    // An empty list is a choice: only root and the broker's user are admins.
+    let config = parse("[unix_http_server]\nadmins = []\n");
+    assert!(!config.server.roles.is_open());
+}
+
+#[test]
+fn unknown_role_users_and_groups_name_file_line_key_and_element() {
+    assert_eq!(
+        errors(
+            r#"
+[unix_http_server]
+admins = ["root", "no-such-user-tm"]
+viewers = ["@no-such-group-tm"]
+
+[programs.web]
+command = "/bin/true"
+operators = "root"
+"#
+        ),
+        [
+            "t.toml:3: unix_http_server.admins: element [1]: no user 'no-such-user-tm' on this \
+             system; create it, fix the name, or write '@no-such-user-tm' for a group",
+            "t.toml:4: unix_http_server.viewers: element [0]: no group 'no-such-group-tm' on \
+             this system; create it or fix the name",
+            "t.toml:8: programs.web.operators: expected an array of users and @groups, such as \
+             [\"deploy\", \"@ops\"], found a string",
+        ]
+    );
+    assert_eq!(
+        error("[unix_http_server]\nviewers = [\"root\", \"@\"]\n"),
+        "t.toml:2: unix_http_server.viewers: element [1]: '@' needs a group name after it"
+    );
 }

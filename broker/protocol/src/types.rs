@@ -266,6 +266,18 @@ pub struct ActionContent {
     /// For `reload`: what the new config changed, as `reread` prints it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<String>,
+    /// The processes a wildcard (`all`, `group:*`) named but the caller
+    /// may not act on, left alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+/// A process left out of an action because of the caller's roles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub name: String,
+    /// The rule that refused it, e.g. "not in admins or web's operators".
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -22,6 +22,7 @@ use taskmaster_ipc::{Child, SpawnRequest, Stream, ToBroker, ToSupervisor};
 use taskmaster_protocol::{ActionContent, EventBody, ProcessState, Response};
 use tokio::sync::{broadcast, mpsc};
 
+mod authorize;
 mod reload;
 mod requests;
 
@@ -136,6 +137,9 @@ pub struct Core {
     reloads: (mpsc::Sender<()>, mpsc::Receiver<()>),
     shutting_down: bool,
     finished: bool,
+    /// While a request is answered: the processes its caller may touch
+    /// (`None`: all), which `select` keeps to.
+    scope: Option<Vec<bool>>,
 }
 
 impl Core {
@@ -184,6 +188,7 @@ impl Core {
             reloads: mpsc::channel(1),
             shutting_down: false,
             finished: false,
+            scope: None,
         }
     }
 
@@ -651,7 +656,11 @@ impl Core {
         let exit = job.exit_when_done;
         let (results, plan, reply) = job.into_results();
         if let Some(reply) = reply {
-            let _ = reply.send(Response::ok(ActionContent { results, plan }));
+            let _ = reply.send(Response::ok(ActionContent {
+                results,
+                plan,
+                skipped: Vec::new(),
+            }));
         }
         if self.jobs.is_empty() {
             self.compact();

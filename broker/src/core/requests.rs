@@ -1,7 +1,9 @@
 //! Client requests: each command of the protocol, answered from the
 //! process table, or turned into a job that answers once settled.
 
+use super::authorize::report_skipped;
 use super::{unix_ms, Core, Proc};
+use crate::access::{self, Need};
 use crate::capture;
 use crate::describe::{self, exit_text};
 use crate::jobs::Job;
@@ -18,7 +20,35 @@ use taskmaster_protocol::{
 };
 
 impl Core {
-    pub(super) fn on_request(&mut self, client: ClientRequest) {
+    /// Applies the caller's roles (`authorize.rs`), then answers.
+    pub(super) fn on_request(&mut self, mut client: ClientRequest) {
+        let scope = match self.authorize(&client.request, &client.peer) {
+            Ok(scope) => scope,
+            Err(refusal) => {
+                if let Some(error) = &refusal.error {
+                    self.log.warn(&format!("refused: {}", error.message));
+                }
+                let _ = client.reply.send(refusal);
+                return;
+            }
+        };
+        if !scope.skipped.is_empty() && access::need(&client.request.command) == Need::Operate {
+            let names: Vec<&str> = scope.skipped.iter().map(|s| s.name.as_str()).collect();
+            self.log.info(&format!(
+                "{} by {}: skipped {} (roles)",
+                client.request.command,
+                client.peer.describe(),
+                names.join(", ")
+            ));
+            client.reply = report_skipped(client.reply, scope.skipped);
+        }
+        // `select` reads the scope; it holds for this request only.
+        self.scope = scope.allowed;
+        self.answer(client);
+        self.scope = None;
+    }
+
+    fn answer(&mut self, client: ClientRequest) {
         let ClientRequest {
             request,
             peer,
@@ -52,6 +82,7 @@ impl Core {
                         Ok(Response::ok(ActionContent {
                             results,
                             plan: None,
+                            skipped: Vec::new(),
                         }))
                     }
                     Err(response) => Err(response),
@@ -87,6 +118,9 @@ impl Core {
                 self.clear(&request)
             }
             "pid" => self.pid(&request),
+            // The server streams the events itself; it asks here only so
+            // that the roles are checked (above).
+            "events" => Ok(Response::ok(serde_json::json!({}))),
             "avail" => Ok(self.avail()),
             "version" => Ok(Response::ok(VersionContent {
                 version: env!("CARGO_PKG_VERSION").to_string(),
@@ -111,7 +145,16 @@ impl Core {
         let _ = reply.send(response.unwrap_or_else(|e| e));
     }
 
+    /// The processes `request` names that its caller may touch.
     fn select(&self, request: &Request) -> Result<Vec<Selected>, Response> {
+        let mut selected = self.select_any(request)?;
+        if let Some(allowed) = &self.scope {
+            selected.retain(|s| allowed.get(s.index).copied().unwrap_or(false));
+        }
+        Ok(selected)
+    }
+
+    fn select_any(&self, request: &Request) -> Result<Vec<Selected>, Response> {
         let mut specs: Vec<String> = request.name.iter().cloned().collect();
         specs.extend(request.names.iter().cloned());
         if specs.is_empty() && request.target != Some(taskmaster_protocol::Target::All) {
@@ -280,6 +323,7 @@ impl Core {
         Ok(Response::ok(ActionContent {
             results,
             plan: None,
+            skipped: Vec::new(),
         }))
     }
 
@@ -449,6 +493,7 @@ impl Core {
         Ok(Response::ok(ActionContent {
             results,
             plan: None,
+            skipped: Vec::new(),
         }))
     }
 }

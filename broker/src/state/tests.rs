@@ -36,6 +36,7 @@ fn program() -> Program {
         stderr: log,
         redirect_stderr: false,
         serverurl: None,
+        operators: Vec::new(),
         env: vec![],
     }
 }
