@@ -26,7 +26,14 @@ const TOP_TABLES: &[&str] = &[
 ];
 /// The tables that only the main file may hold.
 const MAIN_ONLY_TABLES: &[&str] = &["unix_http_server", "taskmasterd", "taskmasterctl"];
-const SERVER_KEYS: &[&str] = &["file", "chmod", "chown", "idle_timeout", "admins", "viewers"];
+const SERVER_KEYS: &[&str] = &[
+    "file",
+    "chmod",
+    "chown",
+    "idle_timeout",
+    "admins",
+    "viewers",
+];
 const DAEMON_KEYS: &[&str] = &[
     "logfile",
     "logfile_maxbytes",

@@ -1127,6 +1127,9 @@ fn idle_timeout_zero_means_never() {
     let config =
         parse("[unix_http_server]\nidle_timeout = 0\n[programs.web]\ncommand = \"/bin/true\"\n");
     assert_eq!(config.server.idle_timeout, None);
+}
+
+#[test]
 fn roles_name_users_and_groups_resolved_to_ids() {
     let config = parse(
         r#"
