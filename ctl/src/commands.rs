@@ -236,7 +236,8 @@ fn status(
         StatusContent::deserialize(&content).map_err(bad_content)?
     } else {
         let status: StatusContent = conn.call_as(&request)?;
-        output::write_warnings(out, &status.warnings).map_err(Error::stdout)?;
+        // On stderr: the status lines stay what scripts parse.
+        let _ = output::write_warnings(&mut std::io::stderr(), &status.warnings);
         output::write_config_errors(out, &status.config_errors).map_err(Error::stdout)?;
         output::write_status(out, &status.processes, style).map_err(Error::stdout)?;
         status

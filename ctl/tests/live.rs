@@ -35,6 +35,9 @@ impl TempDir {
         let dir = std::env::temp_dir().join(format!("tmctl-live-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create temp dir");
+        // The broker, never root, writes its logs here.
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .expect("chmod temp dir");
         TempDir(dir)
     }
 }

@@ -167,7 +167,7 @@ fn without_a_user_the_broker_is_never_root_and_says_which_user_it_fell_back_to()
     if expected.name == "nobody" {
         let status = d.ctl(&["status"]);
         assert!(
-            status.stdout.contains("runs as 'nobody'") && status.stdout.contains("useradd"),
+            status.stderr.contains("runs as 'nobody'") && status.stderr.contains("useradd"),
             "status warns about the fallback user: {status:?}"
         );
     }
