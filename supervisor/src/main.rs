@@ -13,6 +13,7 @@ mod policy;
 mod reaper;
 mod socket;
 mod spawn;
+mod stop_plan;
 mod supervisor;
 #[allow(unsafe_code)]
 mod sys;

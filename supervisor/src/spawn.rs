@@ -202,6 +202,8 @@ mod tests {
             redirect_stderr: false,
             stopsignal: 15,
             stopwaitsecs: std::time::Duration::from_secs(10),
+            stopasgroup: false,
+            killasgroup: false,
         }
     }
 

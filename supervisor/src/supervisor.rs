@@ -11,6 +11,7 @@ use crate::policy::{Policy, Refusal};
 use crate::reaper;
 use crate::socket::ControlSocket;
 use crate::spawn;
+use crate::stop_plan::StopPlan;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::signalfd::SignalFd;
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use taskmaster_ipc::{Child, ExitStatus, SpawnRequest, Stream, ToBroker, ToSupervisor};
 
 mod shutdown;
-use shutdown::{kill_all, Stop, STOP_GRACE};
+use shutdown::{Stop, STOP_GRACE};
 
 /// Packets handled per wake-up, so a chatty broker cannot starve signals.
 const PACKETS_PER_WAKE: usize = 64;
@@ -43,6 +44,8 @@ pub struct Options {
 struct Program {
     child: Child,
     pipes: Pipes,
+    /// How to stop it without the broker.
+    stop: StopPlan,
 }
 
 struct Broker {
@@ -236,9 +239,8 @@ impl Supervisor {
 
     fn next_deadline(&self) -> Option<Instant> {
         let stop = match &self.stop {
-            Some(Stop::BrokerFinished { kill_at }) | Some(Stop::Ourselves { kill_at, .. }) => {
-                *kill_at
-            }
+            Some(Stop::BrokerFinished { kill_at }) => *kill_at,
+            Some(Stop::Ourselves { kills, .. }) => kills.iter().map(|kill| kill.at).min(),
             _ => None,
         };
         [self.restart_at, stop].into_iter().flatten().min()
@@ -257,12 +259,7 @@ impl Supervisor {
                     let _ = kill(pid, Signal::SIGKILL);
                 }
             }
-            Some(Stop::Ourselves {
-                kill_at, groups, ..
-            }) if kill_at.is_some_and(|at| at <= now) => {
-                *kill_at = None;
-                kill_all(groups, broker, Signal::SIGKILL);
-            }
+            Some(Stop::Ourselves { .. }) => self.run_kills(now),
             _ => {}
         }
     }
@@ -289,6 +286,10 @@ impl Supervisor {
 
     fn reap(&mut self) {
         for (pid, status) in reaper::reap_all() {
+            // Its pid may be reused from now on: never SIGKILL it later.
+            if let Some(Stop::Ourselves { kills, .. }) = &mut self.stop {
+                kills.retain(|kill| kill.pid != pid);
+            }
             if self.broker.as_ref().is_some_and(|b| b.pid == pid) {
                 self.on_broker_exit(status);
             } else if let Some(program) = self.children.remove(&pid.as_raw()) {
@@ -463,13 +464,15 @@ impl Supervisor {
                 return self.send(&reply);
             }
         };
+        let stop = StopPlan::of(&spec);
         let child = Child {
             pid: pid.as_raw(),
-            name: spec.name,
+            name: spec.name.clone(),
             started_at_ms: now_ms(),
         };
         let started_at_ms = child.started_at_ms;
-        self.children.insert(child.pid, Program { child, pipes });
+        self.children
+            .insert(child.pid, Program { child, pipes, stop });
         let (streams, fds) = self.streams_of(pid.as_raw());
         let reply = ToBroker::Spawned {
             id: request.id,

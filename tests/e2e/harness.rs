@@ -131,6 +131,7 @@ pub struct Builder {
     daemon: String,
     socket: Option<PathBuf>,
     env: Vec<(String, String)>,
+    own_process_group: bool,
 }
 
 impl Builder {
@@ -142,7 +143,16 @@ impl Builder {
             daemon: String::new(),
             socket: None,
             env: Vec::new(),
+            own_process_group: false,
         }
+    }
+
+    /// Starts taskmasterd in a process group of its own, as a shell does
+    /// for a foreground job: a test can then send the group what a
+    /// terminal's Ctrl-C sends, without hitting the test runner.
+    pub fn own_process_group(mut self) -> Builder {
+        self.own_process_group = true;
+        self
     }
 
     /// The test directory, to create files in before the daemon starts.
@@ -214,6 +224,10 @@ impl Builder {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(dir)
             .stdin(Stdio::null());
+        if self.own_process_group {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
         command
     }
 

@@ -46,3 +46,66 @@ startsecs = 0
     assert!(!d.socket().exists(), "socket removed");
     assert!(!d.dir().join("taskmasterd.pid").exists(), "pidfile removed");
 }
+
+/// Exits on USR1, ignores TERM: SIGTERM then SIGKILL would print nothing.
+const PICKY: &str = r#"
+[programs.picky]
+command = "@PROG@"
+args = ["--ignore", "TERM", "--catch-and-exit", "USR1", "--print", "ready"]
+startsecs = 0
+stopsignal = "USR1"
+stopwaitsecs = 3
+"#;
+
+#[test]
+fn ctrl_c_on_a_foreground_taskmasterd_stops_programs_with_their_own_signal() {
+    let mut d = crate::harness::Builder::new(PICKY)
+        .own_process_group()
+        .start();
+    d.wait_log_line("picky.stdout", "ready");
+    // What a terminal sends on Ctrl-C: SIGINT to the foreground job's
+    // process group. The broker is in a session of its own: it stops the
+    // program as configured, not as a dying process would.
+    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(d.daemon_pid()), Signal::SIGINT)
+        .expect("SIGINT to the group");
+    assert_eq!(d.wait_exit(WAIT), 0);
+    assert_eq!(d.log_text("picky.stdout"), "ready\ncaught=SIGUSR1\n");
+}
+
+#[test]
+fn without_a_broker_taskmasterd_stops_each_program_with_its_own_signal() {
+    let mut d = TestDaemon::start(PICKY);
+    d.wait_log_line("picky.stdout", "ready");
+    let pid = d.pid("picky");
+    let broker = crate::harness::children_of(d.daemon_pid())
+        .into_iter()
+        .find(|&pid| crate::harness::argv0(pid).ends_with("taskmaster-broker"))
+        .expect("a broker");
+    let broker = nix::unistd::Pid::from_raw(broker);
+    // A broker that cannot answer: the second SIGTERM makes taskmasterd
+    // stop every program itself.
+    nix::sys::signal::kill(broker, Signal::SIGSTOP).unwrap();
+    // Two different signals (two of the same may merge into one).
+    d.signal_daemon(Signal::SIGTERM);
+    d.signal_daemon(Signal::SIGINT);
+    // Exit status 0 is its USR1 handler (TERM is ignored; SIGKILL would
+    // say so). Its output waits in the pipe of the stopped broker, so
+    // taskmasterd's own notes tell. Not `d.wait_for`: its report asks the
+    // stopped broker for a status.
+    let exited = format!("picky (pid {pid}) exited with status 0");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !d.file_text("taskmasterd.out").contains(&exited) {
+        if std::time::Instant::now() > deadline {
+            let _ = nix::sys::signal::kill(broker, Signal::SIGCONT);
+            panic!(
+                "picky did not exit on USR1: {}",
+                d.file_text("taskmasterd.out")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let _ = nix::sys::signal::kill(broker, Signal::SIGCONT);
+    assert_eq!(d.wait_exit(WAIT), 0);
+    let out = d.file_text("taskmasterd.out");
+    assert!(out.contains("stopping every program directly"), "{out}");
+}

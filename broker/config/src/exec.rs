@@ -27,8 +27,12 @@ pub struct ExecSpec {
     pub umask: Option<u32>,
     /// The program's stderr goes into its stdout pipe.
     pub redirect_stderr: bool,
+    /// How taskmasterd stops it when it must do so itself (no broker to
+    /// ask, or a survivor of a killed taskmasterd).
     pub stopsignal: i32,
     pub stopwaitsecs: std::time::Duration,
+    pub stopasgroup: bool,
+    pub killasgroup: bool,
 }
 
 impl Config {
@@ -89,6 +93,8 @@ impl Config {
             redirect_stderr: program.redirect_stderr,
             stopsignal: program.stopsignal,
             stopwaitsecs: program.stopwaitsecs,
+            stopasgroup: program.stopasgroup,
+            killasgroup: program.killasgroup,
         }
     }
 }

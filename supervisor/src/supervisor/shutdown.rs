@@ -1,16 +1,26 @@
 //! Shutting down: asking the broker to stop every program, or stopping
-//! them ourselves (SIGTERM to each process group, SIGKILL after a grace
-//! period) when it cannot, then exiting.
+//! them ourselves (each with its own stop signal and wait, see
+//! `stop_plan.rs`) when it cannot, then exiting.
 
 use super::Supervisor;
-use nix::sys::signal::{kill, killpg, Signal};
+use crate::stop_plan::{self, StopPlan};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::time::{Duration, Instant};
 use taskmaster_ipc::ToBroker;
 
-/// How long programs get between SIGTERM and SIGKILL when taskmasterd
-/// stops them itself, and how long a broker that sent `Exit` gets to exit.
+/// How long the broker gets between SIGTERM and SIGKILL when taskmasterd
+/// stops everything itself, and how long a broker that sent `Exit` gets to
+/// exit.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// A SIGKILL due at `at` unless `pid` is reaped first.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingKill {
+    pub at: Instant,
+    pub pid: Pid,
+    pub group: bool,
+}
 
 /// Where a shutdown stands.
 pub enum Stop {
@@ -19,13 +29,9 @@ pub enum Stop {
     /// `Exit` received: waiting for the broker to exit, killing it at
     /// `kill_at` if it does not.
     BrokerFinished { kill_at: Option<Instant> },
-    /// taskmasterd stops everything itself: SIGTERM sent, SIGKILL at
-    /// `kill_at`, then exit with `code`.
-    Ourselves {
-        kill_at: Option<Instant>,
-        groups: Vec<Pid>,
-        code: i32,
-    },
+    /// taskmasterd stops everything itself: each program's stop signal
+    /// sent, a SIGKILL pending for each, then exit with `code`.
+    Ourselves { kills: Vec<PendingKill>, code: i32 },
 }
 
 impl Supervisor {
@@ -59,33 +65,59 @@ impl Supervisor {
             Some(Stop::Ourselves { .. }) => {
                 self.notices
                     .note(format!("received {name} again: killing every program now"));
-                if let Some(Stop::Ourselves { kill_at, .. }) = &mut self.stop {
-                    *kill_at = Some(Instant::now());
+                if let Some(Stop::Ourselves { kills, .. }) = &mut self.stop {
+                    let now = Instant::now();
+                    for kill in kills {
+                        kill.at = now;
+                    }
                 }
             }
         }
     }
 
-    /// SIGTERM to every program's process group and to the broker, SIGKILL
-    /// after [`STOP_GRACE`], then exit with `code` once all are reaped.
+    /// Each program's own stop signal, SIGTERM to the broker, a SIGKILL
+    /// pending for each after its wait, then exit with `code` once all are
+    /// reaped.
     pub(super) fn stop_ourselves(&mut self, code: i32) {
-        let groups: Vec<Pid> = self
+        let now = Instant::now();
+        let mut kills: Vec<PendingKill> = self
             .children
-            .keys()
-            .map(|pid| Pid::from_raw(*pid))
+            .iter()
+            .map(|(pid, program)| {
+                let pid = Pid::from_raw(*pid);
+                PendingKill {
+                    at: program.stop.begin(pid, now),
+                    pid,
+                    group: program.stop.kill_group,
+                }
+            })
             .collect();
-        let broker = self.broker.as_mut().map(|broker| {
+        if let Some(broker) = self.broker.as_mut() {
             broker.channel = None;
-            broker.pid
-        });
+            let plan = StopPlan::fallback(STOP_GRACE);
+            kills.push(PendingKill {
+                at: plan.begin(broker.pid, now),
+                pid: broker.pid,
+                group: false,
+            });
+        }
         self.restart_at = None;
-        kill_all(&groups, broker, Signal::SIGTERM);
-        self.stop = Some(Stop::Ourselves {
-            kill_at: Some(Instant::now() + STOP_GRACE),
-            groups,
-            code,
-        });
+        self.stop = Some(Stop::Ourselves { kills, code });
         self.finish_if_done();
+    }
+
+    /// SIGKILL to whatever is still there past its wait.
+    pub(super) fn run_kills(&mut self, now: Instant) {
+        let Some(Stop::Ourselves { kills, .. }) = &mut self.stop else {
+            return;
+        };
+        kills.retain(|kill| {
+            if kill.at > now {
+                return true;
+            }
+            let _ = stop_plan::send(kill.pid, Signal::SIGKILL, kill.group);
+            false
+        });
     }
 
     pub(super) fn finish_if_done(&mut self) {
@@ -94,15 +126,5 @@ impl Supervisor {
                 self.finish(code);
             }
         }
-    }
-}
-
-/// Sends `signal` to every program's process group and to the broker.
-pub fn kill_all(groups: &[Pid], broker: Option<Pid>, signal: Signal) {
-    for group in groups {
-        let _ = killpg(*group, signal);
-    }
-    if let Some(pid) = broker {
-        let _ = kill(pid, signal);
     }
 }
