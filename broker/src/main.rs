@@ -106,8 +106,9 @@ fn main() -> ExitCode {
         Ok(log) => log,
         Err(e) => {
             eprintln!(
-                "taskmasterd: cannot open the activity log {}: {e}; fix [taskmasterd] logfile",
-                config.daemon.logfile.display()
+                "taskmasterd: cannot open the activity log {}: {e}; taskmaster-broker runs as {}: make the directory writable by that user, or fix [taskmasterd] logfile",
+                config.daemon.logfile.display(),
+                own_user()
             );
             return ExitCode::from(2);
         }
@@ -188,6 +189,16 @@ async fn run(
     // packets (Exit) are written.
     let _ = writer.await;
     ExitCode::SUCCESS
+}
+
+/// Who this broker runs as, for messages about what it cannot reach:
+/// `'nobody' (uid 65534)`.
+fn own_user() -> String {
+    let uid = nix::unistd::getuid();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(user)) => format!("'{}' (uid {uid})", user.name),
+        _ => format!("uid {uid}"),
+    }
 }
 
 /// Once taskmasterd has detached, the terminal is gone: stdio goes to

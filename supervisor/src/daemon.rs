@@ -3,17 +3,14 @@
 //! status), detaching stdio, and the pidfile.
 
 use crate::notices::reason;
+use crate::placed::{PlaceError, PlacedFile};
 use crate::sys;
 use nix::errno::Errno;
-use nix::fcntl::{open, openat, renameat, AtFlags, OFlag};
+use nix::fcntl::OFlag;
 use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
-use nix::sys::stat::{fstat, fstatat, Mode};
-use nix::unistd::{unlinkat, ForkResult, UnlinkatFlags};
-use std::ffi::{OsStr, OsString};
-use std::fmt;
-use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use nix::unistd::ForkResult;
+use std::os::fd::OwnedFd;
+use std::path::Path;
 
 const READY: u8 = b'R';
 const FAILED: u8 = b'X';
@@ -93,143 +90,19 @@ pub fn detach_stdio() -> Result<(), String> {
         .map_err(|e| format!("cannot redirect stdio to /dev/null: {}", reason(&e)))
 }
 
-/// A pidfile we wrote, removed when taskmasterd exits if it is still the
-/// file we wrote.
-pub struct Pidfile {
-    /// Its directory, held open so that the removal acts on the directory
-    /// the file was written in.
-    dir: OwnedFd,
-    name: OsString,
-    /// `(st_dev, st_ino)` of the file we wrote.
-    identity: (u64, u64),
-}
-
-/// Why the pidfile could not be written.
-#[derive(Debug)]
-pub struct PidfileError {
-    pub path: PathBuf,
-    pub step: PidfileStep,
-    pub cause: Errno,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PidfileStep {
-    OpenDirectory,
-    CreateTemporary,
-    Write,
-    Rename,
-}
-
-impl fmt::Display for PidfileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let step = match self.step {
-            PidfileStep::OpenDirectory => "cannot open the directory of",
-            PidfileStep::CreateTemporary => "cannot create a temporary file for",
-            PidfileStep::Write => "cannot write",
-            PidfileStep::Rename => "cannot rename a temporary file onto",
-        };
-        write!(
-            f,
-            "{step} the pidfile '{}': {}",
-            self.path.display(),
-            self.cause.desc()
-        )
-    }
-}
-
-impl std::error::Error for PidfileError {}
-
-/// Temporary names tried before giving up: a name taken means a leftover
-/// of a crash or someone squatting it, and the next one is as good.
-const TEMPORARY_TRIES: u32 = 16;
+/// The pidfile we wrote (see `placed.rs`: a planted symlink is replaced,
+/// never followed).
+pub struct Pidfile(PlacedFile);
 
 impl Pidfile {
-    /// Writes `pid` to a new file beside `path` (`O_EXCL|O_NOFOLLOW`, so
-    /// nothing planted there is opened) and renames it onto `path`: a
-    /// symlink planted at `path` is replaced, never followed, so root
-    /// never truncates a file someone pointed the pidfile at.
-    pub fn write(path: &Path, pid: u32) -> Result<Pidfile, PidfileError> {
-        let fail = |step, cause| PidfileError {
-            path: path.to_path_buf(),
-            step,
-            cause,
-        };
-        let name = path
-            .file_name()
-            .ok_or_else(|| fail(PidfileStep::OpenDirectory, Errno::EISDIR))?;
-        let dir_path = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let dir = open(
-            dir_path,
-            OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| fail(PidfileStep::OpenDirectory, e))?;
-        let (temporary, file) =
-            create_temporary(&dir, name, pid).map_err(|e| fail(PidfileStep::CreateTemporary, e))?;
-        let discard = |step, cause| {
-            let _ = unlinkat(&dir, temporary.as_os_str(), UnlinkatFlags::NoRemoveDir);
-            fail(step, cause)
-        };
-        let written = (&file)
-            .write_all(format!("{pid}\n").as_bytes())
-            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)));
-        let identity = written
-            .and_then(|()| fstat(file.as_fd()))
-            .map(|stat| (stat.st_dev, stat.st_ino))
-            .map_err(|e| discard(PidfileStep::Write, e))?;
-        renameat(&dir, temporary.as_os_str(), &dir, name)
-            .map_err(|e| discard(PidfileStep::Rename, e))?;
-        Ok(Pidfile {
-            dir,
-            name: name.to_os_string(),
-            identity,
-        })
+    pub fn write(path: &Path, pid: u32) -> Result<Pidfile, PlaceError> {
+        PlacedFile::write(path, "the pidfile", format!("{pid}\n").as_bytes()).map(Pidfile)
     }
 
-    /// Removes the pidfile if it is still the file we wrote: one put there
-    /// since (by another taskmasterd, or an admin) is left alone.
+    /// Removes the pidfile if it is still the file we wrote.
     pub fn remove(self) {
-        let ours = fstatat(
-            &self.dir,
-            self.name.as_os_str(),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .is_ok_and(|stat| (stat.st_dev, stat.st_ino) == self.identity);
-        if ours {
-            let _ = unlinkat(&self.dir, self.name.as_os_str(), UnlinkatFlags::NoRemoveDir);
-        }
+        self.0.remove();
     }
-}
-
-/// Creates `.NAME.PID.N.tmp` in `dir`, mode 0o644, refusing any name that
-/// exists (a symlink included).
-fn create_temporary(
-    dir: &OwnedFd,
-    name: &OsStr,
-    pid: u32,
-) -> Result<(OsString, std::fs::File), Errno> {
-    let flags =
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let mut last = Errno::EEXIST;
-    for n in 0..TEMPORARY_TRIES {
-        let mut temporary = OsString::from(".");
-        temporary.push(name);
-        temporary.push(format!(".{pid}.{n}.tmp"));
-        match openat(
-            dir,
-            temporary.as_os_str(),
-            flags,
-            Mode::from_bits_truncate(0o644),
-        ) {
-            Ok(fd) => return Ok((temporary, fd.into())),
-            Err(Errno::EEXIST) => last = Errno::EEXIST,
-            Err(errno) => return Err(errno),
-        }
-    }
-    Err(last)
 }
 
 /// One resource limit taskmasterd needs, with the words to explain it.
@@ -351,84 +224,6 @@ fn plan_limit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("tm-daemon-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir
-    }
-
-    #[test]
-    fn a_symlink_planted_at_the_pidfile_is_replaced_not_followed() {
-        let dir = temp_dir("pid-symlink");
-        let victim = dir.join("victim");
-        std::fs::write(&victim, "precious\n").unwrap();
-        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let path = dir.join("tm.pid");
-        symlink(&victim, &path).unwrap();
-
-        let pidfile = Pidfile::write(&path, 4242).expect("pidfile");
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
-        assert_eq!(
-            std::fs::metadata(&victim).unwrap().permissions().mode() & 0o7777,
-            0o600
-        );
-        let meta = std::fs::symlink_metadata(&path).unwrap();
-        assert!(meta.file_type().is_file());
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "4242\n");
-        // No temporary file is left behind.
-        let names: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names.len(), 2, "{names:?}");
-
-        pidfile.remove();
-        assert!(std::fs::symlink_metadata(&path).is_err());
-        assert!(victim.exists());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_pidfile_replaced_since_is_not_removed() {
-        let dir = temp_dir("pid-replaced");
-        let path = dir.join("tm.pid");
-        let pidfile = Pidfile::write(&path, 1).expect("pidfile");
-        let ours = std::fs::metadata(&path).unwrap().ino();
-        // Another daemon's, written beside and renamed over (made while
-        // ours still exists, so the inode cannot be reused).
-        std::fs::write(dir.join("new"), "2\n").unwrap();
-        std::fs::rename(dir.join("new"), &path).unwrap();
-        assert_ne!(std::fs::metadata(&path).unwrap().ino(), ours);
-        pidfile.remove();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "2\n");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_squatted_temporary_name_is_skipped() {
-        let dir = temp_dir("pid-squat");
-        let path = dir.join("tm.pid");
-        symlink("/etc/passwd", dir.join(".tm.pid.7.0.tmp")).unwrap();
-        let pidfile = Pidfile::write(&path, 7).expect("pidfile");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "7\n");
-        pidfile.remove();
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_missing_directory_is_an_error_naming_the_pidfile() {
-        let error = Pidfile::write(Path::new("/nonexistent-tm-dir/tm.pid"), 1)
-            .err()
-            .expect("error");
-        assert_eq!(error.step, PidfileStep::OpenDirectory);
-        assert_eq!(
-            error.to_string(),
-            "cannot open the directory of the pidfile '/nonexistent-tm-dir/tm.pid': No such file or directory"
-        );
-    }
 
     #[test]
     fn limits_are_raised_only_when_needed() {

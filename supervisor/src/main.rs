@@ -7,14 +7,17 @@ mod channel;
 mod cli;
 mod credentials;
 mod daemon;
+mod inventory;
 mod notices;
 mod pipes;
+mod placed;
 mod policy;
 mod reaper;
 mod socket;
 mod spawn;
 mod stop_plan;
 mod supervisor;
+mod survivors;
 #[allow(unsafe_code)]
 mod sys;
 
@@ -70,6 +73,10 @@ fn run(cli: Cli) -> Result<(), String> {
     // the path or a bad owner is an error on the terminal.
     let control =
         socket::ControlSocket::bind(&policy.config().server, None).map_err(|e| e.to_string())?;
+    // Only now, with the socket ours (no other taskmasterd serves it): the
+    // programs a killed predecessor left running are stopped before any
+    // is started again.
+    let (inventory, early_notices) = take_over_inventory(&policy.config().server.file);
     let open_files = apply(&settings)?;
     let readiness = if foreground {
         None
@@ -82,6 +89,8 @@ fn run(cli: Cli) -> Result<(), String> {
         pidfile: settings.pidfile,
         open_files,
         control,
+        inventory,
+        early_notices,
     };
     let signals = match watch_signals() {
         Ok(signals) => signals,
@@ -94,6 +103,27 @@ fn run(cli: Cli) -> Result<(), String> {
         }
     };
     Supervisor::new(command, policy, signals, options, readiness).run()
+}
+
+/// Stops the survivors listed by a killed predecessor, then starts a fresh
+/// inventory. Returns it (none when it cannot be written: said in the
+/// notices) and what happened.
+fn take_over_inventory(socket: &std::path::Path) -> (Option<inventory::Inventory>, Vec<String>) {
+    let path = inventory::path_for(socket);
+    let mut notices = match inventory::survivors(&path) {
+        Ok(found) => survivors::stop_all(found),
+        Err(untrusted) => vec![untrusted.to_string()],
+    };
+    let inventory = match inventory::Inventory::create(&path) {
+        Ok(inventory) => Some(inventory),
+        Err(e) => {
+            notices.push(format!(
+                "{e}: if taskmasterd is killed, its programs will not be stopped by the next one"
+            ));
+            None
+        }
+    };
+    (inventory, notices)
 }
 
 /// Limits, umask and working directory: inherited by the daemon, the broker

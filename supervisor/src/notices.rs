@@ -42,6 +42,15 @@ impl Notices {
         }
     }
 
+    /// A message for the terminal now and for the first broker's activity
+    /// log (what happened before any broker ran).
+    pub fn keep(&mut self, message: String) {
+        eprintln!("taskmasterd: {message}");
+        if self.queued.len() < MAX_QUEUED {
+            self.queued.push_back(message);
+        }
+    }
+
     /// Everything queued, oldest first, for a `Hello`.
     pub fn take(&mut self) -> Vec<String> {
         let mut notices = Vec::with_capacity(self.queued.len() + 1);

@@ -5,6 +5,7 @@
 use crate::broker::{self, BrokerCommand};
 use crate::channel::{Channel, Received};
 use crate::daemon::{self, Pidfile, Readiness};
+use crate::inventory::{self, Entry, Inventory};
 use crate::notices::Notices;
 use crate::pipes::Pipes;
 use crate::policy::{Policy, Refusal};
@@ -37,6 +38,10 @@ pub struct Options {
     pub open_files: libc::rlimit,
     /// The control socket, handed to every broker.
     pub control: ControlSocket,
+    /// The programs we run, on disk for a successor if we are killed.
+    pub inventory: Option<Inventory>,
+    /// What happened before any broker ran (survivors stopped).
+    pub early_notices: Vec<String>,
 }
 
 /// A live program: what the broker is told about it and the broker's ends
@@ -44,8 +49,8 @@ pub struct Options {
 struct Program {
     child: Child,
     pipes: Pipes,
-    /// How to stop it without the broker.
-    stop: StopPlan,
+    /// Its line in the inventory, with how to stop it without the broker.
+    entry: Entry,
 }
 
 struct Broker {
@@ -82,15 +87,19 @@ impl Supervisor {
         command: BrokerCommand,
         policy: Policy,
         signals: SignalFd,
-        options: Options,
+        mut options: Options,
         readiness: Option<Readiness>,
     ) -> Self {
+        let mut notices = Notices::new(options.foreground);
+        for notice in std::mem::take(&mut options.early_notices) {
+            notices.keep(notice);
+        }
         Self {
             command,
             policy,
             refused: 0,
             signals,
-            notices: Notices::new(options.foreground),
+            notices,
             options,
             readiness,
             pidfile: None,
@@ -291,9 +300,19 @@ impl Supervisor {
                 kills.retain(|kill| kill.pid != pid);
             }
             if self.broker.as_ref().is_some_and(|b| b.pid == pid) {
+                self.drain_dead_broker();
                 self.on_broker_exit(status);
             } else if let Some(program) = self.children.remove(&pid.as_raw()) {
                 // Dropping the program closes our copies of its pipes.
+                let live = self.children.values().map(|p| &p.entry);
+                if let Some(Err(e)) = self
+                    .options
+                    .inventory
+                    .as_mut()
+                    .map(|i| i.removed(pid.as_raw(), live))
+                {
+                    self.inventory_failed(e.to_string());
+                }
                 self.on_program_exit(program.child, status);
             }
             // Anything else is an orphan reparented to us: reaped, nothing more.
@@ -386,6 +405,23 @@ impl Supervisor {
         }
     }
 
+    /// What a broker sent before it died (above all its `Exit`) is read
+    /// before its death is handled, so that an orderly exit is never taken
+    /// for a crash. Spawns are dropped: nobody would take the pipes, and a
+    /// new broker starts what must run.
+    fn drain_dead_broker(&mut self) {
+        while let Some(channel) = self.channel_mut() {
+            match channel.receive() {
+                Received::Packet(ToSupervisor::Spawn(_), _) => {}
+                Received::Packet(message, fds) => self.handle(message, fds),
+                Received::Malformed(reason) => self.refuse(reason),
+                // Never `channel_lost`: the broker's pid is reaped already
+                // and must not be signalled.
+                Received::Empty | Received::Closed => return,
+            }
+        }
+    }
+
     fn handle(&mut self, message: ToSupervisor, fds: Vec<OwnedFd>) {
         if !fds.is_empty() {
             // No request carries any (taskmasterd makes the pipes itself):
@@ -464,15 +500,29 @@ impl Supervisor {
                 return self.send(&reply);
             }
         };
-        let stop = StopPlan::of(&spec);
+        let entry = Entry {
+            pid: pid.as_raw(),
+            start_time: inventory::start_time(pid.as_raw()).unwrap_or(0),
+            stop: StopPlan::of(&spec),
+            name: spec.name.clone(),
+        };
+        if let Some(Err(e)) = self.options.inventory.as_mut().map(|i| i.added(&entry)) {
+            self.inventory_failed(e.to_string());
+        }
         let child = Child {
             pid: pid.as_raw(),
             name: spec.name.clone(),
             started_at_ms: now_ms(),
         };
         let started_at_ms = child.started_at_ms;
-        self.children
-            .insert(child.pid, Program { child, pipes, stop });
+        self.children.insert(
+            child.pid,
+            Program {
+                child,
+                pipes,
+                entry,
+            },
+        );
         let (streams, fds) = self.streams_of(pid.as_raw());
         let reply = ToBroker::Spawned {
             id: request.id,
@@ -531,6 +581,17 @@ impl Supervisor {
                 "cannot send {} to pid {pid}: {}",
                 signal.as_str(),
                 errno.desc()
+            ));
+        }
+    }
+
+    /// The inventory can no longer be written: it is dropped (a stale one
+    /// would make a successor signal the wrong processes) and said once.
+    fn inventory_failed(&mut self, error: String) {
+        if let Some(inventory) = self.options.inventory.take() {
+            inventory.remove();
+            self.notices.note(format!(
+                "cannot keep the inventory of children ({error}): if taskmasterd is killed, its programs will not be stopped by the next one"
             ));
         }
     }

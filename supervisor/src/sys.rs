@@ -10,7 +10,7 @@ use caps::{CapSet, Capability};
 use nix::errno::Errno;
 use nix::unistd::ForkResult;
 use std::ffi::{c_char, CString};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// A NULL-terminated array of C strings for `execve`, built before fork.
 pub struct CStringArray {
@@ -120,6 +120,41 @@ pub fn fork() -> nix::Result<ForkResult> {
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit is async-signal-safe and always sound to call.
     unsafe { libc::_exit(code) }
+}
+
+/// A pidfd for `pid`, which need not be our child: signals through it can
+/// never reach another process that reused the pid, and it polls readable
+/// once the process has exited.
+pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags (0) and returns a new
+    // descriptor, or -1 with errno set.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let fd = RawFd::try_from(fd).map_err(|_| std::io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: the kernel just returned this descriptor and nothing else
+    // owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sends `signal` to the process behind `pidfd`.
+pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: nix::sys::signal::Signal) -> std::io::Result<()> {
+    // SAFETY: a valid pidfd, a signal number, no siginfo (null) and no
+    // flags: the kernel reads nothing else.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal as libc::c_int,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if result < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Makes sure descriptors 0, 1 and 2 are open (on /dev/null if they were

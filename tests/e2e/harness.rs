@@ -270,6 +270,7 @@ impl Builder {
             exit: None,
             config,
             socket,
+            env: self.env,
             dir: self.dir,
         }
     }
@@ -330,10 +331,50 @@ pub struct TestDaemon {
     exit: Option<i32>,
     config: PathBuf,
     socket: PathBuf,
+    /// taskmasterd's extra environment, for a restart.
+    env: Vec<(String, String)>,
     dir: TempDir,
 }
 
 impl TestDaemon {
+    /// SIGKILLs taskmasterd, waits for its broker to follow (its
+    /// parent-death signal), and starts a new taskmasterd on the same
+    /// config and directory, as a service manager's restart would; its
+    /// output goes on in taskmasterd.out.
+    pub fn kill_and_restart(&mut self) {
+        let brokers: Vec<i32> = children_of(self.daemon_pid())
+            .into_iter()
+            .filter(|&pid| argv0(pid).ends_with("taskmaster-broker"))
+            .collect();
+        let mut child = self.child.take().expect("taskmasterd runs");
+        let _ = child.kill();
+        let _ = child.wait();
+        let deadline = Instant::now() + WAIT;
+        while brokers.iter().any(|&pid| exists(pid)) {
+            assert!(Instant::now() < deadline, "the broker outlived taskmasterd");
+            std::thread::sleep(POLL);
+        }
+        let out = fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.0.join("taskmasterd.out"))
+            .expect("taskmasterd.out");
+        let err = out.try_clone().expect("cannot dup taskmasterd.out");
+        let child = Command::new(binary("taskmasterd"))
+            .args(["-n", "-c"])
+            .arg(&self.config)
+            .env(MARKER_VAR, &self.dir.0)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&self.dir.0)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("cannot start taskmasterd again");
+        self.child = Some(child);
+        self.exit = None;
+        self.wait_ready();
+    }
+
     /// Starts a daemon with this config body (programs, groups...).
     pub fn start(body: &str) -> TestDaemon {
         Builder::new(body).start()

@@ -109,3 +109,38 @@ fn without_a_broker_taskmasterd_stops_each_program_with_its_own_signal() {
     let out = d.file_text("taskmasterd.out");
     assert!(out.contains("stopping every program directly"), "{out}");
 }
+
+#[test]
+fn a_taskmasterd_killed_with_sigkill_leaves_no_second_copy() {
+    let mut d = TestDaemon::start(PICKY);
+    d.wait_log_line("picky.stdout", "ready");
+    let old = d.pid("picky");
+    d.kill_and_restart();
+    // The new taskmasterd stopped the survivor (with its own USR1: TERM is
+    // ignored) before starting the program again.
+    assert!(!alive(old), "the survivor (pid {old}) was stopped");
+    let new = d.wait_state("picky", "RUNNING", WAIT)["pid"]
+        .as_i64()
+        .unwrap();
+    assert_ne!(new, i64::from(old));
+    let out = d.file_text("taskmasterd.out");
+    assert!(
+        out.contains(&format!(
+            "'picky' (pid {old}) was left running by a taskmasterd that was killed: sent SIGUSR1"
+        )) && out.contains(&format!("'picky' (pid {old}) stopped")),
+        "{out}"
+    );
+    assert!(
+        !out.contains("SIGKILL"),
+        "it stopped on its own signal: {out}"
+    );
+    d.wait_for("the notes in the activity log", WAIT, || {
+        d.file_text("taskmasterd.log")
+            .contains("left running by a taskmasterd that was killed")
+    });
+    let copies = crate::harness::children_of(d.daemon_pid())
+        .into_iter()
+        .filter(|&pid| crate::harness::argv0(pid).ends_with("tm-testprog"))
+        .count();
+    assert_eq!(copies, 1);
+}

@@ -45,6 +45,11 @@ impl Supervisor {
             pidfile.remove();
         }
         self.options.control.remove();
+        if self.children.is_empty() {
+            if let Some(inventory) = self.options.inventory.take() {
+                inventory.remove();
+            }
+        }
         std::process::exit(code)
     }
 
@@ -86,9 +91,9 @@ impl Supervisor {
             .map(|(pid, program)| {
                 let pid = Pid::from_raw(*pid);
                 PendingKill {
-                    at: program.stop.begin(pid, now),
+                    at: program.entry.stop.begin(pid, now),
                     pid,
-                    group: program.stop.kill_group,
+                    group: program.entry.stop.kill_group,
                 }
             })
             .collect();

@@ -48,6 +48,13 @@ impl Workdir {
         let path = std::env::temp_dir().join(format!("tmb-{daemon}-{id}"));
         fs::create_dir_all(path.join("logs"))
             .with_context(|| format!("creating {}", path.display()))?;
+        // taskmaster-broker is never root: run as root, it must still be
+        // able to write the logs here.
+        for dir in [path.clone(), path.join("logs")] {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o777))
+                .with_context(|| format!("chmod {}", dir.display()))?;
+        }
         Ok(Workdir { path, id })
     }
 
