@@ -169,6 +169,8 @@ pub struct Inventory {
     file: PlacedFile,
     /// Lines in the file, to know when to rewrite it.
     lines: usize,
+    /// What the file lists.
+    written: BTreeMap<i32, Entry>,
 }
 
 impl Inventory {
@@ -177,24 +179,37 @@ impl Inventory {
         Ok(Inventory {
             file: PlacedFile::write(path, "the inventory of children", b"")?,
             lines: 0,
+            written: BTreeMap::new(),
         })
     }
 
-    pub fn added(&mut self, entry: &Entry) -> std::io::Result<()> {
+    /// A program started (its start time is read from /proc now).
+    pub fn added(&mut self, pid: i32, stop: StopPlan, name: &str) -> std::io::Result<()> {
+        let Some(start_time) = start_time(pid) else {
+            // Gone already: nothing to list.
+            return Ok(());
+        };
+        let entry = Entry {
+            pid,
+            start_time,
+            stop,
+            name: name.to_string(),
+        };
         self.lines += 1;
-        self.file.append(entry.line().as_bytes())
+        self.file.append(entry.line().as_bytes())?;
+        self.written.insert(pid, entry);
+        Ok(())
     }
 
-    /// `pid` was reaped; `live` are the programs still running, written
-    /// anew once the file holds mostly dead lines.
-    pub fn removed<'a>(
-        &mut self,
-        pid: i32,
-        live: impl ExactSizeIterator<Item = &'a Entry>,
-    ) -> Result<(), Box<dyn std::error::Error>> {
-        if self.lines > 2 * live.len() + 64 {
-            let text: String = live.map(Entry::line).collect();
-            self.lines = text.lines().count();
+    /// `pid` was reaped. The file is written anew once it holds mostly
+    /// dead lines.
+    pub fn removed(&mut self, pid: i32) -> Result<(), Box<dyn std::error::Error>> {
+        if self.written.remove(&pid).is_none() {
+            return Ok(());
+        }
+        if self.lines > 2 * self.written.len() + 64 {
+            let text: String = self.written.values().map(Entry::line).collect();
+            self.lines = self.written.len();
             self.file.replace(text.as_bytes())?;
         } else {
             self.lines += 1;
@@ -242,6 +257,30 @@ mod tests {
     fn nonsense_never_names_pid_1_or_a_bad_signal() {
         assert!(parse("+ 1 5 15 10 0 0 init\n+ 0 5 15 10 0 0 x\n+ -3 5 15 10 0 0 x\n").is_empty());
         assert!(parse("+ 40 5 99 10 0 0 x\n+ 40 x 15 10 0 0 y\ngarbage\n- nope\n").is_empty());
+    }
+
+    #[test]
+    fn programs_are_listed_when_started_and_forgotten_when_reaped() {
+        let dir = std::env::temp_dir().join(format!("tm-inventory-w-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.sock.children");
+        let mut inventory = Inventory::create(&path).unwrap();
+        let me = i32::try_from(std::process::id()).unwrap();
+        let parent = i32::try_from(std::os::unix::process::parent_id()).unwrap();
+        let plan = entry(0, "").stop;
+        inventory.added(me, plan, "me").unwrap();
+        inventory.added(parent, plan, "parent").unwrap();
+        assert_eq!(survivors(&path).unwrap().len(), 2);
+        inventory.removed(parent).unwrap();
+        let listed = survivors(&path).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].pid, listed[0].name.as_str()), (me, "me"));
+        inventory.removed(me).unwrap();
+        assert!(survivors(&path).unwrap().is_empty());
+        inventory.remove();
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

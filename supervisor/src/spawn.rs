@@ -9,7 +9,7 @@ use crate::sys::{self, CStringArray, ExecPlan, Step};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::wait::waitpid;
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
 use taskmaster_config::ExecSpec;
@@ -24,10 +24,9 @@ pub fn spawn(spec: &ExecSpec, open_files: libc::rlimit) -> Result<(Pid, Pipes), 
     let plan = prepare(spec, ends, open_files)?;
     let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|errno| format!("cannot create a pipe: {}", errno.desc()))?;
-    match sys::fork() {
-        Err(errno) => Err(format!("cannot fork: {}", errno.desc())),
-        Ok(ForkResult::Child) => sys::exec_program(&plan, &report_write),
-        Ok(ForkResult::Parent { child }) => {
+    match sys::spawn_program(&plan, &report_write) {
+        Err(errno) => Err(format!("cannot start a process: {}", errno.desc())),
+        Ok(child) => {
             drop(report_write);
             // Closes the child's ends of the pipes here: the broker sees end
             // of file once the program (and whatever it forked) has exited.

@@ -5,7 +5,7 @@
 use crate::broker::{self, BrokerCommand};
 use crate::channel::{Channel, Received};
 use crate::daemon::{self, Pidfile, Readiness};
-use crate::inventory::{self, Entry, Inventory};
+use crate::inventory::Inventory;
 use crate::notices::Notices;
 use crate::pipes::Pipes;
 use crate::policy::{Policy, Refusal};
@@ -49,8 +49,8 @@ pub struct Options {
 struct Program {
     child: Child,
     pipes: Pipes,
-    /// Its line in the inventory, with how to stop it without the broker.
-    entry: Entry,
+    /// How to stop it without the broker.
+    stop: StopPlan,
 }
 
 struct Broker {
@@ -304,12 +304,11 @@ impl Supervisor {
                 self.on_broker_exit(status);
             } else if let Some(program) = self.children.remove(&pid.as_raw()) {
                 // Dropping the program closes our copies of its pipes.
-                let live = self.children.values().map(|p| &p.entry);
                 if let Some(Err(e)) = self
                     .options
                     .inventory
                     .as_mut()
-                    .map(|i| i.removed(pid.as_raw(), live))
+                    .map(|i| i.removed(pid.as_raw()))
                 {
                     self.inventory_failed(e.to_string());
                 }
@@ -500,13 +499,13 @@ impl Supervisor {
                 return self.send(&reply);
             }
         };
-        let entry = Entry {
-            pid: pid.as_raw(),
-            start_time: inventory::start_time(pid.as_raw()).unwrap_or(0),
-            stop: StopPlan::of(&spec),
-            name: spec.name.clone(),
-        };
-        if let Some(Err(e)) = self.options.inventory.as_mut().map(|i| i.added(&entry)) {
+        let stop = StopPlan::of(&spec);
+        let listed = self
+            .options
+            .inventory
+            .as_mut()
+            .map(|i| i.added(pid.as_raw(), stop, &spec.name));
+        if let Some(Err(e)) = listed {
             self.inventory_failed(e.to_string());
         }
         let child = Child {
@@ -515,14 +514,8 @@ impl Supervisor {
             started_at_ms: now_ms(),
         };
         let started_at_ms = child.started_at_ms;
-        self.children.insert(
-            child.pid,
-            Program {
-                child,
-                pipes,
-                entry,
-            },
-        );
+        self.children
+            .insert(child.pid, Program { child, pipes, stop });
         let (streams, fds) = self.streams_of(pid.as_raw());
         let reply = ToBroker::Spawned {
             id: request.id,

@@ -91,9 +91,9 @@ impl Supervisor {
             .map(|(pid, program)| {
                 let pid = Pid::from_raw(*pid);
                 PendingKill {
-                    at: program.entry.stop.begin(pid, now),
+                    at: program.stop.begin(pid, now),
                     pid,
-                    group: program.entry.stop.kill_group,
+                    group: program.stop.kill_group,
                 }
             })
             .collect();
