@@ -65,6 +65,7 @@ fn run(cli: Cli) -> Result<(), String> {
     let foreground = cli.nodaemon || settings.nodaemon;
     let command = broker::BrokerCommand::new(&config, foreground, settings.user.as_deref())?;
     let policy = Policy::new(&config, loaded, command.uid()).map_err(|e| e.to_string())?;
+    sys::release_free_memory();
     if cli.check {
         println!("{}: ok", config.display());
         std::process::exit(0);

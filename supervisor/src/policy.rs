@@ -114,6 +114,7 @@ impl Policy {
                 });
             }
             self.config = reread;
+            crate::sys::release_free_memory();
         }
         Ok(&self.config)
     }
