@@ -5,7 +5,7 @@ use crate::credentials::{self, Switch};
 use crate::notices::reason;
 use crate::sys::{self, BrokerPlan, CStringArray, Privilege};
 use nix::sys::socket::{setsockopt, socketpair, sockopt, AddressFamily, SockFlag, SockType};
-use nix::unistd::{geteuid, ForkResult, Pid};
+use nix::unistd::{geteuid, Pid};
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
@@ -69,11 +69,9 @@ impl BrokerCommand {
         // A Hello listing thousands of children must fit in one packet.
         let _ = setsockopt(&ours, sockopt::SndBuf, &(2 * taskmaster_ipc::MAX_PACKET));
         let plan = self.plan(theirs)?;
-        match sys::fork() {
-            Err(errno) => Err(format!("cannot fork taskmaster-broker: {}", errno.desc())),
-            Ok(ForkResult::Child) => sys::exec_broker(&plan),
-            Ok(ForkResult::Parent { child }) => Ok((child, ours)),
-        }
+        let child = sys::start_broker(&plan)
+            .map_err(|errno| format!("cannot fork taskmaster-broker: {}", errno.desc()))?;
+        Ok((child, ours))
     }
 
     fn plan(&self, channel: OwnedFd) -> Result<BrokerPlan, String> {

@@ -8,7 +8,6 @@ use crate::sys;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
-use nix::unistd::ForkResult;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
@@ -40,21 +39,13 @@ impl Readiness {
 /// Forks; returns in the daemon (a new session leader) with its readiness
 /// handle. The original process waits for the report and exits with it.
 pub fn daemonize() -> Result<Readiness, String> {
-    let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+    let pipe = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|errno| format!("cannot create the readiness pipe: {}", errno.desc()))?;
-    match sys::fork() {
-        Err(errno) => Err(format!("cannot fork the daemon: {}", errno.desc())),
-        Ok(ForkResult::Parent { .. }) => {
-            drop(write_end);
-            sys::exit_now(wait_for_daemon(&read_end))
-        }
-        Ok(ForkResult::Child) => {
-            drop(read_end);
-            nix::unistd::setsid()
-                .map_err(|errno| format!("cannot start a new session: {}", errno.desc()))?;
-            Ok(Readiness(write_end))
-        }
-    }
+    let write_end = sys::fork_daemon(pipe, wait_for_daemon)
+        .map_err(|errno| format!("cannot fork the daemon: {}", errno.desc()))?;
+    nix::unistd::setsid()
+        .map_err(|errno| format!("cannot start a new session: {}", errno.desc()))?;
+    Ok(Readiness(write_end))
 }
 
 /// The exit status of the starting command: what the daemon reports.

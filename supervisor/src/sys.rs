@@ -168,17 +168,44 @@ fn single_threaded() -> bool {
         .unwrap_or(true)
 }
 
-/// Forks taskmasterd (for the broker and daemonizing; programs are started
-/// with [`spawn_program`]).
-pub fn fork() -> nix::Result<ForkResult> {
-    // SAFETY: taskmasterd is single-threaded, and every child branch runs
-    // only async-signal-safe code from this module before exec or _exit.
+/// Forks taskmasterd. Private: sound only because taskmasterd is
+/// single-threaded and each caller below runs only async-signal-safe code
+/// in the child before exec or _exit (or, for the daemon, goes on as the
+/// only process left).
+fn fork() -> nix::Result<ForkResult> {
+    debug_assert!(single_threaded(), "fork needs a single-threaded parent");
+    // SAFETY: see above.
     unsafe { nix::unistd::fork() }
+}
+
+/// Starts the broker: a child that runs [`exec_broker`]. Returns its pid.
+pub fn start_broker(plan: &BrokerPlan) -> nix::Result<nix::unistd::Pid> {
+    match fork()? {
+        ForkResult::Child => exec_broker(plan),
+        ForkResult::Parent { child } => Ok(child),
+    }
+}
+
+/// Daemonizes: the original process closes the write end of `pipe`, runs
+/// `wait` on its read end (the daemon's report) and exits with its result;
+/// the new process closes the read end and gets the write end back.
+pub fn fork_daemon(pipe: (OwnedFd, OwnedFd), wait: fn(&OwnedFd) -> i32) -> nix::Result<OwnedFd> {
+    let (read_end, write_end) = pipe;
+    match fork()? {
+        ForkResult::Parent { .. } => {
+            drop(write_end);
+            exit_now(wait(&read_end))
+        }
+        ForkResult::Child => {
+            drop(read_end);
+            Ok(write_end)
+        }
+    }
 }
 
 /// Ends a forked child (or the waiting daemon parent) without running exit
 /// handlers or flushing buffers shared with the other side of the fork.
-pub fn exit_now(code: i32) -> ! {
+fn exit_now(code: i32) -> ! {
     // SAFETY: _exit is async-signal-safe and always sound to call.
     unsafe { libc::_exit(code) }
 }
@@ -292,7 +319,7 @@ pub fn ignore_sigpipe() -> nix::Result<()> {
 
 /// The child side of a program spawn: never returns. On failure it writes
 /// `(step, errno)` to `report` and exits with status 127.
-pub fn exec_program(plan: &ExecPlan, report: &OwnedFd) -> ! {
+fn exec_program(plan: &ExecPlan, report: &OwnedFd) -> ! {
     let report = report.as_raw_fd();
     // SAFETY: setsid only changes this (child) process's session.
     if unsafe { libc::setsid() } < 0 {
@@ -346,7 +373,7 @@ pub fn exec_program(plan: &ExecPlan, report: &OwnedFd) -> ! {
 
 /// The child side of starting the broker: never returns. Failures are
 /// printed on the inherited stderr.
-pub fn exec_broker(plan: &BrokerPlan) -> ! {
+fn exec_broker(plan: &BrokerPlan) -> ! {
     let channel = taskmaster_ipc::BROKER_CHANNEL_FD;
     if let Err(errno) = place_fd(plan.channel.as_raw_fd(), channel) {
         fail_to_stderr(
