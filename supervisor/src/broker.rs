@@ -2,7 +2,8 @@
 //! which capabilities it runs, and how fast it is restarted when it dies.
 
 use crate::credentials::{self, Switch};
-use crate::notices::reason;
+use crate::error::Error;
+
 use crate::sys::{self, BrokerPlan, CStringArray, Privilege};
 use nix::sys::socket::{setsockopt, socketpair, sockopt, AddressFamily, SockFlag, SockType};
 use nix::unistd::{geteuid, Pid};
@@ -40,7 +41,7 @@ impl BrokerCommand {
     /// Checks everything that can be checked before the first start: the
     /// binary exists and the user (if any) can be switched to. The error is
     /// the message to show; taskmasterd then exits with status 2.
-    pub fn new(config: &Path, nodaemon: bool, user: Option<&str>) -> Result<Self, String> {
+    pub fn new(config: &Path, nodaemon: bool, user: Option<&str>) -> Result<Self, Error> {
         let program = locate()?;
         let (user, warning) = choose_user(user)?;
         Ok(Self {
@@ -58,23 +59,23 @@ impl BrokerCommand {
     }
 
     /// Starts a broker; returns its pid and our end of the channel.
-    pub fn start(&self) -> Result<(Pid, OwnedFd), String> {
+    pub fn start(&self) -> Result<(Pid, OwnedFd), Error> {
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
             None,
             SockFlag::SOCK_CLOEXEC,
         )
-        .map_err(|errno| format!("cannot create the broker's socketpair: {}", errno.desc()))?;
+        .map_err(|errno| Error::errno("cannot create the broker's socketpair", errno))?;
         // A Hello listing thousands of children must fit in one packet.
         let _ = setsockopt(&ours, sockopt::SndBuf, &(2 * taskmaster_ipc::MAX_PACKET));
         let plan = self.plan(theirs)?;
         let child = sys::start_broker(&plan)
-            .map_err(|errno| format!("cannot fork taskmaster-broker: {}", errno.desc()))?;
+            .map_err(|errno| Error::errno("cannot fork taskmaster-broker", errno))?;
         Ok((child, ours))
     }
 
-    fn plan(&self, channel: OwnedFd) -> Result<BrokerPlan, String> {
+    fn plan(&self, channel: OwnedFd) -> Result<BrokerPlan, Error> {
         let c_string =
             |s: &[u8]| CString::new(s).map_err(|_| "a path contains a NUL byte".to_string());
         let program = c_string(self.program.as_os_str().as_bytes())?;
@@ -109,19 +110,19 @@ impl BrokerCommand {
 }
 
 /// `$TASKMASTER_BROKER`, else `taskmaster-broker` next to taskmasterd.
-pub fn locate() -> Result<PathBuf, String> {
+pub fn locate() -> Result<PathBuf, Error> {
     let program = match std::env::var_os(BROKER_ENV).filter(|p| !p.is_empty()) {
         Some(path) => PathBuf::from(path),
         None => std::env::current_exe()
-            .map_err(|e| format!("cannot find taskmasterd's own path: {}", reason(&e)))?
+            .map_err(|e| Error::io("cannot find taskmasterd's own path", e))?
             .with_file_name("taskmaster-broker"),
     };
     let program = std::path::absolute(&program).unwrap_or(program);
     if !program.is_file() {
-        return Err(format!(
+        return Err(Error::new(format!(
             "cannot find taskmaster-broker at '{}': install it next to taskmasterd or set {BROKER_ENV}",
             program.display()
-        ));
+        )));
     }
     Ok(program)
 }
@@ -132,23 +133,23 @@ pub fn locate() -> Result<PathBuf, String> {
 /// as the same user. The error is the message to show.
 fn choose_user(
     configured: Option<&str>,
-) -> Result<(Option<sys::Credentials>, Option<String>), String> {
+) -> Result<(Option<sys::Credentials>, Option<String>), Error> {
     let never_root = |user: &str, credentials: sys::Credentials| {
         if credentials.uid == 0 {
-            Err(format!(
+            Err(Error::new(format!(
                 "[taskmasterd] user = '{user}': taskmaster-broker never runs as root; remove the setting to use the '{DEFAULT_USER}' user, or name an unprivileged one"
-            ))
+            )))
         } else {
             Ok(Some(credentials))
         }
     };
     if let Some(user) = configured {
-        return match credentials::switch_to(user).map_err(|e| format!("[taskmasterd] user: {e}"))? {
+        return match credentials::switch_to(user).map_err(|e| Error::context("[taskmasterd] user", e))? {
             Switch::To(credentials) => never_root(user, credentials).map(|c| (c, None)),
             Switch::AlreadyUs => Ok((None, None)),
-            Switch::NeedsRoot => Err(format!(
+            Switch::NeedsRoot => Err(Error::new(format!(
                 "[taskmasterd] user = '{user}' needs taskmasterd to run as root: start it as root or remove the setting"
-            )),
+            ))),
         };
     }
     if !geteuid().is_root() {
@@ -157,10 +158,13 @@ fn choose_user(
     if let Ok(credentials) = credentials::lookup(DEFAULT_USER) {
         return never_root(DEFAULT_USER, credentials).map(|c| (c, None));
     }
-    let credentials = credentials::lookup(FALLBACK_USER).map_err(|_| {
-        format!(
-            "neither the '{DEFAULT_USER}' nor the '{FALLBACK_USER}' user exists for taskmaster-broker: create it with `{}` or set [taskmasterd] user",
-            create_user_command()
+    let credentials = credentials::lookup(FALLBACK_USER).map_err(|e| {
+        Error::context(
+            format!(
+                "neither the '{DEFAULT_USER}' nor the '{FALLBACK_USER}' user is usable for taskmaster-broker: create one with `{}` or set [taskmasterd] user",
+                create_user_command()
+            ),
+            e,
         )
     })?;
     let warning = format!(

@@ -2,6 +2,7 @@
 //! document per packet with its descriptors, outgoing packets queued until
 //! the socket can take them so that neither side can block the other.
 
+use crate::error::Error;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
@@ -34,13 +35,9 @@ pub struct Channel {
 }
 
 impl Channel {
-    pub fn new(fd: OwnedFd) -> Result<Self, String> {
-        fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(|errno| {
-            format!(
-                "cannot make the broker channel non-blocking: {}",
-                errno.desc()
-            )
-        })?;
+    pub fn new(fd: OwnedFd) -> Result<Self, Error> {
+        fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+            .map_err(|errno| Error::errno("cannot make the broker channel non-blocking", errno))?;
         Ok(Self {
             fd,
             outbox: VecDeque::new(),

@@ -2,7 +2,8 @@
 //! starting command returns only once the broker is ready, with its
 //! status), detaching stdio, and the pidfile.
 
-use crate::notices::reason;
+use crate::error::Error;
+
 use crate::placed::{PlaceError, PlacedFile};
 use crate::sys;
 use nix::errno::Errno;
@@ -38,13 +39,12 @@ impl Readiness {
 
 /// Forks; returns in the daemon (a new session leader) with its readiness
 /// handle. The original process waits for the report and exits with it.
-pub fn daemonize() -> Result<Readiness, String> {
+pub fn daemonize() -> Result<Readiness, Error> {
     let pipe = nix::unistd::pipe2(OFlag::O_CLOEXEC)
-        .map_err(|errno| format!("cannot create the readiness pipe: {}", errno.desc()))?;
+        .map_err(|errno| Error::errno("cannot create the readiness pipe", errno))?;
     let write_end = sys::fork_daemon(pipe, wait_for_daemon)
-        .map_err(|errno| format!("cannot fork the daemon: {}", errno.desc()))?;
-    nix::unistd::setsid()
-        .map_err(|errno| format!("cannot start a new session: {}", errno.desc()))?;
+        .map_err(|errno| Error::errno("cannot fork the daemon", errno))?;
+    nix::unistd::setsid().map_err(|errno| Error::errno("cannot start a new session", errno))?;
     Ok(Readiness(write_end))
 }
 
@@ -71,14 +71,14 @@ fn wait_for_daemon(pipe: &OwnedFd) -> i32 {
 }
 
 /// Points stdin, stdout and stderr at /dev/null.
-pub fn detach_stdio() -> Result<(), String> {
+pub fn detach_stdio() -> Result<(), Error> {
     let devnull = std::fs::File::options()
         .read(true)
         .write(true)
         .open("/dev/null")
-        .map_err(|e| format!("cannot open /dev/null: {}", reason(&e)))?;
+        .map_err(|e| Error::io("cannot open /dev/null", e))?;
     sys::redirect_std_fds(&devnull.into())
-        .map_err(|e| format!("cannot redirect stdio to /dev/null: {}", reason(&e)))
+        .map_err(|e| Error::io("cannot redirect stdio to /dev/null", e))
 }
 
 /// The pidfile we wrote (see `placed.rs`: a planted symlink is replaced,
@@ -125,7 +125,7 @@ const PROCESSES: Limit = Limit {
 /// Returns the open files limit programs get: what they would have had
 /// without the raise (at least `minfds`), so that a `select(2)` program is
 /// not handed descriptors above 1024.
-pub fn raise_limits(minfds: u64, minprocs: u64) -> Result<libc::rlimit, String> {
+pub fn raise_limits(minfds: u64, minprocs: u64) -> Result<libc::rlimit, Error> {
     let root = nix::unistd::geteuid().is_root();
     let (soft, hard) = current(&OPEN_FILES)?;
     let plan = plan_open_files(minfds, soft, hard, root)?;
@@ -148,7 +148,7 @@ struct OpenFiles {
     for_programs: (u64, u64),
 }
 
-fn plan_open_files(wanted: u64, soft: u64, hard: u64, root: bool) -> Result<OpenFiles, String> {
+fn plan_open_files(wanted: u64, soft: u64, hard: u64, root: bool) -> Result<OpenFiles, Error> {
     // What minfds alone asks for is what programs get.
     let (program_soft, new_hard) =
         plan_limit(&OPEN_FILES, wanted, soft, hard, root)?.unwrap_or((soft, hard));
@@ -165,7 +165,7 @@ fn plan_open_files(wanted: u64, soft: u64, hard: u64, root: bool) -> Result<Open
     })
 }
 
-fn raise(limit: &Limit, wanted: u64, root: bool) -> Result<(), String> {
+fn raise(limit: &Limit, wanted: u64, root: bool) -> Result<(), Error> {
     let (soft, hard) = current(limit)?;
     match plan_limit(limit, wanted, soft, hard, root)? {
         Some((soft, hard)) => set(limit, wanted, soft, hard),
@@ -173,20 +173,20 @@ fn raise(limit: &Limit, wanted: u64, root: bool) -> Result<(), String> {
     }
 }
 
-fn current(limit: &Limit) -> Result<(u64, u64), String> {
+fn current(limit: &Limit) -> Result<(u64, u64), Error> {
     getrlimit(limit.resource)
-        .map_err(|errno| format!("cannot read the limit of {}: {}", limit.what, errno.desc()))
+        .map_err(|errno| Error::errno(format!("cannot read the limit of {}", limit.what), errno))
 }
 
-fn set(limit: &Limit, wanted: u64, soft: u64, hard: u64) -> Result<(), String> {
+fn set(limit: &Limit, wanted: u64, soft: u64, hard: u64) -> Result<(), Error> {
     setrlimit(limit.resource, soft, hard).map_err(|errno| {
-        format!(
+        Error::new(format!(
             "cannot raise the limit of {} to {} = {wanted}: {}: lower {}",
             limit.what,
             limit.key,
             errno.desc(),
             limit.key
-        )
+        ))
     })
 }
 
@@ -197,7 +197,7 @@ fn plan_limit(
     soft: u64,
     hard: u64,
     root: bool,
-) -> Result<Option<(u64, u64)>, String> {
+) -> Result<Option<(u64, u64)>, Error> {
     if soft == RLIM_INFINITY || soft >= wanted {
         Ok(None)
     } else if hard == RLIM_INFINITY || wanted <= hard {
@@ -205,10 +205,10 @@ fn plan_limit(
     } else if root {
         Ok(Some((wanted, wanted)))
     } else {
-        Err(format!(
+        Err(Error::new(format!(
             "{} = {wanted} exceeds the hard limit of {} ({hard}): lower {} or raise the limit ({})",
             limit.key, limit.what, limit.key, limit.ulimit
-        ))
+        )))
     }
 }
 
@@ -218,28 +218,34 @@ mod tests {
 
     #[test]
     fn limits_are_raised_only_when_needed() {
-        assert_eq!(plan_limit(&OPEN_FILES, 1024, 4096, 8192, false), Ok(None));
         assert_eq!(
-            plan_limit(&OPEN_FILES, 1024, RLIM_INFINITY, RLIM_INFINITY, false),
+            plan_limit(&OPEN_FILES, 1024, 4096, 8192, false).map_err(|e| e.to_string()),
             Ok(None)
         );
         assert_eq!(
-            plan_limit(&OPEN_FILES, 4096, 1024, 8192, false),
+            plan_limit(&OPEN_FILES, 1024, RLIM_INFINITY, RLIM_INFINITY, false)
+                .map_err(|e| e.to_string()),
+            Ok(None)
+        );
+        assert_eq!(
+            plan_limit(&OPEN_FILES, 4096, 1024, 8192, false).map_err(|e| e.to_string()),
             Ok(Some((4096, 8192)))
         );
         assert_eq!(
-            plan_limit(&OPEN_FILES, 4096, 1024, RLIM_INFINITY, false),
+            plan_limit(&OPEN_FILES, 4096, 1024, RLIM_INFINITY, false).map_err(|e| e.to_string()),
             Ok(Some((4096, RLIM_INFINITY)))
         );
         assert_eq!(
-            plan_limit(&OPEN_FILES, 100000, 1024, 65536, true),
+            plan_limit(&OPEN_FILES, 100000, 1024, 65536, true).map_err(|e| e.to_string()),
             Ok(Some((100000, 100000)))
         );
     }
 
     #[test]
     fn open_files_go_up_to_the_hard_limit_but_not_for_programs() {
-        let plan = |wanted, soft, hard, root| plan_open_files(wanted, soft, hard, root);
+        let plan = |wanted, soft, hard, root| {
+            plan_open_files(wanted, soft, hard, root).map_err(|e| e.to_string())
+        };
         assert_eq!(
             plan(1024, 1024, 524288, false),
             Ok(OpenFiles {
@@ -286,11 +292,11 @@ mod tests {
     #[test]
     fn a_limit_above_the_hard_limit_explains_itself() {
         assert_eq!(
-            plan_limit(&OPEN_FILES, 100000, 1024, 65536, false),
+            plan_limit(&OPEN_FILES, 100000, 1024, 65536, false).map_err(|e| e.to_string()),
             Err("minfds = 100000 exceeds the hard limit of open files (65536): lower minfds or raise the limit (ulimit -Hn)".to_string())
         );
         assert_eq!(
-            plan_limit(&PROCESSES, 500, 100, 200, false),
+            plan_limit(&PROCESSES, 500, 100, 200, false).map_err(|e| e.to_string()),
             Err("minprocs = 500 exceeds the hard limit of processes (200): lower minprocs or raise the limit (ulimit -Hu)".to_string())
         );
     }

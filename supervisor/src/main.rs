@@ -2,11 +2,13 @@
 //! `[taskmasterd]` settings, starts taskmaster-broker unprivileged, and
 //! does for it what needs privilege: spawning, signalling and reaping.
 
+use crate::error::Error;
 mod broker;
 mod channel;
 mod cli;
 mod credentials;
 mod daemon;
+mod error;
 mod inventory;
 mod notices;
 mod pipes;
@@ -41,8 +43,8 @@ fn main() {
 
 /// Everything up to the supervisor loop; an error is a start-up failure
 /// (exit status 2) printed on the terminal.
-fn run(cli: Cli) -> Result<(), String> {
-    sys::ensure_std_fds_open().map_err(|e| format!("cannot open /dev/null: {}", reason(&e)))?;
+fn run(cli: Cli) -> Result<(), Error> {
+    sys::ensure_std_fds_open().map_err(|e| Error::io("cannot open /dev/null", e))?;
     sys::close_inherited_fds_on_exec();
     let config =
         taskmaster_protocol::discover_config(cli.config.as_deref()).map_err(|e| e.to_string())?;
@@ -59,12 +61,13 @@ fn run(cli: Cli) -> Result<(), String> {
             eprintln!("{errors}");
             std::process::exit(2);
         }
-        Err(errors) => return Err(policy::PolicyError::Invalid(errors).to_string()),
+        Err(errors) => return Err(policy::PolicyError::Invalid(errors).to_string().into()),
     };
     let settings = loaded.daemon.clone();
     let foreground = cli.nodaemon || settings.nodaemon;
     let command = broker::BrokerCommand::new(&config, foreground, settings.user.as_deref())?;
-    let policy = Policy::new(&config, loaded, command.uid()).map_err(|e| e.to_string())?;
+    let policy =
+        Policy::new(&config, loaded, command.uid()).map_err(|e| Error::new(e.to_string()))?;
     sys::release_free_memory();
     if cli.check {
         println!("{}: ok", config.display());
@@ -129,7 +132,7 @@ fn take_over_inventory(socket: &std::path::Path) -> (Option<inventory::Inventory
 
 /// Limits, umask and working directory: inherited by the daemon, the broker
 /// and every program. Returns the open files limit programs get.
-fn apply(settings: &DaemonConfig) -> Result<libc::rlimit, String> {
+fn apply(settings: &DaemonConfig) -> Result<libc::rlimit, Error> {
     let open_files = daemon::raise_limits(settings.minfds, settings.minprocs)?;
     umask(Mode::from_bits_truncate(settings.umask));
     if let Some(directory) = &settings.directory {
@@ -141,15 +144,15 @@ fn apply(settings: &DaemonConfig) -> Result<libc::rlimit, String> {
             )
         })?;
     }
-    sys::ignore_sigpipe().map_err(|errno| format!("cannot ignore SIGPIPE: {}", errno.desc()))?;
+    sys::ignore_sigpipe().map_err(|errno| Error::errno("cannot ignore SIGPIPE", errno))?;
     Ok(open_files)
 }
 
 /// Makes this process a child subreaper (orphans of programs are reaped
 /// here, as by an init) and routes the signals it acts on to a signalfd.
-fn watch_signals() -> Result<SignalFd, String> {
+fn watch_signals() -> Result<SignalFd, Error> {
     nix::sys::prctl::set_child_subreaper(true)
-        .map_err(|errno| format!("cannot become a child subreaper: {}", errno.desc()))?;
+        .map_err(|errno| Error::errno("cannot become a child subreaper", errno))?;
     let mut mask = SigSet::empty();
     for signal in [
         Signal::SIGCHLD,
@@ -162,9 +165,9 @@ fn watch_signals() -> Result<SignalFd, String> {
         mask.add(signal);
     }
     mask.thread_block()
-        .map_err(|errno| format!("cannot block signals: {}", errno.desc()))?;
+        .map_err(|errno| Error::errno("cannot block signals", errno))?;
     SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .map_err(|errno| format!("cannot create a signalfd: {}", errno.desc()))
+        .map_err(|errno| Error::errno("cannot create a signalfd", errno))
 }
 
 #[cfg(test)]

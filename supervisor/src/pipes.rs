@@ -4,6 +4,7 @@
 //! is reaped, so that a broker restart loses neither the pipes nor what is
 //! buffered in them).
 
+use crate::error::Error;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use std::os::fd::OwnedFd;
 use taskmaster_ipc::Stream;
@@ -38,7 +39,7 @@ impl Pipes {
 
     /// Creates the pipes of one program: three, or two when
     /// `redirect_stderr`. The error is the message for `SpawnFailed`.
-    pub fn create(redirect_stderr: bool) -> Result<(ChildEnds, Pipes), String> {
+    pub fn create(redirect_stderr: bool) -> Result<(ChildEnds, Pipes), Error> {
         let (stdin, stdin_writer) = pipe("stdin")?;
         let (stdout_reader, stdout) = pipe("stdout")?;
         let mut streams = vec![Stream::Stdin, Stream::Stdout];
@@ -55,7 +56,7 @@ impl Pipes {
             // O_NONBLOCK is per open file description: the child's ends,
             // the other side of each pipe, stay blocking.
             fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
-                .map_err(|errno| format!("cannot make a pipe non-blocking: {}", errno.desc()))?;
+                .map_err(|errno| Error::errno("cannot make a pipe non-blocking", errno))?;
         }
         let ends = ChildEnds {
             stdin,
@@ -72,19 +73,19 @@ impl Pipes {
     /// Copies of the broker's ends for one packet (the kernel duplicates
     /// them again into the broker); ours stay here until the program is
     /// reaped.
-    pub fn duplicate(&self) -> Result<Vec<OwnedFd>, String> {
+    pub fn duplicate(&self) -> Result<Vec<OwnedFd>, Error> {
         self.fds
             .iter()
             .map(|fd| fd.try_clone())
             .collect::<Result<_, _>>()
-            .map_err(|e| format!("cannot duplicate a pipe: {}", crate::notices::reason(&e)))
+            .map_err(|e| Error::io("cannot duplicate a pipe", e))
     }
 }
 
 /// A close-on-exec pipe: `(read end, write end)`.
-fn pipe(stream: &str) -> Result<(OwnedFd, OwnedFd), String> {
+fn pipe(stream: &str) -> Result<(OwnedFd, OwnedFd), Error> {
     nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|errno| {
-        format!(
+        Error::new(format!(
             "cannot create the {stream} pipe: {}{}",
             errno.desc(),
             if errno == nix::errno::Errno::EMFILE {
@@ -92,7 +93,7 @@ fn pipe(stream: &str) -> Result<(OwnedFd, OwnedFd), String> {
             } else {
                 ""
             }
-        )
+        ))
     })
 }
 

@@ -4,6 +4,7 @@
 //! such file" is an error and not a quick exit.
 
 use crate::credentials::{self, Switch};
+use crate::error::Error;
 use crate::pipes::{ChildEnds, Pipes};
 use crate::sys::{self, CStringArray, ExecPlan, Step};
 use nix::errno::Errno;
@@ -19,13 +20,13 @@ const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// Starts `spec` with new pipes as its standard streams. Returns its
 /// pid and the broker's ends of the pipes, or the message to show.
-pub fn spawn(spec: &ExecSpec, open_files: libc::rlimit) -> Result<(Pid, Pipes), String> {
+pub fn spawn(spec: &ExecSpec, open_files: libc::rlimit) -> Result<(Pid, Pipes), Error> {
     let (ends, pipes) = Pipes::create(spec.redirect_stderr)?;
     let plan = prepare(spec, ends, open_files)?;
     let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
-        .map_err(|errno| format!("cannot create a pipe: {}", errno.desc()))?;
+        .map_err(|errno| Error::errno("cannot create a pipe", errno))?;
     match sys::spawn_program(&plan, &report_write) {
-        Err(errno) => Err(format!("cannot start a process: {}", errno.desc())),
+        Err(errno) => Err(Error::errno("cannot start a process", errno)),
         Ok(child) => {
             drop(report_write);
             // Closes the child's ends of the pipes here: the broker sees end
@@ -37,20 +38,16 @@ pub fn spawn(spec: &ExecSpec, open_files: libc::rlimit) -> Result<(Pid, Pipes), 
                     // The child already exited with 127; reap it here so it
                     // is never reported as a program exit.
                     let _ = waitpid(child, None);
-                    Err(describe_failure(spec, step, errno))
+                    Err(Error::new(describe_failure(spec, step, errno)))
                 }
             }
         }
     }
 }
 
-fn prepare(
-    spec: &ExecSpec,
-    stdio: ChildEnds,
-    open_files: libc::rlimit,
-) -> Result<ExecPlan, String> {
+fn prepare(spec: &ExecSpec, stdio: ChildEnds, open_files: libc::rlimit) -> Result<ExecPlan, Error> {
     if spec.command.is_empty() {
-        return Err("the command is empty".into());
+        return Err(Error::new("the command is empty"));
     }
     let credentials = match &spec.user {
         Some(user) => switch_to(user)?,
@@ -90,13 +87,13 @@ fn prepare(
 
 /// The identity to switch to for `user`: none when it is us and we are not
 /// root (there is nothing to switch).
-fn switch_to(user: &str) -> Result<Option<sys::Credentials>, String> {
+fn switch_to(user: &str) -> Result<Option<sys::Credentials>, Error> {
     match credentials::switch_to(user)? {
         Switch::To(credentials) => Ok(Some(credentials)),
         Switch::AlreadyUs => Ok(None),
-        Switch::NeedsRoot => Err(format!(
+        Switch::NeedsRoot => Err(Error::new(format!(
             "cannot run as user '{user}': taskmasterd is not running as root"
-        )),
+        ))),
     }
 }
 

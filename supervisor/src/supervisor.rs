@@ -123,11 +123,12 @@ impl Supervisor {
     fn start_broker(&mut self) {
         let (pid, fd) = match self.command.start() {
             Ok(started) => started,
-            Err(message) => return self.broker_failed_to_start(message),
+            Err(error) => return self.broker_failed_to_start(error.to_string()),
         };
         let channel = match Channel::new(fd) {
             Ok(channel) => channel,
-            Err(message) => {
+            Err(error) => {
+                let message = error.to_string();
                 let _ = kill(pid, Signal::SIGKILL);
                 self.broker = Some(Broker {
                     pid,
@@ -467,8 +468,8 @@ impl Supervisor {
             readiness.ready();
         }
         if self.options.daemonized {
-            if let Err(message) = daemon::detach_stdio() {
-                self.notices.note(message);
+            if let Err(error) = daemon::detach_stdio() {
+                self.notices.note(error.to_string());
             }
         }
         self.notices.broker_is_up();
@@ -494,7 +495,7 @@ impl Supervisor {
             Err(error) => {
                 let reply = ToBroker::SpawnFailed {
                     id: request.id,
-                    error,
+                    error: error.to_string(),
                 };
                 return self.send(&reply);
             }
