@@ -16,6 +16,7 @@ mod exec;
 mod parse;
 mod plan;
 mod programs;
+mod reader;
 pub mod signals;
 mod sources;
 #[cfg(any(test, feature = "test-util"))]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use super::parse::{entries, Ctx, Field, Fields};
+use super::reader::{entries, Ctx, Field, Fields};
 use super::values::{self, did_you_mean, Span};
 use super::variables::{self, Expansion};
 use super::{accounts, AutoRestart, Group, LogSpec, Program};

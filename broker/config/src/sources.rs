@@ -12,7 +12,7 @@ use glob::Pattern;
 use nix::fcntl::OFlag;
 use toml_edit::Document;
 
-use super::parse::{entries, Ctx};
+use super::reader::{entries, Ctx};
 use super::values::{self, Span};
 use super::variables::Lookup;
 use super::ConfigError;
