@@ -8,6 +8,7 @@
 //! process.
 
 use crate::capture::rotate::LogFile;
+use crate::describe::timestamp;
 use std::io::{self, Write};
 use std::path::Path;
 use taskmaster_config::LogLevel;
@@ -121,13 +122,6 @@ fn to_journal(level: LogLevel, about: Option<(&str, &str)>, message: &str) {
         LogLevel::Info => send!(tracing::Level::INFO),
         LogLevel::Debug => send!(tracing::Level::DEBUG),
     }
-}
-
-/// The local time as the log writes it: `YYYY-MM-DD HH:MM:SS,SSS`.
-pub fn timestamp() -> String {
-    jiff::ZonedDateTime::now()
-        .strftime("%Y-%m-%d %H:%M:%S,%3f")
-        .to_string()
 }
 
 fn level_word(level: LogLevel) -> &'static str {

@@ -1,10 +1,18 @@
-//! Words for people: the `status` description column and how an exit is
-//! told in the log ("exit status 1", "terminated by SIGKILL").
+//! Words for people: the `status` description column, how an exit is told
+//! in the log ("exit status 1", "terminated by SIGKILL"), and the time as
+//! the logs write it.
 
 use std::time::{Duration, SystemTime};
 use taskmaster_config::signals::signal_name;
 use taskmaster_ipc::ExitStatus;
 use taskmaster_protocol::ProcessState;
+
+/// The local time as the log writes it: `YYYY-MM-DD HH:MM:SS,SSS`.
+pub fn timestamp() -> String {
+    jiff::ZonedDateTime::now()
+        .strftime("%Y-%m-%d %H:%M:%S,%3f")
+        .to_string()
+}
 
 /// What `status` shows after the state, as supervisorctl does.
 pub struct Facts<'a> {

@@ -3,7 +3,7 @@
 //! the next; then start), each complete when all its processes have
 //! reached a resting state.
 
-use crate::core::Proc;
+use crate::proc::Proc;
 use crate::targets::Selected;
 use std::collections::VecDeque;
 use taskmaster_protocol::{ActionResult, ProcessState, Response};

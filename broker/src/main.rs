@@ -12,6 +12,7 @@ mod framing;
 mod jobs;
 mod limits;
 mod link;
+mod proc;
 mod server;
 mod state;
 mod tail;

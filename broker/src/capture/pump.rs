@@ -6,7 +6,7 @@
 use super::rotate::{LogFile, SPLICE_CHUNK};
 use super::stamp::Stamper;
 use super::{LogTarget, Notice, Origin, Requests, Shared};
-use crate::activity::timestamp;
+use crate::describe::timestamp;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, tee, FcntlArg, OFlag, SpliceFFlags};
 use std::cell::RefCell;

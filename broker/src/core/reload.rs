@@ -145,7 +145,7 @@ impl Core {
         // Group membership and priorities may have moved for anyone.
         for proc in self.procs.iter_mut().filter(|p| !p.retired) {
             if let Some(program) = self.config.programs.get(&proc.program) {
-                (proc.group, proc.order) = super::placement(&self.config, program);
+                (proc.group, proc.order) = crate::proc::placement(&self.config, program);
             }
         }
         let as_wildcard = |indices: Vec<usize>| -> Vec<Selected> {
@@ -210,7 +210,8 @@ impl Core {
                     .collect();
                 for i in kept {
                     let proc = &mut self.procs[i];
-                    let def = Arc::new(super::instance_def(&program, &proc.name, &proc.group));
+                    let def =
+                        Arc::new(crate::proc::instance_def(&program, &proc.name, &proc.group));
                     if !*restart {
                         proc.def = def;
                         // Rotation and timestamps apply to the running pumps.

@@ -1,0 +1,88 @@
+//! One process (one instance of a program) as the broker tracks it: its
+//! definition, placement, state machine record, pipes and times. The core
+//! owns the table of them; jobs and requests read them.
+
+use crate::capture::Capture;
+use crate::state::Process;
+use crate::targets::Named;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::SystemTime;
+use taskmaster_config::{Config, Program};
+use taskmaster_ipc::Stream;
+
+/// One process (one instance of a program) as the broker tracks it.
+pub struct Proc {
+    pub name: String,
+    pub program: String,
+    /// The program's definition as this process runs it.
+    pub def: Arc<Program>,
+    pub group: String,
+    /// Start order: the group's priority, then the program's.
+    pub order: (i32, i32),
+    pub process: Process,
+    pub started_wall: Option<SystemTime>,
+    pub stopped_wall: Option<SystemTime>,
+    /// When the state last changed.
+    pub changed_wall: Option<SystemTime>,
+    /// A reload changed the program: the next spawn uses this definition.
+    pub pending: Option<Arc<Program>>,
+    /// A reload removed it: dropped once stopped.
+    pub retired: bool,
+    /// The pumps of the current process's stdout and stderr (one when
+    /// stderr is redirected); an earlier process's pumps drain on their own.
+    pub captures: Vec<(Stream, Capture)>,
+    /// The write end of the current process's stdin pipe.
+    pub stdin: Option<OwnedFd>,
+}
+
+impl Proc {
+    /// The process `name` of `program`, as placed by `config`.
+    pub fn new(config: &Config, program: &Program, name: String) -> Proc {
+        let (group, order) = placement(config, program);
+        let def = Arc::new(instance_def(program, &name, &group));
+        Proc {
+            name,
+            program: program.name.clone(),
+            def,
+            group,
+            order,
+            process: Process::new(),
+            started_wall: None,
+            stopped_wall: None,
+            changed_wall: None,
+            pending: None,
+            retired: false,
+            captures: Vec::new(),
+            stdin: None,
+        }
+    }
+}
+
+/// The group a program belongs to in `config`, and its start order: the
+/// group's priority, then the program's.
+pub fn placement(config: &Config, program: &Program) -> (String, (i32, i32)) {
+    let (group, priority) = config
+        .group_of(&program.name)
+        .map(|g| (g.name.clone(), g.priority))
+        .unwrap_or_else(|| (program.name.clone(), program.priority));
+    (group, (priority, program.priority))
+}
+
+/// The program with its per-instance placeholders filled for process `name`.
+pub fn instance_def(program: &Program, name: &str, group: &str) -> Program {
+    let number = name.rsplit_once(':').and_then(|(_, n)| n.parse().ok());
+    program.for_instance(number, name, group)
+}
+
+impl Named for Proc {
+    fn process_name(&self) -> &str {
+        &self.name
+    }
+    fn program_name(&self) -> &str {
+        &self.program
+    }
+    fn group_name(&self) -> &str {
+        &self.group
+    }
+}
