@@ -32,7 +32,32 @@ struct Reference<'a> {
 
 /// Expands `text` for the load; the error says which variable and how to fix it.
 pub(super) fn expand(text: &str, mode: Expansion, lookup: Lookup) -> Result<String, String> {
-    if mode == Expansion::None || !text.contains('$') {
+    if mode == Expansion::None {
+        return Ok(text.to_owned());
+    }
+    scan(text, |rest| {
+        if rest.starts_with("$$") {
+            let kept = if mode == Expansion::Full { "$" } else { "$$" };
+            Ok((kept.to_owned(), 2))
+        } else if rest.starts_with("${") {
+            let reference = reference(rest)?;
+            Ok((resolve(&reference, mode, lookup)?, reference.written.len()))
+        } else {
+            // A bare `$` (a shell's `$HOME` in args) is kept as it is.
+            Ok(("$".to_owned(), 1))
+        }
+    })
+}
+
+/// Copies `text`, asking `at` what to write for each `$`: given the text
+/// from that `$` on, it answers the replacement and how many bytes it
+/// stands for. The one walk over `$`s that expansion and per-instance
+/// substitution share.
+fn scan<E>(
+    text: &str,
+    mut at: impl FnMut(&str) -> Result<(String, usize), E>,
+) -> Result<String, E> {
+    if !text.contains('$') {
         return Ok(text.to_owned());
     }
     let mut out = String::with_capacity(text.len());
@@ -40,18 +65,9 @@ pub(super) fn expand(text: &str, mode: Expansion, lookup: Lookup) -> Result<Stri
     while let Some(dollar) = rest.find('$') {
         out.push_str(&rest[..dollar]);
         rest = &rest[dollar..];
-        if rest.starts_with("$$") {
-            out.push_str(if mode == Expansion::Full { "$" } else { "$$" });
-            rest = &rest[2..];
-        } else if rest.starts_with("${") {
-            let reference = reference(rest)?;
-            rest = &rest[reference.written.len()..];
-            out.push_str(&resolve(&reference, mode, lookup)?);
-        } else {
-            // A bare `$` (a shell's `$HOME` in args) is kept as it is.
-            out.push('$');
-            rest = &rest[1..];
-        }
+        let (replacement, used) = at(rest)?;
+        out.push_str(&replacement);
+        rest = &rest[used..];
     }
     out.push_str(rest);
     Ok(out)
@@ -121,40 +137,27 @@ pub(super) struct Instance<'a> {
 /// Fills the placeholders kept by [`Expansion::KeepInstance`] and turns
 /// `$$` into `$`. The text was checked at load, so anything else is literal.
 pub(super) fn substitute_instance(text: &str, instance: &Instance) -> String {
-    if !text.contains('$') {
-        return text.to_owned();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(dollar) = rest.find('$') {
-        out.push_str(&rest[..dollar]);
-        rest = &rest[dollar..];
+    let placeholders = [
+        ("${process_num}", instance.process_num),
+        ("${process_name}", instance.process_name),
+        ("${program_name}", instance.program_name),
+        ("${group_name}", instance.group_name),
+    ];
+    let filled: Result<String, std::convert::Infallible> = scan(text, |rest| {
         if rest.starts_with("$$") {
-            out.push('$');
-            rest = &rest[2..];
-            continue;
+            return Ok(("$".to_owned(), 2));
         }
-        let value = [
-            ("${process_num}", instance.process_num),
-            ("${process_name}", instance.process_name),
-            ("${program_name}", instance.program_name),
-            ("${group_name}", instance.group_name),
-        ]
-        .into_iter()
-        .find(|(placeholder, _)| rest.starts_with(placeholder));
-        match value {
-            Some((placeholder, value)) => {
-                out.push_str(value);
-                rest = &rest[placeholder.len()..];
-            }
-            None => {
-                out.push('$');
-                rest = &rest[1..];
-            }
-        }
+        Ok(placeholders
+            .iter()
+            .find(|(placeholder, _)| rest.starts_with(placeholder))
+            .map_or(("$".to_owned(), 1), |(placeholder, value)| {
+                ((*value).to_owned(), placeholder.len())
+            }))
+    });
+    match filled {
+        Ok(text) => text,
+        Err(never) => match never {},
     }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]
