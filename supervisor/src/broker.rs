@@ -58,6 +58,11 @@ impl BrokerCommand {
         self.user.as_ref().map(|credentials| credentials.uid)
     }
 
+    /// Who the broker runs as when it is not ours.
+    pub fn user(&self) -> Option<&sys::Credentials> {
+        self.user.as_ref()
+    }
+
     /// Starts a broker; returns its pid and our end of the channel.
     pub fn start(&self) -> Result<(Pid, OwnedFd), Error> {
         let (ours, theirs) = socketpair(

@@ -22,6 +22,7 @@ pub fn lookup(user: &str) -> Result<Credentials, Error> {
     let groups = getgrouplist(&name, found.gid)
         .map_err(|errno| Error::errno(format!("cannot list the groups of user '{user}'"), errno))?;
     Ok(Credentials {
+        name: found.name.clone(),
         uid: found.uid.as_raw(),
         gid: found.gid.as_raw(),
         groups: groups.into_iter().map(|g| g.as_raw()).collect(),

@@ -14,6 +14,7 @@ mod notices;
 mod pipes;
 mod placed;
 mod policy;
+mod reach;
 mod reaper;
 mod socket;
 mod spawn;
@@ -69,6 +70,17 @@ fn run(cli: Cli) -> Result<(), Error> {
     let policy =
         Policy::new(&config, loaded, command.uid()).map_err(|e| Error::new(e.to_string()))?;
     sys::release_free_memory();
+    if let Some(user) = command.user() {
+        let writer = reach::Writer {
+            name: &user.name,
+            uid: user.uid,
+            gids: &user.groups,
+        };
+        let problems = reach::unreachable(policy.config(), &writer);
+        if !problems.is_empty() {
+            return Err(Error::new(problems.join("\n")));
+        }
+    }
     if cli.check {
         println!("{}: ok", config.display());
         std::process::exit(0);

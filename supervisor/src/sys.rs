@@ -39,6 +39,8 @@ impl CStringArray {
 /// user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
+    /// The user's name, for messages.
+    pub name: String,
     pub uid: libc::uid_t,
     pub gid: libc::gid_t,
     pub groups: Vec<libc::gid_t>,

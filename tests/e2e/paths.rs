@@ -51,6 +51,9 @@ fn a_log_path_through_a_symlinked_directory_is_refused_and_said_in_status() {
     let dir = builder.dir().to_path_buf();
     let elsewhere = dir.join("elsewhere");
     fs::create_dir(&elsewhere).expect("cannot create the link's target");
+    // Writable by the broker, as an attacker's target would be: only the
+    // link is in the way.
+    crate::harness::set_mode(&elsewhere, 0o777);
     fs::create_dir(dir.join("d")).expect("cannot create d");
     symlink(&elsewhere, dir.join("d/sub")).expect("cannot plant the link");
     let d = builder.start();

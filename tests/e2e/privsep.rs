@@ -148,3 +148,24 @@ fn the_brokers_user_cannot_take_its_channel() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn a_log_directory_out_of_the_brokers_reach_fails_start_and_check_with_the_fix() {
+    if !is_root_or_skip("a_log_directory_out_of_the_brokers_reach") {
+        return;
+    }
+    let builder = Builder::new(&format!("{WEB}stdout = \"@DIR@/locked/web.out\"\n"));
+    let locked = builder.dir().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    crate::harness::set_mode(&locked, 0o755);
+    for output in [builder.check(), builder.start_expecting_failure()] {
+        assert_eq!(output.code, 2, "{output:?}");
+        assert!(
+            output
+                .stderr
+                .contains(&format!("cannot write in {}", locked.display()))
+                && output.stderr.contains("chown"),
+            "{output:?}"
+        );
+    }
+}
