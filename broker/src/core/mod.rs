@@ -13,6 +13,7 @@ use crate::server::{ClientRequest, Served};
 use crate::state::{self, step, Action, Event, Process};
 use crate::targets::Selected;
 use crate::watch::ConfigWatcher;
+use nix::sys::signal::Signal;
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -212,7 +213,7 @@ impl Core {
             self.link.send(
                 &ToSupervisor::Signal {
                     pid: child.pid,
-                    signal: 15,
+                    signal: Signal::SIGTERM as i32,
                     group: true,
                 },
                 Vec::new(),
@@ -504,7 +505,7 @@ impl Core {
     fn signal(&mut self, i: usize, signal: i32, group: bool) {
         let proc = &self.procs[i];
         if let Some(pid) = proc.process.pid {
-            let level = if signal == 9 {
+            let level = if signal == Signal::SIGKILL as i32 {
                 LogLevel::Warn
             } else {
                 LogLevel::Info
