@@ -14,7 +14,7 @@ use std::os::unix::net::UnixListener as StdListener;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use taskmaster_protocol::{Event, EventBody, Request, Response, MAX_LINE};
+use taskmaster_protocol::{Command, Event, EventBody, Request, Response, MAX_LINE};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -264,7 +264,7 @@ async fn serve_client(stream: UnixStream, peer: Peer, slot: Slot, routes: Routes
             continue;
         }
         let reply = match serde_json::from_str::<Request>(&line) {
-            Ok(request) if request.command == "events" => {
+            Ok(request) if request.command == Command::Events => {
                 // The core checks the caller's roles; the stream is served here.
                 let first = std::mem::replace(&mut first, false);
                 let verdict = answer(request.clone(), peer, first, &routes.core).await;
@@ -275,10 +275,11 @@ async fn serve_client(stream: UnixStream, peer: Peer, slot: Slot, routes: Routes
                     return;
                 }
             }
-            Ok(request) if crate::tail::is_tail(&request.command) => {
+            Ok(request) if crate::tail::reading(&request.command).is_some() => {
+                let reading = crate::tail::reading(&request.command).unwrap_or_default();
                 let first = std::mem::replace(&mut first, false);
-                let resolved = answer(request.clone(), peer, first, &routes.core).await;
-                if crate::tail::serve(request, resolved, &shared.hub, &mut lines, &mut writer).await
+                let resolved = answer(request, peer, first, &routes.core).await;
+                if crate::tail::serve(reading, resolved, &shared.hub, &mut lines, &mut writer).await
                 {
                     continue;
                 }

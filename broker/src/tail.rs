@@ -20,7 +20,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use taskmaster_protocol::{Request, Response, TailChunk, TailContent};
+use taskmaster_protocol::{Command, Reading, Response, TailChunk, TailContent};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedWrite, LinesCodec};
@@ -35,8 +35,13 @@ const MAX_BACKLOG: u64 = 1024 * 1024;
 /// Lines sent when the request does not say.
 const DEFAULT_LINES: u64 = 10;
 
-pub fn is_tail(command: &str) -> bool {
-    matches!(command, "tail" | "maintail")
+/// How a `tail` or `maintail` request reads its file; `None` for the other
+/// commands, which the server does not stream.
+pub fn reading(command: &Command) -> Option<Reading> {
+    match command {
+        Command::Tail { reading, .. } | Command::Maintail(reading) => Some(*reading),
+        _ => None,
+    }
 }
 
 /// Answers a `tail` or `maintail` request with the core's `resolved` reply
@@ -44,14 +49,14 @@ pub fn is_tail(command: &str) -> bool {
 /// lines; with `follow`, then streams until the client goes away. Returns
 /// whether the connection may take more requests.
 pub async fn serve(
-    request: Request,
+    reading: Reading,
     resolved: Response,
     hub: &Hub,
     lines: &mut Lines<OwnedReadHalf>,
     writer: &mut FramedWrite<OwnedWriteHalf, LinesCodec>,
 ) -> bool {
     let id = resolved.id.clone();
-    let follow = request.follow.unwrap_or(false);
+    let follow = reading.follow.unwrap_or(false);
     let mut content = match resolved.clone().into_content::<TailContent>() {
         Ok(content) => content,
         Err(_) => return send_line(writer, encode(&resolved)).await,
@@ -81,7 +86,7 @@ pub async fn serve(
     } else {
         None
     };
-    let wanted = request.lines.unwrap_or(DEFAULT_LINES);
+    let wanted = reading.lines.unwrap_or(DEFAULT_LINES);
     let opened = blocking(move || read_tail(&path, wanted)).await;
     let (text, follower) = match opened {
         Ok(Ok(found)) => found,

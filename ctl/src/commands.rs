@@ -12,8 +12,9 @@ use serde_json::Value;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use taskmaster_protocol::{
-    ActionContent, AvailContent, Client, ConnectError, ErrorBody, Event, EventBody, PidContent,
-    ProcessInfo, Request, StatusContent, TailChunk, TailContent, VersionContent, PROTOCOL_VERSION,
+    self as protocol, ActionContent, AvailContent, Client, ConnectError, ErrorBody, Event,
+    EventBody, PidContent, ProcessInfo, Request, Selection, StatusContent, TailChunk, TailContent,
+    VersionContent, PROTOCOL_VERSION,
 };
 
 mod fg;
@@ -38,7 +39,7 @@ impl Connection {
     fn call(&mut self, request: &Request) -> Result<Value, Error> {
         let reply = self.client.request(request).map_err(|e| self.lost(e))?;
         let content = reply.content_value();
-        refused(reply.status, reply.error)?;
+        refused(request, reply.status, reply.error.as_deref())?;
         Ok(content)
     }
 
@@ -48,7 +49,7 @@ impl Connection {
             .client
             .request_as::<T>(request)
             .map_err(|e| self.lost(e))?;
-        refused(reply.status, reply.error)?;
+        refused(request, reply.status, reply.error.as_ref())?;
         reply.content.ok_or_else(|| {
             Error::new(
                 exit::FAILED,
@@ -89,17 +90,24 @@ impl Connection {
     }
 }
 
-/// A reply's content; an error reply becomes `error: <message>` and exit
-/// status 1.
-/// An error reply (status >= 400) as the error to print.
-fn refused(status: u16, error: Option<ErrorBody>) -> Result<(), Error> {
+/// An error reply (status >= 400) to `sent` as the error to print: `error:
+/// <message>` and exit status 1.
+fn refused(sent: &Request, status: u16, error: Option<&ErrorBody>) -> Result<(), Error> {
     if status < 400 {
         return Ok(());
     }
     let message = match error {
         // supervisorctl's wording, which scripts grep for.
         Some(body) if body.code == "no_such_process" => {
-            let name = body.message.split('\'').nth(1).unwrap_or("?");
+            // A daemon older than the error's `name` field: the one name
+            // sent, when there was one.
+            let sent_one = || {
+                let mut specs = sent.command.selection()?.specs();
+                let one = specs.next()?;
+                specs.next().is_none().then(|| one.to_owned())
+            };
+            let name = body.name.clone().or_else(sent_one);
+            let name = name.as_deref().unwrap_or("?");
             format!("{name}: ERROR (no such process)")
         }
         Some(body) => format!("error: {}", body.message),
@@ -148,16 +156,18 @@ pub fn run(
 ) -> Result<u8, Error> {
     match command {
         Command::Status { names, format } => status(conn, names, *format, style, out),
-        Command::Start(a) => action(conn, Request::new("start"), a, out),
-        Command::Stop(a) => action(conn, Request::new("stop"), a, out),
-        Command::Restart(a) => action(conn, Request::new("restart"), a, out),
+        Command::Start(a) => action(conn, |s| protocol::Command::Start(s.into()), a, out),
+        Command::Stop(a) => action(conn, |s| protocol::Command::Stop(s.into()), a, out),
+        Command::Restart(a) => action(conn, |s| protocol::Command::Restart(s.into()), a, out),
         Command::Signal {
             signal: sig,
             action: a,
         } => {
-            let mut request = Request::new("signal");
-            request.signal = Some(signal_value(sig));
-            action(conn, request, a, out)
+            let signal = |selection| protocol::Command::Signal {
+                signal: Some(signal_value(sig)),
+                selection,
+            };
+            action(conn, signal, a, out)
         }
         Command::Pid { names, format } => pid(conn, names, *format, out),
         Command::Avail { format } => avail(conn, *format, out),
@@ -169,7 +179,7 @@ pub fn run(
         } => tail(conn, Some((name, *stream)), *reading, out),
         Command::Maintail { reading } => tail(conn, None, *reading, out),
         Command::Fg { name } => fg::run(conn, name, out),
-        Command::Clear(a) => action(conn, Request::new("clear"), a, out),
+        Command::Clear(a) => action(conn, protocol::Command::Clear, a, out),
         Command::Reread { format } => reread(conn, *format, out),
         Command::Reload { format } => reload(conn, *format, out),
         Command::Shutdown { format } => shutdown(conn, *format, out),
@@ -188,7 +198,8 @@ pub fn run(
 
 /// Every process, as `status` lists them.
 pub fn all_processes(conn: &mut Connection) -> Result<Vec<ProcessInfo>, Error> {
-    let status: StatusContent = decode(conn.call(&Request::new("status"))?)?;
+    let request = Request::new(protocol::Command::Status(Selection::default()));
+    let status: StatusContent = decode(conn.call(&request)?)?;
     Ok(status.processes)
 }
 
@@ -229,7 +240,7 @@ fn status(
     out: &mut impl Write,
 ) -> Result<u8, Error> {
     let names = resolve_names(conn, names)?;
-    let request = Request::new("status").with_names(names);
+    let request = Request::new(protocol::Command::Status(Selection::names(names)));
     let status: StatusContent = if format.json {
         let content = conn.call(&request)?;
         print_json(out, &content)?;
@@ -245,14 +256,16 @@ fn status(
     Ok(output::status_exit(&status.processes))
 }
 
+/// `start`, `stop`, `restart`, `signal` or `clear` (`command`) of the
+/// processes the action names.
 fn action(
     conn: &mut Connection,
-    request: Request,
+    command: impl FnOnce(Selection) -> protocol::Command,
     action: &Action,
     out: &mut impl Write,
 ) -> Result<u8, Error> {
     let names = resolve_names(conn, &action.names)?;
-    let content = conn.call(&request.with_names(names))?;
+    let content = conn.call(&Request::new(command(Selection::names(names))))?;
     let results = ActionContent::deserialize(&content).map_err(bad_content)?;
     if action.format.json {
         print_json(out, &content)?;
@@ -278,7 +291,9 @@ fn pid(
     out: &mut impl Write,
 ) -> Result<u8, Error> {
     let names = resolve_names(conn, names)?;
-    let content = conn.call(&Request::new("pid").with_names(names))?;
+    let content = conn.call(&Request::new(protocol::Command::Pid(Selection::names(
+        names,
+    ))))?;
     let pids = PidContent::deserialize(&content).map_err(bad_content)?;
     if format.json {
         print_json(out, &content)?;
@@ -289,7 +304,7 @@ fn pid(
 }
 
 fn reread(conn: &mut Connection, format: Format, out: &mut impl Write) -> Result<u8, Error> {
-    let content = conn.call(&Request::new("reread"))?;
+    let content = conn.call(&Request::new(protocol::Command::Reread))?;
     if format.json {
         print_json(out, &content)?;
     } else {
@@ -304,7 +319,7 @@ fn reread(conn: &mut Connection, format: Format, out: &mut impl Write) -> Result
 
 /// Prints the plan, then what happened to each process it stopped or started.
 fn reload(conn: &mut Connection, format: Format, out: &mut impl Write) -> Result<u8, Error> {
-    let content = conn.call(&Request::new("reload"))?;
+    let content = conn.call(&Request::new(protocol::Command::Reload))?;
     let reply = ActionContent::deserialize(&content).map_err(bad_content)?;
     if format.json {
         print_json(out, &content)?;
@@ -318,7 +333,7 @@ fn reload(conn: &mut Connection, format: Format, out: &mut impl Write) -> Result
 }
 
 fn avail(conn: &mut Connection, format: Format, out: &mut impl Write) -> Result<u8, Error> {
-    let content = conn.call(&Request::new("avail"))?;
+    let content = conn.call(&Request::new(protocol::Command::Avail))?;
     if format.json {
         print_json(out, &content)?;
     } else {
@@ -337,7 +352,7 @@ fn events(
     style: Style,
     out: &mut impl Write,
 ) -> Result<u8, Error> {
-    conn.call(&Request::new("events"))?;
+    conn.call(&Request::new(protocol::Command::Events))?;
     let zone = jiff::tz::TimeZone::system();
     loop {
         let Some(line) = conn.client.next_line::<Value>().map_err(|e| conn.lost(e))? else {
@@ -392,19 +407,25 @@ fn tail(
     reading: Reading,
     out: &mut impl Write,
 ) -> Result<u8, Error> {
-    let mut request = Request::new(if process.is_some() {
-        "tail"
-    } else {
-        "maintail"
-    });
-    if let Some((name, stream)) = process {
-        let mut names = resolve_names(conn, std::slice::from_ref(name))?;
-        request.name = names.pop();
-        request.stream = Some(stream.as_str().to_string());
-    }
-    request.lines = Some(reading.lines);
-    request.follow = Some(reading.follow);
-    let first: TailContent = decode(conn.call(&request)?)?;
+    let wanted = protocol::Reading {
+        lines: Some(reading.lines),
+        follow: Some(reading.follow),
+    };
+    let command = match process {
+        Some((name, stream)) => {
+            let mut names = resolve_names(conn, std::slice::from_ref(name))?;
+            protocol::Command::Tail {
+                selection: Selection {
+                    name: names.pop(),
+                    ..Selection::default()
+                },
+                stream: Some(stream.as_str().to_string()),
+                reading: wanted,
+            }
+        }
+        None => protocol::Command::Maintail(wanted),
+    };
+    let first: TailContent = decode(conn.call(&Request::new(command))?)?;
     out.write_all(first.text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(Error::stdout)?;
@@ -442,7 +463,7 @@ fn tail(
 }
 
 fn shutdown(conn: &mut Connection, format: Format, out: &mut impl Write) -> Result<u8, Error> {
-    let content = conn.call(&Request::new("shutdown"))?;
+    let content = conn.call(&Request::new(protocol::Command::Shutdown))?;
     if format.json {
         print_json(out, &content)?;
     } else {
@@ -452,7 +473,7 @@ fn shutdown(conn: &mut Connection, format: Format, out: &mut impl Write) -> Resu
 }
 
 fn version(conn: &mut Connection, format: Format, out: &mut impl Write) -> Result<u8, Error> {
-    let content = conn.call(&Request::new("version"))?;
+    let content = conn.call(&Request::new(protocol::Command::Version))?;
     let daemon = VersionContent::deserialize(&content).map_err(bad_content)?;
     if format.json {
         let both = serde_json::json!({

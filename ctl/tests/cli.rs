@@ -383,6 +383,24 @@ fn usage_errors_exit_2() {
     assert!(stdout(&output).contains("Exit status:"));
 }
 
+/// The protocol reads `stop` without a name as every program; the command
+/// line does not, so that a forgotten name never stops everything.
+#[test]
+fn stop_and_restart_without_a_name_are_usage_errors() {
+    let dir = TempDir::new();
+    // A socket nobody serves: exit 2, not 4, shows nothing was sent.
+    let url = format!("unix://{}", dir.0.join("none.sock").display());
+    for command in ["stop", "restart", "start"] {
+        let output = ctl_in(&dir.0, &["-s", &url, command], &[]);
+        assert_eq!(code(&output), 2, "{command}");
+        assert!(
+            stderr(&output).starts_with(&format!("error: {command} requires a process name")),
+            "{command}: {}",
+            stderr(&output)
+        );
+    }
+}
+
 #[test]
 fn server_url_comes_from_the_environment() {
     let daemon = FakeDaemon::answering(vec![ok(json!({ "daemon": 1 }))]);

@@ -109,6 +109,93 @@ fn unknown_command_400_unknown_name_404_ids_echoed() {
     assert_eq!(reply["content"]["version"], env!("CARGO_PKG_VERSION"));
 }
 
+/// The original specification: "if empty, targets all". A `stop`, `start`
+/// or `restart` naming nothing acts on every program; `signal` and `clear`
+/// still want a name.
+#[test]
+fn start_stop_and_restart_without_a_target_act_on_every_program() {
+    let d = TestDaemon::start(
+        r#"
+[programs.web]
+command = "@PROG@"
+startsecs = 0
+
+[programs.worker]
+command = "@PROG@"
+startsecs = 0
+numprocs = 2
+"#,
+    );
+    let all = ["web", "worker:0", "worker:1"];
+    for name in all {
+        d.wait_state(name, "RUNNING", WAIT);
+    }
+    let states = |d: &TestDaemon| -> Vec<(String, String)> {
+        d.processes()
+            .iter()
+            .map(|p| (p["name"].to_string(), p["state"].to_string()))
+            .collect()
+    };
+    let every = |state: &str| -> Vec<(String, String)> {
+        all.iter()
+            .map(|name| (json!(name).to_string(), json!(state).to_string()))
+            .collect()
+    };
+
+    let reply = d.request(json!({"command": "stop"}));
+    assert_eq!(reply["status"], 200, "{reply}");
+    assert_eq!(
+        reply["content"]["results"].as_array().map(Vec::len),
+        Some(3),
+        "{reply}"
+    );
+    assert_eq!(states(&d), every("STOPPED"));
+
+    let reply = d.request(json!({"command": "start"}));
+    assert_eq!(reply["status"], 200, "{reply}");
+    assert_eq!(states(&d), every("RUNNING"));
+
+    let before = d.pid("web");
+    let reply = d.request(json!({"id": 3, "command": "restart"}));
+    assert_eq!(
+        (reply["status"].clone(), reply["id"].clone()),
+        (json!(200), json!(3)),
+        "{reply}"
+    );
+    assert_eq!(states(&d), every("RUNNING"));
+    assert_ne!(d.pid("web"), before);
+
+    for command in ["signal", "clear"] {
+        let reply = d.request(json!({"command": command, "signal": "HUP"}));
+        assert_eq!(reply["status"], 400, "{reply}");
+        assert_eq!(reply["error"]["code"], "missing_name", "{reply}");
+    }
+    assert_eq!(states(&d), every("RUNNING"));
+}
+
+/// An error about a process names it in fields, so that no client reads
+/// it out of the message.
+#[test]
+fn errors_about_a_process_name_it_in_fields() {
+    let d = TestDaemon::start(WEB);
+    d.wait_state("web", "RUNNING", WAIT);
+    let reply = d.request(json!({"command": "stop", "names": ["web", "ngnix"]}));
+    assert_eq!(reply["status"], 404, "{reply}");
+    assert_eq!(reply["error"]["name"], "ngnix", "{reply}");
+
+    d.request(json!({"command": "stop", "name": "web"}));
+    let reply = d.request(json!({"command": "stdin", "name": "web", "data": "x\n"}));
+    assert_eq!(reply["status"], 409, "{reply}");
+    assert_eq!(
+        (
+            reply["error"]["name"].clone(),
+            reply["error"]["state"].clone()
+        ),
+        (json!("web"), json!("STOPPED")),
+        "{reply}"
+    );
+}
+
 #[test]
 fn seed_request_shape_stops_a_program() {
     let d = TestDaemon::start(WEB);

@@ -9,11 +9,13 @@
 mod client;
 mod discovery;
 mod framing;
+mod request;
 mod types;
 
 pub use client::{Client, ConnectError};
 pub use discovery::{discover_config, socket_path_from_url, ConfigNotFound, CONFIG_SEARCH_PATH};
 pub use framing::{read_line, LineError};
+pub use request::*;
 pub use types::*;
 
 /// The protocol version `version` reports. Raised on incompatible changes;

@@ -3,74 +3,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// One request line. `command` picks the operation; the other fields are
-/// its arguments. Unknown fields are ignored so that newer clients can talk
-/// to older daemons.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Request {
-    /// Any JSON value; echoed in the reply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<Value>,
-    pub command: String,
-    /// How to read `name`: a program (all its instances), one process, a
-    /// group, or everything. Without it, `name` is read as a process spec
-    /// (`web`, `web:3`, `group:*`, `all`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<Target>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Several process specs at once; combined with `name`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub names: Vec<String>,
-    /// For `signal`: a name (`HUP`, `SIGHUP`) or a number.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signal: Option<Value>,
-    /// For `start`, `stop`, `restart`: reply once the processes have settled
-    /// (the default), or at once when false.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wait: Option<bool>,
-    /// For `tail`: `"stdout"` (the default) or `"stderr"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stream: Option<String>,
-    /// For `tail` and `maintail`: how many lines to send first (default 10).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lines: Option<u64>,
-    /// For `tail` and `maintail`: after the first reply, stream what is
-    /// appended to the file until the client disconnects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub follow: Option<bool>,
-    /// For `stdin`: text to write to the process's stdin.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<String>,
-    /// For `stdin`: close the process's stdin (after `data`), so that it
-    /// reads end of file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub close: Option<bool>,
-}
-
-impl Request {
-    pub fn new(command: impl Into<String>) -> Self {
-        Request {
-            command: command.into(),
-            ..Request::default()
-        }
-    }
-
-    pub fn with_names(mut self, names: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.names = names.into_iter().map(Into::into).collect();
-        self
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Target {
-    Program,
-    Process,
-    Group,
-    All,
-}
-
 /// One reply line: `status` has HTTP's meanings (200 done, 400 bad request,
 /// 404 no such process, 409 wrong state, 500 internal error).
 ///
@@ -85,8 +17,10 @@ pub struct Response {
     pub status: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<Box<serde_json::value::RawValue>>,
+    /// Boxed: the broker passes replies by value through every handler's
+    /// `Result`, and the error, the rarer case, would double their size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorBody>,
+    pub error: Option<Box<ErrorBody>>,
 }
 
 impl Response {
@@ -106,22 +40,31 @@ impl Response {
             id: None,
             status,
             content: None,
-            error: Some(ErrorBody {
-                code: code.into(),
-                message: message.into(),
-            }),
+            error: Some(Box::new(ErrorBody::new(code, message))),
         }
+    }
+
+    /// Names the process an error reply is about, and its state when the
+    /// error depends on it, so that no client reads them out of the message.
+    pub fn about(mut self, name: impl Into<String>, state: Option<ProcessState>) -> Self {
+        if let Some(error) = &mut self.error {
+            error.name = Some(name.into());
+            error.state = state;
+        }
+        self
     }
 
     /// The content decoded as `T`, or the reply's error.
     pub fn into_content<T: for<'de> Deserialize<'de>>(self) -> Result<T, ErrorBody> {
         if let Some(error) = self.error {
-            return Err(error);
+            return Err(*error);
         }
         let text = self.content.as_deref().map_or("null", |raw| raw.get());
-        serde_json::from_str(text).map_err(|e| ErrorBody {
-            code: "bad_reply".into(),
-            message: format!("unexpected reply from taskmasterd: {e}"),
+        serde_json::from_str(text).map_err(|e| {
+            ErrorBody::new(
+                "bad_reply",
+                format!("unexpected reply from taskmasterd: {e}"),
+            )
         })
     }
 
@@ -158,6 +101,25 @@ pub struct ErrorBody {
     pub code: String,
     /// A sentence for people.
     pub message: String,
+    /// The process the error is about, when it is about one: the spec that
+    /// matched nothing (`no_such_process`), the process that is not running
+    /// or whose stdin is full or closed, the one without a stderr log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// That process's state, when the error depends on it (`not_running`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ProcessState>,
+}
+
+impl ErrorBody {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorBody {
+            code: code.into(),
+            message: message.into(),
+            name: None,
+            state: None,
+        }
+    }
 }
 
 impl std::fmt::Display for ErrorBody {
@@ -407,23 +369,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seed_request_shape_parses() {
-        let request: Request =
-            serde_json::from_str(r#"{"command": "stop", "target": "program", "name": "nginx"}"#)
-                .unwrap();
-        assert_eq!(request.command, "stop");
-        assert_eq!(request.target, Some(Target::Program));
-        assert_eq!(request.name.as_deref(), Some("nginx"));
-    }
-
-    #[test]
-    fn unknown_fields_are_ignored() {
-        let request: Request =
-            serde_json::from_str(r#"{"command": "status", "future": [1, 2]}"#).unwrap();
-        assert_eq!(request, Request::new("status"));
-    }
-
-    #[test]
     fn error_reply_round_trips() {
         let mut reply = Response::error(404, "no_such_process", "no such process: 'x'");
         reply.id = Some(Value::from(3));
@@ -438,6 +383,26 @@ mod tests {
             back.into_content::<StatusContent>().unwrap_err().code,
             "no_such_process"
         );
+    }
+
+    #[test]
+    fn an_error_about_a_process_names_it_in_fields() {
+        let reply = Response::error(409, "not_running", "web is not running (EXITED)")
+            .about("web", Some(ProcessState::Exited));
+        let line = serde_json::to_string(&reply).unwrap();
+        assert_eq!(
+            line,
+            r#"{"status":409,"error":{"code":"not_running","message":"web is not running (EXITED)","name":"web","state":"EXITED"}}"#
+        );
+        let error = serde_json::from_str::<Response>(&line)
+            .unwrap()
+            .error
+            .unwrap();
+        assert_eq!(error.name.as_deref(), Some("web"));
+        assert_eq!(error.state, Some(ProcessState::Exited));
+        // A reply from a daemon that names nothing still reads.
+        let old: ErrorBody = serde_json::from_str(r#"{"code":"c","message":"m"}"#).unwrap();
+        assert_eq!(old, ErrorBody::new("c", "m"));
     }
 
     #[test]

@@ -21,15 +21,6 @@ pub(super) struct Scope {
     pub skipped: Vec<Skipped>,
 }
 
-/// The commands whose names pick processes; the others touch no process
-/// or the daemon as a whole.
-fn picks_processes(command: &str) -> bool {
-    matches!(
-        command,
-        "status" | "pid" | "tail" | "start" | "stop" | "restart" | "signal" | "clear" | "stdin"
-    )
-}
-
 /// `all`, `group:*` and the like: they ask for "what I may touch", so they
 /// are narrowed, where a name the caller may not touch is refused.
 fn is_wildcard(target: Option<Target>, spec: &str) -> bool {
@@ -54,27 +45,30 @@ impl Core {
         if access::is_admin(policy, &caller) {
             return Ok(Scope::default());
         }
-        let command = request.command.as_str();
+        let command = &request.command;
         let refuse = |what: &str, rule: &str| {
-            let message = format!("{caller} may not {command}{what}: {rule}");
+            let message = format!("{caller} may not {}{what}: {rule}", command.name());
             Response::error(403, "forbidden", message)
         };
-        let mut specs: Vec<String> = request.name.iter().cloned().collect();
-        specs.extend(request.names.iter().cloned());
-        // `status` alone and `target: all` name every process.
-        if specs.is_empty() && (command == "status" || request.target == Some(Target::All)) {
-            specs.push(String::new());
-        }
-        if !picks_processes(command) || specs.is_empty() {
+        // The commands about the daemon as a whole have no selection.
+        let selection = command.selection().filter(|selection| {
+            !selection.is_empty() || super::requests::unnamed_means_every_process(command)
+        });
+        let Some(selection) = selection else {
             return match access::decide(policy, &caller, command, None) {
                 Decision::Allowed => Ok(Scope::default()),
                 Decision::Denied(rule) => Err(refuse("", &rule)),
             };
+        };
+        let mut specs: Vec<String> = selection.specs().map(str::to_owned).collect();
+        // Naming nothing, or `target: all` alone, names every process.
+        if specs.is_empty() {
+            specs.push(String::new());
         }
         let mut allowed: Vec<Option<bool>> = vec![None; self.procs.len()];
         let mut skipped = Vec::new();
         for spec in &specs {
-            let target = request.target;
+            let target = selection.target;
             let indices: Vec<usize> = if spec.is_empty() && target != Some(Target::All) {
                 (0..self.procs.len()).collect()
             } else {
@@ -101,7 +95,7 @@ impl Core {
                 match access::decide(policy, &caller, command, Some(on)) {
                     Decision::Allowed => allowed[index] = Some(true),
                     Decision::Denied(rule) if !is_wildcard(target, spec) => {
-                        return Err(refuse(&format!(" {spec}"), &rule));
+                        return Err(refuse(&format!(" {spec}"), &rule).about(spec, None));
                     }
                     Decision::Denied(rule) => {
                         allowed[index] = Some(false);

@@ -15,8 +15,9 @@ use taskmaster_config::signals::{parse_signal, signal_from_number};
 use taskmaster_config::{Program, Stream};
 use taskmaster_ipc::ToSupervisor;
 use taskmaster_protocol::{
-    ActionContent, ActionResult, AvailContent, AvailProgram, PidContent, ProcessInfo, ProcessPid,
-    Request, Response, StatusContent, StdinContent, TailContent, VersionContent, PROTOCOL_VERSION,
+    Action, ActionContent, ActionResult, AvailContent, AvailProgram, Command, PidContent,
+    ProcessInfo, ProcessPid, Response, Selection, StatusContent, StdinContent, TailContent, Target,
+    VersionContent, COMMAND_NAMES, PROTOCOL_VERSION,
 };
 
 impl Core {
@@ -36,7 +37,7 @@ impl Core {
             let names: Vec<&str> = scope.skipped.iter().map(|s| s.name.as_str()).collect();
             self.log.info(&format!(
                 "{} by {}: skipped {} (roles)",
-                client.request.command,
+                client.request.command.name(),
                 client.peer.describe(),
                 names.join(", ")
             ));
@@ -59,18 +60,19 @@ impl Core {
             self.log
                 .info(&format!("client connected: {}", peer.describe()));
         }
-        let response = match request.command.as_str() {
-            "status" => self.select(&request).map(|s| self.status(&s)),
-            "start" | "stop" | "restart" => {
+        let command = request.command;
+        let response = match &command {
+            Command::Status(selection) => self.select(selection).map(|s| self.status(&s)),
+            Command::Start(action) | Command::Stop(action) | Command::Restart(action) => {
                 let who = peer.describe();
                 self.log.info(&format!(
                     "{} {} requested by {who}",
-                    request.command,
-                    request_names(&request)
+                    command.name(),
+                    request_names(&action.selection)
                 ));
-                match self.action(&request) {
+                match self.action(&command, action) {
                     Ok(job) => {
-                        let wait = request.wait.unwrap_or(true);
+                        let wait = action.wait.unwrap_or(true);
                         let mut job = job;
                         if wait {
                             job.reply = Some(reply);
@@ -88,76 +90,90 @@ impl Core {
                     Err(response) => Err(response),
                 }
             }
-            "signal" => {
+            Command::Signal { signal, selection } => {
                 self.log.info(&format!(
                     "signal {} requested by {}",
-                    request_names(&request),
+                    request_names(selection),
                     peer.describe()
                 ));
-                self.signal_request(&request)
+                self.signal_request(&command, signal.as_ref(), selection)
             }
-            "reread" => self.reread(),
-            "reload" | "update" => {
+            Command::Reread => self.reread(),
+            Command::Reload | Command::Update => {
                 self.reload(Some(reply), &format!("requested by {}", peer.describe()));
                 return;
             }
-            "tail" => self.tail_target(&request),
-            "stdin" => self.stdin(&request, &peer.describe()),
-            "maintail" => Ok(Response::ok(TailContent {
+            Command::Tail {
+                selection, stream, ..
+            } => self.tail_target(&command, selection, stream.as_deref()),
+            Command::Stdin {
+                selection,
+                data,
+                close,
+            } => self.stdin(
+                &command,
+                selection,
+                data.as_deref(),
+                close.unwrap_or(false),
+                &peer.describe(),
+            ),
+            Command::Maintail(_) => Ok(Response::ok(TailContent {
                 name: None,
                 stream: None,
                 path: self.config.daemon.logfile.display().to_string(),
                 text: String::new(),
             })),
-            "clear" => {
+            Command::Clear(selection) => {
                 self.log.info(&format!(
                     "clear {} requested by {}",
-                    request_names(&request),
+                    request_names(selection),
                     peer.describe()
                 ));
-                self.clear(&request)
+                self.clear(&command, selection)
             }
-            "pid" => self.pid(&request),
+            Command::Pid(selection) => self.pid(selection),
             // The server streams the events itself; it asks here only so
             // that the roles are checked (above).
-            "events" => Ok(Response::ok(serde_json::json!({}))),
-            "avail" => Ok(self.avail()),
-            "version" => Ok(Response::ok(VersionContent {
+            Command::Events => Ok(Response::ok(serde_json::json!({}))),
+            Command::Avail => Ok(self.avail()),
+            Command::Version => Ok(Response::ok(VersionContent {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 protocol: PROTOCOL_VERSION,
             })),
-            "shutdown" => {
+            Command::Shutdown => {
                 let _ = reply.send(Response::ok(
                     serde_json::json!({ "message": "shutting down" }),
                 ));
                 self.begin_shutdown(&format!("requested by {}", peer.describe()));
                 return;
             }
-            other => Err(Response::error(
+            Command::Unknown(other) => Err(Response::error(
                 400,
                 "unknown_command",
                 format!(
                     "unknown command '{other}'; known commands: {}",
-                    COMMANDS.join(", ")
+                    COMMAND_NAMES.join(", ")
                 ),
             )),
         };
         let _ = reply.send(response.unwrap_or_else(|e| e));
     }
 
-    /// The processes `request` names that its caller may touch.
-    fn select(&self, request: &Request) -> Result<Vec<Selected>, Response> {
-        let mut selected = self.select_any(request)?;
+    /// The processes `selection` names that its caller may touch.
+    fn select(&self, selection: &Selection) -> Result<Vec<Selected>, Response> {
+        let mut selected = self.select_any(selection)?;
         if let Some(allowed) = &self.scope {
             selected.retain(|s| allowed.get(s.index).copied().unwrap_or(false));
         }
         Ok(selected)
     }
 
-    fn select_any(&self, request: &Request) -> Result<Vec<Selected>, Response> {
-        let mut specs: Vec<String> = request.name.iter().cloned().collect();
-        specs.extend(request.names.iter().cloned());
-        if specs.is_empty() && request.target != Some(taskmaster_protocol::Target::All) {
+    /// A selection without a name is every process; its handler has
+    /// refused it first when that is not what its command means
+    /// ([`unnamed_means_every_process`]).
+    fn select_any(&self, selection: &Selection) -> Result<Vec<Selected>, Response> {
+        let mut specs: Vec<String> = selection.specs().map(str::to_owned).collect();
+        if specs.is_empty() && selection.target != Some(Target::All) {
             return Ok((0..self.procs.len())
                 .map(|index| Selected {
                     index,
@@ -168,8 +184,9 @@ impl Core {
         if specs.is_empty() {
             specs.push(String::new());
         }
-        targets::resolve(&self.procs, request.target, &specs).map_err(|name| {
+        targets::resolve(&self.procs, selection.target, &specs).map_err(|name| {
             Response::error(404, "no_such_process", format!("no such process: '{name}'"))
+                .about(name, None)
         })
     }
 
@@ -236,7 +253,7 @@ impl Core {
         })
     }
 
-    fn action(&self, request: &Request) -> Result<Job, Response> {
+    fn action(&self, command: &Command, action: &Action) -> Result<Job, Response> {
         if self.shutting_down {
             return Err(Response::error(
                 409,
@@ -244,22 +261,12 @@ impl Core {
                 "taskmasterd is shutting down",
             ));
         }
-        if request.name.is_none() && request.names.is_empty() && request.target.is_none() {
-            return Err(Response::error(
-                400,
-                "missing_name",
-                format!(
-                    "{} needs a process name, a group (group:*) or all",
-                    request.command
-                ),
-            ));
-        }
-        let mut selected = self.select(request)?;
+        let mut selected = self.select(&action.selection)?;
         // Processes a reload removed are on their way out.
         selected.retain(|s| !self.procs[s.index].retired);
-        let phases = match request.command.as_str() {
-            "start" => vec![self.start_phase(&selected)],
-            "stop" => self.stop_phases(&selected),
+        let phases = match command {
+            Command::Start(_) => vec![self.start_phase(&selected)],
+            Command::Stop(_) => self.stop_phases(&selected),
             _ => {
                 // A restart starts again what it named, even what was not running.
                 let start = self.start_phase(&selected);
@@ -276,9 +283,14 @@ impl Core {
         Ok(Job::new(None, phases))
     }
 
-    fn signal_request(&mut self, request: &Request) -> Result<Response, Response> {
+    fn signal_request(
+        &mut self,
+        command: &Command,
+        signal: Option<&serde_json::Value>,
+        selection: &Selection,
+    ) -> Result<Response, Response> {
         let bad = |message: String| Response::error(400, "bad_signal", message);
-        let signal = match &request.signal {
+        let signal = match signal {
             Some(serde_json::Value::String(text)) => parse_signal(text).map_err(bad)?,
             Some(serde_json::Value::Number(n)) => {
                 signal_from_number(n.as_i64().unwrap_or(-1)).map_err(bad)?
@@ -289,14 +301,8 @@ impl Core {
                 ))
             }
         };
-        if request.name.is_none() && request.names.is_empty() && request.target.is_none() {
-            return Err(Response::error(
-                400,
-                "missing_name",
-                "signal needs a process name, a group (group:*) or all",
-            ));
-        }
-        let selected = self.select(request)?;
+        require_name(command, selection)?;
+        let selected = self.select(selection)?;
         let mut results = Vec::new();
         for s in selected {
             let proc = &self.procs[s.index];
@@ -327,15 +333,15 @@ impl Core {
         }))
     }
 
-    fn pid(&self, request: &Request) -> Result<Response, Response> {
-        if request.name.is_none() && request.names.is_empty() && request.target.is_none() {
+    fn pid(&self, selection: &Selection) -> Result<Response, Response> {
+        if selection.is_empty() {
             return Ok(Response::ok(PidContent {
                 daemon: Some(nix::unistd::getppid().as_raw()),
                 processes: Vec::new(),
             }));
         }
         let processes = self
-            .select(request)?
+            .select(selection)?
             .iter()
             .map(|s| ProcessPid {
                 name: self.procs[s.index].name.clone(),
@@ -377,9 +383,15 @@ impl Core {
 impl Core {
     /// The log file `tail` reads: one process's stdout or stderr. The
     /// server task reads it, so that a slow client never holds the core.
-    fn tail_target(&self, request: &Request) -> Result<Response, Response> {
+    fn tail_target(
+        &self,
+        command: &Command,
+        selection: &Selection,
+        stream: Option<&str>,
+    ) -> Result<Response, Response> {
         let bad = |code: &str, message: String| Response::error(400, code, message);
-        let stream = match request.stream.as_deref().unwrap_or("stdout") {
+        let stream_name = stream.unwrap_or("stdout");
+        let stream = match stream_name {
             "stdout" => Stream::Stdout,
             "stderr" => Stream::Stderr,
             other => {
@@ -389,7 +401,7 @@ impl Core {
                 ))
             }
         };
-        let proc = &self.procs[self.one_process(request)?];
+        let proc = &self.procs[self.one_process(command, selection)?];
         if stream == Stream::Stderr && proc.def.redirect_stderr {
             return Err(bad(
                 "no_log",
@@ -397,12 +409,13 @@ impl Core {
                     "{}'s stderr goes to its stdout log (redirect_stderr); tail its stdout",
                     proc.name
                 ),
-            ));
+            )
+            .about(&proc.name, None));
         }
         let path = self.config.log_path(&proc.def, &proc.name, stream);
         Ok(Response::ok(TailContent {
             name: Some(proc.name.clone()),
-            stream: Some(request.stream.clone().unwrap_or_else(|| "stdout".into())),
+            stream: Some(stream_name.to_owned()),
             path: path.display().to_string(),
             text: String::new(),
         }))
@@ -411,20 +424,16 @@ impl Core {
     /// The index of the one process `request` names: 400 `missing_name`
     /// without a name, 400 `ambiguous_name` when it names several, 404 when
     /// none. For the commands that act on one process (`tail`, `stdin`).
-    fn one_process(&self, request: &Request) -> Result<usize, Response> {
+    fn one_process(&self, command: &Command, selection: &Selection) -> Result<usize, Response> {
         let bad = |code: &str, message: String| Response::error(400, code, message);
-        let command = &request.command;
-        let Some(spec) = request
-            .name
-            .as_deref()
-            .or(request.names.first().map(String::as_str))
-        else {
+        let command = command.name();
+        let Some(spec) = selection.specs().next() else {
             return Err(bad(
                 "missing_name",
                 format!("{command} needs the name of one process"),
             ));
         };
-        let selected = self.select(request)?;
+        let selected = self.select(selection)?;
         let [one] = selected.as_slice() else {
             let names: Vec<&str> = selected
                 .iter()
@@ -437,7 +446,8 @@ impl Core {
                     names.len(),
                     names.join(", ")
                 ),
-            ));
+            )
+            .about(spec, None));
         };
         Ok(one.index)
     }
@@ -463,16 +473,10 @@ impl Core {
         })
     }
 
-    fn clear(&mut self, request: &Request) -> Result<Response, Response> {
-        if request.name.is_none() && request.names.is_empty() && request.target.is_none() {
-            return Err(Response::error(
-                400,
-                "missing_name",
-                "clear needs a process name, a group (group:*) or all",
-            ));
-        }
+    fn clear(&mut self, command: &Command, selection: &Selection) -> Result<Response, Response> {
+        require_name(command, selection)?;
         let mut results = Vec::new();
-        for s in self.select(request)? {
+        for s in self.select(selection)? {
             let proc = &self.procs[s.index];
             let outcome = self.clear_logs(proc).map_err(|e| e.to_string());
             let (ok, message) = match outcome {
@@ -503,30 +507,38 @@ impl Core {
 
 impl Core {
     /// Writes `data` to one process's stdin pipe, then closes it when asked.
-    fn stdin(&mut self, request: &Request, peer: &str) -> Result<Response, Response> {
-        let data = request.data.as_deref().unwrap_or_default().as_bytes();
-        let close = request.close.unwrap_or(false);
-        if request.data.is_none() && !close {
+    fn stdin(
+        &mut self,
+        command: &Command,
+        selection: &Selection,
+        data: Option<&str>,
+        close: bool,
+        peer: &str,
+    ) -> Result<Response, Response> {
+        if data.is_none() && !close {
             return Err(Response::error(
                 400,
                 "bad_request",
                 "stdin needs \"data\" (text to write) or \"close\": true",
             ));
         }
-        let i = self.one_process(request)?;
+        let data = data.unwrap_or_default().as_bytes();
+        let i = self.one_process(command, selection)?;
         let proc = &mut self.procs[i];
         let not_running = |message: String| Response::error(409, "not_running", message);
         if proc.process.pid.is_none() {
             return Err(not_running(format!(
                 "{} is not running ({}); start it first",
                 proc.name, proc.process.state
-            )));
+            ))
+            .about(&proc.name, Some(proc.process.state)));
         }
         let Some(pipe) = &proc.stdin else {
             return Err(not_running(format!(
                 "{}'s stdin is closed (a stdin request closed it); it gets a new one when it restarts",
                 proc.name
-            )));
+            ))
+            .about(&proc.name, Some(proc.process.state)));
         };
         let written = match feed(data, |rest| nix::unistd::write(pipe, rest)) {
             Fed::All => data.len(),
@@ -539,14 +551,16 @@ impl Core {
                         "{} does not read its stdin any more (it closed it, or is exiting)",
                         proc.name
                     ),
-                ))
+                )
+                .about(&proc.name, None))
             }
             Fed::Failed(errno) => {
                 return Err(Response::error(
                     500,
                     "internal",
                     format!("cannot write to {}'s stdin: {}", proc.name, errno.desc()),
-                ))
+                )
+                .about(&proc.name, None))
             }
         };
         if close {
@@ -581,7 +595,7 @@ fn stdin_full(name: &str, written: usize, wanted: usize) -> Response {
         closed: false,
     })
     .content;
-    reply
+    reply.about(name, None)
 }
 
 /// How writing to a non-blocking pipe ended.
@@ -630,14 +644,36 @@ fn output_error(proc: &Proc) -> Option<String> {
     (!errors.is_empty()).then(|| errors.join("; "))
 }
 
-const COMMANDS: [&str; 17] = [
-    "status", "start", "stop", "restart", "signal", "pid", "avail", "reread", "reload", "update",
-    "version", "shutdown", "events", "tail", "maintail", "clear", "stdin",
-];
+/// Whether a `command` that names no process is about every process: so
+/// are `status`, `start`, `stop` and `restart` (the original specification:
+/// "if empty, targets all"). `pid` is then about the daemon, and the others
+/// need a name ([`require_name`]).
+pub(super) fn unnamed_means_every_process(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Status(_) | Command::Start(_) | Command::Stop(_) | Command::Restart(_)
+    )
+}
 
-fn request_names(request: &Request) -> String {
-    let mut names: Vec<&str> = request.name.iter().map(String::as_str).collect();
-    names.extend(request.names.iter().map(String::as_str));
+/// 400 `missing_name` for a command that acts only on the processes named
+/// to it when `selection` names none, so that a forgotten name never
+/// signals or clears everything.
+fn require_name(command: &Command, selection: &Selection) -> Result<(), Response> {
+    if !selection.is_empty() || unnamed_means_every_process(command) {
+        return Ok(());
+    }
+    Err(Response::error(
+        400,
+        "missing_name",
+        format!(
+            "{} needs a process name, a group (group:*) or all",
+            command.name()
+        ),
+    ))
+}
+
+fn request_names(selection: &Selection) -> String {
+    let names: Vec<&str> = selection.specs().collect();
     if names.is_empty() {
         "all".to_string()
     } else {

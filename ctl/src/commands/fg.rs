@@ -12,7 +12,7 @@ use crate::cli::LogStream;
 use crate::error::{exit, Error};
 use std::io::{self, IsTerminal, Read, Write};
 use std::sync::mpsc;
-use taskmaster_protocol::{Request, TailChunk};
+use taskmaster_protocol::{Command, Reading, Request, Selection, TailChunk};
 
 /// The most of the input sent in one `stdin` request; a terminal sends a
 /// line at a time anyway.
@@ -75,11 +75,14 @@ pub fn run(conn: &mut Connection, name: &str, out: &mut impl Write) -> Result<u8
 /// `None` for stderr when it goes to the stdout log (`redirect_stderr`).
 fn follow(conn: &Connection, name: &str, stream: LogStream) -> Result<Option<Connection>, Error> {
     let mut follower = conn.another()?;
-    let mut request = Request::new("tail");
-    request.name = Some(name.to_string());
-    request.stream = Some(stream.as_str().to_string());
-    request.lines = Some(0);
-    request.follow = Some(true);
+    let request = Request::new(Command::Tail {
+        selection: Selection::one(name),
+        stream: Some(stream.as_str().to_string()),
+        reading: Reading {
+            lines: Some(0),
+            follow: Some(true),
+        },
+    });
     let reply = follower
         .client
         .request(&request)
@@ -87,7 +90,7 @@ fn follow(conn: &Connection, name: &str, stream: LogStream) -> Result<Option<Con
     if stream == LogStream::Stderr && reply.error.as_ref().is_some_and(|e| e.code == "no_log") {
         return Ok(None);
     }
-    refused(reply.status, reply.error)?;
+    refused(&request, reply.status, reply.error.as_deref())?;
     Ok(Some(follower))
 }
 
@@ -202,9 +205,11 @@ fn show(stream: LogStream, chunk: TailChunk, out: &mut impl Write) -> Result<(),
 /// Sends input to the process. A process that is not running, or whose pipe
 /// is full, is not a reason to detach: fg says what was not sent and goes on.
 fn send_input(conn: &mut Connection, name: &str, text: String) -> Result<(), Error> {
-    let mut request = Request::new("stdin");
-    request.name = Some(name.to_string());
-    request.data = Some(text);
+    let request = Request::new(Command::Stdin {
+        selection: Selection::one(name),
+        data: Some(text),
+        close: None,
+    });
     let reply = match conn.client.request(&request) {
         // taskmasterd closes a connection idle for `idle_timeout`, saying
         // so; either way it never read this request, so it is sent again,
@@ -225,7 +230,7 @@ fn send_input(conn: &mut Connection, name: &str, text: String) -> Result<(), Err
             eprintln!("taskmasterctl: not all sent: {}", error.message);
             Ok(())
         }
-        _ => refused(reply.status, reply.error),
+        _ => refused(&request, reply.status, reply.error.as_deref()),
     }
 }
 

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use taskmaster_protocol::{
-    socket_path_from_url, Client, Event, EventBody, ProcessState, Request, StatusContent,
-    DEFAULT_SERVER_URL,
+    socket_path_from_url, Client, Command, Event, EventBody, ProcessState, Request, Selection,
+    StatusContent, DEFAULT_SERVER_URL,
 };
 
 const STATES: [ProcessState; 8] = [
@@ -90,7 +90,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     // Subscribe first, then look: a change between the two is in the stream.
     let mut stream = connect(&socket)?;
     let reply = stream
-        .request(&Request::new("events"))
+        .request(&Request::new(Command::Events))
         .map_err(|e| lost(&socket, &e))?;
     if let Some(error) = reply.error {
         return Err(fail(1, error.message));
@@ -173,7 +173,7 @@ fn not_there_yet(
 ) -> Result<BTreeMap<String, ProcessState>, Failure> {
     let mut client = connect(socket)?;
     let reply = client
-        .request(&Request::new("status").with_names(names))
+        .request(&Request::new(Command::Status(Selection::names(names))))
         .map_err(|e| lost(socket, &e))?;
     let status: StatusContent = reply.into_content().map_err(|e| fail(1, e.message))?;
     Ok(status

@@ -11,7 +11,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use taskmaster_protocol::{ActionContent, Client, ProcessState, Request, StatusContent};
+use taskmaster_protocol::{
+    self as protocol, ActionContent, Client, ProcessState, Request, Selection, StatusContent,
+};
 
 /// The broker's comm as the kernel shows it: names are cut to 15 bytes.
 const BROKER_COMM: &str = "taskmaster-brok";
@@ -147,7 +149,9 @@ impl Running {
             },
         };
         let reply = client
-            .request(&Request::new("status").with_names(names.iter().copied()))
+            .request(&Request::new(protocol::Command::Status(Selection::names(
+                names.iter().copied(),
+            ))))
             .inspect_err(|_| self.client = None)
             .context("asking taskmaster for its status")?;
         reply
@@ -230,7 +234,7 @@ impl Daemon for Running {
             .context("no connection to taskmaster after a status")?;
         let start = Instant::now();
         let reply = client
-            .request(&Request::new("reload"))
+            .request(&Request::new(protocol::Command::Reload))
             .context("sending `reload` to taskmaster")?;
         let took = start.elapsed();
         let content: ActionContent = reply
