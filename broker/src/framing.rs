@@ -1,12 +1,36 @@
-//! Request lines read from one client: at most `MAX_LINE` bytes each, and
-//! what waits for its newline counted against the budget all clients share
-//! ([`crate::limits::MAX_BUFFERED`]), so that many half-sent lines cannot
-//! fill the broker's memory. An idle connection holds no buffer at all.
+//! The NDJSON framing of one client, both ways. Request lines: at most
+//! `MAX_LINE` bytes each, and what waits for its newline counted against
+//! the budget all clients share ([`crate::limits::MAX_BUFFERED`]), so that
+//! many half-sent lines cannot fill the broker's memory (an idle connection
+//! holds no buffer at all). Replies: one line each, written within
+//! [`WRITE_TIMEOUT`]. The server and the streams (`tail -f`) both use it.
 
 use crate::limits::{OverBudget, Tab};
+use futures_util::SinkExt;
 use std::io;
+use std::time::Duration;
+use taskmaster_protocol::Response;
 use taskmaster_protocol::MAX_LINE;
 use tokio::io::AsyncRead;
+use tokio::net::unix::OwnedWriteHalf;
+use tokio_util::codec::{FramedWrite, LinesCodec};
+
+/// A client that does not take its reply within this time is dropped, so
+/// that it cannot hold memory or a task forever.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Writes one reply line; false when the client is gone or too slow.
+pub async fn send_line(writer: &mut FramedWrite<OwnedWriteHalf, LinesCodec>, line: String) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, writer.send(line)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// One reply as its line.
+pub fn encode(response: &Response) -> String {
+    serde_json::to_string(response).expect("responses serialize")
+}
 
 /// The most read from the socket at once.
 const READ_CHUNK: usize = 8 * 1024;

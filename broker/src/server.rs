@@ -4,7 +4,7 @@
 //! one client from holding what the others need: slots, buffered bytes,
 //! and idle connections (closed after `idle_timeout`).
 
-use crate::framing::{LineError, Lines};
+use crate::framing::{encode, send_line, LineError, Lines, WRITE_TIMEOUT};
 use crate::limits::{Limits, Refusal, Slot};
 use crate::tail::Hub;
 use futures_util::SinkExt;
@@ -19,10 +19,6 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::codec::{FramedWrite, LinesCodec};
-
-/// A client that does not take its reply within this time is dropped, so
-/// that it cannot hold memory or a task forever.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Who sent a request, from `SO_PEERCRED`.
 #[derive(Debug, Clone, Copy)]
@@ -365,18 +361,4 @@ async fn stream_events(
             return;
         }
     }
-}
-
-pub(crate) async fn send_line(
-    writer: &mut FramedWrite<OwnedWriteHalf, LinesCodec>,
-    line: String,
-) -> bool {
-    matches!(
-        tokio::time::timeout(WRITE_TIMEOUT, writer.send(line)).await,
-        Ok(Ok(()))
-    )
-}
-
-pub(crate) fn encode(response: &Response) -> String {
-    serde_json::to_string(response).expect("responses serialize")
 }

@@ -9,8 +9,7 @@
 //! [`MAX_BACKLOG`] behind skips ahead and is told `{"missed_bytes": N}`, so
 //! memory stays bounded and the program writing the file is never slowed.
 
-use crate::framing::Lines;
-use crate::server::{encode, send_line};
+use crate::framing::{encode, send_line, Lines};
 use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::HashMap;
