@@ -33,7 +33,25 @@ struct Args {
     check: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
+/// Why the command line was not taken; shown with the usage.
+#[derive(Debug)]
+enum UsageError {
+    Help,
+    Unexpected(std::ffi::OsString),
+    MissingConfig,
+}
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UsageError::Help => f.write_str(USAGE),
+            UsageError::Unexpected(arg) => write!(f, "unexpected argument {arg:?}\n{USAGE}"),
+            UsageError::MissingConfig => write!(f, "missing -c FILE\n{USAGE}"),
+        }
+    }
+}
+
+fn parse_args() -> Result<Args, UsageError> {
     let mut config = None;
     let mut nodaemon = false;
     let mut check = false;
@@ -43,11 +61,11 @@ fn parse_args() -> Result<Args, String> {
             Some("-c") | Some("--configuration") => config = args.next().map(PathBuf::from),
             Some("-n") | Some("--nodaemon") => nodaemon = true,
             Some("--check") => check = true,
-            Some("-h") | Some("--help") => return Err(USAGE.to_string()),
-            _ => return Err(format!("unexpected argument {arg:?}\n{USAGE}")),
+            Some("-h") | Some("--help") => return Err(UsageError::Help),
+            _ => return Err(UsageError::Unexpected(arg)),
         }
     }
-    let config = config.ok_or_else(|| format!("missing -c FILE\n{USAGE}"))?;
+    let config = config.ok_or(UsageError::MissingConfig)?;
     Ok(Args {
         config,
         nodaemon,

@@ -64,6 +64,30 @@ impl Socket {
     }
 }
 
+/// The control socket taskmasterd handed over cannot be served.
+#[derive(Debug)]
+pub struct SocketError {
+    path: PathBuf,
+    cause: io::Error,
+}
+
+impl std::fmt::Display for SocketError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot serve the socket {}: {}",
+            self.path.display(),
+            self.cause
+        )
+    }
+}
+
+impl std::error::Error for SocketError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.cause)
+    }
+}
+
 /// The socket being served: dropping it stops accepting (the file stays,
 /// taskmasterd's). Connected clients keep their connections.
 pub struct Served {
@@ -85,7 +109,7 @@ impl Served {
         socket: Socket,
         routes: Routes,
         config: &taskmaster_config::ServerConfig,
-    ) -> Result<Served, String> {
+    ) -> Result<Served, SocketError> {
         let shared = Shared {
             limits: Limits::new(config.idle_timeout),
             hub: Hub::new(),
@@ -93,11 +117,14 @@ impl Served {
         Served::start_with(socket, routes, shared)
     }
 
-    fn start_with(socket: Socket, routes: Routes, shared: Shared) -> Result<Served, String> {
+    fn start_with(socket: Socket, routes: Routes, shared: Shared) -> Result<Served, SocketError> {
         let listener = socket.listener;
         listener
             .set_nonblocking(true)
-            .map_err(|e| format!("cannot configure socket {}: {e}", socket.path.display()))?;
+            .map_err(|cause| SocketError {
+                path: socket.path.clone(),
+                cause,
+            })?;
         let serving = routes.clone();
         let sharing = shared.clone();
         let task = tokio::spawn(async move {
@@ -113,7 +140,7 @@ impl Served {
     /// Serves `socket` (bound again by taskmasterd for a changed
     /// `[unix_http_server]`) instead of the current one. Connected clients
     /// keep their connections, and the limits carry over.
-    pub fn replace(&mut self, socket: Socket) -> Result<(), String> {
+    pub fn replace(&mut self, socket: Socket) -> Result<(), SocketError> {
         *self = Served::start_with(socket, self.routes.clone(), self.shared.clone())?;
         Ok(())
     }

@@ -9,7 +9,7 @@ use crate::targets::Selected;
 use crate::watch::spawn_watcher;
 use std::collections::HashMap;
 use std::sync::Arc;
-use taskmaster_config::{self, ChangeKind, Config, Plan};
+use taskmaster_config::{self, ChangeKind, Config, ConfigErrors, Plan};
 use taskmaster_ipc::ToSupervisor;
 use taskmaster_protocol::{EventBody, ProcessState, Response};
 use tokio::sync::oneshot;
@@ -32,9 +32,9 @@ impl Core {
             .info(&format!("reloading {}: {why}", self.config.path.display()));
         let new = match self.load_new() {
             Ok(new) => new,
-            Err(message) => {
+            Err(errors) => {
                 if let Some(reply) = reply {
-                    let _ = reply.send(Response::error(409, "config_invalid", message));
+                    let _ = reply.send(config_invalid(&errors));
                 }
                 return;
             }
@@ -56,16 +56,14 @@ impl Core {
 
     /// `reread`: what a reload would change, without changing anything.
     pub(super) fn reread(&mut self) -> Result<Response, Response> {
-        let new = self
-            .load_new()
-            .map_err(|message| Response::error(409, "config_invalid", message))?;
+        let new = self.load_new().map_err(|errors| config_invalid(&errors))?;
         let plan = taskmaster_config::plan(&self.config, &new);
         Ok(Response::ok(serde_json::json!({ "plan": plan.render() })))
     }
 
     /// Loads the config file; on errors, records them for `status` and the
-    /// event stream and returns them as one message.
-    fn load_new(&mut self) -> Result<Config, String> {
+    /// event stream and returns them.
+    fn load_new(&mut self) -> Result<Config, ConfigErrors> {
         match taskmaster_config::load(&self.config.path) {
             Ok(config) => {
                 self.config_errors.clear();
@@ -81,12 +79,9 @@ impl Core {
                 self.config_errors = lines.clone();
                 self.publish(EventBody::Reload {
                     ok: false,
-                    errors: lines.clone(),
+                    errors: lines,
                 });
-                Err(format!(
-                    "the config has errors; nothing was changed:\n{}",
-                    lines.join("\n")
-                ))
+                Err(errors)
             }
         }
     }
@@ -305,4 +300,13 @@ impl Core {
             )),
         }
     }
+}
+
+/// The reply to a reload or reread of a config with errors.
+fn config_invalid(errors: &ConfigErrors) -> Response {
+    Response::error(
+        409,
+        "config_invalid",
+        format!("the config has errors; nothing was changed:\n{errors}"),
+    )
 }
