@@ -65,15 +65,15 @@ impl Core {
         if specs.is_empty() {
             specs.push(String::new());
         }
-        let mut allowed: Vec<Option<bool>> = vec![None; self.procs.len()];
+        let mut allowed: Vec<Option<bool>> = vec![None; self.table.len()];
         let mut skipped = Vec::new();
         for spec in &specs {
             let target = selection.target;
             let indices: Vec<usize> = if spec.is_empty() && target != Some(Target::All) {
-                (0..self.procs.len()).collect()
+                (0..self.table.len()).collect()
             } else {
                 // A name that matches nothing is the handler's 404.
-                targets::resolve(&self.procs, target, std::slice::from_ref(spec))
+                targets::resolve(self.table.as_slice(), target, std::slice::from_ref(spec))
                     .map(|selected| selected.iter().map(|s| s.index).collect())
                     .unwrap_or_default()
             };
@@ -81,7 +81,7 @@ impl Core {
                 if allowed[index].is_some() {
                     continue;
                 }
-                let proc = &self.procs[index];
+                let proc = &self.table[index];
                 let operators = self
                     .config
                     .programs

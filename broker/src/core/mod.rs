@@ -14,9 +14,10 @@ use crate::state::{self, step, Action, Event, Process};
 use crate::targets::Selected;
 use crate::watch::ConfigWatcher;
 use nix::sys::signal::Signal;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use table::ProcessTable;
 use taskmaster_config::signals::signal_name;
 use taskmaster_config::{Config, LogLevel};
 use taskmaster_ipc::{Child, SpawnRequest, Stream, ToBroker, ToSupervisor};
@@ -26,13 +27,45 @@ use tokio::sync::{broadcast, mpsc};
 mod authorize;
 mod reload;
 mod requests;
+mod table;
+
+/// Requests taskmasterd refused from us: how many, and the last one.
+#[derive(Default)]
+struct Refusals {
+    count: u64,
+    last: Option<String>,
+}
+
+/// What the output pumps report (a log file that cannot be written...).
+struct PumpNotices {
+    sender: mpsc::UnboundedSender<capture::Notice>,
+    receiver: mpsc::UnboundedReceiver<capture::Notice>,
+}
+
+impl PumpNotices {
+    fn new() -> PumpNotices {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        PumpNotices { sender, receiver }
+    }
+}
+
+/// "The config changed", from the watcher. Capacity 1: changes that arrive
+/// while one is pending fold into it.
+struct ConfigChanges {
+    sender: mpsc::Sender<()>,
+    receiver: mpsc::Receiver<()>,
+}
+
+impl ConfigChanges {
+    fn new() -> ConfigChanges {
+        let (sender, receiver) = mpsc::channel(1);
+        ConfigChanges { sender, receiver }
+    }
+}
 
 pub struct Core {
     config: Config,
-    procs: Vec<Proc>,
-    by_name: HashMap<String, usize>,
-    by_pid: HashMap<i32, usize>,
-    spawns: HashMap<u64, usize>,
+    table: ProcessTable,
     next_spawn_id: u64,
     link: LinkSender,
     log: ActivityLog,
@@ -50,16 +83,12 @@ pub struct Core {
     warnings: Vec<String>,
     /// Packets taskmasterd refused, and the last one: a sound broker sends
     /// none, so `status` shows them.
-    refused: (u64, Option<String>),
+    refused: Refusals,
     /// From the output pumps, for the activity log.
-    notices: (
-        mpsc::UnboundedSender<capture::Notice>,
-        mpsc::UnboundedReceiver<capture::Notice>,
-    ),
+    pump_notices: PumpNotices,
     watcher: Option<ConfigWatcher>,
-    /// The watcher's "the config changed" signal (capacity 1: changes that
-    /// arrive while one is pending fold into it).
-    reloads: (mpsc::Sender<()>, mpsc::Receiver<()>),
+    /// The watcher's "the config changed" signal.
+    config_changes: ConfigChanges,
     shutting_down: bool,
     finished: bool,
     /// While a request is answered: the processes its caller may touch
@@ -86,17 +115,9 @@ impl Core {
                     .map(move |name| Proc::new(config, program, name))
             })
             .collect();
-        let by_name = procs
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.name.clone(), i))
-            .collect();
         Core {
             config,
-            procs,
-            by_name,
-            by_pid: HashMap::new(),
-            spawns: HashMap::new(),
+            table: ProcessTable::new(procs),
             next_spawn_id: 1,
             link,
             log,
@@ -107,10 +128,10 @@ impl Core {
             server,
             config_errors: Vec::new(),
             warnings: Vec::new(),
-            refused: (0, None),
-            notices: mpsc::unbounded_channel(),
+            refused: Refusals::default(),
+            pump_notices: PumpNotices::new(),
             watcher: None,
-            reloads: mpsc::channel(1),
+            config_changes: ConfigChanges::new(),
             shutting_down: false,
             finished: false,
             scope: None,
@@ -151,8 +172,8 @@ impl Core {
                     }
                 },
                 Some(request) = clients.recv() => self.on_request(request),
-                Some(()) = self.reloads.1.recv() => self.reload(None, "the config file changed"),
-                Some(notice) = self.notices.1.recv() => self.on_capture_notice(notice),
+                Some(()) = self.config_changes.receiver.recv() => self.reload(None, "the config file changed"),
+                Some(notice) = self.pump_notices.receiver.recv() => self.on_capture_notice(notice),
                 () = sleep_until(deadline) => self.on_deadlines(),
             }
         }
@@ -188,7 +209,7 @@ impl Core {
                     expected -= 1;
                     let pid = child.pid;
                     self.adopt(child);
-                    if let Some(&i) = self.by_pid.get(&pid) {
+                    if let Some(i) = self.table.with_pid(pid) {
                         self.attach_streams(i, &streams, fds, capture::Origin::Adopted);
                     }
                 }
@@ -205,7 +226,7 @@ impl Core {
 
     /// Takes back a program that survived a broker restart.
     fn adopt(&mut self, child: Child) {
-        let Some(&i) = self.by_name.get(&child.name) else {
+        let Some(i) = self.table.named(&child.name) else {
             self.log.warn(&format!(
                 "process '{}' (pid {}) is running but no longer configured; stopping it",
                 child.name, child.pid
@@ -224,10 +245,10 @@ impl Core {
         let wall = UNIX_EPOCH + Duration::from_millis(child.started_at_ms);
         let age = SystemTime::now().duration_since(wall).unwrap_or_default();
         let started = now.checked_sub(age).unwrap_or(now);
-        let proc = &mut self.procs[i];
+        self.table.running(i, child.pid);
+        let proc = &mut self.table[i];
         proc.process = Process::adopted(child.pid, started, &proc.def, now);
         proc.started_wall = Some(wall);
-        self.by_pid.insert(child.pid, i);
         self.log.info(&format!(
             "adopted: '{}' with pid {} ({})",
             proc.name, child.pid, proc.process.state
@@ -235,13 +256,13 @@ impl Core {
     }
 
     fn autostart(&mut self) {
-        let mut order: Vec<usize> = (0..self.procs.len())
+        let mut order: Vec<usize> = (0..self.table.len())
             .filter(|&i| {
-                let proc = &self.procs[i];
+                let proc = &self.table[i];
                 proc.def.autostart && proc.process.state == ProcessState::Stopped
             })
             .collect();
-        order.sort_by_key(|&i| self.procs[i].order);
+        order.sort_by_key(|&i| self.table[i].order);
         for i in order {
             self.dispatch(i, Event::Start);
         }
@@ -255,26 +276,26 @@ impl Core {
                 started_at_ms,
                 streams,
             } => {
-                if let Some(i) = self.spawns.remove(&id) {
-                    self.by_pid.insert(pid, i);
+                if let Some(i) = self.table.spawn_answered(id) {
+                    self.table.running(i, pid);
                     self.attach_streams(i, &streams, fds, capture::Origin::Spawned);
-                    self.procs[i].started_wall =
+                    self.table[i].started_wall =
                         Some(UNIX_EPOCH + Duration::from_millis(started_at_ms));
                     self.log
-                        .info(&format!("spawned: '{}' with pid {pid}", self.procs[i].name));
+                        .info(&format!("spawned: '{}' with pid {pid}", self.table[i].name));
                     self.dispatch(i, Event::Spawned { pid });
                 }
             }
             ToBroker::SpawnFailed { id, error } => {
-                if let Some(i) = self.spawns.remove(&id) {
+                if let Some(i) = self.table.spawn_answered(id) {
                     self.log
-                        .error(&format!("spawnerr: '{}': {error}", self.procs[i].name));
+                        .error(&format!("spawnerr: '{}': {error}", self.table[i].name));
                     self.dispatch(i, Event::SpawnFailed { error });
                 }
             }
-            ToBroker::Exited { pid, status } => match self.by_pid.remove(&pid) {
+            ToBroker::Exited { pid, status } => match self.table.exited(pid) {
                 Some(i) => {
-                    let proc = &self.procs[i];
+                    let proc = &self.table[i];
                     let program = &proc.def;
                     let message = if proc.process.state == ProcessState::Stopping {
                         format!("stopped: {} ({})", proc.name, exit_text(status))
@@ -285,7 +306,7 @@ impl Core {
                         format!("exited: {} ({}; {word})", proc.name, exit_text(status))
                     };
                     self.log.info(&message);
-                    self.procs[i].stopped_wall = Some(SystemTime::now());
+                    self.table[i].stopped_wall = Some(SystemTime::now());
                     self.dispatch(i, Event::Exited { status });
                 }
                 None => self
@@ -321,8 +342,8 @@ impl Core {
             ToBroker::Refused { what } => {
                 let message = format!("taskmasterd refused a request: {what}");
                 self.log.log(LogLevel::Critical, &message);
-                self.refused.0 += 1;
-                self.refused.1 = Some(what);
+                self.refused.count += 1;
+                self.refused.last = Some(what);
             }
             ToBroker::Hello { .. } => self
                 .log
@@ -339,7 +360,7 @@ impl Core {
         fds: Vec<OwnedFd>,
         origin: capture::Origin,
     ) {
-        let proc = &mut self.procs[i];
+        let proc = &mut self.table[i];
         proc.captures.clear();
         proc.stdin = None;
         for (&stream, fd) in streams.iter().zip(fds) {
@@ -353,7 +374,7 @@ impl Core {
                 stream,
                 fd,
                 target,
-                self.notices.0.clone(),
+                self.pump_notices.sender.clone(),
             );
             proc.captures.push((stream, capture));
         }
@@ -385,7 +406,7 @@ impl Core {
             self.log
                 .error(&format!("cannot reopen the activity log {path}: {e}"));
         }
-        for (_, capture) in self.procs.iter().flat_map(|p| &p.captures) {
+        for (_, capture) in self.table.iter().flat_map(|p| &p.captures) {
             capture.reopen();
         }
         self.log.info("reopened every log file (SIGUSR2)");
@@ -393,8 +414,8 @@ impl Core {
 
     fn on_deadlines(&mut self) {
         let now = Instant::now();
-        let due: Vec<usize> = (0..self.procs.len())
-            .filter(|&i| self.procs[i].process.deadline.is_some_and(|d| d <= now))
+        let due: Vec<usize> = (0..self.table.len())
+            .filter(|&i| self.table[i].process.deadline.is_some_and(|d| d <= now))
             .collect();
         for i in due {
             self.dispatch(i, Event::Deadline);
@@ -402,7 +423,7 @@ impl Core {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.procs.iter().filter_map(|p| p.process.deadline).min()
+        self.table.iter().filter_map(|p| p.process.deadline).min()
     }
 
     /// Queues an event and runs the queue dry.
@@ -415,7 +436,7 @@ impl Core {
 
     fn apply(&mut self, i: usize, event: Event) {
         let now = Instant::now();
-        let proc = &mut self.procs[i];
+        let proc = &mut self.table[i];
         let from = proc.process.state;
         let outcome = step(&mut proc.process, &proc.def, event, now);
         let mut previous = from;
@@ -435,7 +456,7 @@ impl Core {
     }
 
     fn log_transition(&mut self, i: usize, from: ProcessState, to: ProcessState) {
-        let proc = &self.procs[i];
+        let proc = &self.table[i];
         let program = &proc.def;
         let (level, detail) = match to {
             ProcessState::Running => (
@@ -462,7 +483,7 @@ impl Core {
         let name = proc.name.clone();
         let line = format!("{name}: {from} -> {to}{detail}");
         self.log.log_about(level, Some((&name, to.as_str())), &line);
-        let proc = &mut self.procs[i];
+        let proc = &mut self.table[i];
         proc.changed_wall = Some(SystemTime::now());
         let body = EventBody::State {
             name,
@@ -486,8 +507,8 @@ impl Core {
     }
 
     fn spawn(&mut self, i: usize) {
-        if let Some(def) = self.procs[i].pending.take() {
-            self.procs[i].def = def;
+        if let Some(def) = self.table[i].pending.take() {
+            self.table[i].def = def;
         }
         let id = self.next_spawn_id;
         self.next_spawn_id += 1;
@@ -495,15 +516,15 @@ impl Core {
         // config itself: the broker only names the process.
         let request = SpawnRequest {
             id,
-            name: self.procs[i].name.clone(),
+            name: self.table[i].name.clone(),
             generation: self.config.generation,
         };
-        self.spawns.insert(id, i);
+        self.table.spawn_sent(id, i);
         self.link.send(&ToSupervisor::Spawn(request), Vec::new());
     }
 
     fn signal(&mut self, i: usize, signal: i32, group: bool) {
-        let proc = &self.procs[i];
+        let proc = &self.table[i];
         if let Some(pid) = proc.process.pid {
             let level = if signal == Signal::SIGKILL as i32 {
                 LogLevel::Warn
@@ -527,9 +548,9 @@ impl Core {
     /// Tells every job waiting on process `i` about its new state, and
     /// moves on the jobs whose current phase is complete.
     fn settle(&mut self, i: usize) {
-        let state = self.procs[i].process.state;
-        let spawn_error = self.procs[i].process.spawn_error.is_some();
-        let name = self.procs[i].name.clone();
+        let state = self.table[i].process.state;
+        let spawn_error = self.table[i].process.spawn_error.is_some();
+        let name = self.table[i].name.clone();
         let mut done = Vec::new();
         let mut j = 0;
         while j < self.jobs.len() {
@@ -548,7 +569,7 @@ impl Core {
     fn advance(&mut self, mut job: Job) {
         while let Some(phase) = job.next_phase() {
             for selected in phase.members.iter().copied() {
-                let proc = &self.procs[selected.index];
+                let proc = &self.table[selected.index];
                 match Job::precheck(phase.kind, selected, &proc.name, proc.process.state) {
                     Precheck::Done(result) => job.record(result),
                     Precheck::Wait => job.wait_for(selected.index),
@@ -603,7 +624,7 @@ impl Core {
         }
         self.shutting_down = true;
         self.log.info(&format!("shutting down: {why}"));
-        let everyone: Vec<Selected> = (0..self.procs.len())
+        let everyone: Vec<Selected> = (0..self.table.len())
             .map(|index| Selected {
                 index,
                 explicit: false,
@@ -619,12 +640,12 @@ impl Core {
     /// each waited for before the next begins.
     fn stop_phases(&self, selected: &[Selected]) -> Vec<Phase> {
         let mut sorted = selected.to_vec();
-        sorted.sort_by_key(|s| std::cmp::Reverse(self.procs[s.index].order));
+        sorted.sort_by_key(|s| std::cmp::Reverse(self.table[s.index].order));
         let mut phases: Vec<Phase> = Vec::new();
         for s in sorted {
-            let order = self.procs[s.index].order;
+            let order = self.table[s.index].order;
             match phases.last_mut() {
-                Some(phase) if self.procs[phase.members[0].index].order == order => {
+                Some(phase) if self.table[phase.members[0].index].order == order => {
                     phase.members.push(s)
                 }
                 _ => phases.push(Phase {
@@ -638,7 +659,7 @@ impl Core {
 
     fn start_phase(&self, selected: &[Selected]) -> Phase {
         let mut members = selected.to_vec();
-        members.sort_by_key(|s| self.procs[s.index].order);
+        members.sort_by_key(|s| self.table[s.index].order);
         Phase {
             kind: PhaseKind::Start,
             members,

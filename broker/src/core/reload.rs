@@ -7,7 +7,6 @@ use super::{Core, Proc};
 use crate::jobs::Job;
 use crate::targets::Selected;
 use crate::watch::spawn_watcher;
-use std::collections::HashMap;
 use std::sync::Arc;
 use taskmaster_config::{self, ChangeKind, Config, ConfigErrors, Plan};
 use taskmaster_ipc::ToSupervisor;
@@ -138,7 +137,7 @@ impl Core {
             self.apply_change(&change.name, &change.kind, &mut stop, &mut start);
         }
         // Group membership and priorities may have moved for anyone.
-        for proc in self.procs.iter_mut().filter(|p| !p.retired) {
+        for proc in self.table.iter_mut().filter(|p| !p.retired) {
             if let Some(program) = self.config.programs.get(&proc.program) {
                 (proc.group, proc.order) = crate::proc::placement(&self.config, program);
             }
@@ -169,13 +168,13 @@ impl Core {
         stop: &mut Vec<usize>,
         start: &mut Vec<usize>,
     ) {
-        let current: Vec<usize> = (0..self.procs.len())
-            .filter(|&i| self.procs[i].program == name && !self.procs[i].retired)
+        let current: Vec<usize> = (0..self.table.len())
+            .filter(|&i| self.table[i].program == name && !self.table[i].retired)
             .collect();
         let Some(program) = self.config.programs.get(name).cloned() else {
             // Removed: stop its processes, then forget them.
             for i in current {
-                self.procs[i].retired = true;
+                self.table[i].retired = true;
                 stop.push(i);
             }
             return;
@@ -188,23 +187,23 @@ impl Core {
             ChangeKind::Changed { restart, .. } => {
                 // Instances the new config no longer has, and new ones.
                 for &i in &current {
-                    if !wanted.contains(&self.procs[i].name) {
-                        self.procs[i].retired = true;
+                    if !wanted.contains(&self.table[i].name) {
+                        self.table[i].retired = true;
                         stop.push(i);
                     }
                 }
                 let missing: Vec<String> = wanted
                     .iter()
-                    .filter(|n| !current.iter().any(|&i| &self.procs[i].name == *n))
+                    .filter(|n| !current.iter().any(|&i| &self.table[i].name == *n))
                     .cloned()
                     .collect();
                 self.add_processes(&program, &missing, start);
                 let kept: Vec<usize> = current
                     .into_iter()
-                    .filter(|&i| !self.procs[i].retired)
+                    .filter(|&i| !self.table[i].retired)
                     .collect();
                 for i in kept {
-                    let proc = &mut self.procs[i];
+                    let proc = &mut self.table[i];
                     let def =
                         Arc::new(crate::proc::instance_def(&program, &proc.name, &proc.group));
                     if !*restart {
@@ -238,10 +237,9 @@ impl Core {
         start: &mut Vec<usize>,
     ) {
         for name in names {
-            let index = self.procs.len();
-            self.procs
+            let index = self
+                .table
                 .push(Proc::new(&self.config, program, name.clone()));
-            self.by_name.insert(name.clone(), index);
             if program.autostart {
                 start.push(index);
             }
@@ -251,36 +249,8 @@ impl Core {
     /// Forgets the processes a reload removed once they have stopped.
     /// Only between jobs, since jobs hold indices.
     pub(super) fn compact(&mut self) {
-        let gone = |p: &Proc| p.retired && !p.process.state.is_alive() && !p.process.spawning;
-        if !self.procs.iter().any(gone) {
-            return;
-        }
-        let mut moved: HashMap<usize, usize> = HashMap::new();
-        let mut kept = Vec::with_capacity(self.procs.len());
-        for (old, proc) in std::mem::take(&mut self.procs).into_iter().enumerate() {
-            if !gone(&proc) {
-                moved.insert(old, kept.len());
-                kept.push(proc);
-            }
-        }
-        self.procs = kept;
-        self.by_name = self
-            .procs
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.retired)
-            .map(|(i, p)| (p.name.clone(), i))
-            .collect();
-        self.by_pid = self
-            .by_pid
-            .drain()
-            .filter_map(|(pid, i)| moved.get(&i).map(|&n| (pid, n)))
-            .collect();
-        self.spawns = self
-            .spawns
-            .drain()
-            .filter_map(|(id, i)| moved.get(&i).map(|&n| (id, n)))
-            .collect();
+        self.table
+            .remove_where(|p| p.retired && !p.process.state.is_alive() && !p.process.spawning);
     }
 
     /// (Re)starts watching the config file and its includes.
@@ -291,7 +261,7 @@ impl Core {
             config.watch_dirs.clone(),
             config.sources.clone(),
             config.include_patterns.clone(),
-            self.reloads.0.clone(),
+            self.config_changes.sender.clone(),
         ) {
             Ok(watcher) => self.watcher = Some(watcher),
             Err(e) => self.log.warn(&format!(

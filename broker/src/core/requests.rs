@@ -79,7 +79,7 @@ impl Core {
                             self.advance(job);
                             return;
                         }
-                        let results = job.accepted(&self.procs);
+                        let results = job.accepted(self.table.as_slice());
                         self.advance(job);
                         Ok(Response::ok(ActionContent {
                             results,
@@ -174,7 +174,7 @@ impl Core {
     fn select_any(&self, selection: &Selection) -> Result<Vec<Selected>, Response> {
         let mut specs: Vec<String> = selection.specs().map(str::to_owned).collect();
         if specs.is_empty() && selection.target != Some(Target::All) {
-            return Ok((0..self.procs.len())
+            return Ok((0..self.table.len())
                 .map(|index| Selected {
                     index,
                     explicit: false,
@@ -184,7 +184,7 @@ impl Core {
         if specs.is_empty() {
             specs.push(String::new());
         }
-        targets::resolve(&self.procs, selection.target, &specs).map_err(|name| {
+        targets::resolve(self.table.as_slice(), selection.target, &specs).map_err(|name| {
             Response::error(404, "no_such_process", format!("no such process: '{name}'"))
                 .about(name, None)
         })
@@ -195,7 +195,7 @@ impl Core {
         // Name order (web:2 before web:10), whatever order reloads added them in.
         let mut selected = selected.to_vec();
         selected.sort_by_key(|s| {
-            let proc = &self.procs[s.index];
+            let proc = &self.table[s.index];
             let instance = proc
                 .name
                 .rsplit_once(':')
@@ -205,7 +205,7 @@ impl Core {
         let processes = selected
             .iter()
             .map(|s| {
-                let proc = &self.procs[s.index];
+                let proc = &self.table[s.index];
                 let program = &proc.def;
                 let p = &proc.process;
                 let uptime = p
@@ -241,7 +241,11 @@ impl Core {
             })
             .collect();
         let mut warnings = self.warnings.clone();
-        if let (count, Some(last)) = &self.refused {
+        if let super::Refusals {
+            count,
+            last: Some(last),
+        } = &self.refused
+        {
             warnings.push(format!(
                 "taskmasterd refused {count} request(s) from the broker; the last: {last}"
             ));
@@ -263,7 +267,7 @@ impl Core {
         }
         let mut selected = self.select(&action.selection)?;
         // Processes a reload removed are on their way out.
-        selected.retain(|s| !self.procs[s.index].retired);
+        selected.retain(|s| !self.table[s.index].retired);
         let phases = match command {
             Command::Start(_) => vec![self.start_phase(&selected)],
             Command::Stop(_) => self.stop_phases(&selected),
@@ -305,13 +309,13 @@ impl Core {
         let selected = self.select(selection)?;
         let mut results = Vec::new();
         for s in selected {
-            let proc = &self.procs[s.index];
+            let proc = &self.table[s.index];
             let state = proc.process.state;
             match proc.process.pid {
                 Some(_) => {
                     self.signal(s.index, signal, false);
                     results.push(ActionResult {
-                        name: self.procs[s.index].name.clone(),
+                        name: self.table[s.index].name.clone(),
                         ok: true,
                         state,
                         message: "signalled".into(),
@@ -344,8 +348,8 @@ impl Core {
             .select(selection)?
             .iter()
             .map(|s| ProcessPid {
-                name: self.procs[s.index].name.clone(),
-                pid: self.procs[s.index].process.pid.unwrap_or(0),
+                name: self.table[s.index].name.clone(),
+                pid: self.table[s.index].process.pid.unwrap_or(0),
             })
             .collect();
         Ok(Response::ok(PidContent {
@@ -362,7 +366,7 @@ impl Core {
             .map(|program| AvailProgram {
                 name: program.name.clone(),
                 group: self
-                    .procs
+                    .table
                     .iter()
                     .find(|p| p.program == program.name)
                     .map(|p| p.group.clone())
@@ -401,7 +405,7 @@ impl Core {
                 ))
             }
         };
-        let proc = &self.procs[self.one_process(command, selection)?];
+        let proc = &self.table[self.one_process(command, selection)?];
         if stream == Stream::Stderr && proc.def.redirect_stderr {
             return Err(bad(
                 "no_log",
@@ -437,7 +441,7 @@ impl Core {
         let [one] = selected.as_slice() else {
             let names: Vec<&str> = selected
                 .iter()
-                .map(|s| self.procs[s.index].name.as_str())
+                .map(|s| self.table[s.index].name.as_str())
                 .collect();
             return Err(bad(
                 "ambiguous_name",
@@ -477,7 +481,7 @@ impl Core {
         require_name(command, selection)?;
         let mut results = Vec::new();
         for s in self.select(selection)? {
-            let proc = &self.procs[s.index];
+            let proc = &self.table[s.index];
             let outcome = self.clear_logs(proc).map_err(|e| e.to_string());
             let (ok, message) = match outcome {
                 Ok(()) => (true, "cleared".to_string()),
@@ -524,7 +528,7 @@ impl Core {
         }
         let data = data.unwrap_or_default().as_bytes();
         let i = self.one_process(command, selection)?;
-        let proc = &mut self.procs[i];
+        let proc = &mut self.table[i];
         let not_running = |message: String| Response::error(409, "not_running", message);
         if proc.process.pid.is_none() {
             return Err(not_running(format!(
