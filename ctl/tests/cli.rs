@@ -240,6 +240,23 @@ fn signal_sends_names_and_numbers_as_such() {
 }
 
 #[test]
+fn an_unknown_signal_is_a_usage_error_that_never_reaches_the_daemon() {
+    let daemon = FakeDaemon::answering(vec![ok(json!({ "results": [] }))]);
+    let output = daemon.ctl(&["signal", "FOO", "web"]);
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("unknown signal 'FOO'"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stderr(&output).contains("valid names: HUP INT QUIT"));
+    // A connection of ours that says nothing ends the fake daemon's accept:
+    // had taskmasterctl asked, its request would be there instead.
+    drop(UnixStream::connect(&daemon.socket));
+    assert_eq!(daemon.requests(), Vec::<Value>::new());
+}
+
+#[test]
 fn error_reply_goes_to_stderr_with_exit_1() {
     let daemon = FakeDaemon::answering(vec![json!({
         "status": 409,
