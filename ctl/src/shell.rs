@@ -23,7 +23,10 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// Runs the shell until `quit`, `exit` or end of input; exits 0.
+/// Runs the shell until `quit`, `exit` or end of input. Exits with the status
+/// of the last command that failed, else 0: a script piping commands in
+/// (`printf 'stop x\nstatus\n' | taskmasterctl`) learns that one failed even
+/// when a later one succeeded, as with `set -e` it would have stopped there.
 pub fn run(context: &Context) -> Result<u8, Error> {
     let server = context.server()?;
     let settings = target::shell_settings(context.config.as_deref()).unwrap_or_else(|error| {
@@ -43,6 +46,7 @@ pub fn run(context: &Context) -> Result<u8, Error> {
     let mut editor = editor(server)?;
     let mut history = HistoryFile::open(settings.history, &mut editor);
     let prompt = format!("{}> ", settings.prompt);
+    let mut last_failure = exit::OK;
     loop {
         let line = match editor.readline(&prompt) {
             Ok(line) => line,
@@ -61,13 +65,19 @@ pub fn run(context: &Context) -> Result<u8, Error> {
             continue;
         }
         history.add(&mut editor, line);
-        match split_words(line) {
+        let code = match split_words(line) {
             Ok(words) if complete::SHELL_WORDS.contains(&words[0].as_str()) => break,
             Ok(words) => run_line(context, &words),
-            Err(message) => warn(&format!("error: {message}")),
+            Err(message) => {
+                warn(&format!("error: {message}"));
+                exit::USAGE
+            }
+        };
+        if code != exit::OK {
+            last_failure = code;
         }
     }
-    Ok(exit::OK)
+    Ok(last_failure)
 }
 
 fn warn(text: &str) {
@@ -128,21 +138,29 @@ impl HistoryFile {
     }
 }
 
-/// Runs one command line as a child taskmasterctl with our global options.
-fn run_line(context: &Context, words: &[String]) {
+/// Runs one command line as a child taskmasterctl with our global options;
+/// returns its exit status as a shell would show it.
+fn run_line(context: &Context, words: &[String]) -> u8 {
     let Ok(me) = std::env::current_exe() else {
         warn("taskmasterctl: cannot find its own binary to run the command");
-        return;
+        return exit::FAILED;
     };
     let status = Command::new(&me).args(context.args()).args(words).status();
     match status.map(plugins::shell_status) {
-        Ok(code) if code > 128 => warn(&format!("({} ended by signal {})", words[0], code - 128)),
-        Ok(_) => {}
-        Err(error) => warn(&format!(
-            "taskmasterctl: cannot run {}: {}",
-            me.display(),
-            plain(&error)
-        )),
+        Ok(code) => {
+            if code > 128 {
+                warn(&format!("({} ended by signal {})", words[0], code - 128));
+            }
+            code
+        }
+        Err(error) => {
+            warn(&format!(
+                "taskmasterctl: cannot run {}: {}",
+                me.display(),
+                plain(&error)
+            ));
+            exit::FAILED
+        }
     }
 }
 
