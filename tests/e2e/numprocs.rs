@@ -218,3 +218,67 @@ autostart = false
         "{out:?}"
     );
 }
+
+#[test]
+fn program_star_names_a_numprocs_programs_instances_like_its_name() {
+    // As in examples/taskmaster.conf.toml: `worker` runs two instances and
+    // sits in the group `demo`, so `worker:*` names no group.
+    let d = TestDaemon::start(
+        r#"
+[programs.worker]
+command = "@PROG@"
+numprocs = 2
+startsecs = 0
+
+[programs.clock]
+command = "@PROG@"
+startsecs = 0
+
+[programs.pool]
+command = "@PROG@"
+numprocs = 2
+startsecs = 0
+
+[groups.demo]
+programs = ["clock", "worker"]
+"#,
+    );
+    for name in ["worker:0", "worker:1", "clock", "pool:0", "pool:1"] {
+        d.wait_state(name, "RUNNING", WAIT);
+    }
+    let first_column = |out: &Output| -> Vec<String> {
+        out.lines()
+            .iter()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_string)
+            .collect()
+    };
+    let by_name = d.ctl(&["status", "worker"]);
+    assert_eq!(
+        first_column(&by_name),
+        ["worker:0", "worker:1"],
+        "{by_name:?}"
+    );
+    let by_star = d.ctl(&["status", "worker:*"]);
+    assert_eq!(
+        (by_star.code, first_column(&by_star)),
+        (0, first_column(&by_name)),
+        "{by_star:?}"
+    );
+    let out = d.ctl(&["status", "pool:*"]);
+    assert_eq!(first_column(&out), ["pool:0", "pool:1"], "{out:?}");
+    let out = d.ctl(&["status", "demo:*"]);
+    assert_eq!(
+        first_column(&out),
+        ["clock", "worker:0", "worker:1"],
+        "the group still wins: {out:?}"
+    );
+
+    let out = d.ctl(&["stop", "worker:*"]);
+    assert_eq!(
+        (out.code, sorted_lines(&out)),
+        (0, vec!["worker:0: stopped", "worker:1: stopped"]),
+        "{out:?}"
+    );
+    assert_eq!(d.state("clock"), "RUNNING");
+}
