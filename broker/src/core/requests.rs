@@ -57,7 +57,7 @@ impl Core {
         } = client;
         if first {
             self.log
-                .info(&format!("client connected: {}", peer.describe()));
+                .debug(&format!("client connected: {}", peer.describe()));
         }
         let response = match request.command.as_str() {
             "status" => self.select(&request).map(|s| self.status(&s)),
