@@ -66,6 +66,8 @@ pub fn run(context: &Context) -> Result<u8, Error> {
         }
         history.add(&mut editor, line);
         let code = match split_words(line) {
+            // A comment alone, which a piped script may well hold.
+            Ok(words) if words.is_empty() => continue,
             Ok(words) if complete::SHELL_WORDS.contains(&words[0].as_str()) => break,
             Ok(words) => run_line(context, &words),
             Err(message) => {
@@ -165,34 +167,11 @@ fn run_line(context: &Context, words: &[String]) -> u8 {
 }
 
 /// Splits a command line into words as a shell would, without expansions:
-/// blanks separate words, quotes group them, a backslash escapes a character.
-pub fn split_words(line: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => words.extend(word.take()),
-            '\'' | '"' => {
-                let text = word.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        Some(end) if end == c => break,
-                        Some('\\') if c == '"' => text.extend(chars.next()),
-                        Some(other) => text.push(other),
-                        None => return Err(format!("unterminated {c} quote")),
-                    }
-                }
-            }
-            '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
-            c => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    words.extend(word);
-    if words.is_empty() {
-        return Err("empty command".into());
-    }
-    Ok(words)
+/// blanks separate words, quotes group them, a backslash escapes a character,
+/// `#` starts a comment. The rule is the `shell-words` crate's, which the
+/// supervisord importer uses too, so both read a line the same way.
+pub fn split_words(line: &str) -> Result<Vec<String>, shell_words::ParseError> {
+    shell_words::split(line)
 }
 
 /// Completion of commands, plugins, process names and signals; the names
@@ -284,11 +263,13 @@ mod tests {
     }
 
     #[test]
-    fn bad_lines_are_errors() {
+    fn bad_lines_are_errors_and_comments_are_nothing() {
         assert_eq!(
-            split_words("status 'web").unwrap_err(),
-            "unterminated ' quote"
+            split_words("status 'web").unwrap_err().to_string(),
+            "missing closing quote"
         );
-        assert_eq!(split_words("   ").unwrap_err(), "empty command");
+        assert!(split_words("   ").unwrap().is_empty());
+        assert!(split_words("# stop everything").unwrap().is_empty());
+        assert_eq!(words("status web # and db"), ["status", "web"]);
     }
 }
