@@ -3,6 +3,14 @@
 
 use crate::harness::{Output, TestDaemon, WAIT};
 
+/// The process names of `status` lines.
+fn first_column(out: &Output) -> Vec<&str> {
+    out.lines()
+        .iter()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect()
+}
+
 fn sorted_lines(out: &Output) -> Vec<&str> {
     let mut lines = out.lines();
     lines.sort_unstable();
@@ -34,12 +42,7 @@ startsecs = 0
         .collect();
     assert_eq!(listed, names, "exactly these processes, in order");
     let out = d.ctl(&["status"]);
-    let first_column: Vec<&str> = out
-        .lines()
-        .iter()
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
-    assert_eq!(first_column, names, "{out:?}");
+    assert_eq!(first_column(&out), names, "{out:?}");
 
     let out = d.ctl(&["stop", "web:3"]);
     assert_eq!(
@@ -246,13 +249,6 @@ programs = ["clock", "worker"]
     for name in ["worker:0", "worker:1", "clock", "pool:0", "pool:1"] {
         d.wait_state(name, "RUNNING", WAIT);
     }
-    let first_column = |out: &Output| -> Vec<String> {
-        out.lines()
-            .iter()
-            .filter_map(|l| l.split_whitespace().next())
-            .map(str::to_string)
-            .collect()
-    };
     let by_name = d.ctl(&["status", "worker"]);
     assert_eq!(
         first_column(&by_name),
