@@ -1,6 +1,6 @@
 //! Which processes a request names: `web` (a process, or every instance of
-//! a program, or a group), `web:3`, `group:*`, `all`, or an explicit
-//! `target` with a `name`.
+//! a program, or a group), `web:3`, `group:*` (or `program:*` when no group
+//! has that name), `all`, or an explicit `target` with a `name`.
 
 use taskmaster_protocol::Target;
 
@@ -62,8 +62,15 @@ fn matching<P: Named>(processes: &[P], target: Option<Target>, spec: &str) -> Ve
         Some(Target::Group) => select(&|p| p.group_name() == spec),
         None if spec == "all" => select(&|_| true),
         None => {
-            if let Some(group) = spec.strip_suffix(":*").or_else(|| spec.strip_suffix(':')) {
-                return select(&|p| p.group_name() == group);
+            if let Some(prefix) = spec.strip_suffix(":*").or_else(|| spec.strip_suffix(':')) {
+                let group = select(&|p| p.group_name() == prefix);
+                if !group.is_empty() {
+                    return group;
+                }
+                // A numprocs program's instances are `worker:0`, `worker:1`:
+                // `worker:*` reads as all of them even when `worker` sits in
+                // a group of another name, as `worker` alone does.
+                return select(&|p| p.program_name() == prefix);
             }
             let exact = select(&|p| p.process_name() == spec);
             if !exact.is_empty() {
@@ -123,6 +130,13 @@ mod tests {
             Ok(vec![(1, false), (2, false), (3, false)])
         );
         assert_eq!(names(&["all"]).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn program_star_names_a_grouped_programs_instances() {
+        assert_eq!(names(&["web:*"]), Ok(vec![(1, false), (2, false)]));
+        assert_eq!(names(&["web:"]), names(&["web"]));
+        assert_eq!(names(&["db:*"]), Ok(vec![(0, true)]), "db is its own group");
     }
 
     #[test]

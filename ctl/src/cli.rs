@@ -4,6 +4,7 @@
 use clap::{Args, CommandFactory, Parser, Subcommand};
 pub use clap_complete::Shell;
 use std::path::PathBuf;
+use taskmaster_config::signals;
 
 const AFTER_HELP: &str = "\
 Process names: NAME (every instance of a program), NAME:N (one instance),
@@ -101,7 +102,7 @@ pub enum Command {
     )]
     Signal {
         /// The signal: a name (HUP, SIGHUP, hup) or a number (1).
-        #[arg(value_name = "SIG")]
+        #[arg(value_name = "SIG", value_parser = known_signal)]
         signal: String,
         #[command(flatten)]
         action: Action,
@@ -305,6 +306,33 @@ pub fn command_names() -> Vec<String> {
         .collect()
 }
 
+/// A signal name this system does not know, said as taskmaster-config's
+/// parser says it, with every valid name after it.
+#[derive(Debug)]
+pub struct UnknownSignal(String);
+
+impl std::fmt::Display for UnknownSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}\n  valid names: {}",
+            self.0,
+            signals::signal_names().join(" ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownSignal {}
+
+/// Checks the signal here, with the config's own parser, so that a typo is a
+/// usage error (exit 2, the valid names) and never reaches the daemon; the
+/// text goes on as typed, since the protocol takes names and numbers.
+fn known_signal(text: &str) -> Result<String, UnknownSignal> {
+    signals::parse_signal(text)
+        .map(|_| text.to_owned())
+        .map_err(UnknownSignal)
+}
+
 impl Command {
     /// The subcommand's name, as typed.
     pub fn name(&self) -> &str {
@@ -425,6 +453,18 @@ mod tests {
     }
 
     #[test]
+    fn unknown_signals_are_usage_errors_listing_the_valid_names() {
+        for sig in ["9", "usr1", "SIGTERM"] {
+            assert!(parse(&["signal", sig, "web"]).is_ok(), "{sig}");
+        }
+        let error = parse(&["signal", "FOO", "web"]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        let text = error.to_string();
+        assert!(text.contains("unknown signal 'FOO'"), "{text}");
+        assert!(text.contains("valid names: HUP INT QUIT"), "{text}");
+    }
+
+    #[test]
     fn tail_takes_follow_lines_name_and_stream() {
         match command(&["tail", "-f", "-n", "3", "web:1", "stderr"]) {
             Command::Tail {
@@ -488,6 +528,7 @@ mod tests {
         for args in [
             &["status", "--bogus"][..],
             &["signal"],
+            &["signal", "FOO", "web"],
             &["avail", "extra"],
             &["-c"],
             &["completions", "tcsh"],

@@ -23,7 +23,10 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// Runs the shell until `quit`, `exit` or end of input; exits 0.
+/// Runs the shell until `quit`, `exit` or end of input. Exits with the status
+/// of the last command that failed, else 0: a script piping commands in
+/// (`printf 'stop x\nstatus\n' | taskmasterctl`) learns that one failed even
+/// when a later one succeeded, as with `set -e` it would have stopped there.
 pub fn run(context: &Context) -> Result<u8, Error> {
     let server = context.server()?;
     let settings = target::shell_settings(context.config.as_deref()).unwrap_or_else(|error| {
@@ -43,6 +46,7 @@ pub fn run(context: &Context) -> Result<u8, Error> {
     let mut editor = editor(server)?;
     let mut history = HistoryFile::open(settings.history, &mut editor);
     let prompt = format!("{}> ", settings.prompt);
+    let mut last_failure = exit::OK;
     loop {
         let line = match editor.readline(&prompt) {
             Ok(line) => line,
@@ -61,13 +65,21 @@ pub fn run(context: &Context) -> Result<u8, Error> {
             continue;
         }
         history.add(&mut editor, line);
-        match split_words(line) {
+        let code = match split_words(line) {
+            // A comment alone, which a piped script may well hold.
+            Ok(words) if words.is_empty() => continue,
             Ok(words) if complete::SHELL_WORDS.contains(&words[0].as_str()) => break,
             Ok(words) => run_line(context, &words),
-            Err(message) => warn(&format!("error: {message}")),
+            Err(message) => {
+                warn(&format!("error: {message}"));
+                exit::USAGE
+            }
+        };
+        if code != exit::OK {
+            last_failure = code;
         }
     }
-    Ok(exit::OK)
+    Ok(last_failure)
 }
 
 fn warn(text: &str) {
@@ -128,53 +140,38 @@ impl HistoryFile {
     }
 }
 
-/// Runs one command line as a child taskmasterctl with our global options.
-fn run_line(context: &Context, words: &[String]) {
+/// Runs one command line as a child taskmasterctl with our global options;
+/// returns its exit status as a shell would show it.
+fn run_line(context: &Context, words: &[String]) -> u8 {
     let Ok(me) = std::env::current_exe() else {
         warn("taskmasterctl: cannot find its own binary to run the command");
-        return;
+        return exit::FAILED;
     };
     let status = Command::new(&me).args(context.args()).args(words).status();
     match status.map(plugins::shell_status) {
-        Ok(code) if code > 128 => warn(&format!("({} ended by signal {})", words[0], code - 128)),
-        Ok(_) => {}
-        Err(error) => warn(&format!(
-            "taskmasterctl: cannot run {}: {}",
-            me.display(),
-            plain(&error)
-        )),
+        Ok(code) => {
+            if code > 128 {
+                warn(&format!("({} ended by signal {})", words[0], code - 128));
+            }
+            code
+        }
+        Err(error) => {
+            warn(&format!(
+                "taskmasterctl: cannot run {}: {}",
+                me.display(),
+                plain(&error)
+            ));
+            exit::FAILED
+        }
     }
 }
 
 /// Splits a command line into words as a shell would, without expansions:
-/// blanks separate words, quotes group them, a backslash escapes a character.
-pub fn split_words(line: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => words.extend(word.take()),
-            '\'' | '"' => {
-                let text = word.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        Some(end) if end == c => break,
-                        Some('\\') if c == '"' => text.extend(chars.next()),
-                        Some(other) => text.push(other),
-                        None => return Err(format!("unterminated {c} quote")),
-                    }
-                }
-            }
-            '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
-            c => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    words.extend(word);
-    if words.is_empty() {
-        return Err("empty command".into());
-    }
-    Ok(words)
+/// blanks separate words, quotes group them, a backslash escapes a character,
+/// `#` starts a comment. The rule is the `shell-words` crate's, which the
+/// supervisord importer uses too, so both read a line the same way.
+pub fn split_words(line: &str) -> Result<Vec<String>, shell_words::ParseError> {
+    shell_words::split(line)
 }
 
 /// Completion of commands, plugins, process names and signals; the names
@@ -266,11 +263,13 @@ mod tests {
     }
 
     #[test]
-    fn bad_lines_are_errors() {
+    fn bad_lines_are_errors_and_comments_are_nothing() {
         assert_eq!(
-            split_words("status 'web").unwrap_err(),
-            "unterminated ' quote"
+            split_words("status 'web").unwrap_err().to_string(),
+            "missing closing quote"
         );
-        assert_eq!(split_words("   ").unwrap_err(), "empty command");
+        assert!(split_words("   ").unwrap().is_empty());
+        assert!(split_words("# stop everything").unwrap().is_empty());
+        assert_eq!(words("status web # and db"), ["status", "web"]);
     }
 }

@@ -240,6 +240,23 @@ fn signal_sends_names_and_numbers_as_such() {
 }
 
 #[test]
+fn an_unknown_signal_is_a_usage_error_that_never_reaches_the_daemon() {
+    let daemon = FakeDaemon::answering(vec![ok(json!({ "results": [] }))]);
+    let output = daemon.ctl(&["signal", "FOO", "web"]);
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("unknown signal 'FOO'"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stderr(&output).contains("valid names: HUP INT QUIT"));
+    // A connection of ours that says nothing ends the fake daemon's accept:
+    // had taskmasterctl asked, its request would be there instead.
+    drop(UnixStream::connect(&daemon.socket));
+    assert_eq!(daemon.requests(), Vec::<Value>::new());
+}
+
+#[test]
 fn error_reply_goes_to_stderr_with_exit_1() {
     let daemon = FakeDaemon::answering(vec![json!({
         "status": 409,
@@ -993,11 +1010,10 @@ fn shell_survives_a_missing_daemon_and_an_unwritable_history() {
     session.exp_eof().expect("Ctrl-D ends the shell");
 }
 
-#[test]
-fn shell_reads_commands_from_a_pipe() {
-    let daemon = StatusDaemon::new(vec![process("web", "RUNNING", "pid 1, uptime 0:00:01")]);
+/// The shell with `input` piped in, as a script would run it.
+fn piped_shell(url: &str, input: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_taskmasterctl"))
-        .args(["-s", &daemon.url()])
+        .args(["-s", url])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -1007,9 +1023,38 @@ fn shell_reads_commands_from_a_pipe() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"status\nexit\n")
+        .write_all(input.as_bytes())
         .unwrap();
-    let output = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn shell_reads_commands_from_a_pipe() {
+    let daemon = StatusDaemon::new(vec![process("web", "RUNNING", "pid 1, uptime 0:00:01")]);
+    let output = piped_shell(&daemon.url(), "status\nexit\n");
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert!(stdout(&output).contains("web                              RUNNING"));
+}
+
+#[test]
+fn a_piped_shell_exits_with_its_last_failing_command_status() {
+    let daemon = StatusDaemon::new(vec![process("web", "RUNNING", "pid 1, uptime 0:00:01")]);
+    // `stop` without a name is a usage error (2); the `status` after it succeeds.
+    let output = piped_shell(&daemon.url(), "stop\nstatus\n");
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(stdout(&output).contains("web                              RUNNING"));
+    let output = piped_shell(&daemon.url(), "status 'web\nstatus\n");
+    assert_eq!(
+        code(&output),
+        2,
+        "an unterminated quote: {}",
+        stderr(&output)
+    );
+
+    let daemon = StatusDaemon::new(vec![process("web", "STOPPED", "Not started")]);
+    // The last failure counts, not the first: status finds web stopped (3).
+    let output = piped_shell(&daemon.url(), "stop\nstatus\nexit\n");
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
+    let output = piped_shell(&daemon.url(), "status\nstop\n");
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
 }

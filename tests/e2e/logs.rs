@@ -421,3 +421,25 @@ stdout_maxbytes = 0
     );
     drop(stuck);
 }
+
+#[test]
+fn a_monitoring_loop_does_not_flood_the_activity_log_but_actions_say_who_asked() {
+    let d = TestDaemon::start(CATCHER);
+    d.wait_state("web", "RUNNING", WAIT);
+    for _ in 0..5 {
+        assert_eq!(d.ctl(&["status"]).code, 0);
+    }
+    assert_eq!(d.ctl(&["stop", "web"]).code, 0);
+    let asked = format!(
+        " INFO stop web requested by uid {} (pid ",
+        nix::unistd::getuid()
+    );
+    d.wait_for("the stop's requester in taskmasterd.log", WAIT, || {
+        d.file_text("taskmasterd.log").contains(&asked)
+    });
+    let log = d.file_text("taskmasterd.log");
+    assert!(
+        !log.contains("client connected"),
+        "every ctl call at INFO floods the log:\n{log}"
+    );
+}

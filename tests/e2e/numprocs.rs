@@ -3,6 +3,14 @@
 
 use crate::harness::{Output, TestDaemon, WAIT};
 
+/// The process names of `status` lines.
+fn first_column(out: &Output) -> Vec<&str> {
+    out.lines()
+        .iter()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect()
+}
+
 fn sorted_lines(out: &Output) -> Vec<&str> {
     let mut lines = out.lines();
     lines.sort_unstable();
@@ -34,12 +42,7 @@ startsecs = 0
         .collect();
     assert_eq!(listed, names, "exactly these processes, in order");
     let out = d.ctl(&["status"]);
-    let first_column: Vec<&str> = out
-        .lines()
-        .iter()
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
-    assert_eq!(first_column, names, "{out:?}");
+    assert_eq!(first_column(&out), names, "{out:?}");
 
     let out = d.ctl(&["stop", "web:3"]);
     assert_eq!(
@@ -217,4 +220,61 @@ autostart = false
         format!("{}{}", out.stdout, out.stderr).contains("idle: ERROR (not running)"),
         "{out:?}"
     );
+}
+
+#[test]
+fn program_star_names_a_numprocs_programs_instances_like_its_name() {
+    // As in examples/taskmaster.conf.toml: `worker` runs two instances and
+    // sits in the group `demo`, so `worker:*` names no group.
+    let d = TestDaemon::start(
+        r#"
+[programs.worker]
+command = "@PROG@"
+numprocs = 2
+startsecs = 0
+
+[programs.clock]
+command = "@PROG@"
+startsecs = 0
+
+[programs.pool]
+command = "@PROG@"
+numprocs = 2
+startsecs = 0
+
+[groups.demo]
+programs = ["clock", "worker"]
+"#,
+    );
+    for name in ["worker:0", "worker:1", "clock", "pool:0", "pool:1"] {
+        d.wait_state(name, "RUNNING", WAIT);
+    }
+    let by_name = d.ctl(&["status", "worker"]);
+    assert_eq!(
+        first_column(&by_name),
+        ["worker:0", "worker:1"],
+        "{by_name:?}"
+    );
+    let by_star = d.ctl(&["status", "worker:*"]);
+    assert_eq!(
+        (by_star.code, first_column(&by_star)),
+        (0, first_column(&by_name)),
+        "{by_star:?}"
+    );
+    let out = d.ctl(&["status", "pool:*"]);
+    assert_eq!(first_column(&out), ["pool:0", "pool:1"], "{out:?}");
+    let out = d.ctl(&["status", "demo:*"]);
+    assert_eq!(
+        first_column(&out),
+        ["clock", "worker:0", "worker:1"],
+        "the group still wins: {out:?}"
+    );
+
+    let out = d.ctl(&["stop", "worker:*"]);
+    assert_eq!(
+        (out.code, sorted_lines(&out)),
+        (0, vec!["worker:0: stopped", "worker:1: stopped"]),
+        "{out:?}"
+    );
+    assert_eq!(d.state("clock"), "RUNNING");
 }

@@ -172,3 +172,50 @@ fn without_a_user_the_broker_is_never_root_and_says_which_user_it_fell_back_to()
         );
     }
 }
+
+#[test]
+fn a_program_with_a_user_gets_its_home_user_and_logname() {
+    if !is_root_or_skip("a_program_with_a_user_gets_its_home_user_and_logname") {
+        return;
+    }
+    test_user();
+    let home = nix::unistd::User::from_name("tmtest")
+        .ok()
+        .flatten()
+        .expect("tmtest exists")
+        .dir;
+    let builder = Builder::new(
+        r#"
+[programs.asuser]
+command = "@DIR@/tm-testprog"
+args = ["--print-env", "HOME", "--print-env", "USER", "--print-env", "LOGNAME", "--print", "done"]
+user = "tmtest"
+startsecs = 0
+
+[programs.ownhome]
+command = "@DIR@/tm-testprog"
+args = ["--print-env", "HOME", "--print-env", "USER", "--print", "done"]
+user = "tmtest"
+startsecs = 0
+
+[programs.ownhome.env]
+HOME = "/srv/ownhome"
+"#,
+    );
+    std::fs::copy(testprog(), builder.dir().join("tm-testprog")).expect("copy tm-testprog");
+    let d = builder.start();
+    d.wait_state("asuser", "RUNNING", WAIT);
+    let log = d.wait_log_line("asuser.stdout", "done");
+    let want_home = format!("env:HOME={}", home.display());
+    for want in [want_home.as_str(), "env:USER=tmtest", "env:LOGNAME=tmtest"] {
+        assert!(log.lines().any(|l| l == want), "{want}, as su gives: {log}");
+    }
+    d.wait_state("ownhome", "RUNNING", WAIT);
+    let log = d.wait_log_line("ownhome.stdout", "done");
+    for want in ["env:HOME=/srv/ownhome", "env:USER=tmtest"] {
+        assert!(
+            log.lines().any(|l| l == want),
+            "{want}: the program's env wins: {log}"
+        );
+    }
+}

@@ -142,7 +142,7 @@ fn group_id(group: &str) -> Read<u32> {
 }
 
 /// A numeric id: digits only, so that a name like `1abc` stays a name.
-fn parse_id(text: &str) -> Option<u32> {
+pub(crate) fn parse_id(text: &str) -> Option<u32> {
     if text.bytes().all(|b| b.is_ascii_digit()) {
         text.parse().ok()
     } else {

@@ -6,6 +6,7 @@
 use crate::{Config, Program};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use uzers::os::unix::UserExt;
 
 /// One process ready to exec, before taskmasterd adds its own environment
 /// underneath [`ExecSpec::env`].
@@ -19,7 +20,8 @@ pub struct ExecSpec {
     /// `argv[1..]`; `argv[0]` is `command`.
     pub args: Vec<String>,
     /// Set on top of taskmasterd's own environment, later entries winning:
-    /// `[taskmasterd.env]`, the program's env, then `TASKMASTER_*`.
+    /// `[taskmasterd.env]`, `USER`, `LOGNAME` and `HOME` of the program's
+    /// `user` (when it has one), the program's env, then `TASKMASTER_*`.
     pub env: Vec<(String, String)>,
     /// A user name or numeric uid, checked to exist when the config loaded.
     pub user: Option<String>,
@@ -71,8 +73,17 @@ impl Config {
             .serverurl
             .clone()
             .unwrap_or_else(|| format!("unix://{}", self.server.file.display()));
+        let account = program.user.as_deref().map(account_env).unwrap_or_default();
         let mut env: BTreeMap<&str, &str> = BTreeMap::new();
-        for (key, value) in self.daemon.env.iter().chain(&program.env) {
+        // The program's own env wins over its user's, which wins over what
+        // every program gets: the most specific setting is the one meant.
+        for (key, value) in &self.daemon.env {
+            env.insert(key, value);
+        }
+        for (key, value) in &account {
+            env.insert(key, value);
+        }
+        for (key, value) in &program.env {
             env.insert(key, value);
         }
         env.insert("TASKMASTER_ENABLED", "1");
@@ -97,6 +108,29 @@ impl Config {
             killasgroup: program.killasgroup,
         }
     }
+}
+
+/// `USER`, `LOGNAME` and `HOME` of `user` (a name or a uid in digits) from
+/// the passwd database, as su, sudo -u and systemd's `User=` set them: a
+/// program run as `www` expects `~` to be www's home, not root's. None when
+/// the account is gone since the config was checked (the exec then fails on
+/// the user, and says so) or its name or home is not UTF-8.
+fn account_env(user: &str) -> Vec<(&'static str, String)> {
+    let found = match crate::accounts::parse_id(user) {
+        Some(uid) => uzers::get_user_by_uid(uid),
+        None => uzers::get_user_by_name(user),
+    };
+    let Some(found) = found else {
+        return Vec::new();
+    };
+    let (Some(name), Some(home)) = (found.name().to_str(), found.home_dir().to_str()) else {
+        return Vec::new();
+    };
+    vec![
+        ("USER", name.to_owned()),
+        ("LOGNAME", name.to_owned()),
+        ("HOME", home.to_owned()),
+    ]
 }
 
 /// A digest of the text of every file a config was read from, so that two
@@ -176,13 +210,60 @@ mod tests {
             [
                 "A=daemon",
                 "B=program",
+                "HOME=/root",
+                "LOGNAME=root",
                 "TASKMASTER_ENABLED=1",
                 "TASKMASTER_GROUP_NAME=g",
                 "TASKMASTER_PROCESS_NAME=w:1",
                 "TASKMASTER_SERVER_URL=unix:///tmp/taskmaster.sock",
+                "USER=root",
             ]
         );
         assert_eq!(config.exec_spec("w:2"), None);
+    }
+
+    fn env_of(config: &crate::Config, name: &str) -> Vec<String> {
+        let spec = config.exec_spec(name).expect("defined");
+        spec.env
+            .iter()
+            .filter(|(k, _)| ["HOME", "USER", "LOGNAME"].contains(&k.as_str()))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
+    }
+
+    #[test]
+    fn a_user_brings_its_home_user_and_logname_unless_the_program_sets_them() {
+        let config = config(
+            "[taskmasterd.env]
+HOME = '/daemon'
+             [programs.byname]
+command = '/bin/w'
+user = 'root'
+             [programs.byuid]
+command = '/bin/w'
+user = '0'
+             [programs.own]
+command = '/bin/w'
+user = 'root'
+             [programs.own.env]
+HOME = '/srv/own'
+USER = 'svc'
+             [programs.nouser]
+command = '/bin/w'
+",
+        );
+        let root = ["HOME=/root", "LOGNAME=root", "USER=root"];
+        assert_eq!(env_of(&config, "byname"), root, "over [taskmasterd.env]");
+        assert_eq!(env_of(&config, "byuid"), root);
+        assert_eq!(
+            env_of(&config, "own"),
+            ["HOME=/srv/own", "LOGNAME=root", "USER=svc"]
+        );
+        assert_eq!(
+            env_of(&config, "nouser"),
+            ["HOME=/daemon"],
+            "without a user, taskmasterd's own are left as they are"
+        );
     }
 
     #[test]

@@ -50,6 +50,14 @@ pub fn signal_name(signal: i32) -> String {
         .unwrap_or_else(|_| format!("signal {signal}"))
 }
 
+/// Every signal name this system knows, without `SIG` (`HUP`, `INT`...), in
+/// number order: the full list a usage error can offer.
+pub fn signal_names() -> Vec<&'static str> {
+    Signal::iterator()
+        .map(|signal| signal.as_str().trim_start_matches("SIG"))
+        .collect()
+}
+
 fn not_a_number(text: &str) -> String {
     format!("{text} is not a signal number on this system; use a name such as {EXAMPLES}")
 }
@@ -95,6 +103,16 @@ mod tests {
         assert!(signal_from_number(1 << 40).is_err());
         assert!(parse_signal("99999999999999999999999").is_err());
         assert!(parse_signal("200").is_err());
+    }
+
+    #[test]
+    fn the_name_list_is_what_parse_signal_reads() {
+        let names = signal_names();
+        assert_eq!(names[..3], ["HUP", "INT", "QUIT"]);
+        assert!(names.contains(&"USR2"));
+        for name in names {
+            assert!(parse_signal(name).is_ok(), "{name}");
+        }
     }
 
     #[test]

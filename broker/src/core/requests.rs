@@ -58,7 +58,7 @@ impl Core {
         } = client;
         if first {
             self.log
-                .info(&format!("client connected: {}", peer.describe()));
+                .debug(&format!("client connected: {}", peer.describe()));
         }
         let command = request.command;
         let response = match &command {

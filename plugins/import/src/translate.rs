@@ -298,10 +298,12 @@ fn program(out: &mut Translation, section: &Section, name: &str) {
     }
 }
 
-/// `command = /bin/web --port 80` → `command` and `args`, split as a shell would.
+/// `command = /bin/web --port 80` → `command` and `args`, split as a shell
+/// would (POSIX words, no expansions: what supervisord's `shlex.split` does,
+/// through the same `shell-words` rule as taskmasterctl's shell).
 fn command(out: &mut Translation, section: &Section, entry: &Entry, table: &mut Table) {
     let expanded = expand(out, section, entry);
-    match split_words(&expanded) {
+    match shell_words::split(&expanded) {
         Ok(words) if !words.is_empty() => {
             table
                 .keys
@@ -520,43 +522,6 @@ fn replacement(name: &str, spec: &str, here: &str, problems: &mut Vec<String>) -
     }
 }
 
-/// Splits a command as supervisord does (POSIX shell words, no expansions).
-pub fn split_words(line: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => words.extend(word.take()),
-            '\'' => {
-                let text = word.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(other) => text.push(other),
-                        None => return Err("unterminated ' quote".into()),
-                    }
-                }
-            }
-            '"' => {
-                let text = word.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => text.extend(chars.next()),
-                        Some(other) => text.push(other),
-                        None => return Err("unterminated \" quote".into()),
-                    }
-                }
-            }
-            '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
-            c => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    words.extend(word);
-    Ok(words)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -663,9 +628,9 @@ mod tests {
     #[test]
     fn commands_split_like_a_shell() {
         assert_eq!(
-            split_words(r#"/bin/sh -c 'echo "hi"; exit 3' a\ b"#).unwrap(),
+            shell_words::split(r#"/bin/sh -c 'echo "hi"; exit 3' a\ b"#).unwrap(),
             ["/bin/sh", "-c", "echo \"hi\"; exit 3", "a b"]
         );
-        assert!(split_words("'open").is_err());
+        assert!(shell_words::split("'open").is_err());
     }
 }
