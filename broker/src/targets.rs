@@ -20,18 +20,22 @@ pub struct Selected {
     pub explicit: bool,
 }
 
+/// A spec that names no process (the spec as written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoSuchProcess(pub String);
+
 /// Resolves every spec; the first one that matches nothing is the error.
 /// The result keeps the processes' order and has no duplicates.
 pub fn resolve<P: Named>(
     processes: &[P],
     target: Option<Target>,
     specs: &[String],
-) -> Result<Vec<Selected>, String> {
+) -> Result<Vec<Selected>, NoSuchProcess> {
     let mut chosen: Vec<Option<bool>> = vec![None; processes.len()];
     for spec in specs {
         let matches = matching(processes, target, spec);
         if matches.is_empty() {
-            return Err(spec.clone());
+            return Err(NoSuchProcess(spec.clone()));
         }
         let explicit = matches.len() == 1;
         for index in matches {
@@ -114,6 +118,7 @@ mod tests {
         let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
         resolve(&PROCS, None, &specs)
             .map(|v| v.into_iter().map(|s| (s.index, s.explicit)).collect())
+            .map_err(|NoSuchProcess(spec)| spec)
     }
 
     #[test]
@@ -154,7 +159,10 @@ mod tests {
     fn explicit_targets() {
         let one = |t, s: &str| resolve(&PROCS, Some(t), &[s.to_string()]).map(|v| v.len());
         assert_eq!(one(Target::Program, "web"), Ok(2));
-        assert_eq!(one(Target::Process, "web"), Err("web".to_string()));
+        assert_eq!(
+            one(Target::Process, "web"),
+            Err(NoSuchProcess("web".to_string()))
+        );
         assert_eq!(one(Target::Group, "front"), Ok(3));
         assert_eq!(one(Target::All, ""), Ok(4));
     }

@@ -309,7 +309,7 @@ pub fn command_names() -> Vec<String> {
 /// A signal name this system does not know, said as taskmaster-config's
 /// parser says it, with every valid name after it.
 #[derive(Debug)]
-pub struct UnknownSignal(String);
+pub struct UnknownSignal(signals::SignalError);
 
 impl std::fmt::Display for UnknownSignal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -322,7 +322,11 @@ impl std::fmt::Display for UnknownSignal {
     }
 }
 
-impl std::error::Error for UnknownSignal {}
+impl std::error::Error for UnknownSignal {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
 
 /// Checks the signal here, with the config's own parser, so that a typo is a
 /// usage error (exit 2, the valid names) and never reaches the daemon; the

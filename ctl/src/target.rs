@@ -22,7 +22,7 @@ pub fn resolve(flag: Option<&str>, config: Option<&Path>) -> Result<Server, Erro
     let env = std::env::var(SERVER_URL_VAR).ok();
     let url = choose_url(flag, env.as_deref(), || url_from_config(config))?;
     let socket = socket_path_from_url(&url)
-        .map_err(|message| Error::new(exit::USAGE, format!("taskmasterctl: {message}")))?;
+        .map_err(|error| Error::new(exit::USAGE, format!("taskmasterctl: {error}")))?;
     Ok(Server { url, socket })
 }
 

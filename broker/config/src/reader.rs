@@ -149,7 +149,7 @@ impl<'t> Ctx<'t> {
         let expand = |text: &str| expand(text, expansion, self.lookup);
         match item.as_value() {
             Some(Value::String(s)) if s.value().contains('$') => {
-                let text = expand(s.value()).map_err(Problem::new)?;
+                let text = expand(s.value()).map_err(|e| Problem::new(e.to_string()))?;
                 Ok(Some(Item::Value(Value::from(text))))
             }
             Some(Value::Array(array))
@@ -160,8 +160,8 @@ impl<'t> Ctx<'t> {
                 let mut expanded = toml_edit::Array::new();
                 for (index, value) in array.iter().enumerate() {
                     match value.as_str() {
-                        Some(text) => expanded.push(expand(text).map_err(|message| {
-                            Problem::new(format!("element [{index}]: {message}")).at(value.span())
+                        Some(text) => expanded.push(expand(text).map_err(|error| {
+                            Problem::new(format!("element [{index}]: {error}")).at(value.span())
                         })?),
                         None => expanded.push(value.clone()),
                     }

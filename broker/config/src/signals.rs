@@ -8,14 +8,41 @@ use nix::sys::signal::Signal;
 /// Named in error messages so that a typo comes with something to copy.
 const EXAMPLES: &str = "TERM, HUP, INT, QUIT, KILL, USR1, USR2";
 
+/// A signal as written that is none: the text, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignalError {
+    /// Not a signal name.
+    UnknownName(String),
+    /// A number that is no signal on this system.
+    UnknownNumber(String),
+}
+
+impl std::fmt::Display for SignalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignalError::UnknownName(text) => write!(
+                f,
+                "unknown signal '{text}'; use a name such as {EXAMPLES} \
+                 (with or without SIG, any case) or a number"
+            ),
+            SignalError::UnknownNumber(text) => write!(
+                f,
+                "{text} is not a signal number on this system; use a name such as {EXAMPLES}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SignalError {}
+
 /// Reads `"HUP"`, `"SIGHUP"`, `"hup"` or `"1"` as the signal's number.
-pub fn parse_signal(text: &str) -> Result<i32, String> {
+pub fn parse_signal(text: &str) -> Result<i32, SignalError> {
     let trimmed = text.trim();
     if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
         // Too many digits for an i64 is still just "not a signal".
         return trimmed
             .parse::<i64>()
-            .map_err(|_| not_a_number(trimmed))
+            .map_err(|_| SignalError::UnknownNumber(trimmed.to_string()))
             .and_then(signal_from_number);
     }
     let upper = trimmed.to_ascii_uppercase();
@@ -26,21 +53,16 @@ pub fn parse_signal(text: &str) -> Result<i32, String> {
     };
     Signal::from_str(&full)
         .map(|signal| signal as i32)
-        .map_err(|_| {
-            format!(
-                "unknown signal '{text}'; use a name such as {EXAMPLES} \
-                 (with or without SIG, any case) or a number"
-            )
-        })
+        .map_err(|_| SignalError::UnknownName(text.to_string()))
 }
 
 /// Checks that `number` is a signal this system knows.
-pub fn signal_from_number(number: i64) -> Result<i32, String> {
+pub fn signal_from_number(number: i64) -> Result<i32, SignalError> {
     i32::try_from(number)
         .ok()
         .and_then(|n| Signal::try_from(n).ok())
         .map(|signal| signal as i32)
-        .ok_or_else(|| not_a_number(&number.to_string()))
+        .ok_or_else(|| SignalError::UnknownNumber(number.to_string()))
 }
 
 /// `"SIGTERM"` for 15; `"signal 64"` for a number without a name.
@@ -58,10 +80,6 @@ pub fn signal_names() -> Vec<&'static str> {
         .collect()
 }
 
-fn not_a_number(text: &str) -> String {
-    format!("{text} is not a signal number on this system; use a name such as {EXAMPLES}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,7 +95,7 @@ mod tests {
 
     #[test]
     fn unknown_names_list_valid_ones() {
-        let error = parse_signal("TERMINATE").unwrap_err();
+        let error = parse_signal("TERMINATE").unwrap_err().to_string();
         assert_eq!(
             error,
             "unknown signal 'TERMINATE'; use a name such as TERM, HUP, INT, QUIT, KILL, \
@@ -92,12 +110,9 @@ mod tests {
     fn numbers_must_be_real_signals() {
         assert_eq!(signal_from_number(9), Ok(9));
         assert_eq!(
-            signal_from_number(0),
-            Err(
-                "0 is not a signal number on this system; use a name such as TERM, HUP, \
-                 INT, QUIT, KILL, USR1, USR2"
-                    .to_owned()
-            )
+            signal_from_number(0).unwrap_err().to_string(),
+            "0 is not a signal number on this system; use a name such as TERM, HUP, \
+             INT, QUIT, KILL, USR1, USR2"
         );
         assert!(signal_from_number(-1).is_err());
         assert!(signal_from_number(1 << 40).is_err());

@@ -217,8 +217,10 @@ fn parse_size(text: &str) -> Option<u64> {
 /// `"TERM"`, `"SIGTERM"`, `"15"` or `15`.
 pub(super) fn signal(item: &Item) -> Read<i32> {
     match item.as_value() {
-        Some(Value::String(s)) => parse_signal(s.value()).map_err(Problem::new),
-        Some(Value::Integer(n)) => signal_from_number(*n.value()).map_err(Problem::new),
+        Some(Value::String(s)) => parse_signal(s.value()).map_err(|e| Problem::new(e.to_string())),
+        Some(Value::Integer(n)) => {
+            signal_from_number(*n.value()).map_err(|e| Problem::new(e.to_string()))
+        }
         _ => Err(expected(
             "a signal name such as \"TERM\", or a number",
             item,

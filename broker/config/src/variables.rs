@@ -30,8 +30,52 @@ struct Reference<'a> {
     written: &'a str,
 }
 
+/// A `$` that cannot be expanded: which and why, said with the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum VariableError {
+    /// `${` with no `}` after it; the text from the `${`.
+    Unclosed(String),
+    /// `${...}` that is no variable name.
+    NotAName(String),
+    /// A placeholder given a default; the reference as written.
+    PlaceholderDefault { written: String, name: String },
+    /// A placeholder outside a program's per-instance values.
+    PlaceholderHere(String),
+    /// A variable neither set nor given a default.
+    Undefined(String),
+}
+
+impl std::fmt::Display for VariableError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VariableError::Unclosed(text) => write!(
+                f,
+                "'{text}' has a '${{' without its '}}'; write '$${{' for a literal '${{'"
+            ),
+            VariableError::NotAName(written) => write!(
+                f,
+                "'{written}' is not a variable: write ${{NAME}} or ${{NAME:-default}}, NAME made of \
+                 letters, digits and '_'; write '$$' for a literal '$'"
+            ),
+            VariableError::PlaceholderDefault { written, name } => {
+                write!(f, "'{written}' takes no default: ${{{name}}} is always set")
+            }
+            VariableError::PlaceholderHere(name) => write!(
+                f,
+                "${{{name}}} is a per-process placeholder, usable only in a program's command, \
+                 args, env, directory, stdout and stderr"
+            ),
+            VariableError::Undefined(name) => write!(
+                f,
+                "undefined variable '{name}': set it in taskmasterd's environment, or give a \
+                 default with ${{{name}:-default}}"
+            ),
+        }
+    }
+}
+
 /// Expands `text` for the load; the error says which variable and how to fix it.
-pub(super) fn expand(text: &str, mode: Expansion, lookup: Lookup) -> Result<String, String> {
+pub(super) fn expand(text: &str, mode: Expansion, lookup: Lookup) -> Result<String, VariableError> {
     if mode == Expansion::None {
         return Ok(text.to_owned());
     }
@@ -74,11 +118,9 @@ fn scan<E>(
 }
 
 /// Parses the `${...}` at the start of `text`.
-fn reference(text: &str) -> Result<Reference<'_>, String> {
+fn reference(text: &str) -> Result<Reference<'_>, VariableError> {
     let Some(end) = text.find('}') else {
-        return Err(format!(
-            "'{text}' has a '${{' without its '}}'; write '$${{' for a literal '${{'"
-        ));
+        return Err(VariableError::Unclosed(text.to_string()));
     };
     let written = &text[..=end];
     let inner = &text[2..end];
@@ -89,10 +131,7 @@ fn reference(text: &str) -> Result<Reference<'_>, String> {
     let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
-        return Err(format!(
-            "'{written}' is not a variable: write ${{NAME}} or ${{NAME:-default}}, NAME made of \
-             letters, digits and '_'; write '$$' for a literal '$'"
-        ));
+        return Err(VariableError::NotAName(written.to_string()));
     }
     Ok(Reference {
         name,
@@ -101,28 +140,26 @@ fn reference(text: &str) -> Result<Reference<'_>, String> {
     })
 }
 
-fn resolve(reference: &Reference, mode: Expansion, lookup: Lookup) -> Result<String, String> {
+fn resolve(
+    reference: &Reference,
+    mode: Expansion,
+    lookup: Lookup,
+) -> Result<String, VariableError> {
     let name = reference.name;
     if RESERVED.contains(&name) {
         return match (mode, reference.default) {
             (Expansion::KeepInstance, None) => Ok(reference.written.to_owned()),
-            (Expansion::KeepInstance, Some(_)) => Err(format!(
-                "'{}' takes no default: ${{{name}}} is always set",
-                reference.written
-            )),
-            _ => Err(format!(
-                "${{{name}}} is a per-process placeholder, usable only in a program's command, \
-                 args, env, directory, stdout and stderr"
-            )),
+            (Expansion::KeepInstance, Some(_)) => Err(VariableError::PlaceholderDefault {
+                written: reference.written.to_string(),
+                name: name.to_string(),
+            }),
+            _ => Err(VariableError::PlaceholderHere(name.to_string())),
         };
     }
     match (lookup(name), reference.default) {
         (Some(value), _) => Ok(value),
         (None, Some(default)) => Ok(default.to_owned()),
-        (None, None) => Err(format!(
-            "undefined variable '{name}': set it in taskmasterd's environment, or give a \
-             default with ${{{name}:-default}}"
-        )),
+        (None, None) => Err(VariableError::Undefined(name.to_string())),
     }
 }
 
@@ -174,11 +211,11 @@ mod tests {
     }
 
     fn full(text: &str) -> Result<String, String> {
-        expand(text, Expansion::Full, &env)
+        expand(text, Expansion::Full, &env).map_err(|e| e.to_string())
     }
 
     fn keep(text: &str) -> Result<String, String> {
-        expand(text, Expansion::KeepInstance, &env)
+        expand(text, Expansion::KeepInstance, &env).map_err(|e| e.to_string())
     }
 
     #[test]

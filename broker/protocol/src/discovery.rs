@@ -42,13 +42,27 @@ pub fn discover_config(explicit: Option<&Path>) -> Result<PathBuf, ConfigNotFoun
         .ok_or(ConfigNotFound)
 }
 
+/// A server URL that names no Unix socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsupportedUrl(pub String);
+
+impl std::fmt::Display for UnsupportedUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unsupported server URL '{}': use unix:///path/to/taskmaster.sock",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnsupportedUrl {}
+
 /// The socket path of a server URL: `unix:///run/x.sock` or a bare path.
-pub fn socket_path_from_url(url: &str) -> Result<PathBuf, String> {
+pub fn socket_path_from_url(url: &str) -> Result<PathBuf, UnsupportedUrl> {
     let path = url.strip_prefix("unix://").unwrap_or(url);
     if path.is_empty() || url.contains("://") && !url.starts_with("unix://") {
-        return Err(format!(
-            "unsupported server URL '{url}': use unix:///path/to/taskmaster.sock"
-        ));
+        return Err(UnsupportedUrl(url.to_string()));
     }
     Ok(PathBuf::from(path))
 }

@@ -13,7 +13,9 @@ mod request;
 mod types;
 
 pub use client::{Client, ConnectError};
-pub use discovery::{discover_config, socket_path_from_url, ConfigNotFound, CONFIG_SEARCH_PATH};
+pub use discovery::{
+    discover_config, socket_path_from_url, ConfigNotFound, UnsupportedUrl, CONFIG_SEARCH_PATH,
+};
 pub use framing::{read_line, LineError};
 pub use request::*;
 pub use types::*;

@@ -8,10 +8,10 @@ use crate::capture;
 use crate::describe::{self, exit_text};
 use crate::jobs::Job;
 use crate::server::ClientRequest;
-use crate::targets::{self, Selected};
+use crate::targets::{self, NoSuchProcess, Selected};
 use nix::errno::Errno;
 use std::time::Instant;
-use taskmaster_config::signals::{parse_signal, signal_from_number};
+use taskmaster_config::signals::{parse_signal, signal_from_number, SignalError};
 use taskmaster_config::{Program, Stream};
 use taskmaster_ipc::ToSupervisor;
 use taskmaster_protocol::{
@@ -184,10 +184,12 @@ impl Core {
         if specs.is_empty() {
             specs.push(String::new());
         }
-        targets::resolve(self.table.as_slice(), selection.target, &specs).map_err(|name| {
-            Response::error(404, "no_such_process", format!("no such process: '{name}'"))
-                .about(name, None)
-        })
+        targets::resolve(self.table.as_slice(), selection.target, &specs).map_err(
+            |NoSuchProcess(name)| {
+                Response::error(404, "no_such_process", format!("no such process: '{name}'"))
+                    .about(name, None)
+            },
+        )
     }
 
     fn status(&self, selected: &[Selected]) -> Response {
@@ -293,15 +295,17 @@ impl Core {
         signal: Option<&serde_json::Value>,
         selection: &Selection,
     ) -> Result<Response, Response> {
-        let bad = |message: String| Response::error(400, "bad_signal", message);
+        let bad = |error: SignalError| Response::error(400, "bad_signal", error.to_string());
         let signal = match signal {
             Some(serde_json::Value::String(text)) => parse_signal(text).map_err(bad)?,
             Some(serde_json::Value::Number(n)) => {
                 signal_from_number(n.as_i64().unwrap_or(-1)).map_err(bad)?
             }
             _ => {
-                return Err(bad(
-                    "signal needs a \"signal\": a name such as \"HUP\" or a number".into(),
+                return Err(Response::error(
+                    400,
+                    "bad_signal",
+                    "signal needs a \"signal\": a name such as \"HUP\" or a number",
                 ))
             }
         };

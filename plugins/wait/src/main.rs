@@ -86,7 +86,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         .or_else(|| std::env::var("TASKMASTER_SERVER_URL").ok())
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| DEFAULT_SERVER_URL.to_string());
-    let socket = socket_path_from_url(&url).map_err(|m| fail(2, m))?;
+    let socket = socket_path_from_url(&url).map_err(|e| fail(2, e.to_string()))?;
     // Subscribe first, then look: a change between the two is in the stream.
     let mut stream = connect(&socket)?;
     let reply = stream
