@@ -563,3 +563,34 @@ startsecs = 0
     let bytes = wait_log_bytes(&d, "bin.stdout", expected.len(), WAIT);
     assert_eq!(bytes, expected);
 }
+
+/// A program that never writes gets no log files, not even when it ends:
+/// the end of an empty pipe creates nothing (a thousand programs stopping
+/// used to create two thousand files, which stalled shutdowns).
+#[test]
+fn a_silent_program_leaves_no_log_files_when_it_ends() {
+    let mut d = TestDaemon::start(
+        r#"
+[programs.silent]
+command = "@PROG@"
+args = ["--sleep", "60"]
+startsecs = 0
+stopsignal = "KILL"
+"#,
+    );
+    d.wait_state("silent", "RUNNING", WAIT);
+    assert_eq!(d.ctl(&["stop", "silent"]).code, 0);
+    d.wait_state("silent", "STOPPED", WAIT);
+    // Shutting down waits for every pump: nothing is left to create them.
+    d.signal_daemon(Signal::SIGTERM);
+    assert_eq!(d.wait_exit(WAIT), 0);
+    let logs = d.dir().join("logs");
+    let files: Vec<_> = fs::read_dir(&logs)
+        .expect("the log directory")
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        files.is_empty(),
+        "no log file for a silent program: {files:?}"
+    );
+}

@@ -140,6 +140,12 @@ impl Pump {
     fn transfer(&mut self, pipe: BorrowedFd<'_>) -> nix::Result<usize> {
         self.apply_requests();
         if self.file.is_none() {
+            // The end of a pipe that carried nothing creates no file: a
+            // silent program leaves none, and a thousand programs stopping
+            // cost no file creation (it stalled shutdowns for 100s of ms).
+            if self.peek(pipe)? == 0 {
+                return Ok(0);
+            }
             // After an error, each new chunk tries again: no timer needed.
             self.open();
         }
@@ -177,13 +183,32 @@ impl Pump {
     /// mid-copy leaves them to the next broker: a chunk may be written twice
     /// then, but is never lost.
     fn copy(&mut self, pipe: BorrowedFd<'_>) -> nix::Result<usize> {
-        let (staged, staging) = match self.staging.take() {
-            Some(pair) => pair,
-            None => nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?,
-        };
+        let (staged, staging) = self.take_staging()?;
         let result = self.copy_through(pipe, staged.as_fd(), staging.as_fd());
         self.staging = Some((staged, staging));
         result
+    }
+
+    /// How many bytes wait in the pipe (at least one, or 0 at its end),
+    /// leaving them there: one byte is duplicated into the staging pipe with
+    /// `tee(2)` and dropped from it. `EAGAIN` when the pipe is empty but
+    /// still open.
+    fn peek(&mut self, pipe: BorrowedFd<'_>) -> nix::Result<usize> {
+        let (staged, staging) = self.take_staging()?;
+        let result = tee(pipe, staging.as_fd(), 1, SpliceFFlags::SPLICE_F_NONBLOCK).and_then(|n| {
+            let mut byte = [0u8; 1];
+            read_exactly(staged.as_fd(), &mut byte[..n])
+        });
+        self.staging = Some((staged, staging));
+        result
+    }
+
+    /// The copy path's private pipe, made on first use.
+    fn take_staging(&mut self) -> nix::Result<(OwnedFd, OwnedFd)> {
+        match self.staging.take() {
+            Some(pair) => Ok(pair),
+            None => nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK),
+        }
     }
 
     fn copy_through(
