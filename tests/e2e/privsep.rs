@@ -169,3 +169,40 @@ fn a_log_directory_out_of_the_brokers_reach_fails_start_and_check_with_the_fix()
         );
     }
 }
+
+#[test]
+fn a_config_file_others_can_write_is_refused_with_the_fix() {
+    let builder = Builder::new(WEB);
+    let output = {
+        // Written by the harness at start: make it group-writable first.
+        let config = builder.dir().join("taskmaster.conf.toml");
+        let check = builder.check();
+        assert_eq!(check.code, 0, "{check:?}");
+        crate::harness::set_mode(&config, 0o664);
+        builder.start_with_args(&["--check", "-c", &config.display().to_string()])
+    };
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(
+        output.stderr.contains("refusing the config file")
+            && output.stderr.contains("lets group or others write it")
+            && output.stderr.contains("chmod go-w"),
+        "{output:?}"
+    );
+}
+
+#[test]
+fn a_program_may_not_run_as_the_brokers_user() {
+    if !is_root_or_skip("a_program_may_not_run_as_the_brokers_user") {
+        return;
+    }
+    let (_, _) = crate::harness::test_user();
+    let builder = Builder::new(&format!("{WEB}user = \"tmtest\"\n")).daemon("user = \"tmtest\"");
+    let output = builder.start_expecting_failure();
+    assert_eq!(output.code, 2, "{output:?}");
+    assert!(
+        output
+            .stderr
+            .contains("programs.web.user: 'tmtest' is the user taskmaster-broker runs as"),
+        "{output:?}"
+    );
+}
