@@ -86,9 +86,22 @@ pub fn main() -> ExitCode {
 }
 
 /// clap prints usage errors to stderr and exits 2, `--help` (which lists the
-/// installed plugins) to stdout and exits 0.
+/// installed plugins) to stdout and exits 0. `PATH` is searched for plugins
+/// only then: scanning its directories was most of the start-up time of an
+/// ordinary command (`status` took 1.9 ms, 1.2 ms of it in readdir).
 fn parse(args: impl IntoIterator<Item = OsString>) -> Cli {
-    let matches = command_with_plugins().get_matches_from(args);
+    let args: Vec<OsString> = args.into_iter().collect();
+    let asks_help = args.iter().skip(1).any(|a| a == "-h" || a == "--help");
+    let matches = if asks_help {
+        command_with_plugins().get_matches_from(args)
+    } else {
+        match Cli::command().try_get_matches_from(&args) {
+            Ok(matches) => matches,
+            Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => e.exit(),
+            // A usage error shows the help's usage: with the plugins.
+            Err(_) => command_with_plugins().get_matches_from(args),
+        }
+    };
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
