@@ -82,6 +82,10 @@ pub struct LogFile {
     /// stops until the file is reopened, and writing goes on here.
     rotate_error: Option<io::Error>,
     rotation_disabled: bool,
+    /// A regular file. Anything else (`/dev/null`, a FIFO, a terminal) is
+    /// written but never rotated: renaming it away and creating a file in
+    /// its place would destroy it.
+    regular: bool,
 }
 
 impl LogFile {
@@ -90,7 +94,9 @@ impl LogFile {
     }
 
     fn with_file(path: &Path, file: File, maxbytes: u64, backups: u32) -> io::Result<LogFile> {
-        let size = file.metadata()?.len();
+        let metadata = file.metadata()?;
+        let regular = metadata.file_type().is_file();
+        let size = if regular { metadata.len() } else { 0 };
         let mut last = [b'\n'];
         if size > 0 {
             file.read_exact_at(&mut last, size - 1)?;
@@ -105,6 +111,7 @@ impl LogFile {
             append: true,
             rotate_error: None,
             rotation_disabled: false,
+            regular,
         })
     }
 
@@ -127,7 +134,7 @@ impl LogFile {
     }
 
     fn max(&self) -> u64 {
-        if self.rotation_disabled {
+        if self.rotation_disabled || !self.regular {
             0
         } else {
             self.maxbytes
@@ -318,6 +325,26 @@ mod tests {
             std::fs::read_to_string(dir.join("real/p.log")).unwrap(),
             "12345678\nabc\n"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn what_is_not_a_regular_file_is_written_but_never_rotated() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = std::env::temp_dir().join(format!("tm-rotate-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let mut log = LogFile::open(&path, 4, 2).unwrap();
+        log.write(b"more than four bytes\n").unwrap();
+        log.write(b"and more\n").unwrap();
+        assert!(log.take_rotate_error().is_none());
+        assert!(std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_fifo());
+        assert!(!dir.join("out.1").exists(), "never renamed away");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
