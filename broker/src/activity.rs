@@ -33,7 +33,9 @@ impl ActivityLog {
         Ok(ActivityLog {
             file,
             level,
-            echo,
+            // A log written to the daemon's own output is not echoed there
+            // a second time.
+            echo: echo && !crate::capture::is_passthrough(path),
             journal: journal(),
         })
     }

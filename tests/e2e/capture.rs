@@ -594,3 +594,49 @@ stopsignal = "KILL"
         "no log file for a silent program: {files:?}"
     );
 }
+
+/// The container pattern: programs' output and the activity log on the
+/// daemon's own stdout (what `docker logs` reads), each line whole and once,
+/// with `[name] ` before the lines of programs that ask for it.
+#[test]
+fn output_to_the_daemons_stdout_keeps_every_line_whole() {
+    let mut d = TestDaemon::start(
+        r#"
+[programs.a]
+command = "@PROG@"
+args = ["--count", "300", "--xs", "70000", "--print", "", "--print", "a done", "--sleep", "60"]
+startsecs = 0
+stdout = "/dev/stdout"
+stdout_prefix = true
+
+[programs.b]
+command = "@PROG@"
+args = ["--count", "300", "--print", "b done", "--sleep", "60"]
+startsecs = 0
+stdout = "/dev/fd/1"
+stdout_prefix = true
+"#,
+    );
+    d.wait_for("both programs' last lines", WAIT, || {
+        let out = d.file_text("taskmasterd.out");
+        out.contains("[a] a done\n") && out.contains("[b] b done\n")
+    });
+    let out = d.file_text("taskmasterd.out");
+    for program in ["a", "b"] {
+        for n in 1..=300 {
+            let line = format!("[{program}] line {n} of 300");
+            assert_eq!(
+                out.lines().filter(|l| *l == line).count(),
+                1,
+                "{line:?} once and whole"
+            );
+        }
+    }
+    // 70000 bytes without a newline, then the newline: one line.
+    let long = format!("[a] {}", "x".repeat(70000));
+    assert_eq!(out.lines().filter(|l| *l == long).count(), 1);
+    // Nothing is written to a file for them, and nothing was rotated.
+    assert!(!d.dir().join("logs/a.stdout").exists());
+    d.signal_daemon(Signal::SIGTERM);
+    assert_eq!(d.wait_exit(WAIT), 0);
+}

@@ -221,6 +221,10 @@ pub struct LogSpec {
     /// `stdout_timestamps`: each line prefixed with the activity log's
     /// date format. Default false.
     pub timestamps: bool,
+    /// `stdout_prefix`: each line prefixed with `[process name] `, for
+    /// output shared with other programs (the daemon's stdout in a
+    /// container). Default false.
+    pub prefix: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

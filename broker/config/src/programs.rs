@@ -38,6 +38,8 @@ const PROGRAM_KEYS: &[&str] = &[
     "stderr_backups",
     "stdout_timestamps",
     "stderr_timestamps",
+    "stdout_prefix",
+    "stderr_prefix",
     "serverurl",
     "operators",
     "env",
@@ -346,6 +348,9 @@ fn read_log_spec(ctx: &mut Ctx, fields: &mut Fields, stream: &str) -> LogSpec {
             .unwrap_or(DEFAULT_BACKUPS),
         timestamps: ctx
             .value(fields, &format!("{stream}_timestamps"), values::boolean)
+            .unwrap_or(false),
+        prefix: ctx
+            .value(fields, &format!("{stream}_prefix"), values::boolean)
             .unwrap_or(false),
     }
 }

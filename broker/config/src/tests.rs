@@ -132,6 +132,7 @@ fn every_default_applies_to_a_minimal_config() {
         maxbytes: 50 * 1024 * 1024,
         backups: 10,
         timestamps: false,
+        prefix: false,
     };
     assert_eq!(
         *web(&config),
@@ -286,6 +287,7 @@ serverurl = "AUTO"
             maxbytes: 1024,
             backups: 0,
             timestamps: true,
+            prefix: false,
         }
     );
     assert_eq!(
@@ -295,6 +297,7 @@ serverurl = "AUTO"
             maxbytes: 0,
             backups: 2,
             timestamps: false,
+            prefix: false,
         }
     );
     assert!(web.redirect_stderr);

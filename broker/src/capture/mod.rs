@@ -8,6 +8,7 @@
 mod pump;
 pub mod rotate;
 mod safe_open;
+pub use safe_open::is_passthrough;
 mod stamp;
 #[cfg(test)]
 mod tests;
@@ -30,6 +31,8 @@ pub struct LogTarget {
     pub backups: u32,
     /// Prefix each line with the activity log's date format.
     pub timestamps: bool,
+    /// Written before each line (`[web] `), when the output is shared.
+    pub prefix: Option<String>,
 }
 
 /// For the activity log: a stream started or stopped losing output. One

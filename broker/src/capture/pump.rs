@@ -4,6 +4,7 @@
 //! else through a 64 KiB buffer.
 
 use super::rotate::{LogFile, SPLICE_CHUNK};
+use super::safe_open;
 use super::stamp::Stamper;
 use super::{LogTarget, Notice, Origin, Requests, Shared};
 use crate::describe::timestamp;
@@ -54,6 +55,10 @@ pub(super) struct Pump {
     stamper: Stamper,
     /// The copy path's private pipe (read end, write end), made on first use.
     staging: Option<(OwnedFd, OwnedFd)>,
+    /// Output shared with other programs (the daemon's own stdout or
+    /// stderr) is written a whole line at a time, so that lines from two
+    /// programs never mix: the end of a line not yet complete waits here.
+    partial_line: Vec<u8>,
 }
 
 impl Pump {
@@ -76,6 +81,7 @@ impl Pump {
             splice_works: true,
             stamper: Stamper::default(),
             staging: None,
+            partial_line: Vec::new(),
         };
         // A new process's file is created with its first output: starting
         // a thousand programs then costs no file creation, and a silent
@@ -112,7 +118,7 @@ impl Pump {
                     match self.drain(pipe.get_ref().as_fd()) {
                         Drained::Empty => guard.clear_ready(),
                         Drained::More => tokio::task::yield_now().await,
-                        Drained::End => return,
+                        Drained::End => return self.finish_line(),
                     }
                 }
                 () = shared.wake.notified() => self.apply_requests(),
@@ -171,7 +177,11 @@ impl Pump {
     /// How much to splice, or `None` when the bytes must be looked at or
     /// the file is failing (the copy path retries and counts drops).
     fn splice_len(&self) -> Option<usize> {
-        if self.error.is_some() || !self.splice_works || self.target.timestamps {
+        if self.error.is_some()
+            || !self.splice_works
+            || self.target.timestamps
+            || self.shared_output()
+        {
             return None;
         }
         self.file.as_ref()?.splice_room()
@@ -241,7 +251,49 @@ impl Pump {
         self.stamper = stamper;
     }
 
+    /// Whether the output goes where other programs' does too.
+    fn shared_output(&self) -> bool {
+        safe_open::is_passthrough(&self.target.path)
+    }
+
     fn emit(&mut self, data: &[u8]) {
+        if !self.shared_output() {
+            return self.write_out(data);
+        }
+        self.partial_line.extend_from_slice(data);
+        let Some(last) = self.partial_line.iter().rposition(|&b| b == b'\n') else {
+            return;
+        };
+        let complete: Vec<u8> = self.partial_line.drain(..=last).collect();
+        let lines = self.prefixed(&complete);
+        self.write_out(&lines);
+    }
+
+    /// The end of the pipe: a last line without its newline goes out as it
+    /// is.
+    fn finish_line(&mut self) {
+        if !self.partial_line.is_empty() {
+            let rest = std::mem::take(&mut self.partial_line);
+            let line = self.prefixed(&rest);
+            self.write_out(&line);
+        }
+    }
+
+    /// `lines` (whole lines, but perhaps the last) with the target's
+    /// prefix before each.
+    fn prefixed(&self, lines: &[u8]) -> Vec<u8> {
+        let Some(prefix) = &self.target.prefix else {
+            return lines.to_vec();
+        };
+        let mut out = Vec::with_capacity(lines.len() + prefix.len() * 4);
+        for line in lines.split_inclusive(|&b| b == b'\n') {
+            out.extend_from_slice(prefix.as_bytes());
+            out.extend_from_slice(line);
+        }
+        out
+    }
+
+    fn write_out(&mut self, data: &[u8]) {
         let Some(file) = self.file.as_mut() else {
             self.count_dropped(data.len());
             return;

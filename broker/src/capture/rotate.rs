@@ -95,10 +95,12 @@ impl LogFile {
 
     fn with_file(path: &Path, file: File, maxbytes: u64, backups: u32) -> io::Result<LogFile> {
         let metadata = file.metadata()?;
-        let regular = metadata.file_type().is_file();
+        // The daemon's own output is never rotated, even when it is
+        // redirected to a regular file: that file is not ours.
+        let regular = metadata.file_type().is_file() && !safe_open::is_passthrough(path);
         let size = if regular { metadata.len() } else { 0 };
         let mut last = [b'\n'];
-        if size > 0 {
+        if size > 0 && metadata.file_type().is_file() {
             file.read_exact_at(&mut last, size - 1)?;
         }
         Ok(LogFile {

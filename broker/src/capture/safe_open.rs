@@ -229,17 +229,26 @@ pub fn open_append(path: &Path) -> io::Result<File> {
     Ok(parent(path, true)?.open_append()?)
 }
 
-/// What every log path got before the walk: `O_NOFOLLOW` on the last
-/// component only.
+/// The broker's own standard output or error (inherited from taskmasterd:
+/// a container's log, a terminal), as `/dev/stdout` means to a program:
+/// a copy of the descriptor, not the path opened again (it is a symlink,
+/// and a pipe or socket behind it may not reopen). Another `/dev/fd/N` is
+/// opened by its path.
 fn open_passthrough(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .mode(0o666)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(path)
+    use std::os::fd::AsFd;
+    let own = match path.to_str() {
+        Some("/dev/stdout" | "/dev/fd/1" | "/proc/self/fd/1") => {
+            Some(io::stdout().as_fd().try_clone_to_owned()?)
+        }
+        Some("/dev/stderr" | "/dev/fd/2" | "/proc/self/fd/2") => {
+            Some(io::stderr().as_fd().try_clone_to_owned()?)
+        }
+        _ => None,
+    };
+    match own {
+        Some(fd) => Ok(File::from(fd)),
+        None => std::fs::OpenOptions::new().append(true).open(path),
+    }
 }
 
 #[cfg(test)]

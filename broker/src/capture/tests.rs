@@ -26,6 +26,7 @@ fn target(path: &Path) -> LogTarget {
         maxbytes: 0,
         backups: 0,
         timestamps: false,
+        prefix: None,
     }
 }
 

@@ -684,6 +684,7 @@ fn log_target(config: &Config, proc: &Proc, stream: Stream) -> Option<capture::L
         maxbytes: spec.maxbytes,
         backups: spec.backups,
         timestamps: spec.timestamps,
+        prefix: spec.prefix.then(|| format!("[{}] ", proc.name)),
     })
 }
 

@@ -12,6 +12,7 @@ fn program() -> Program {
         maxbytes: 0,
         backups: 0,
         timestamps: false,
+        prefix: false,
     };
     Program {
         name: "web".into(),
