@@ -640,3 +640,74 @@ stdout_prefix = true
     d.signal_daemon(Signal::SIGTERM);
     assert_eq!(d.wait_exit(WAIT), 0);
 }
+
+/// taskmasterd as a container's PID 1 (a new PID namespace), with its
+/// programs' output on its stdout: every line once, orphans reaped, and
+/// SIGTERM from outside ends it with status 0.
+#[test]
+fn as_pid_1_of_a_pid_namespace_output_reaches_its_stdout_and_sigterm_ends_it() {
+    if !crate::harness::is_root_or_skip("as_pid_1_of_a_pid_namespace") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tme2e-pid1-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    crate::harness::set_mode(&dir, 0o777);
+    let prog = crate::harness::testprog();
+    let config = dir.join("t.toml");
+    fs::write(
+        &config,
+        format!(
+            "[unix_http_server]\nfile = \"{d}/s.sock\"\n\
+             [taskmasterd]\nlogfile = \"/dev/stdout\"\nchildlogdir = \"{d}\"\n\
+             [programs.a]\ncommand = \"{p}\"\nargs = [\"--count\", \"50\", \"--fork-child\", \"60\", \"--sleep\", \"60\"]\n\
+             startsecs = 0\nstdout = \"/dev/stdout\"\nstdout_prefix = true\n\
+             [programs.b]\ncommand = \"{p}\"\nargs = [\"--count\", \"50\", \"--sleep\", \"60\"]\n\
+             startsecs = 0\nstdout = \"/dev/stdout\"\nstdout_prefix = true\n",
+            d = dir.display(),
+            p = prog.display()
+        ),
+    )
+    .unwrap();
+    let out = fs::File::create(dir.join("out")).unwrap();
+    let mut child = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(crate::harness::bin_dir().join("taskmasterd"))
+        .arg("-n")
+        .arg("-c")
+        .arg(&config)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("unshare");
+    let text = || fs::read_to_string(dir.join("out")).unwrap_or_default();
+    let deadline = std::time::Instant::now() + WAIT;
+    while !(text().contains("[a] line 50 of 50\n") && text().contains("[b] line 50 of 50\n")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no output:\n{}",
+            text()
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    // taskmasterd is the namespace's PID 1: `unshare --fork` is its parent.
+    let init = crate::harness::children_of(i32::try_from(child.id()).unwrap());
+    assert_eq!(init.len(), 1, "{init:?}");
+    kill(Pid::from_raw(init[0]), Signal::SIGTERM).unwrap();
+    let status = child.wait().unwrap();
+    let out = text();
+    assert_eq!(status.code(), Some(0), "{out}");
+    for program in ["a", "b"] {
+        for n in 1..=50 {
+            let line = format!("[{program}] line {n} of 50");
+            assert_eq!(
+                out.lines().filter(|l| *l == line).count(),
+                1,
+                "{line}\n{out}"
+            );
+        }
+    }
+    // The activity log went there too.
+    assert!(out.contains("INFO spawned: 'a'"), "{out}");
+    fs::remove_dir_all(&dir).unwrap();
+}
