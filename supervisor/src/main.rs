@@ -81,6 +81,15 @@ fn run(cli: Cli) -> Result<(), Error> {
             return Err(Error::new(problems.join("\n")));
         }
     }
+    if let Some(pidfile) = &settings.pidfile {
+        let dir = pidfile.parent().unwrap_or(std::path::Path::new("/"));
+        if !dir.is_dir() {
+            return Err(Error::new(format!(
+                "the directory of [taskmasterd] pidfile '{}' does not exist: create it, or change the setting",
+                pidfile.display()
+            )));
+        }
+    }
     if cli.check {
         println!("{}: ok", config.display());
         std::process::exit(0);
