@@ -249,7 +249,7 @@ impl Supervisor {
 
     fn next_deadline(&self) -> Option<Instant> {
         let stop = match &self.stop {
-            Some(Stop::BrokerFinished { kill_at }) => *kill_at,
+            Some(Stop::BrokerFinished { kill_at, .. }) => *kill_at,
             Some(Stop::Ourselves { kills, .. }) => kills.iter().map(|kill| kill.at).min(),
             _ => None,
         };
@@ -263,7 +263,7 @@ impl Supervisor {
         }
         let broker = self.broker.as_ref().map(|b| b.pid);
         match &mut self.stop {
-            Some(Stop::BrokerFinished { kill_at }) if kill_at.is_some_and(|at| at <= now) => {
+            Some(Stop::BrokerFinished { kill_at, .. }) if kill_at.is_some_and(|at| at <= now) => {
                 *kill_at = None;
                 if let Some(pid) = broker {
                     let _ = kill(pid, Signal::SIGKILL);
@@ -352,8 +352,10 @@ impl Supervisor {
         );
         match self.stop {
             Some(Stop::Ourselves { .. }) => {}
-            Some(Stop::BrokerFinished { .. }) if self.children.is_empty() => self.finish(0),
-            Some(Stop::BrokerFinished { .. }) => self.stop_ourselves(0),
+            Some(Stop::BrokerFinished { code, .. }) if self.children.is_empty() => {
+                self.finish(code)
+            }
+            Some(Stop::BrokerFinished { code, .. }) => self.stop_ourselves(code),
             Some(Stop::ViaBroker) => {
                 self.notices.note(format!(
                     "{what} before stopping every program: stopping them directly"
@@ -441,10 +443,11 @@ impl Supervisor {
                     program.pipes.close_stdin();
                 }
             }
-            ToSupervisor::Exit => {
+            ToSupervisor::Exit { code } => {
                 if matches!(self.stop, None | Some(Stop::ViaBroker)) {
                     self.stop = Some(Stop::BrokerFinished {
                         kill_at: Some(Instant::now() + STOP_GRACE),
+                        code: i32::from(code),
                     });
                 }
             }

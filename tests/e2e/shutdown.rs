@@ -144,3 +144,34 @@ fn a_taskmasterd_killed_with_sigkill_leaves_no_second_copy() {
         .count();
     assert_eq!(copies, 1);
 }
+
+#[test]
+fn shutdown_on_fatal_stops_everything_and_exits_1() {
+    let mut d = crate::harness::Builder::new(
+        r#"
+[programs.steady]
+command = "@PROG@"
+args = ["--sleep", "60"]
+startsecs = 0
+
+[programs.broken]
+command = "@PROG@"
+args = ["--sleep", "0", "--exit", "1"]
+startsecs = 1
+startretries = 0
+autostart = false
+"#,
+    )
+    .daemon("shutdown_on_fatal = true")
+    .start();
+    d.wait_state("steady", "RUNNING", WAIT);
+    let steady = d.pid("steady");
+    d.ctl(&["start", "broken"]);
+    assert_eq!(d.wait_exit(WAIT), 1, "an orchestrator sees a failure");
+    assert!(!alive(steady), "everything was stopped first");
+    let log = d.file_text("taskmasterd.log");
+    assert!(
+        log.contains("broken is FATAL and shutdown_on_fatal is set"),
+        "{log}"
+    );
+}

@@ -148,6 +148,10 @@ pub struct DaemonConfig {
     /// Default `0o022`.
     pub umask: u32,
     pub nodaemon: bool,
+    /// `shutdown_on_fatal`: a program going FATAL stops everything and
+    /// taskmasterd exits with status 1, so that a container's orchestrator
+    /// restarts it. Default false.
+    pub shutdown_on_fatal: bool,
     pub minfds: u64,
     pub minprocs: u64,
     pub user: Option<String>,

@@ -48,6 +48,7 @@ const DAEMON_KEYS: &[&str] = &[
     "directory",
     "childlogdir",
     "loglevel",
+    "shutdown_on_fatal",
     "env",
 ];
 const CTL_KEYS: &[&str] = &["serverurl", "prompt", "history"];
@@ -218,6 +219,9 @@ fn read_daemon(ctx: &mut Ctx, field: Option<Field>) -> DaemonConfig {
         umask: ctx.mode(&mut fields, "umask").unwrap_or(0o022),
         nodaemon: ctx
             .value(&mut fields, "nodaemon", values::boolean)
+            .unwrap_or(false),
+        shutdown_on_fatal: ctx
+            .value(&mut fields, "shutdown_on_fatal", values::boolean)
             .unwrap_or(false),
         minfds: ctx
             .value(&mut fields, "minfds", |item| {

@@ -118,6 +118,7 @@ fn every_default_applies_to_a_minimal_config() {
             pidfile: None,
             umask: 0o022,
             nodaemon: false,
+            shutdown_on_fatal: false,
             minfds: 1024,
             minprocs: 200,
             user: None,

@@ -91,6 +91,8 @@ pub struct Core {
     config_changes: ConfigChanges,
     shutting_down: bool,
     finished: bool,
+    /// taskmasterd's exit status once everything is stopped.
+    exit_code: u8,
     /// While a request is answered: the processes its caller may touch
     /// (`None`: all), which `select` keeps to.
     scope: Option<Vec<bool>>,
@@ -134,6 +136,7 @@ impl Core {
             config_changes: ConfigChanges::new(),
             shutting_down: false,
             finished: false,
+            exit_code: 0,
             scope: None,
         }
     }
@@ -444,6 +447,14 @@ impl Core {
             self.log_transition(i, previous, state);
             previous = state;
         }
+        if outcome.entered.contains(&ProcessState::Fatal) && self.config.daemon.shutdown_on_fatal {
+            let why = format!(
+                "{} is FATAL and shutdown_on_fatal is set",
+                self.table[i].name
+            );
+            self.exit_code = 1;
+            self.begin_shutdown(&why);
+        }
         for action in outcome.actions {
             match action {
                 Action::Spawn => self.spawn(i),
@@ -613,7 +624,8 @@ impl Core {
         }
         if exit {
             self.log.info("every program is stopped; exiting");
-            self.link.send(&ToSupervisor::Exit, Vec::new());
+            let code = self.exit_code;
+            self.link.send(&ToSupervisor::Exit { code }, Vec::new());
             self.finished = true;
         }
     }

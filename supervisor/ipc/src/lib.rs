@@ -34,8 +34,12 @@ pub enum ToSupervisor {
     Spawn(SpawnRequest),
     /// Deliver `signal` to `pid`, or to its process group when `group`.
     Signal { pid: i32, signal: i32, group: bool },
-    /// Every program is stopped: taskmasterd exits with status 0.
-    Exit,
+    /// Every program is stopped: taskmasterd exits with status `code` (0,
+    /// or 1 after `shutdown_on_fatal`).
+    Exit {
+        #[serde(default)]
+        code: u8,
+    },
     /// The broker read a changed `[unix_http_server]` in config
     /// `generation`: taskmasterd binds the socket it describes and answers
     /// with [`ToBroker::Listener`] or [`ToBroker::ListenerFailed`].

@@ -28,7 +28,7 @@ pub enum Stop {
     ViaBroker,
     /// `Exit` received: waiting for the broker to exit, killing it at
     /// `kill_at` if it does not.
-    BrokerFinished { kill_at: Option<Instant> },
+    BrokerFinished { kill_at: Option<Instant>, code: i32 },
     /// taskmasterd stops everything itself: each program's stop signal
     /// sent, a SIGKILL pending for each, then exit with `code`.
     Ourselves { kills: Vec<PendingKill>, code: i32 },
