@@ -1,6 +1,9 @@
-//! supervisord's INI dialect, as Python's ConfigParser reads it: `[section]`,
-//! `key = value` or `key: value`, `;` and `#` comments (inline ones after a
-//! blank), indented continuation lines, keys in any case.
+//! supervisord's INI dialect, as Python's ConfigParser reads it: `[section]`
+//! (a comment may follow it), `key = value` or `key: value`, `;` and `#`
+//! comments (inline ones after a blank), continuation lines indented deeper
+//! than their key (a key indented like the one before is a key), keys in
+//! any case, and a section or key given again merged into the first, the
+//! later value winning.
 
 use std::path::{Path, PathBuf};
 
@@ -48,13 +51,16 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Section>, SyntaxError> {
         reason: reason.to_string(),
     };
     let mut sections: Vec<Section> = Vec::new();
+    // The indentation of the last key: a deeper line continues its value.
+    let mut key_indent: Option<usize> = None;
     for (index, raw) in text.lines().enumerate() {
         let number = index + 1;
         let trimmed = raw.trim();
         if trimmed.is_empty() || trimmed.starts_with(';') || trimmed.starts_with('#') {
             continue;
         }
-        if raw.starts_with(char::is_whitespace) {
+        let indent = raw.len() - raw.trim_start().len();
+        if indent > 0 && key_indent.is_some_and(|key| indent > key) {
             let entry = sections
                 .last_mut()
                 .and_then(|s| s.entries.last_mut())
@@ -63,7 +69,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Section>, SyntaxError> {
             entry.value.push_str(strip_comment(trimmed));
             continue;
         }
-        if let Some(header) = trimmed.strip_prefix('[') {
+        if let Some(header) = strip_comment(trimmed).strip_prefix('[') {
             let name = header
                 .strip_suffix(']')
                 .ok_or_else(|| error(number, "a section header must end with ']'"))?;
@@ -73,6 +79,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Section>, SyntaxError> {
                 line: number,
                 entries: Vec::new(),
             });
+            key_indent = None;
             continue;
         }
         let section = sections
@@ -86,8 +93,23 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Section>, SyntaxError> {
             value: strip_comment(trimmed[at + 1..].trim()).to_string(),
             line: number,
         });
+        key_indent = Some(indent);
     }
     Ok(sections)
+}
+
+/// Sections of the same name merged into the first, in the order given
+/// (within a file and across included files, as supervisord does): a key
+/// given again is added after, and [`Section::get`] takes the last.
+pub fn merge(sections: Vec<Section>) -> Vec<Section> {
+    let mut merged: Vec<Section> = Vec::with_capacity(sections.len());
+    for section in sections {
+        match merged.iter_mut().find(|s| s.name == section.name) {
+            Some(first) => first.entries.extend(section.entries),
+            None => merged.push(section),
+        }
+    }
+    merged
 }
 
 /// Cuts an inline comment: `;` or `#` after a blank.
@@ -128,6 +150,31 @@ mod tests {
         assert_eq!(web.get("environment").unwrap().value, "A=\"1\",\nB=2");
         assert_eq!(web.get("url").unwrap().value, "http://x/#frag");
         assert_eq!(parsed[1].get("programs").unwrap().value, "web");
+    }
+
+    #[test]
+    fn headers_with_comments_indented_keys_and_repeats() {
+        let parsed = merge(sections(
+            "[inet_http_server]   ; disabled\n\
+             port = 9001\n\
+             [program:web]\n\
+             \x20 command = /bin/web\n\
+             \x20 environment = A=1,\n\
+             \x20\x20\x20\x20 B=2\n\
+             \x20 autostart = true\n\
+             [program:web]\n\
+             autostart = false\n",
+        ));
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0].name, "inet_http_server");
+        let web = &parsed[1];
+        assert_eq!(web.get("command").unwrap().value, "/bin/web");
+        assert_eq!(web.get("environment").unwrap().value, "A=1,\nB=2");
+        assert_eq!(
+            web.get("autostart").unwrap().value,
+            "false",
+            "the later one wins"
+        );
     }
 
     #[test]

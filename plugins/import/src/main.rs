@@ -102,7 +102,7 @@ fn read_with_includes(path: &Path) -> Result<(Vec<Section>, Vec<String>), String
             sections.extend(included.into_iter().filter(|s| s.name != "include"));
         }
     }
-    Ok((sections, warnings))
+    Ok((ini::merge(sections), warnings))
 }
 
 /// The files a pattern names: `*` and `?` in its last component, sorted.
