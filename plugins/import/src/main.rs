@@ -75,6 +75,16 @@ fn read_with_includes(path: &Path) -> Result<(Vec<Section>, Vec<String>), String
     let mut sections = read(path)?;
     let mut warnings = Vec::new();
     let dir = path.parent().unwrap_or(Path::new("."));
+    for empty in sections
+        .iter()
+        .filter(|s| s.name == "include" && s.get("files").is_none_or(|e| e.value.trim().is_empty()))
+    {
+        warnings.push(format!(
+            "{}:{}: [include] names no files, which supervisord refuses; ignored",
+            empty.file.display(),
+            empty.line
+        ));
+    }
     let patterns: Vec<String> = sections
         .iter()
         .filter(|s| s.name == "include")
@@ -152,6 +162,21 @@ fn matches(pattern: &str, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_empty_include_is_a_warning() {
+        let dir = std::env::temp_dir().join(format!("tm-import-include-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("supervisord.conf");
+        std::fs::write(&path, "[include]\n[program:a]\ncommand = /bin/true\n").unwrap();
+        let (sections, warnings) = super::read_with_includes(&path).unwrap();
+        assert_eq!(sections.len(), 2);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0]
+            .ends_with(":1: [include] names no files, which supervisord refuses; ignored"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     use super::*;
 
     #[test]

@@ -96,7 +96,7 @@ pub fn translate(sections: &[Section]) -> Translation {
         match kind {
             "unix_http_server" => simple(&mut out, section, "unix_http_server", UNIX_HTTP_SERVER),
             "supervisord" => daemon(&mut out, section),
-            "supervisorctl" => simple(&mut out, section, "taskmasterctl", SUPERVISORCTL),
+            "supervisorctl" => supervisorctl(&mut out, section),
             "program" => program(&mut out, section, name),
             "group" => group(&mut out, section, name),
             // Read by the caller; nothing of it goes into the output.
@@ -145,6 +145,8 @@ const SUPERVISORCTL: Keys = &[
 
 const SUPERVISORD: Keys = &[
     ("logfile", "logfile", Kind::Text),
+    ("logfile_maxbytes", "logfile_maxbytes", Kind::Size),
+    ("logfile_backups", "logfile_backups", Kind::Integer),
     ("pidfile", "pidfile", Kind::Text),
     ("umask", "umask", Kind::Mode),
     ("nodaemon", "nodaemon", Kind::Bool),
@@ -230,6 +232,31 @@ fn boolean(text: &str) -> Result<bool, String> {
         "false" | "no" | "off" | "0" => Ok(false),
         _ => Err(format!("'{text}' is not a boolean")),
     }
+}
+
+/// `[supervisorctl]`: its `serverurl` is kept only when it names a Unix
+/// socket; an HTTP one pointed at `[inet_http_server]`, which is not
+/// carried over, and taskmasterctl could not use it.
+fn supervisorctl(out: &mut Translation, section: &Section) {
+    let mut table = Table {
+        header: "taskmasterctl".into(),
+        keys: Vec::new(),
+    };
+    for entry in &section.entries {
+        let http = entry.key == "serverurl"
+            && entry.value.contains("://")
+            && !entry.value.starts_with("unix://");
+        if http {
+            out.warn(
+                section,
+                Some(entry),
+                "Taskmaster serves its [unix_http_server] socket only, which taskmasterctl finds by itself; dropped",
+            );
+        } else if !mapped(out, section, entry, SUPERVISORCTL, &mut table) {
+            out.warn(section, Some(entry), "no such key in Taskmaster; dropped");
+        }
+    }
+    out.tables.push(table);
 }
 
 fn daemon(out: &mut Translation, section: &Section) {
@@ -321,19 +348,13 @@ fn command(out: &mut Translation, section: &Section, entry: &Entry, table: &mut 
 /// Taskmaster names processes NAME or NAME:N; supervisord's usual patterns
 /// say the same thing, anything else is lost.
 fn process_name(out: &mut Translation, section: &Section, entry: &Entry) {
-    let usual = [
-        "%(program_name)s",
-        "%(program_name)s_%(process_num)s",
-        "%(program_name)s_%(process_num)d",
-        "%(program_name)s_%(process_num)02d",
-        "%(program_name)s:%(process_num)s",
-        "%(program_name)s-%(process_num)s",
-    ];
-    if !usual.contains(&entry.value.as_str()) {
+    // Only the default names the processes as Taskmaster does; any other
+    // template renames them, which scripts that use the names must know.
+    if entry.value != "%(program_name)s" {
         out.warn(
             section,
             Some(entry),
-            "Taskmaster names processes NAME (one) or NAME:N (numprocs > 1); dropped",
+            "Taskmaster names processes NAME (one) or NAME:N (numprocs > 1), not by a template; dropped: scripts using the old names need the new ones",
         );
     }
 }
@@ -578,9 +599,12 @@ mod tests {
             toml.contains("[programs.web.env]\nA = \"1,2\"\nB = \"x\"\n"),
             "{toml}"
         );
-        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        assert_eq!(out.warnings.len(), 2, "{:?}", out.warnings);
+        assert!(out.warnings[0].to_string().starts_with(
+            "/etc/supervisord.conf:4: [program:web] process_name: Taskmaster names processes"
+        ));
         assert_eq!(
-            out.warnings[0].to_string(),
+            out.warnings[1].to_string(),
             "/etc/supervisord.conf:12: [program:web] stdout_events_enabled: not supported by Taskmaster; dropped"
         );
         toml::from_str::<toml::Table>(&toml).expect("valid TOML");
@@ -599,7 +623,7 @@ mod tests {
         let toml = out.to_toml(Path::new("in.conf"));
         for part in [
             "[unix_http_server]\nfile = \"/tmp/s.sock\"\nchmod = \"0700\"\n",
-            "[taskmasterd]\nnodaemon = true\n",
+            "[taskmasterd]\nnodaemon = true\nlogfile_maxbytes = \"5MB\"\n",
             "[taskmasterd.env]\nX = \"1\"\n",
             "[taskmasterctl]\nserverurl = \"unix:///tmp/s.sock\"\nhistory = \"~/.h\"\n",
             "[groups.front]\nprograms = [\"web\", \"api\"]\npriority = 5\n",
@@ -611,12 +635,21 @@ mod tests {
             warned,
             [
                 "/etc/supervisord.conf:4: [unix_http_server] username",
-                "/etc/supervisord.conf:7: [supervisord] logfile_maxbytes",
                 "/etc/supervisord.conf:12: [inet_http_server]",
                 "/etc/supervisord.conf:17: [eventlistener:x]",
             ]
         );
         toml::from_str::<toml::Table>(&toml).expect("valid TOML");
+    }
+
+    #[test]
+    fn an_http_serverurl_is_dropped_with_a_warning() {
+        let out = translate_text("[supervisorctl]\nserverurl=http://127.0.0.1:9001\nprompt=x\n");
+        let toml = out.to_toml(Path::new("in.conf"));
+        assert!(!toml.contains("serverurl"), "{toml}");
+        assert!(toml.contains("prompt = \"x\""), "{toml}");
+        assert_eq!(out.warnings.len(), 1);
+        assert!(out.warnings[0].to_string().contains("serverurl"));
     }
 
     #[test]
