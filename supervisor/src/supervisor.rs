@@ -17,7 +17,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -72,6 +72,8 @@ pub struct Supervisor {
     pidfile: Option<Pidfile>,
     notices: Notices,
     children: BTreeMap<i32, Program>,
+    /// The process names of `children`: one instance runs once.
+    running: HashSet<String>,
     broker: Option<Broker>,
     ready_once: bool,
     restart_at: Option<Instant>,
@@ -104,6 +106,7 @@ impl Supervisor {
             readiness,
             pidfile: None,
             children: BTreeMap::new(),
+            running: HashSet::new(),
             broker: None,
             ready_once: false,
             restart_at: None,
@@ -304,6 +307,7 @@ impl Supervisor {
                 self.drain_dead_broker();
                 self.on_broker_exit(status);
             } else if let Some(program) = self.children.remove(&pid.as_raw()) {
+                self.running.remove(&program.child.name);
                 // Dropping the program closes our copies of its pipes.
                 if let Some(Err(e)) = self
                     .options
@@ -479,6 +483,17 @@ impl Supervisor {
     }
 
     fn on_spawn(&mut self, request: &SpawnRequest) {
+        if self.running.contains(&request.name) {
+            // A sound broker never starts a running instance again; a
+            // taken-over one could start a defined program without bound.
+            let error = format!("'{}' is running already", request.name);
+            self.refuse(format!("spawn of {:?}: {error}", request.name));
+            let reply = ToBroker::SpawnFailed {
+                id: request.id,
+                error,
+            };
+            return self.send(&reply);
+        }
         let spec = match self.policy.exec_spec(&request.name, request.generation) {
             Ok(spec) => spec,
             Err(refusal) => {
@@ -518,6 +533,7 @@ impl Supervisor {
             started_at_ms: now_ms(),
         };
         let started_at_ms = child.started_at_ms;
+        self.running.insert(child.name.clone());
         self.children
             .insert(child.pid, Program { child, pipes, stop });
         let (streams, fds) = self.streams_of(pid.as_raw());

@@ -41,8 +41,8 @@ fn a_hostile_broker_gets_refusals_and_taskmasterd_keeps_supervising() {
         .env("TM_FAKE_OUT", &out.display().to_string())
         .env("TM_FAKE_VICTIM", &std::process::id().to_string())
         .start_unready();
-    let text = wait_text(&out, "the sound spawn's answer", |t| {
-        t.contains(r#""type":"spawned","id":100"#)
+    let text = wait_text(&out, "the answers to both sound spawns", |t| {
+        t.contains(r#""type":"spawned","id":100"#) && t.contains(r#""id":101"#)
     });
     let refusals: Vec<&str> = text
         .lines()
@@ -58,6 +58,7 @@ fn a_hostile_broker_gets_refusals_and_taskmasterd_keeps_supervising() {
         ),
         "malformed",
         "closed 1 descriptors sent with a Ready packet",
+        r#"spawn of \"web\": 'web' is running already"#,
     ];
     for what in expected {
         assert!(
@@ -81,11 +82,13 @@ fn a_hostile_broker_gets_refusals_and_taskmasterd_keeps_supervising() {
         !Path::new("/tmp/tm-pwned").exists(),
         "the forged command never ran"
     );
-    // What did start is the config's command, not the forged one.
-    let web = children_of(d.daemon_pid())
+    // What did start is the config's command, not the forged one, once.
+    let webs: Vec<i32> = children_of(d.daemon_pid())
         .into_iter()
-        .find(|&pid| argv0(pid).ends_with("tm-testprog"))
-        .expect("web runs");
+        .filter(|&pid| argv0(pid).ends_with("tm-testprog"))
+        .collect();
+    assert_eq!(webs.len(), 1, "one web: {webs:?}");
+    let web = webs[0];
     let cmdline = std::fs::read_to_string(format!("/proc/{web}/cmdline")).unwrap();
     assert!(cmdline.contains("--sleep\u{0}60"), "{cmdline:?}");
     let log = std::fs::read_to_string(d.dir().join("taskmasterd.out")).unwrap();

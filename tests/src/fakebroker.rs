@@ -1,7 +1,7 @@
 //! tm-fakebroker: a hostile taskmaster-broker for the privilege-separation
 //! tests. Started by taskmasterd in the broker's place (`TASKMASTER_BROKER`),
 //! it sends every forged request a taken-over broker could, then one sound
-//! spawn, and writes every packet taskmasterd answers, one JSON document a
+//! spawn and the same spawn again, and writes every packet taskmasterd answers, one JSON document a
 //! line, to the file named by `TM_FAKE_OUT`. It answers `shutdown` with
 //! `exit`, as a broker does.
 
@@ -50,6 +50,9 @@ fn main() {
     send(&channel, br#"{"type":"ready"}"#, &[null.as_raw_fd()]);
     let sound = format!(r#"{{"type":"spawn","id":100,"name":"web","generation":{generation}}}"#);
     send(&channel, sound.as_bytes(), &[]);
+    // The same instance again while it runs: copies without bound.
+    let again = format!(r#"{{"type":"spawn","id":101,"name":"web","generation":{generation}}}"#);
+    send(&channel, again.as_bytes(), &[]);
     while let Some(packet) = receive(&channel) {
         writeln!(out, "{packet}").unwrap();
         if packet.contains(r#""type":"shutdown""#) {
