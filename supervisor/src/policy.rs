@@ -162,10 +162,20 @@ fn check_file(path: &Path) -> Result<(), PolicyError> {
             describe_uid(metadata.uid())
         )));
     }
+    // As root the config is a privilege policy: nobody else may change it.
+    // An unprivileged taskmasterd runs everything as its own user, so only
+    // others matter: a checkout made with the common umask 002 (group
+    // writable) still runs from a developer's terminal.
     let mode = metadata.mode() & 0o7777;
-    if mode & 0o022 != 0 {
+    let forbidden = if me == 0 { 0o022 } else { 0o002 };
+    if mode & forbidden != 0 {
         return Err(unsafe_file(format!(
-            "its mode {mode:04o} lets group or others write it"
+            "its mode {mode:04o} lets {} write it",
+            if mode & forbidden & 0o020 != 0 {
+                "group or others"
+            } else {
+                "others"
+            }
         )));
     }
     Ok(())
@@ -246,13 +256,16 @@ mod tests {
     #[test]
     fn files_others_can_write_are_refused() {
         let dir = TestDir::new("policy-modes");
-        for mode in [0o664, 0o646, 0o666] {
+        for mode in [0o646, 0o666] {
             let path = write(&dir, WEB, mode);
             let error = load(&path, None).err().expect("refused");
             let text = error.to_string();
-            assert!(text.contains("lets group or others write it"), "{text}");
+            assert!(text.contains("write it"), "{text}");
             assert!(text.contains(&path.display().to_string()), "{text}");
         }
+        // Group-writable: refused by a root taskmasterd only.
+        let group = load(&write(&dir, WEB, 0o664), None);
+        assert_eq!(group.is_err(), geteuid().is_root(), "{:?}", group.err());
         assert!(load(&write(&dir, WEB, 0o600), None).is_ok());
     }
 
