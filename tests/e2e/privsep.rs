@@ -105,7 +105,7 @@ const STEAL: &str = r#"
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
 pidfd = os.pidfd_open(int(sys.argv[1]))
-fd = libc.syscall(438, pidfd, 3, 0)
+fd = libc.syscall(438, pidfd, int(sys.argv[2]), 0)
 print("stolen" if fd >= 0 else "refused errno=%d" % ctypes.get_errno())
 "#;
 
@@ -133,22 +133,43 @@ fn the_brokers_user_cannot_take_its_channel() {
             .unwrap()
     };
     assert_ne!(uid, 0, "the broker is not root");
-    let output = Command::new("setpriv")
-        .args([
-            "--reuid",
-            &uid.to_string(),
-            "--regid",
-            "65534",
-            "--clear-groups",
-        ])
-        .args(["/usr/bin/python3", "-c", STEAL, &broker.to_string()])
-        .output()
-        .expect("setpriv and python3");
-    let said = String::from_utf8_lossy(&output.stdout);
+    let as_uid = |program: &[&str]| {
+        let mut command = Command::new("setpriv");
+        command
+            .args([
+                "--reuid",
+                &uid.to_string(),
+                "--regid",
+                "65534",
+                "--clear-groups",
+            ])
+            .args(program);
+        command
+    };
+    let steal = |pid: i32, fd: &str| {
+        let output = as_uid(&["/usr/bin/python3", "-c", STEAL, &pid.to_string(), fd])
+            .output()
+            .expect("setpriv and python3");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr)
+    };
+    // The control: the same uid takes a descriptor of an ordinary
+    // (dumpable) process of its own, so the refusal below is the broker's.
+    let mut control = as_uid(&["sleep", "30"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("a process as the broker's uid");
+    let ordinary = steal(i32::try_from(control.id()).unwrap(), "0");
+    let _ = control.kill();
+    let _ = control.wait();
+    assert!(
+        ordinary.contains("stolen"),
+        "the control must succeed: {ordinary}"
+    );
+    let said = steal(broker, "3");
     assert!(
         said.contains("refused errno=1"),
-        "pidfd_getfd as uid {uid} must fail with EPERM: {said} {}",
-        String::from_utf8_lossy(&output.stderr)
+        "pidfd_getfd on the broker as uid {uid} must fail with EPERM: {said}"
     );
 }
 
