@@ -40,7 +40,7 @@ impl Proc {
     /// The process `name` of `program`, as placed by `config`.
     pub fn new(config: &Config, program: &Program, name: String) -> Proc {
         let (group, order) = placement(config, program);
-        let def = Arc::new(instance_def(program, &name, &group));
+        let def = Arc::new(program.instance(&name, &group));
         Proc {
             name,
             program: program.name.clone(),
@@ -67,12 +67,6 @@ pub fn placement(config: &Config, program: &Program) -> (String, (i32, i32)) {
         .map(|g| (g.name.clone(), g.priority))
         .unwrap_or_else(|| (program.name.clone(), program.priority));
     (group, (priority, program.priority))
-}
-
-/// The program with its per-instance placeholders filled for process `name`.
-pub fn instance_def(program: &Program, name: &str, group: &str) -> Program {
-    let number = name.rsplit_once(':').and_then(|(_, n)| n.parse().ok());
-    program.for_instance(number, name, group)
 }
 
 impl Named for Proc {

@@ -33,12 +33,9 @@ pub fn unreachable(config: &Config, writer: &Writer) -> Vec<String> {
     };
     add(&config.daemon.logfile);
     for program in config.programs.values() {
-        let group = config
-            .group_of(&program.name)
-            .map_or(program.name.as_str(), |g| g.name.as_str());
+        let group = config.group_name_of(program);
         for name in program.process_names() {
-            let number = name.rsplit_once(':').and_then(|(_, n)| n.parse().ok());
-            let instance = program.for_instance(number, &name, group);
+            let instance = program.instance(&name, group);
             add(&config.log_path(&instance, &name, Stream::Stdout));
             if !instance.redirect_stderr {
                 add(&config.log_path(&instance, &name, Stream::Stderr));

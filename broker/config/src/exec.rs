@@ -60,12 +60,9 @@ impl Config {
     /// How process `name` is started, or `None` when the config defines no
     /// such process.
     pub fn exec_spec(&self, name: &str) -> Option<ExecSpec> {
-        let (program, number) = self.program_of_process(name)?;
-        let group = self
-            .group_of(&program.name)
-            .map_or(program.name.as_str(), |g| g.name.as_str());
-        let program = program.for_instance(number, name, group);
-        Some(self.spec_of_instance(&program, name, group))
+        let (program, _) = self.program_of_process(name)?;
+        let group = self.group_name_of(program);
+        Some(self.spec_of_instance(&program.instance(name, group), name, group))
     }
 
     fn spec_of_instance(&self, program: &Program, name: &str, group: &str) -> ExecSpec {

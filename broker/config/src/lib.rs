@@ -328,6 +328,13 @@ impl Config {
             .find(|group| group.programs.iter().any(|p| p == program))
     }
 
+    /// The name of the group `program` belongs to (its own name when no
+    /// group lists it).
+    pub fn group_name_of<'a>(&'a self, program: &'a Program) -> &'a str {
+        self.group_of(&program.name)
+            .map_or(program.name.as_str(), |g| g.name.as_str())
+    }
+
     /// The log file of one stream of one process.
     pub fn log_path(&self, program: &Program, process_name: &str, stream: Stream) -> PathBuf {
         let (spec, suffix) = match stream {
@@ -349,6 +356,15 @@ impl Program {
     /// log paths. `process_num` is `None` for a program of one process,
     /// whose `${process_num}` is then `numprocs_start`. Spawn this copy,
     /// never the program itself.
+    /// [`Program::for_instance`] for process `process_name` (`NAME` or
+    /// `NAME:N`) of group `group`, its number read from its name.
+    pub fn instance(&self, process_name: &str, group: &str) -> Program {
+        let number = process_name
+            .rsplit_once(':')
+            .and_then(|(_, n)| n.parse().ok());
+        self.for_instance(number, process_name, group)
+    }
+
     pub fn for_instance(
         &self,
         process_num: Option<u32>,

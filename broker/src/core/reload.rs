@@ -204,8 +204,7 @@ impl Core {
                     .collect();
                 for i in kept {
                     let proc = &mut self.table[i];
-                    let def =
-                        Arc::new(crate::proc::instance_def(&program, &proc.name, &proc.group));
+                    let def = Arc::new(program.instance(&proc.name, &proc.group));
                     if !*restart {
                         proc.def = def;
                         // Rotation and timestamps apply to the running pumps.
