@@ -68,6 +68,40 @@ pub struct Policy {
     /// The uid the broker runs as, which no program may use.
     broker_uid: Option<u32>,
     config: Config,
+    /// What the config's files and directories looked like when `config`
+    /// was read from them, when known for sure: while they still look so,
+    /// another generation cannot be in them, and they are not parsed again
+    /// (a broker cannot make us parse the config at every request).
+    stamps: Option<Vec<Stamp>>,
+    /// How often the files were read again.
+    #[cfg(test)]
+    reads: u32,
+}
+
+/// A file or directory's identity, size and last change (the inode's, which
+/// no one can set back), `None` when absent.
+type Stamp = Option<(u64, u64, u64, i64, i64)>;
+
+fn stamps(paths: &[PathBuf]) -> Vec<Stamp> {
+    paths
+        .iter()
+        .map(|path| {
+            std::fs::metadata(path)
+                .ok()
+                .map(|m| (m.dev(), m.ino(), m.size(), m.ctime(), m.ctime_nsec()))
+        })
+        .collect()
+}
+
+/// Every path whose change may change the config: its files and the
+/// directories its includes are searched in.
+fn watched(config: &Config) -> Vec<PathBuf> {
+    config
+        .sources
+        .iter()
+        .chain(&config.watch_dirs)
+        .cloned()
+        .collect()
 }
 
 impl Policy {
@@ -82,6 +116,11 @@ impl Policy {
             path: path.to_path_buf(),
             broker_uid,
             config,
+            // Read before we could look: the first other generation asked
+            // for reads the files again.
+            stamps: None,
+            #[cfg(test)]
+            reads: 0,
         })
     }
 
@@ -104,17 +143,41 @@ impl Policy {
     /// now are what the broker read.
     pub fn at_generation(&mut self, generation: u64) -> Result<&Config, Refusal> {
         if generation != self.config.generation {
-            let reread = read(&self.path, self.broker_uid).map_err(|error| Refusal::Stale {
-                reason: error.to_string(),
-            })?;
-            if reread.generation != generation {
+            let paths = watched(&self.config);
+            let before = stamps(&paths);
+            if self.stamps.as_ref() == Some(&before) {
+                return Err(Refusal::Stale {
+                    reason: "the config files have not changed since taskmasterd read them".into(),
+                });
+            }
+            #[cfg(test)]
+            {
+                self.reads += 1;
+            }
+            let reread = match read(&self.path, self.broker_uid) {
+                Ok(reread) => reread,
+                Err(error) => {
+                    // Broken as they are: not worth reading until they change.
+                    self.stamps = Some(before);
+                    return Err(Refusal::Stale {
+                        reason: error.to_string(),
+                    });
+                }
+            };
+            // Sure only when nothing moved while it was read.
+            let after_paths = watched(&reread);
+            let after = stamps(&after_paths);
+            self.stamps = (after_paths == paths && after == before).then_some(after);
+            // The files root wrote are the policy now, whichever generation
+            // asked for them.
+            self.config = reread;
+            crate::sys::release_free_memory();
+            if self.config.generation != generation {
                 return Err(Refusal::Stale {
                     reason: "the config files changed again since taskmaster-broker read them"
                         .into(),
                 });
             }
-            self.config = reread;
-            crate::sys::release_free_memory();
         }
         Ok(&self.config)
     }
@@ -251,6 +314,30 @@ mod tests {
         let new = taskmaster_config::load(&path).unwrap().generation;
         assert_eq!(policy.exec_spec("api", new).unwrap().command, "/bin/true");
         assert_eq!(policy.config().generation, new);
+    }
+
+    #[test]
+    fn a_generation_the_unchanged_files_cannot_hold_is_refused_without_reading_them() {
+        let dir = TestDir::new("policy-stamps");
+        let path = write(&dir, WEB, 0o644);
+        let mut policy = load(&path, None).unwrap();
+        let ours = policy.config().generation;
+        for bogus in 1..=5 {
+            assert!(matches!(
+                policy.exec_spec("web", ours ^ bogus),
+                Err(Refusal::Stale { .. })
+            ));
+        }
+        assert_eq!(
+            policy.reads, 1,
+            "read once to know the files, then never again"
+        );
+        // A change is seen at once.
+        let edited = format!("{WEB}[programs.api]\ncommand = '/bin/true'\n");
+        write(&dir, &edited, 0o644);
+        let new = taskmaster_config::load(&path).unwrap().generation;
+        assert_eq!(policy.exec_spec("api", new).unwrap().command, "/bin/true");
+        assert_eq!(policy.reads, 2);
     }
 
     #[test]
