@@ -8,13 +8,15 @@ use taskmaster_config::signals;
 
 const AFTER_HELP: &str = "\
 Process names: NAME (every instance of a program), NAME:N (one instance),
-GROUP:* or GROUP (every program of a group), all (everything).
+GROUP:* or GROUP (every program of a group; NAME:* is a program's instances
+when no group is called NAME), all (everything).
 Quote GROUP:* if your shell expands it. Job specs work too: %N (the Nth line
 of `status`), %+ or %% or % (the process that changed state last), %- (the
 one before), %PREFIX (the one whose name starts so), %?TEXT (the one whose
 command line contains TEXT).
 
-Without a command, taskmasterctl starts an interactive shell.
+Without a command, taskmasterctl starts an interactive shell; commands piped
+into it run in turn, and it exits with the status of the last one that failed.
 Any other command FOO runs the plugin `taskmasterctl-FOO` found on $PATH.
 
 Exit status: 0 done; 1 taskmasterd refused or something failed; 2 usage error;

@@ -20,8 +20,11 @@ pub struct Cli {
     /// Stay in the foreground instead of becoming a daemon
     #[arg(short = 'n', long)]
     pub nodaemon: bool,
-    /// Check the config (with its includes) and exit: prints every error
-    /// with its file, line and key (exit status 2), or "ok" (0)
+    /// Check the config (with its includes) as a start would, and exit:
+    /// every error with its file, line and key, config files others could
+    /// change, a program running as the broker's user, a log directory the
+    /// broker's user cannot write, a pidfile directory that does not exist
+    /// (exit status 2), or "ok" (0)
     #[arg(long)]
     pub check: bool,
 }
