@@ -42,7 +42,7 @@ impl Step {
     fn describe(self) -> &'static str {
         match self {
             Step::Inspect => "cannot inspect",
-            Step::CreateDirectory => "cannot create the directory of",
+            Step::CreateDirectory => "cannot use the directory of",
             Step::OpenDirectory => "cannot open the directory of",
             Step::PrivateDirectory => "cannot make a private directory beside",
             Step::Bind => "cannot bind",
@@ -126,7 +126,14 @@ pub fn bind(
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir_path).map_err(fail(Step::CreateDirectory))?;
+    // Not created: root making directories along a path that someone else
+    // may have redirected is what this module avoids.
+    if !dir_path.is_dir() {
+        return Err(fail(Step::CreateDirectory)(io::Error::new(
+            io::ErrorKind::NotFound,
+            "its directory does not exist; create it (systemd: RuntimeDirectory=, or tmpfiles.d)",
+        )));
+    }
     let dir = open(
         dir_path,
         OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,

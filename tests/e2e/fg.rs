@@ -140,6 +140,9 @@ struct Attached {
 
 impl Attached {
     fn start(d: &TestDaemon, name: &str) -> Attached {
+        // fg attaches to a running process: one still starting (under load)
+        // would refuse the first typed line.
+        d.wait_state(name, "RUNNING", WAIT);
         let mut child = Command::new(bin_dir().join("taskmasterctl"))
             .arg("-c")
             .arg(d.config_path())
