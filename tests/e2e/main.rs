@@ -28,3 +28,4 @@ mod spawn;
 mod states;
 mod users;
 mod variables;
+mod xmlrpc;

@@ -3,7 +3,7 @@
 //! replies with its path); the bridge reads the bytes itself, because
 //! supervisord's API counts in bytes and offsets and the protocol in lines.
 
-use crate::faults::{Fault, BAD_ARGUMENTS, FAILED, NO_FILE};
+use crate::faults::{Fault, BAD_ARGUMENTS, FAILED};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -11,13 +11,6 @@ use std::path::Path;
 /// Reads at most this much in one call, so that a `readLog(0, 0)` of a
 /// huge file cannot fill the bridge's memory.
 const MAX_READ: u64 = 16 * 1024 * 1024;
-
-fn open(path: &Path) -> Result<File, Fault> {
-    File::open(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => Fault::new(NO_FILE, path.display()),
-        _ => Fault::new(FAILED, format!("cannot read {}: {e}", path.display())),
-    })
-}
 
 fn read_at(file: &mut File, offset: u64, length: u64) -> io::Result<String> {
     file.seek(SeekFrom::Start(offset))?;
@@ -33,7 +26,18 @@ pub fn read(path: &Path, offset: i64, length: i64) -> Result<String, Fault> {
     if length < 0 || (offset < 0 && length != 0) {
         return Err(Fault::new(BAD_ARGUMENTS, "bad offset or length"));
     }
-    let mut file = open(path)?;
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        // taskmasterd creates a log file when the program first writes
+        // to it: until then the log is empty, as in supervisord.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) => {
+            return Err(Fault::new(
+                FAILED,
+                format!("cannot read {}: {e}", path.display()),
+            ))
+        }
+    };
     let failed = |e: io::Error| Fault::new(FAILED, format!("cannot read {}: {e}", path.display()));
     let size = file.metadata().map_err(failed)?.len();
     let (start, length) = if offset < 0 {
@@ -110,7 +114,7 @@ mod tests {
         assert_eq!(read(&path, -4, 2).unwrap_err().code, BAD_ARGUMENTS);
         assert_eq!(read(&path, 0, -2).unwrap_err().code, BAD_ARGUMENTS);
         let missing = path.with_extension("missing");
-        assert_eq!(read(&missing, 0, 0).unwrap_err().code, NO_FILE);
+        assert_eq!(read(&missing, -10, 0).unwrap(), "");
     }
 
     #[test]
@@ -120,7 +124,7 @@ mod tests {
         assert_eq!(tail(&path, 0, 4).unwrap(), ("6789".into(), 10, true));
         // Nothing new since offset 10.
         assert_eq!(tail(&path, 10, 4).unwrap(), ("".into(), 10, false));
-        // Less new than asked: from the offset to the end.
+        // Less new than asked: the last `length` bytes, as supervisord.
         assert_eq!(tail(&path, 8, 4).unwrap(), ("6789".into(), 10, false));
         let missing = path.with_extension("missing");
         assert_eq!(tail(&missing, 3, 4).unwrap(), ("".into(), 3, false));

@@ -1,0 +1,481 @@
+//! taskmasterctl-xmlrpc: the real supervisorctl (from PyPI's `supervisor`)
+//! against the bridge, its status table compared with what it prints
+//! against a real supervisord running the same programs; every method
+//! through Python's xmlrpc.client over TCP with basic auth.
+//!
+//! `supervisor` and `superlance` are installed from PyPI into
+//! target/pyenv-supervisor (by .ci/run, or here on first use); if PyPI
+//! cannot be reached the tests fail saying so, rather than pass untested.
+
+use crate::harness::{bin_dir, testprog, Builder, Output, TestDaemon, WAIT};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The bin directory of a venv holding supervisor and superlance.
+fn venv() -> &'static Path {
+    static VENV: OnceLock<PathBuf> = OnceLock::new();
+    VENV.get_or_init(|| {
+        let dir = bin_dir()
+            .parent()
+            .expect("target/debug has a parent")
+            .join("pyenv-supervisor");
+        let bin = dir.join("bin");
+        if bin.join("supervisorctl").is_file() && bin.join("httpok").is_file() {
+            return bin;
+        }
+        let run = |command: &mut Command, what: &str| {
+            let out = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert!(
+                out.status.success(),
+                "{what} failed; these tests need supervisor and superlance from PyPI \
+                 (is pypi.org reachable? .ci/run installs them):\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(
+            Command::new("python3").args(["-m", "venv"]).arg(&dir),
+            "python3 -m venv (Debian: apt-get install python3-venv)",
+        );
+        run(
+            Command::new(bin.join("pip")).args(["install", "-q", "supervisor", "superlance"]),
+            "pip install supervisor superlance",
+        );
+        bin
+    })
+}
+
+/// A running taskmasterctl-xmlrpc, killed on drop.
+struct Bridge {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Bridge {
+    fn start(daemon: &TestDaemon, extra: &[&str]) -> Bridge {
+        let socket = daemon.dir().join("x.sock");
+        let child = Command::new(bin_dir().join("taskmasterctl-xmlrpc"))
+            .arg("-s")
+            .arg(format!("unix://{}", daemon.socket().display()))
+            .arg("--unix")
+            .arg(&socket)
+            .args(extra)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("cannot start taskmasterctl-xmlrpc: run `cargo build --workspace` first");
+        wait_socket(&socket);
+        Bridge { child, socket }
+    }
+
+    fn url(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_socket(socket: &Path) {
+    let deadline = Instant::now() + WAIT;
+    while std::os::unix::net::UnixStream::connect(socket).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on {}",
+            socket.display()
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn output(out: std::process::Output) -> Output {
+    Output {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code().unwrap_or(-1),
+    }
+}
+
+/// Runs the real supervisorctl against `url`.
+fn supervisorctl(url: &str, args: &[&str]) -> Output {
+    output(
+        Command::new(venv().join("supervisorctl"))
+            .args(["-s", url])
+            .args(args)
+            .output()
+            .expect("cannot run supervisorctl"),
+    )
+}
+
+/// A real supervisord in `dir`, killed on drop.
+struct Supervisord {
+    child: Child,
+    url: String,
+}
+
+impl Supervisord {
+    fn start(dir: &Path, programs: &str) -> Supervisord {
+        let socket = dir.join("s.sock");
+        let conf = dir.join("supervisord.conf");
+        fs::write(
+            &conf,
+            format!(
+                "[unix_http_server]\nfile={socket}\n\n\
+                 [supervisord]\nnodaemon=true\nlogfile={dir}/supervisord.log\n\
+                 pidfile={dir}/supervisord.pid\nchildlogdir={dir}/logs\n\n\
+                 [rpcinterface:supervisor]\n\
+                 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n\
+                 {programs}",
+                socket = socket.display(),
+                dir = dir.display(),
+            ),
+        )
+        .expect("cannot write supervisord.conf");
+        let child = Command::new(venv().join("supervisord"))
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start supervisord");
+        wait_socket(&socket);
+        Supervisord {
+            child,
+            url: format!("unix://{}", socket.display()),
+        }
+    }
+}
+
+impl Drop for Supervisord {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+/// supervisorctl's status table with what changes from run to run (pids,
+/// uptimes, dates) replaced by placeholders; the columns stay as printed.
+fn normalized(table: &str) -> String {
+    table
+        .lines()
+        .map(|line| {
+            if let Some(at) = line.find("pid ") {
+                format!("{}pid N, uptime T", &line[..at])
+            } else if let Some(at) = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ]
+            .iter()
+            .filter_map(|m| line.find(&format!("{m} ")))
+            .min()
+            {
+                format!("{}DATE", &line[..at])
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Polls supervisorctl status at `url` until `ready` holds for it.
+fn wait_status(url: &str, what: &str, ready: impl Fn(&str) -> bool) -> Output {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let out = supervisorctl(url, &["status"]);
+        if ready(&out.stdout) {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what} at {url}; last status:\n{}{}",
+            out.stdout,
+            out.stderr
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn state_of<'a>(table: &'a str, name: &str) -> Option<&'a str> {
+    table.lines().find_map(|line| {
+        let mut words = line.split_whitespace();
+        (words.next() == Some(name)).then(|| words.next()).flatten()
+    })
+}
+
+#[test]
+fn supervisorctl_status_prints_what_it_prints_against_supervisord() {
+    let prog = testprog().display().to_string();
+    let daemon = TestDaemon::start(&format!(
+        "[programs.web]\ncommand = \"{prog}\"\nstartsecs = 1\n\
+         [programs.worker]\ncommand = \"{prog}\"\nnumprocs = 2\nstartsecs = 1\n\
+         [programs.idle]\ncommand = \"{prog}\"\nautostart = false\n\
+         [programs.crash]\ncommand = \"{prog}\"\nargs = [\"--sleep\", \"0\", \"--exit\", \"1\"]\n\
+         startsecs = 1\nstartretries = 0\n\
+         [programs.done]\ncommand = \"{prog}\"\nargs = [\"--sleep\", \"0\"]\nstartsecs = 0\n\
+         autorestart = false\n"
+    ));
+    let supervisord = Supervisord::start(
+        daemon.dir(),
+        &format!(
+            "[program:web]\ncommand={prog}\nstartsecs=1\n\
+             [program:worker]\ncommand={prog}\nnumprocs=2\nprocess_name=%(process_num)d\nstartsecs=1\n\
+             [program:idle]\ncommand={prog}\nautostart=false\n\
+             [program:crash]\ncommand={prog} --sleep 0 --exit 1\nstartsecs=1\nstartretries=0\n\
+             [program:done]\ncommand={prog} --sleep 0\nstartsecs=0\nautorestart=false\n"
+        ),
+    );
+    let bridge = Bridge::start(&daemon, &[]);
+    let settled = |table: &str| {
+        [
+            ("web", "RUNNING"),
+            ("worker:0", "RUNNING"),
+            ("worker:1", "RUNNING"),
+            ("idle", "STOPPED"),
+            ("crash", "FATAL"),
+            ("done", "EXITED"),
+        ]
+        .iter()
+        .all(|(name, state)| state_of(table, name) == Some(state))
+    };
+    let ours = wait_status(&bridge.url(), "the programs to settle", settled);
+    let theirs = wait_status(&supervisord.url, "the programs to settle", settled);
+    assert_eq!(
+        normalized(&ours.stdout),
+        normalized(&theirs.stdout),
+        "\nbridge:\n{}\nsupervisord:\n{}",
+        ours.stdout,
+        theirs.stdout
+    );
+    // Not everything is RUNNING: LSB's "program is not running".
+    assert_eq!((ours.code, theirs.code), (3, 3));
+    // A name, a group spec, and one that does not exist.
+    for args in [&["status", "worker:*"][..], &["status", "web", "nope"]] {
+        let ours = supervisorctl(&bridge.url(), args);
+        let theirs = supervisorctl(&supervisord.url, args);
+        assert_eq!(
+            normalized(&ours.stdout),
+            normalized(&theirs.stdout),
+            "{args:?}"
+        );
+        assert_eq!(ours.code, theirs.code, "{args:?}");
+    }
+}
+
+#[test]
+fn supervisorctl_controls_taskmasterd_through_the_bridge() {
+    let prog = testprog().display().to_string();
+    let mut daemon = TestDaemon::start(&format!(
+        "[programs.web]\ncommand = \"{prog}\"\nargs = [\"--print\", \"hello web\", \"--stderr\", \"oops\", \"--catch\", \"HUP\"]\nstartsecs = 0\n\
+         [programs.worker]\ncommand = \"{prog}\"\nnumprocs = 2\nstartsecs = 0\n\
+         [programs.idle]\ncommand = \"{prog}\"\nautostart = false\nstartsecs = 0\n"
+    ));
+    let bridge = Bridge::start(&daemon, &[]);
+    let url = bridge.url();
+    let ctl = |args: &[&str]| supervisorctl(&url, args);
+    wait_status(&url, "web and the workers RUNNING", |t| {
+        ["web", "worker:0", "worker:1"]
+            .iter()
+            .all(|n| state_of(t, n) == Some("RUNNING"))
+    });
+
+    assert_eq!(ctl(&["start", "idle"]).lines(), ["idle: started"]);
+    assert_eq!(
+        ctl(&["start", "idle"]).lines(),
+        ["idle: ERROR (already started)"]
+    );
+    assert_eq!(
+        ctl(&["stop", "worker:*"]).lines(),
+        ["worker:1: stopped", "worker:0: stopped"]
+    );
+    let out = ctl(&["start", "worker:0", "nope"]);
+    assert_eq!(
+        out.lines(),
+        ["worker:0: started", "nope: ERROR (no such process)"]
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        ctl(&["restart", "idle"]).lines(),
+        ["idle: stopped", "idle: started"]
+    );
+    assert_eq!(ctl(&["stop", "idle"]).lines(), ["idle: stopped"]);
+    assert_eq!(
+        ctl(&["stop", "idle"]).lines(),
+        ["idle: ERROR (not running)"]
+    );
+
+    assert_eq!(ctl(&["signal", "HUP", "web"]).lines(), ["web: signalled"]);
+    daemon.wait_log_line("web.stdout", "caught=SIGHUP");
+    assert_eq!(
+        ctl(&["signal", "HUP", "idle"]).lines(),
+        ["idle: ERROR (not running)"]
+    );
+
+    assert_eq!(ctl(&["pid"]).lines(), [daemon.daemon_pid().to_string()]);
+    assert_eq!(
+        ctl(&["pid", "web"]).lines(),
+        [daemon.pid("web").to_string()]
+    );
+    let out = ctl(&["pid", "idle"]);
+    assert_eq!((out.lines(), out.code), (vec!["0"], 7));
+
+    let tail = ctl(&["tail", "web"]);
+    assert!(
+        tail.stdout.starts_with("hello web\ncaught=SIGHUP\n"),
+        "{}",
+        tail.stdout
+    );
+    assert_eq!(ctl(&["tail", "web", "stderr"]).lines(), ["oops"]);
+    assert_eq!(
+        ctl(&["tail", "nope"]).lines(),
+        ["nope: ERROR (no such process name)"]
+    );
+    assert_eq!(ctl(&["clear", "web"]).lines(), ["web: cleared"]);
+    assert_eq!(ctl(&["tail", "web"]).lines(), Vec::<&str>::new());
+    assert_eq!(daemon.log_text("web.stdout"), "");
+
+    assert_eq!(
+        ctl(&["avail"]).lines(),
+        [
+            "idle                             in use    manual    999:999",
+            "web                              in use    auto      999:999",
+            "worker:0                         in use    auto      999:999",
+            "worker:1                         in use    auto      999:999",
+        ]
+    );
+    assert_eq!(ctl(&["reread"]).lines(), ["No config updates to processes"]);
+    assert_eq!(ctl(&["version"]).lines(), [env!("CARGO_PKG_VERSION")]);
+
+    // An edited config: `update` applies it (or finds it applied already:
+    // taskmasterd also watches its file).
+    let config = fs::read_to_string(daemon.config_path()).unwrap();
+    fs::write(
+        daemon.config_path(),
+        format!("{config}\n[programs.extra]\ncommand = \"{prog}\"\nstartsecs = 0\n"),
+    )
+    .unwrap();
+    let out = ctl(&["update"]);
+    assert!(out.code == 0, "{out:?}");
+    wait_status(&url, "extra RUNNING", |t| {
+        state_of(t, "extra") == Some("RUNNING")
+    });
+
+    assert_eq!(ctl(&["shutdown"]).lines(), ["Shut down"]);
+    daemon.wait_exit(WAIT);
+}
+
+#[test]
+fn supervisorctl_tail_f_follows_the_log() {
+    let prog = testprog().display().to_string();
+    let daemon = TestDaemon::start(&format!(
+        "[programs.echo]\ncommand = \"{prog}\"\nargs = [\"--print\", \"first\", \"--echo-stdin\"]\nstartsecs = 0\n"
+    ));
+    daemon.wait_log_line("echo.stdout", "first");
+    let bridge = Bridge::start(&daemon, &[]);
+    let mut child = Command::new(venv().join("supervisorctl"))
+        .args(["-s", &bridge.url(), "tail", "-f", "echo"])
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("cannot run supervisorctl tail -f");
+    let seen = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = {
+        let seen = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            let mut buf = [0; 4096];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                seen.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let wait_seen = |text: &str| {
+        let deadline = Instant::now() + WAIT;
+        while !seen.lock().unwrap().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "tail -f did not show {text:?}; it showed {:?}",
+                seen.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    };
+    wait_seen("first\n");
+    daemon.request(serde_json::json!({"command": "stdin", "name": "echo", "data": "ping\n"}));
+    wait_seen("stdin=ping\n");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+}
+
+#[test]
+fn every_method_answers_python_xmlrpc_over_tcp_with_auth() {
+    let prog = testprog().display().to_string();
+    let builder = Builder::new(&format!(
+        "[programs.web]\ncommand = \"{prog}\"\nargs = [\"--print\", \"hello web\", \"--stderr\", \"oops\", \"--catch\", \"HUP\", \"--catch\", \"USR2\"]\nstartsecs = 0\n\
+         [programs.echo]\ncommand = \"{prog}\"\nargs = [\"--echo-stdin\"]\nstartsecs = 0\n\
+         [programs.worker]\ncommand = \"{prog}\"\nnumprocs = 2\nstartsecs = 0\nargs = [\"--catch\", \"USR2\"]\n\
+         [programs.idle]\ncommand = \"{prog}\"\nautostart = false\nstartsecs = 0\n\
+         [programs.crash]\ncommand = \"{prog}\"\nargs = [\"--sleep\", \"0\", \"--exit\", \"3\"]\nstartsecs = 1\nstartretries = 0\nautostart = false\n\
+         [programs.done]\ncommand = \"{prog}\"\nargs = [\"--sleep\", \"0\"]\nstartsecs = 0\nautorestart = false\n"
+    ));
+    fs::write(builder.dir().join("password"), "s3cret\n").unwrap();
+    let daemon = builder.start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let password = daemon.dir().join("password").display().to_string();
+    let _bridge = Bridge::start(
+        &daemon,
+        &[
+            "--tcp",
+            &format!("127.0.0.1:{port}"),
+            "--user",
+            "admin",
+            "--password-file",
+            &password,
+        ],
+    );
+    let out = output(
+        Command::new(venv().join("python"))
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/xmlrpc_methods.py"))
+            .arg(format!("http://admin:s3cret@127.0.0.1:{port}/RPC2"))
+            .arg(daemon.daemon_pid().to_string())
+            .arg(format!("http://admin:wrong@127.0.0.1:{port}/RPC2"))
+            .output()
+            .expect("cannot run python"),
+    );
+    assert_eq!(out.stdout.trim(), "OK", "{}{}", out.stdout, out.stderr);
+}
+
+#[test]
+fn tcp_beyond_loopback_needs_auth() {
+    let daemon = TestDaemon::start("");
+    let out = output(
+        Command::new(bin_dir().join("taskmasterctl-xmlrpc"))
+            .args(["-s", &format!("unix://{}", daemon.socket().display())])
+            .args(["--tcp", "0.0.0.0:0"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("refusing to listen on 0.0.0.0:0 without --user and --password-file"),
+        "{}",
+        out.stderr
+    );
+}
