@@ -294,10 +294,10 @@ fn supervisorctl_controls_taskmasterd_through_the_bridge() {
         ctl(&["start", "idle"]).lines(),
         ["idle: ERROR (already started)"]
     );
-    assert_eq!(
-        ctl(&["stop", "worker:*"]).lines(),
-        ["worker:1: stopped", "worker:0: stopped"]
-    );
+    let out = ctl(&["stop", "worker:*"]);
+    let mut lines = out.lines();
+    lines.sort();
+    assert_eq!(lines, ["worker:0: stopped", "worker:1: stopped"]);
     let out = ctl(&["start", "worker:0", "nope"]);
     assert_eq!(
         out.lines(),
@@ -478,4 +478,141 @@ fn tcp_beyond_loopback_needs_auth() {
         "{}",
         out.stderr
     );
+}
+
+/// A program running `listener` (argv) through taskmasterctl-eventlistener.
+fn listener_program(name: &str, events: &str, extra: &[&str], listener: &[&str]) -> String {
+    let args: Vec<String> = ["--events", events]
+        .iter()
+        .chain(extra)
+        .chain(&["--"])
+        .chain(listener)
+        .map(|a| format!("{a:?}"))
+        .collect();
+    format!(
+        "[programs.{name}]\ncommand = \"{}\"\nargs = [{}]\nstartsecs = 0\nstopasgroup = true\n",
+        bin_dir().join("taskmasterctl-eventlistener").display(),
+        args.join(", ")
+    )
+}
+
+fn wait_log_contains(daemon: &TestDaemon, file: &str, text: &str) -> String {
+    let mut seen = String::new();
+    daemon.wait_for(
+        &format!("{text:?} in {file}"),
+        Duration::from_secs(20),
+        || {
+            seen = daemon.log_text(file);
+            seen.contains(text)
+        },
+    );
+    seen
+}
+
+#[test]
+fn crashmail_mails_an_unexpected_exit_and_not_an_expected_one() {
+    let prog = testprog().display().to_string();
+    let crashmail = venv().join("crashmail").display().to_string();
+    let builder = Builder::new(&format!(
+        "{}\
+         [programs.flaky]\ncommand = \"{prog}\"\nargs = [\"--sleep\", \"1\", \"--exit\", \"3\"]\n\
+         startsecs = 0\nautostart = false\nautorestart = false\n\
+         [programs.clean]\ncommand = \"{prog}\"\nargs = [\"--sleep\", \"1\", \"--exit\", \"3\"]\n\
+         exitcodes = [3]\nstartsecs = 0\nautostart = false\nautorestart = false\n",
+        listener_program(
+            "crashmail",
+            "PROCESS_STATE_EXITED",
+            &["-c", "@DIR@/taskmaster.conf.toml"],
+            &[
+                &crashmail,
+                "-a",
+                "-m",
+                "ops@example.com",
+                "-s",
+                "@DIR@/sendmail"
+            ],
+        )
+    ));
+    let sendmail = builder.dir().join("sendmail");
+    fs::write(
+        &sendmail,
+        format!("#!/bin/sh\ncat >> {}/mail.txt\n", builder.dir().display()),
+    )
+    .unwrap();
+    crate::harness::set_mode(&sendmail, 0o755);
+    let daemon = builder.start();
+    wait_log_contains(
+        &daemon,
+        "crashmail.stderr",
+        "subscribed to PROCESS_STATE_EXITED",
+    );
+    // exit 3 is among clean's exitcodes: expected, no mail.
+    daemon.ctl(&["start", "clean"]);
+    daemon.wait_state("clean", "EXITED", WAIT);
+    daemon.ctl(&["start", "flaky"]);
+    daemon.wait_state("flaky", "EXITED", WAIT);
+    let mail = daemon.dir().join("mail.txt");
+    daemon.wait_for("crashmail's mail", Duration::from_secs(20), || {
+        fs::read_to_string(&mail)
+            .is_ok_and(|m| m.contains("Process flaky in group flaky exited unexpectedly"))
+    });
+    let text = fs::read_to_string(&mail).unwrap();
+    assert!(text.contains("To: ops@example.com"), "{text}");
+    assert!(
+        !text.contains("clean"),
+        "an expected exit was mailed:\n{text}"
+    );
+}
+
+#[test]
+fn httpok_restarts_a_program_whose_port_does_not_answer() {
+    let prog = testprog().display().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let httpok = venv().join("httpok").display().to_string();
+    let url = format!("http://127.0.0.1:{port}/");
+    let daemon = TestDaemon::start(&format!(
+        "[programs.web]\ncommand = \"{prog}\"\nstartsecs = 0\n{}",
+        listener_program(
+            "httpok",
+            "TICK_5",
+            &["--supervisor-url", "unix://@DIR@/x.sock"],
+            &[&httpok, "-p", "web", &url],
+        )
+    ));
+    let _bridge = Bridge::start(&daemon, &[]);
+    let pid = daemon.wait_state("web", "RUNNING", WAIT)["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    // The next TICK_5 makes httpok try the port, fail, and restart web
+    // through the bridge.
+    daemon.wait_new_pid("web", pid, Duration::from_secs(30));
+    wait_log_contains(&daemon, "httpok.stderr", "web restarted");
+}
+
+#[test]
+fn a_listener_that_does_not_read_overflows_its_buffer_and_nothing_else() {
+    let prog = testprog().display().to_string();
+    let daemon = TestDaemon::start(&format!(
+        "[programs.web]\ncommand = \"{prog}\"\nstartsecs = 0\n{}",
+        listener_program(
+            "stuck",
+            "PROCESS_STATE",
+            &["--buffer-size", "2"],
+            &["/bin/sh", "-c", "echo READY; exec sleep 1000"],
+        )
+    ));
+    wait_log_contains(&daemon, "stuck.stderr", "subscribed to PROCESS_STATE");
+    for _ in 0..3 {
+        assert_eq!(daemon.ctl(&["restart", "web"]).code, 0);
+    }
+    wait_log_contains(
+        &daemon,
+        "stuck.stderr",
+        "pool stuck event buffer overflowed, discarding event",
+    );
+    assert_eq!(daemon.state("web"), "RUNNING");
+    assert_eq!(daemon.state("stuck"), "RUNNING");
 }

@@ -3,12 +3,10 @@
 //! on TCP, each call translated to taskmasterd's NDJSON protocol, so that
 //! supervisorctl, superlance and supervisord dashboards work unchanged.
 
-mod faults;
 mod http;
 mod listen;
 mod logs;
 mod logtail;
-mod names;
 mod rpc;
 mod xml;
 
@@ -17,6 +15,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use taskmaster_protocol::{socket_path_from_url, DEFAULT_SERVER_URL};
+use taskmasterctl_xmlrpc::{faults, names};
 
 /// Serve supervisord's XML-RPC API over taskmasterd's protocol.
 ///

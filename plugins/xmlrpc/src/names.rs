@@ -16,12 +16,19 @@ pub struct Entry {
     pub info: ProcessInfo,
 }
 
+/// supervisord's name (within its group) of our process `name`.
+pub fn supervisor_name(name: &str, group: &str) -> String {
+    let short = name
+        .strip_prefix(group)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .unwrap_or(name);
+    short.replace(':', "_")
+}
+
 impl Entry {
     pub fn new(info: ProcessInfo) -> Entry {
-        let prefix = format!("{}:", info.group);
-        let short = info.name.strip_prefix(&prefix).unwrap_or(&info.name);
         Entry {
-            name: short.replace(':', "_"),
+            name: supervisor_name(&info.name, &info.group),
             info,
         }
     }
