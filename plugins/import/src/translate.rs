@@ -99,6 +99,7 @@ pub fn translate(sections: &[Section]) -> Translation {
             "supervisorctl" => supervisorctl(&mut out, section),
             "program" => program(&mut out, section, name),
             "group" => group(&mut out, section, name),
+            "eventlistener" => event_listener(&mut out, section, name),
             // Read by the caller; nothing of it goes into the output.
             "include" => {}
             "rpcinterface" => {}
@@ -110,7 +111,7 @@ pub fn translate(sections: &[Section]) -> Translation {
             _ => out.warn(
                 section,
                 None,
-                "not supported by Taskmaster (eventlisteners and fcgi-programs are not); section dropped",
+                "not supported by Taskmaster (fcgi-programs are not); section dropped",
             ),
         }
     }
@@ -543,6 +544,81 @@ fn replacement(name: &str, spec: &str, here: &str, problems: &mut Vec<String>) -
     }
 }
 
+/// `[eventlistener:x]` → a program that runs the listener unchanged
+/// through taskmasterctl-eventlistener, which feeds it taskmasterd's events
+/// in supervisord's format (docs/migrating.md).
+fn event_listener(out: &mut Translation, section: &Section, name: &str) {
+    let own = ["events", "buffer_size", "result_handler"];
+    let mut as_program = section.clone();
+    as_program
+        .entries
+        .retain(|e| !own.contains(&e.key.as_str()));
+    program(out, &as_program, name);
+    let Some(table) = out.tables.last_mut() else {
+        return;
+    };
+    let events: Vec<&str> = section
+        .get("events")
+        .map(|e| {
+            e.value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut args = vec!["--events".to_owned(), events.join(",")];
+    if let Some(size) = section.get("buffer_size") {
+        args.extend(["--buffer-size".to_owned(), size.value.trim().to_owned()]);
+    }
+    args.push("--".to_owned());
+    // The listener's own command and arguments go after the `--`.
+    let take = |key: &str, keys: &mut Vec<(String, Value)>| {
+        keys.iter()
+            .position(|(k, _)| k == key)
+            .map(|at| keys.remove(at).1)
+    };
+    if let Some(Value::String(command)) = take("command", &mut table.keys) {
+        args.push(command);
+    }
+    if let Some(Value::Array(rest)) = take("args", &mut table.keys) {
+        args.extend(
+            rest.into_iter()
+                .filter_map(|v| v.as_str().map(str::to_owned)),
+        );
+    }
+    let mut keys = vec![
+        (
+            "command".to_owned(),
+            Value::String("taskmasterctl-eventlistener".to_owned()),
+        ),
+        (
+            "args".to_owned(),
+            Value::Array(args.into_iter().map(Value::String).collect()),
+        ),
+    ];
+    // A stop must reach the listener, the adapter's child, too.
+    if !table.keys.iter().any(|(k, _)| k == "stopasgroup") {
+        keys.push(("stopasgroup".to_owned(), Value::Boolean(true)));
+    }
+    keys.append(&mut table.keys);
+    table.keys = keys;
+    if events.is_empty() {
+        out.warn(
+            section,
+            None,
+            "no events: the listener receives nothing; add events to its --events",
+        );
+    }
+    if let Some(entry) = section.get("result_handler") {
+        out.warn(
+            section,
+            Some(entry),
+            "not supported by Taskmaster (the listener's RESULT is OK or FAIL); dropped",
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -618,7 +694,7 @@ mod tests {
              [supervisorctl]\nserverurl=unix:///tmp/s.sock\nhistory_file=~/.h\n\
              [inet_http_server]\nport=9001\n\
              [group:front]\nprograms=web, api\npriority=5\n\
-             [eventlistener:x]\ncommand=y\n",
+             [fcgi-program:x]\ncommand=y\n",
         );
         let toml = out.to_toml(Path::new("in.conf"));
         for part in [
@@ -636,7 +712,7 @@ mod tests {
             [
                 "/etc/supervisord.conf:4: [unix_http_server] username",
                 "/etc/supervisord.conf:12: [inet_http_server]",
-                "/etc/supervisord.conf:17: [eventlistener:x]",
+                "/etc/supervisord.conf:17: [fcgi-program:x]",
             ]
         );
         toml::from_str::<toml::Table>(&toml).expect("valid TOML");
@@ -650,6 +726,26 @@ mod tests {
         assert!(toml.contains("prompt = \"x\""), "{toml}");
         assert_eq!(out.warnings.len(), 1);
         assert!(out.warnings[0].to_string().contains("serverurl"));
+    }
+
+    #[test]
+    fn an_event_listener_runs_through_taskmasterctl_eventlistener() {
+        let out = translate_text(
+            "[eventlistener:crashmail]\ncommand=crashmail -a -m ops@example.com\n\
+             events=PROCESS_STATE_EXITED, TICK_60\nbuffer_size=50\nautostart=false\n",
+        );
+        let toml = out.to_toml(Path::new("in.conf"));
+        assert!(
+            toml.contains(
+                "[programs.crashmail]\ncommand = \"taskmasterctl-eventlistener\"\n\
+                 args = [\"--events\", \"PROCESS_STATE_EXITED,TICK_60\", \"--buffer-size\", \"50\", \
+                 \"--\", \"crashmail\", \"-a\", \"-m\", \"ops@example.com\"]\n\
+                 stopasgroup = true\nautostart = false\n"
+            ),
+            "{toml}"
+        );
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        toml::from_str::<toml::Table>(&toml).expect("valid TOML");
     }
 
     #[test]

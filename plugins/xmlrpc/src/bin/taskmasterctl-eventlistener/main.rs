@@ -112,7 +112,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         .clone()
         .or_else(|| (!own_name.is_empty()).then(|| own_name.clone()))
         .unwrap_or_else(|| "listener".to_owned());
-    let exitcodes = exit_codes(cli.config.as_deref());
+    let exitcodes = ExitCodes::load(cli.config.as_deref());
 
     // Subscribe before the listener starts, so that no event of its first
     // moments is lost: they wait in the buffer.
@@ -150,7 +150,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         let (tx, names, serial) = (tx.clone(), cli.events.clone(), serial.clone());
         let socket = socket.clone();
         std::thread::spawn(move || {
-            forward_events(client, &socket, &names, &*exitcodes, &serial, &tx);
+            forward_events(client, &socket, &names, &exitcodes, &serial, &tx);
         });
     }
     for period in events::ticks(&cli.events) {
@@ -246,17 +246,24 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     })
 }
 
-/// The exit codes of every program, from the config when it can be read.
-fn exit_codes(explicit: Option<&std::path::Path>) -> Box<dyn Fn(&str) -> Vec<i32> + Send> {
-    let config = taskmaster_protocol::discover_config(explicit)
-        .ok()
-        .and_then(|path| taskmaster_config::load(&path).ok());
-    Box::new(move |process: &str| {
-        config
-            .as_ref()
-            .and_then(|c| c.program_of_process(process))
-            .map_or_else(|| vec![0], |(program, _)| program.exitcodes.clone())
-    })
+/// Every program's expected exit codes, from the config when it can be
+/// read; otherwise 0 alone, supervisord's default.
+struct ExitCodes(Option<taskmaster_config::Config>);
+
+impl ExitCodes {
+    fn load(explicit: Option<&std::path::Path>) -> ExitCodes {
+        let config = taskmaster_protocol::discover_config(explicit)
+            .ok()
+            .and_then(|path| taskmaster_config::load(&path).ok());
+        ExitCodes(config)
+    }
+
+    fn expects(&self, process: &str, code: i32) -> bool {
+        match self.0.as_ref().and_then(|c| c.program_of_process(process)) {
+            Some((program, _)) => program.exitcodes.contains(&code),
+            None => code == 0,
+        }
+    }
 }
 
 /// Reads taskmasterd's events stream and turns process state changes into
@@ -265,7 +272,7 @@ fn forward_events(
     mut client: Client,
     socket: &std::path::Path,
     names: &[String],
-    exitcodes: &(dyn Fn(&str) -> Vec<i32> + Send),
+    exitcodes: &ExitCodes,
     serial: &std::sync::atomic::AtomicU64,
     tx: &mpsc::Sender<Input>,
 ) {
@@ -302,7 +309,7 @@ fn forward_events(
             continue;
         }
         let expected = to == taskmaster_protocol::ProcessState::Exited
-            && last_exit_code(socket, &name).is_some_and(|code| exitcodes(&name).contains(&code));
+            && last_exit_code(socket, &name).is_some_and(|code| exitcodes.expects(&name, code));
         let payload = events::process_state_payload(
             &supervisor_name(&name, &group),
             &group,
