@@ -573,8 +573,13 @@ fn httpok_restarts_a_program_whose_port_does_not_answer() {
         .port();
     let httpok = venv().join("httpok").display().to_string();
     let url = format!("http://127.0.0.1:{port}/");
+    // The bridge runs as a program too, as docs/migrating.md shows:
+    // taskmasterd gives it TASKMASTER_SERVER_URL.
     let daemon = TestDaemon::start(&format!(
-        "[programs.web]\ncommand = \"{prog}\"\nstartsecs = 0\n{}",
+        "[programs.xmlrpc]\ncommand = \"{}\"\nargs = [\"--unix\", \"@DIR@/x.sock\"]\n\
+         priority = 1\nstartsecs = 0\n\
+         [programs.web]\ncommand = \"{prog}\"\nstartsecs = 0\n{}",
+        bin_dir().join("taskmasterctl-xmlrpc").display(),
         listener_program(
             "httpok",
             "TICK_5",
@@ -582,7 +587,6 @@ fn httpok_restarts_a_program_whose_port_does_not_answer() {
             &[&httpok, "-p", "web", &url],
         )
     ));
-    let _bridge = Bridge::start(&daemon, &[]);
     let pid = daemon.wait_state("web", "RUNNING", WAIT)["pid"]
         .as_i64()
         .unwrap() as i32;
