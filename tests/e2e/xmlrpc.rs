@@ -382,6 +382,36 @@ fn supervisorctl_tail_f_follows_the_log() {
     ));
     daemon.wait_log_line("echo.stdout", "first");
     let bridge = Bridge::start(&daemon, &[]);
+    let fds = || {
+        fs::read_dir(format!("/proc/{}/fd", bridge.child.id()))
+            .unwrap()
+            .count()
+    };
+    let idle_fds = fds();
+    let maintail = supervisorctl(&bridge.url(), &["maintail"]);
+    assert!(maintail.stdout.contains("spawned: 'echo'"), "{maintail:?}");
+    // `maintail -f` reads /mainlogtail: a chunked stream of the activity log.
+    {
+        use std::io::Write;
+        let mut http = std::os::unix::net::UnixStream::connect(&bridge.socket).unwrap();
+        http.write_all(b"GET /mainlogtail HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        http.set_read_timeout(Some(WAIT)).unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0; 4096];
+        while !String::from_utf8_lossy(&seen).contains("spawned: 'echo'") {
+            let n = http.read(&mut buf).expect("the activity log's first KiB");
+            assert!(
+                n > 0,
+                "the stream ended: {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&seen);
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(text.contains("Transfer-Encoding: chunked\r\n"), "{text}");
+    }
     let mut child = Command::new(venv().join("supervisorctl"))
         .args(["-s", &bridge.url(), "tail", "-f", "echo"])
         .stdout(Stdio::piped())
@@ -418,6 +448,13 @@ fn supervisorctl_tail_f_follows_the_log() {
     let _ = child.kill();
     let _ = child.wait();
     let _ = reader.join();
+    // The client is gone: the bridge lets go of taskmasterd's stream at
+    // once, though the log stays quiet.
+    daemon.wait_for(
+        "the bridge to close the follower's connections",
+        WAIT,
+        || fds() == idle_fds,
+    );
 }
 
 #[test]

@@ -148,8 +148,10 @@ fn chown(path: &Path, owner: &str) -> Result<(), String> {
 }
 
 /// A connection's stream: Unix or TCP.
-trait Stream: Send + 'static {
+trait Stream: Send + Sync + 'static {
     fn set_timeouts(&self) -> io::Result<()>;
+    /// Ends both directions, waking a thread blocked reading it.
+    fn close(&self);
 }
 
 impl Stream for UnixStream {
@@ -157,12 +159,20 @@ impl Stream for UnixStream {
         self.set_read_timeout(Some(IDLE))?;
         self.set_write_timeout(Some(WRITE))
     }
+
+    fn close(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Both);
+    }
 }
 
 impl Stream for std::net::TcpStream {
     fn set_timeouts(&self) -> io::Result<()> {
         self.set_read_timeout(Some(IDLE))?;
         self.set_write_timeout(Some(WRITE))
+    }
+
+    fn close(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Both);
     }
 }
 
@@ -232,7 +242,11 @@ where
                 http::respond(&mut writer, 200, "text/xml", body.as_bytes(), keep_alive)?;
             }
             ("GET", path) if path.starts_with("/logtail/") => {
-                return logtail::serve(&shared.bridge, &path["/logtail/".len()..], writer);
+                let follower = logtail::open_process(&shared.bridge, &path["/logtail/".len()..]);
+                return follow(follower, reader, stream);
+            }
+            ("GET", "/mainlogtail") => {
+                return follow(logtail::open_main(&shared.bridge), reader, stream);
             }
             (_, "/RPC2") => {
                 http::respond(
@@ -251,6 +265,54 @@ where
             return Ok(());
         }
     }
+}
+
+/// Streams a log to the client until either side leaves. A watcher reads
+/// the client's end: when the client closes it (Ctrl-C in `supervisorctl
+/// tail -f`), taskmasterd's stream is ended at once, rather than at the
+/// next write that fails, which may never come for a quiet log.
+fn follow<S>(
+    follower: Result<logtail::Follower, crate::faults::Fault>,
+    mut reader: BufReader<&S>,
+    stream: &S,
+) -> io::Result<()>
+where
+    S: Stream,
+    for<'a> &'a S: Read + Write,
+{
+    let follower = match follower {
+        Ok(follower) => follower,
+        Err(fault) => {
+            let body = format!("{}\n", fault.message);
+            return http::respond(&mut &*stream, 404, "text/plain", body.as_bytes(), false);
+        }
+    };
+    let closer = follower.closer()?;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut buf = [0; 512];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    // The idle timeout of a quiet follower: keep watching.
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock
+                                | io::ErrorKind::TimedOut
+                                | io::ErrorKind::Interrupted
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = closer.shutdown(std::net::Shutdown::Both);
+        });
+        let result = follower.send(stream);
+        // Wakes the watcher when taskmasterd ended the stream first.
+        stream.close();
+        result
+    })
 }
 
 fn authorized(shared: &Shared, request: &http::Request) -> bool {

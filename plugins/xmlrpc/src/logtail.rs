@@ -1,63 +1,111 @@
-//! GET /logtail/NAME[/stdout|/stderr]: what `supervisorctl tail -f` reads.
-//! The last KiB of the log, then what is appended, as a chunked HTTP body
-//! fed by taskmasterd's `tail` follow stream.
+//! GET /logtail/NAME[/stdout|/stderr] and GET /mainlogtail: what
+//! `supervisorctl tail -f` and `maintail -f` read. The last KiB of the log,
+//! then what is appended, as a chunked HTTP body fed by taskmasterd's
+//! `tail` (or `maintail`) follow stream.
 
-use crate::http::{self, Chunked};
+use crate::faults::{Fault, FAILED};
+use crate::http::Chunked;
 use crate::rpc::Bridge;
-use std::io::{self, Write};
-use taskmaster_protocol::{Client, Command, Reading, Request, Selection, TailChunk, TailContent};
+use std::io::{self, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use taskmaster_protocol::{
+    read_line, Command, LineError, Reading, Request, Response, Selection, TailChunk, TailContent,
+    MAX_REPLY_LINE,
+};
 
 /// supervisord starts a tail -f with the last 1024 bytes.
 const FIRST_BYTES: usize = 1024;
 
-pub fn serve(bridge: &Bridge, rest: &str, mut out: impl Write) -> io::Result<()> {
+/// A log stream from taskmasterd, opened and not yet sent.
+pub struct Follower {
+    /// Our own connection, rather than the protocol crate's client, so
+    /// that [`Follower::closer`] can end it when the HTTP client leaves.
+    broker: UnixStream,
+    reader: BufReader<UnixStream>,
+    first: TailContent,
+}
+
+/// A process's log: `rest` is what follows `/logtail/`.
+pub fn open_process(bridge: &Bridge, rest: &str) -> Result<Follower, Fault> {
     let rest = percent_decode(rest);
     let (spec, stream) = match rest.rsplit_once('/') {
         Some((spec, stream @ ("stdout" | "stderr"))) => (spec.to_owned(), stream),
         _ => (rest.clone(), "stdout"),
     };
-    let (mut client, first) = match follow(bridge, &spec, stream) {
-        Ok(started) => started,
-        Err(fault) => {
-            let body = format!("{}\n", fault.message);
-            return http::respond(&mut out, 404, "text/plain", body.as_bytes(), false);
-        }
+    let command = Command::Tail {
+        selection: Selection::one(bridge.ours(&spec)?),
+        stream: Some(stream.to_owned()),
+        reading: FOLLOW,
     };
-    let mut body = Chunked::start(out)?;
-    body.send(last_bytes(&first.text, FIRST_BYTES).as_bytes())?;
-    // Ends when taskmasterd ends the stream or the client is gone (the
-    // next write fails).
-    while let Some(chunk) = client.next_line::<TailChunk>()? {
-        if let Some(text) = chunk.text {
-            body.send(text.as_bytes())?;
-        }
-    }
-    Ok(())
+    open(bridge, command)
 }
 
-fn follow(
-    bridge: &Bridge,
-    spec: &str,
-    stream: &str,
-) -> Result<(Client, TailContent), crate::faults::Fault> {
-    use crate::faults::{Fault, FAILED};
-    // The protocol names processes our way: find ours for the spec.
-    let ours = bridge.ours(spec)?;
-    let mut client = Client::connect(bridge.socket()).map_err(|e| Fault::new(FAILED, e))?;
-    let reply = client
-        .request(&Request::new(Command::Tail {
-            selection: Selection::one(ours),
-            stream: Some(stream.to_owned()),
-            reading: Reading {
-                lines: Some(100),
-                follow: Some(true),
-            },
-        }))
-        .map_err(|e| Fault::new(FAILED, format!("taskmasterd: {e}")))?;
+/// taskmasterd's activity log.
+pub fn open_main(bridge: &Bridge) -> Result<Follower, Fault> {
+    open(bridge, Command::Maintail(FOLLOW))
+}
+
+/// Enough lines for the first KiB, then what is appended.
+const FOLLOW: Reading = Reading {
+    lines: Some(100),
+    follow: Some(true),
+};
+
+fn open(bridge: &Bridge, command: Command) -> Result<Follower, Fault> {
+    let failed = |e: io::Error| Fault::new(FAILED, format!("taskmasterd: {e}"));
+    let broker = UnixStream::connect(bridge.socket()).map_err(|e| {
+        let socket = bridge.socket().display();
+        Fault::new(FAILED, format!("cannot reach taskmasterd at {socket}: {e}"))
+    })?;
+    let mut line = serde_json::to_vec(&Request::new(command)).map_err(|e| Fault::new(FAILED, e))?;
+    line.push(b'\n');
+    (&broker).write_all(&line).map_err(failed)?;
+    let mut reader = BufReader::new(broker.try_clone().map_err(failed)?);
+    let reply: Response = next_line(&mut reader)
+        .map_err(failed)?
+        .ok_or_else(|| Fault::new(FAILED, "taskmasterd closed the connection"))?;
     let first = reply
         .into_content::<TailContent>()
         .map_err(|e| Fault::from_error(&e))?;
-    Ok((client, first))
+    Ok(Follower {
+        broker,
+        reader,
+        first,
+    })
+}
+
+fn next_line<T: for<'de> serde::Deserialize<'de>>(
+    reader: &mut BufReader<UnixStream>,
+) -> io::Result<Option<T>> {
+    let mut line = Vec::new();
+    match read_line(reader, &mut line, MAX_REPLY_LINE) {
+        Ok(false) => Ok(None),
+        Ok(true) => serde_json::from_slice(&line)
+            .map(Some)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+        Err(LineError::Io(e)) => Err(e),
+        Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+    }
+}
+
+impl Follower {
+    /// A handle that ends the stream from another thread.
+    pub fn closer(&self) -> io::Result<UnixStream> {
+        self.broker.try_clone()
+    }
+
+    /// Sends the stream as a chunked body until taskmasterd ends it, the
+    /// closer is used, or a write to the client fails.
+    pub fn send(mut self, out: impl Write) -> io::Result<()> {
+        let mut body = Chunked::start(out)?;
+        body.send(last_bytes(&self.first.text, FIRST_BYTES).as_bytes())?;
+        while let Some(chunk) = next_line::<TailChunk>(&mut self.reader)? {
+            if let Some(text) = chunk.text {
+                body.send(text.as_bytes())?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The last `n` bytes of `text`, not cutting a character.
