@@ -479,6 +479,12 @@ impl Bridge {
     fn act_on_group(&self, act: Act, group: &str, wait: bool) -> Result<Value, Fault> {
         let table = self.table()?;
         if !table.iter().any(|e| e.info.group == group) {
+            let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if pending.applied && pending.removed.iter().any(|n| n == group) {
+                // Removed by the update an earlier call of supervisorctl's
+                // `update` applied: nothing left to stop.
+                return Ok(Value::Array(Vec::new()));
+            }
             return Err(Fault::new(BAD_NAME, group));
         }
         self.act_all(act, Selection::one(format!("{group}:*")), wait)
@@ -705,4 +711,161 @@ fn results(table: &[Entry], results: &[ActionResult]) -> Value {
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::{ALREADY_ADDED, STILL_RUNNING};
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixListener;
+    use std::sync::{Arc, Mutex};
+
+    /// A fake taskmasterd: answers `status`, `reread`, `avail`, `update`
+    /// and `start` from a shared state, and records each command with its
+    /// names.
+    struct Fake {
+        states: Mutex<Vec<(&'static str, &'static str)>>,
+        log: Mutex<Vec<String>>,
+    }
+
+    fn fake(states: &[(&'static str, &'static str)], plan: &'static str) -> (Bridge, Arc<Fake>) {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path =
+            std::env::temp_dir().join(format!("xmlrpc-fake-{}-{n}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let shared = Arc::new(Fake {
+            states: Mutex::new(states.to_vec()),
+            log: Mutex::new(Vec::new()),
+        });
+        let fake = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut line = String::new();
+                BufReader::new(&stream).read_line(&mut line).unwrap();
+                let request: serde_json::Value = serde_json::from_str(&line).unwrap();
+                let command = request["command"].as_str().unwrap().to_owned();
+                fake.log.lock().unwrap().push(
+                    format!("{command} {}", request["name"].as_str().unwrap_or(""))
+                        .trim()
+                        .to_owned(),
+                );
+                let states = fake.states.lock().unwrap().clone();
+                let content = match command.as_str() {
+                    "status" => json!({"processes": states.iter().map(|(name, state)| json!({
+                        "name": name, "program": name, "group": name, "state": state,
+                        "description": "", "command": "x"})).collect::<Vec<_>>()}),
+                    "reread" => json!({ "plan": plan }),
+                    "avail" => json!({"programs": states.iter().map(|(name, _)| json!({
+                        "name": name, "group": name, "numprocs": 1, "autostart": true,
+                        "priority": 999, "in_use": true})).collect::<Vec<_>>()}),
+                    "start" => json!({ "results": [] }),
+                    _ => json!({ "message": "ok" }),
+                };
+                let reply = json!({"status": 200, "content": content});
+                (&stream)
+                    .write_all(format!("{reply}\n").as_bytes())
+                    .unwrap();
+            }
+        });
+        (Bridge::new(path), shared)
+    }
+
+    fn strings(names: &[&str]) -> Value {
+        Value::Array(names.iter().map(|n| Value::str(*n)).collect())
+    }
+
+    #[test]
+    fn update_applies_the_config_once_and_answers_each_group() {
+        let (bridge, fake) = fake(
+            &[("old", "RUNNING"), ("older", "STOPPED"), ("web", "STOPPED"), ("idle", "STOPPED")],
+            "extra: added\nidle: unchanged\nold: removed\nolder: removed\nweb: changed (args; restart)\n[taskmasterd]: changed (loglevel)",
+        );
+        let call = |method: &str, name: &str| bridge.call(method, &[Value::str(name)]);
+        assert_eq!(
+            bridge.call("supervisor.reloadConfig", &[]).unwrap(),
+            Value::Array(vec![Value::Array(vec![
+                strings(&["extra"]),
+                strings(&["web"]),
+                strings(&["old", "older"]),
+            ])])
+        );
+        // supervisorctl stops a removed group first; still running, no.
+        let fault = call("supervisor.removeProcessGroup", "old").unwrap_err();
+        assert_eq!(fault.code, STILL_RUNNING);
+        fake.states.lock().unwrap()[0].1 = "STOPPED";
+        assert_eq!(
+            call("supervisor.removeProcessGroup", "old"),
+            Ok(Value::Bool(true))
+        );
+        // That applied the whole config: `older` went with it.
+        fake.states
+            .lock()
+            .unwrap()
+            .retain(|(name, _)| !name.starts_with("old"));
+        let stop = call("supervisor.stopProcessGroup", "older");
+        assert_eq!(stop, Ok(Value::Array(Vec::new())));
+        assert_eq!(
+            call("supervisor.removeProcessGroup", "older"),
+            Ok(Value::Bool(true))
+        );
+        assert_eq!(
+            call("supervisor.stopProcessGroup", "nope")
+                .unwrap_err()
+                .code,
+            BAD_NAME
+        );
+        // A changed group is removed then added: the config is applied
+        // already, so the add starts it again, as a fresh add would.
+        assert_eq!(
+            call("supervisor.removeProcessGroup", "web"),
+            Ok(Value::Bool(true))
+        );
+        assert_eq!(
+            call("supervisor.addProcessGroup", "web"),
+            Ok(Value::Bool(true))
+        );
+        assert_eq!(
+            call("supervisor.addProcessGroup", "extra"),
+            Ok(Value::Bool(true))
+        );
+        assert_eq!(
+            call("supervisor.addProcessGroup", "idle").unwrap_err().code,
+            ALREADY_ADDED
+        );
+        assert_eq!(
+            call("supervisor.addProcessGroup", "nope").unwrap_err().code,
+            BAD_NAME
+        );
+        assert_eq!(
+            call("supervisor.removeProcessGroup", "idle")
+                .unwrap_err()
+                .code,
+            BAD_NAME
+        );
+        let log = fake.log.lock().unwrap().clone();
+        assert_eq!(log.iter().filter(|c| *c == "update").count(), 1, "{log:?}");
+        assert!(log.contains(&"start web:*".to_owned()), "{log:?}");
+        let _ = std::fs::remove_file(bridge.socket());
+    }
+
+    #[test]
+    fn state_codes_are_supervisords() {
+        let codes: Vec<i64> = [
+            ProcessState::Stopped,
+            ProcessState::Starting,
+            ProcessState::Running,
+            ProcessState::Backoff,
+            ProcessState::Stopping,
+            ProcessState::Exited,
+            ProcessState::Fatal,
+            ProcessState::Unknown,
+        ]
+        .into_iter()
+        .map(state_code)
+        .collect();
+        assert_eq!(codes, [0, 10, 20, 30, 40, 100, 200, 1000]);
+    }
 }
