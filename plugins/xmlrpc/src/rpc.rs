@@ -304,9 +304,13 @@ impl Bridge {
                     Found::Group(group) => {
                         self.signal(&table, sig, Selection::one(format!("{group}:*")))
                     }
-                    Found::Process(entry) => {
-                        self.single(&table, self.signal_request(sig, &entry.info.name))
-                    }
+                    Found::Process(entry) => self.single(
+                        &table,
+                        Command::Signal {
+                            signal: Some(sig),
+                            selection: Selection::one(entry.info.name.clone()),
+                        },
+                    ),
                 }
             }
             "supervisor.signalProcessGroup" => {
@@ -495,13 +499,6 @@ impl Bridge {
         let table = self.table()?;
         let content: ActionContent = self.ask(Bridge::action(act, selection, wait))?;
         Ok(results(&table, &content.results))
-    }
-
-    fn signal_request(&self, signal: serde_json::Value, ours: &str) -> Command {
-        Command::Signal {
-            signal: Some(signal),
-            selection: Selection::one(ours),
-        }
     }
 
     fn signal(
