@@ -657,3 +657,41 @@ fn a_listener_that_does_not_read_overflows_its_buffer_and_nothing_else() {
     assert_eq!(daemon.state("web"), "RUNNING");
     assert_eq!(daemon.state("stuck"), "RUNNING");
 }
+
+#[test]
+fn the_unix_socket_takes_its_mode_and_owner_and_replaces_only_a_stale_one() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let daemon = TestDaemon::start("");
+    let mut bridge = Bridge::start(&daemon, &["--chmod", "0770", "--chown", "nobody"]);
+    let meta = fs::metadata(&bridge.socket).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o770);
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    assert_eq!(meta.uid(), nobody.uid.as_raw());
+
+    // A second bridge on a live socket is refused and leaves it alone.
+    let out = output(
+        Command::new(bin_dir().join("taskmasterctl-xmlrpc"))
+            .args(["-s", &format!("unix://{}", daemon.socket().display())])
+            .arg("--unix")
+            .arg(&bridge.socket)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("is in use by a running server"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(supervisorctl(&bridge.url(), &["pid"]).code, 0);
+
+    // Killed, it leaves its socket file behind: the next one replaces it.
+    let _ = bridge.child.kill();
+    let _ = bridge.child.wait();
+    assert!(bridge.socket.exists());
+    let again = Bridge::start(&daemon, &[]);
+    assert_eq!(
+        supervisorctl(&again.url(), &["pid"]).lines(),
+        [daemon.daemon_pid().to_string()]
+    );
+}
