@@ -21,12 +21,12 @@ mod programs;
 mod reader;
 pub mod signals;
 mod sources;
+#[cfg(test)]
+mod supervisord_keys_tests;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_dir;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod supervisord_keys_tests;
 mod values;
 mod variables;
 
@@ -367,9 +367,7 @@ impl Program {
     /// `NAME:N`, or as the `process_name` template names it) of group
     /// `group`, its number found from its name.
     pub fn instance(&self, process_name: &str, group: &str) -> Program {
-        let number = self
-            .number_of(process_name)
-            .filter(|_| self.numprocs > 1);
+        let number = self.number_of(process_name).filter(|_| self.numprocs > 1);
         self.for_instance(number, process_name, group)
     }
 

@@ -44,8 +44,7 @@ fn check_template(item: &Item, program: &str, numprocs: u32) -> Read<String> {
         )));
     }
     let sample = fill(&template, program, 0);
-    if sample.is_empty() || sample.contains(|c: char| c == ':' || c == '/' || c.is_whitespace())
-    {
+    if sample.is_empty() || sample.contains(|c: char| c == ':' || c == '/' || c.is_whitespace()) {
         return Err(Problem::new(format!(
             "'{}' is not a valid process name: it must not be empty nor contain ':', '/' or spaces",
             sample.escape_debug()

@@ -105,7 +105,14 @@ programs = ["queue"]
     assert_eq!(named("queue:queue_09"), Some(("queue".into(), Some(9))));
     assert_eq!(named("one:first-0"), Some(("one".into(), None)));
     assert_eq!(named("solo"), Some(("solo".into(), None)));
-    for undefined in ["queue:8", "queue:queue_8", "queue:queue_11", "queue", "one", "solo:solo"] {
+    for undefined in [
+        "queue:8",
+        "queue:queue_8",
+        "queue:queue_11",
+        "queue",
+        "one",
+        "solo:solo",
+    ] {
         assert_eq!(named(undefined), None, "{undefined}");
     }
     let spec = config.exec_spec("queue:queue_10").expect("defined");
@@ -148,7 +155,16 @@ numprocs = 2
     let one = w.instance("w:1", "w");
     assert_eq!(
         one.args,
-        ["artisan", "queue:work", "-v", "--name", "a b", "--id=1", "x  y", "$HOME"]
+        [
+            "artisan",
+            "queue:work",
+            "-v",
+            "--name",
+            "a b",
+            "--id=1",
+            "x  y",
+            "$HOME"
+        ]
     );
 }
 
@@ -192,5 +208,8 @@ fn server_urls_must_be_ones_taskmasterctl_can_use() {
     );
     let config = ok("[taskmasterctl]\nserverurl = \"unix:///run/t.sock\"\n\
                      [programs.w]\ncommand = \"w\"\nserverurl = \"/run/t.sock\"\n");
-    assert_eq!(config.programs["w"].serverurl.as_deref(), Some("/run/t.sock"));
+    assert_eq!(
+        config.programs["w"].serverurl.as_deref(),
+        Some("/run/t.sock")
+    );
 }

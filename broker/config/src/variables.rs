@@ -327,8 +327,15 @@ mod tests {
         assert!(full("${process_num:02}")
             .unwrap_err()
             .contains("per-process placeholder"));
-        for bad in ["${process_num:2}", "${process_num:0}", "${process_num:0123}"] {
-            assert!(keep(bad).unwrap_err().contains("is not a variable"), "{bad}");
+        for bad in [
+            "${process_num:2}",
+            "${process_num:0}",
+            "${process_num:0123}",
+        ] {
+            assert!(
+                keep(bad).unwrap_err().contains("is not a variable"),
+                "{bad}"
+            );
         }
         let instance = Instance {
             process_num: "7",
@@ -337,10 +344,20 @@ mod tests {
             group_name: "w",
         };
         assert_eq!(
-            substitute_instance("${program_name}_${process_num:02} ${process_num:03} ${process_num:01}", &instance),
+            substitute_instance(
+                "${program_name}_${process_num:02} ${process_num:03} ${process_num:01}",
+                &instance
+            ),
             "w_07 007 7"
         );
-        let wide = Instance { process_num: "123", ..instance };
-        assert_eq!(substitute_instance("${process_num:02}", &wide), "123", "never cut");
+        let wide = Instance {
+            process_num: "123",
+            ..instance
+        };
+        assert_eq!(
+            substitute_instance("${process_num:02}", &wide),
+            "123",
+            "never cut"
+        );
     }
 }

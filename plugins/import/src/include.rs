@@ -194,7 +194,10 @@ mod tests {
         let sections = crate::ini::parse(text, &main).unwrap();
         let (patterns, warnings) = patterns(&crate::ini::merge(sections), &main);
         assert_eq!(patterns.len(), 2);
-        assert_eq!(patterns[0].written, format!("{}/conf.d/*.conf", dir.display()));
+        assert_eq!(
+            patterns[0].written,
+            format!("{}/conf.d/*.conf", dir.display())
+        );
         assert_eq!(patterns[0].files, [dir.join("conf.d/a.conf")]);
         assert_eq!(patterns[1].written, "${TM_IMPORT_UNSET}/*.ini");
         assert!(patterns[1].files.is_empty());

@@ -68,7 +68,9 @@ mod tests {
             assert_eq!(listener(&body), Some(Vec::new()), "{command}");
         }
         assert_eq!(
-            listener("command=/bin/kill_supervisor\nevents=PROCESS_STATE_EXITED, process_state_fatal\n"),
+            listener(
+                "command=/bin/kill_supervisor\nevents=PROCESS_STATE_EXITED, process_state_fatal\n"
+            ),
             Some(vec!["PROCESS_STATE_EXITED".to_string()])
         );
     }

@@ -64,7 +64,13 @@ fn run(cli: &Cli) -> Result<(), String> {
     let main = ini::merge(read(&cli.input)?);
     let (patterns, mut warnings) = include::patterns(&main, &cli.input);
     let outputs = if cli.recursive {
-        recursive::translate(&cli.input, main, &patterns, cli.output.as_deref(), &mut warnings)?
+        recursive::translate(
+            &cli.input,
+            main,
+            &patterns,
+            cli.output.as_deref(),
+            &mut warnings,
+        )?
     } else {
         let sections = inlined(main, &patterns, &mut warnings)?;
         let translation = translate::translate(&sections);
@@ -125,7 +131,10 @@ fn read_included(file: &Path, warnings: &mut Vec<String>) -> Result<Vec<Section>
             nested.line
         ));
     }
-    Ok(sections.into_iter().filter(|s| s.name != "include").collect())
+    Ok(sections
+        .into_iter()
+        .filter(|s| s.name != "include")
+        .collect())
 }
 
 #[cfg(test)]

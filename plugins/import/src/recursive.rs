@@ -111,10 +111,14 @@ fn owners(files: &mut [File], warnings: &mut Vec<String>) -> Vec<Vec<Section>> {
                             kept.line
                         ));
                     }
-                    kept.entries.extend(section.entries);
+                    crate::ini::add_entries(kept, section.entries);
                 }
                 None => {
-                    let to = if is_program_or_group(&section) { index } else { 0 };
+                    let to = if is_program_or_group(&section) {
+                        index
+                    } else {
+                        0
+                    };
                     owner.insert(section.name.clone(), (to, owned[to].len()));
                     owned[to].push(section);
                 }

@@ -132,11 +132,19 @@ pub fn translate(sections: &[Section]) -> Translation {
         let daemon = match out.tables.iter().position(|t| t.header == "taskmasterd") {
             Some(index) => &mut out.tables[index],
             None => {
-                out.tables.insert(0, Table { header: "taskmasterd".into(), keys: Vec::new() });
+                out.tables.insert(
+                    0,
+                    Table {
+                        header: "taskmasterd".into(),
+                        keys: Vec::new(),
+                    },
+                );
                 &mut out.tables[0]
             }
         };
-        daemon.keys.push(("shutdown_on_fatal".into(), Value::Boolean(true)));
+        daemon
+            .keys
+            .push(("shutdown_on_fatal".into(), Value::Boolean(true)));
     }
     out
 }
@@ -434,7 +442,9 @@ fn process_name(out: &mut Translation, section: &Section, entry: &Entry, table: 
              environment variables; dropped: the processes are named NAME:N",
         );
     } else {
-        table.keys.push(("process_name".into(), Value::String(template)));
+        table
+            .keys
+            .push(("process_name".into(), Value::String(template)));
     }
 }
 
@@ -781,8 +791,10 @@ mod tests {
         let warned: Vec<String> = out.warnings.iter().map(ToString::to_string).collect();
         assert_eq!(
             warned,
-            ["/etc/supervisord.conf:6: [program:q] serverurl: Taskmaster serves a Unix socket \
-              only; dropped: the program gets the daemon's socket"]
+            [
+                "/etc/supervisord.conf:6: [program:q] serverurl: Taskmaster serves a Unix socket \
+              only; dropped: the program gets the daemon's socket"
+            ]
         );
     }
 
