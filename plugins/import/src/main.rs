@@ -1,6 +1,7 @@
 //! taskmasterctl-import: translates a supervisord config (and the files its
-//! `[include]` names) into one Taskmaster TOML file, with a warning on
-//! stderr for every key it cannot translate.
+//! `[include]` names) into Taskmaster's TOML, one file or, with
+//! `--recursive`, one per supervisord file, with a warning on stderr for
+//! every key it cannot translate.
 
 mod include;
 mod ini;
@@ -15,18 +16,31 @@ use std::process::ExitCode;
 
 /// Translate a supervisord config into a Taskmaster config.
 ///
-/// Programs, groups, [include]d files, numprocs, %(ENV_X)s and
-/// %(process_num)s expansions, [unix_http_server], [supervisord] (as
-/// [taskmasterd]) and [supervisorctl] (as [taskmasterctl]) are translated;
-/// every key that is not gets a warning on stderr with its file and line.
-/// Exit status: 0 translated (warnings or not); 1 the input cannot be read;
-/// 2 usage.
+/// Reads the file as supervisord does (comments after section headers,
+/// indented keys, continuation lines, a key or section given twice: the
+/// later value wins) with the files its [include] names (%(here)s is the
+/// including file's directory, %(ENV_X)s the environment). Translated:
+/// [program:x] and [group:x] key by key; %(ENV_X)s as ${X}, %(here)s as
+/// the file's directory, %(process_num)02d as ${process_num:02};
+/// process_name templates (the processes keep their names, worker:worker_00);
+/// numbers such as numprocs=%(ENV_N)s as "${N}"; a command with %(ENV_X)s
+/// as command_line (split after expansion, as supervisord splits it);
+/// [unix_http_server]; [supervisord] as [taskmasterd]; [supervisorctl] as
+/// [taskmasterctl]; the event listener that kills supervisord when a
+/// process goes FATAL as [taskmasterd] shutdown_on_fatal = true.
+/// Everything else ([inet_http_server], other event listeners, an http://
+/// serverurl, unknown keys, an empty [include]) gets a warning on stderr
+/// with its file and line; nothing is dropped silently. See "Coming from
+/// supervisord" in docs/config.md.
+///
+/// Exit status: 0 translated (warnings or not); 1 an input cannot be read
+/// or an output written; 2 usage.
 #[derive(Debug, Parser)]
 #[command(
     name = "taskmasterctl import",
     bin_name = "taskmasterctl import",
     version,
-    after_help = "Example: taskmasterctl import /etc/supervisor/supervisord.conf -o taskmaster.conf.toml"
+    after_help = "Examples:\n  taskmasterctl import /etc/supervisor/supervisord.conf -o taskmaster.conf.toml\n  taskmasterctl import --recursive /etc/supervisor/supervisord.conf -o /etc/taskmaster"
 )]
 struct Cli {
     /// The supervisord config file.
