@@ -88,6 +88,11 @@ impl Case {
         out
     }
 
+    /// The imported config's text.
+    fn imported(&self) -> String {
+        fs::read_to_string(self.dir().join("taskmaster.conf.toml")).expect("the imported config")
+    }
+
     /// `taskmasterd --check` on the imported config, with `env`.
     fn check(&self, env: &[(&str, &str)]) -> Output {
         let config = self.dir().join("taskmaster.conf.toml");
@@ -103,12 +108,11 @@ impl Case {
 
     /// Starts taskmasterd on the imported config (written by `import`).
     fn start(self, env: &[(&str, &str)]) -> TestDaemon {
+        let text = self.imported();
         let mut builder = self.builder;
         for (key, value) in env {
             builder = builder.env(key, value);
         }
-        let imported = builder.dir().join("taskmaster.conf.toml");
-        let text = fs::read_to_string(&imported).expect("the imported config");
         builder.start_after(move |config| fs::write(config, text).expect("the config"))
     }
 
@@ -123,15 +127,7 @@ fn names(daemon: &TestDaemon) -> Vec<String> {
     daemon.wait_for("no process STARTING", WAIT, || {
         daemon.processes().iter().all(|p| p["state"] != "STARTING")
     });
-    let out = daemon.ctl(&["status"]);
-    let mut names: Vec<String> = out
-        .lines()
-        .iter()
-        .filter_map(|line| line.split_whitespace().next())
-        .map(str::to_string)
-        .collect();
-    names.sort();
-    names
+    oracle::status_names(&daemon.ctl(&["status"]))
 }
 
 /// The text of `file` once it holds a line ending with `last`.
@@ -210,7 +206,7 @@ fn hand_written_ini_reads_as_supervisord_reads_it() {
         warned[0].contains("supervisord.conf:21: [inet_http_server]"),
         "{warned:?}"
     );
-    let toml = fs::read_to_string(case.dir().join("taskmaster.conf.toml")).unwrap();
+    let toml = case.imported();
     assert!(
         toml.contains("logfile_maxbytes = \"1MB\"\nlogfile_backups = 3\n"),
         "{toml}"
@@ -255,7 +251,7 @@ fn recursive_import_keeps_conf_d_an_include() {
             dir.join("conf.d/web.toml").display().to_string(),
         ]
     );
-    let main = fs::read_to_string(dir.join("taskmaster.conf.toml")).unwrap();
+    let main = case.imported();
     assert!(
         main.contains("[include]\nfiles = [\"conf.d/*.toml\"]\n"),
         "{main}"
@@ -282,7 +278,7 @@ fn numprocs_from_the_environment_and_process_names_as_in_supervisord() {
     let case = Case::new("numprocs-process-name");
     let out = case.import(&[]);
     assert_eq!(warnings(&out), Vec::<&str>::new());
-    let toml = fs::read_to_string(case.dir().join("taskmaster.conf.toml")).unwrap();
+    let toml = case.imported();
     assert!(toml.contains("numprocs = \"${N}\"\n"), "{toml}");
     assert!(
         toml.contains("process_name = \"${program_name}_${process_num:02}\"\n"),
@@ -321,7 +317,7 @@ fn an_environment_variable_in_a_command_gives_several_arguments_as_in_supervisor
     let case = Case::new("command-env");
     let out = case.import(&[]);
     assert_eq!(warnings(&out), Vec::<&str>::new());
-    let toml = fs::read_to_string(case.dir().join("taskmaster.conf.toml")).unwrap();
+    let toml = case.imported();
     assert!(toml.contains("command_line = "), "{toml}");
     let env = [("FLAGS", "--print 'a b' --print c")];
     assert_eq!(case.check(&env).code, 0);
@@ -363,14 +359,14 @@ fn the_fatal_listener_stops_taskmasterd_as_it_stops_supervisord() {
     let case = Case::new("fatal-listener");
     let out = case.import(&[]);
     assert_eq!(warnings(&out), Vec::<&str>::new());
-    let toml = fs::read_to_string(case.dir().join("taskmaster.conf.toml")).unwrap();
+    let toml = case.imported();
     assert!(toml.contains("shutdown_on_fatal = true\n"), "{toml}");
     assert_eq!(case.check(&[]).code, 0);
     // Both go down once `broken` is FATAL, maybe before answering.
     let mut oracle = Supervisord::spawn(&case.oracle_config(), &case.dir(), &[]);
     // supervisord, killed by its listener, says nothing of the failure.
     assert_eq!(oracle.wait_exit(WAIT * 3), 0, "{}", oracle.text());
-    let imported = fs::read_to_string(case.dir().join("taskmaster.conf.toml")).unwrap();
+    let imported = case.imported();
     let mut daemon = case
         .builder
         .start_unready_after(move |config| fs::write(config, imported).unwrap());

@@ -108,15 +108,7 @@ impl Supervisord {
         self.wait_until("no process is STARTING", |s| {
             !s.ctl(&["status"]).stdout.contains("STARTING")
         });
-        let mut names: Vec<String> = self
-            .ctl(&["status"])
-            .lines()
-            .iter()
-            .filter_map(|line| line.split_whitespace().next())
-            .map(str::to_string)
-            .collect();
-        names.sort();
-        names
+        status_names(&self.ctl(&["status"]))
     }
 
     /// Its exit code once it exits by itself.
@@ -171,6 +163,19 @@ impl Drop for Supervisord {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The process names of a `status` output (supervisorctl's or
+/// taskmasterctl's: the first word of each line), sorted.
+pub fn status_names(status: &Output) -> Vec<String> {
+    let mut names: Vec<String> = status
+        .lines()
+        .iter()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
 }
 
 /// Runs supervisorctl on `config`.
