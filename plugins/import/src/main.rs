@@ -113,7 +113,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     Ok(())
 }
 
-fn read(path: &Path) -> Result<Vec<Section>, String> {
+pub(crate) fn read(path: &Path) -> Result<Vec<Section>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     ini::parse(&text, path).map_err(|e| e.to_string())
@@ -136,7 +136,10 @@ fn inlined(
 
 /// An included file's sections; its own `[include]` is ignored, as
 /// supervisord ignores it, with a warning.
-fn read_included(file: &Path, warnings: &mut Vec<String>) -> Result<Vec<Section>, String> {
+pub(crate) fn read_included(
+    file: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Section>, String> {
     let sections = read(file)?;
     for nested in sections.iter().filter(|s| s.name == "include") {
         warnings.push(format!(

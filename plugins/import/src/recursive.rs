@@ -70,10 +70,15 @@ pub fn translate(
         });
     }
     let owned = owners(&mut files, warnings);
-    let globs: Vec<String> = patterns
-        .iter()
-        .map(|p| toml_pattern(relative_to(&p.written, &main_dir)))
-        .collect();
+    let mut globs: Vec<String> = Vec::new();
+    for pattern in patterns {
+        let glob = toml_pattern(relative_to(&pattern.written, &main_dir));
+        // `*.conf` and `*.ini` both become `*.toml`: one glob, since
+        // Taskmaster refuses a file matched twice.
+        if !globs.contains(&glob) {
+            globs.push(glob);
+        }
+    }
     let mut outputs = Vec::new();
     for (index, (file, sections)) in files.iter().zip(owned).enumerate() {
         let mut translation = translate::translate(&sections);
@@ -138,4 +143,80 @@ fn is_program_or_group(section: &Section) -> bool {
 fn relative_to<'p>(pattern: &'p str, dir: &Path) -> &'p str {
     let prefix = format!("{}/", dir.display().to_string().trim_end_matches('/'));
     pattern.strip_prefix(&prefix).unwrap_or(pattern)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn files_go_beside_their_place_and_programs_are_defined_once() {
+        let root = std::env::temp_dir().join(format!("tm-import-rec-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let (main_dir, outside, out) = (root.join("s"), root.join("o"), root.join("out"));
+        fs::create_dir_all(main_dir.join("conf.d")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        let main = main_dir.join("supervisord.conf");
+        let write = |path: &Path, text: &str| fs::write(path, text).unwrap();
+        write(
+            &main,
+            &format!(
+                "[include]\nfiles = conf.d/*.conf %(here)s/conf.d/*.ini {}/*.ini\n\
+                 [program:a]\ncommand = /bin/a\n",
+                outside.display()
+            ),
+        );
+        write(
+            &main_dir.join("conf.d/b.conf"),
+            "[program:b]\ncommand = /bin/b\n[program:a]\nautostart = false\n\
+             [supervisord]\nnodaemon = true\n",
+        );
+        write(
+            &main_dir.join("conf.d/c.conf"),
+            "[program:c]\ncommand = /bin/c\n",
+        );
+        write(
+            &main_dir.join("conf.d/c.ini"),
+            "[program:c2]\ncommand = /bin/c\n",
+        );
+        write(&outside.join("x.ini"), "[program:x]\ncommand = /bin/x\n");
+
+        let sections = crate::ini::merge(crate::read(&main).unwrap());
+        let (patterns, mut warnings) = crate::include::patterns(&sections, &main);
+        let outputs = translate(&main, sections, &patterns, Some(&out), &mut warnings).unwrap();
+        let targets: Vec<PathBuf> = outputs.iter().filter_map(|(t, _)| t.clone()).collect();
+        assert_eq!(
+            targets,
+            [
+                out.join("taskmaster.conf.toml"),
+                out.join("conf.d/b.toml"),
+                out.join("conf.d/c.toml"),
+                outside.join("x.toml"),
+            ]
+        );
+        let main_toml = &outputs[0].1;
+        for part in [
+            "[programs.a]\ncommand = \"/bin/a\"\nautostart = false\n",
+            "[taskmasterd]\nnodaemon = true\n",
+            &format!(
+                "[include]\nfiles = [\"conf.d/*.toml\", \"{}/*.toml\"]\n",
+                outside.display()
+            ),
+        ] {
+            assert!(main_toml.contains(part), "{part} not in\n{main_toml}");
+        }
+        assert!(outputs[1].1.contains("[programs.b]"), "{}", outputs[1].1);
+        assert!(!outputs[1].1.contains("[programs.a]"), "{}", outputs[1].1);
+        assert_eq!(warnings.len(), 2, "{warnings:#?}");
+        assert!(
+            warnings[0].contains("c.ini: its translation would be"),
+            "{warnings:#?}"
+        );
+        assert!(
+            warnings[1].contains("b.conf:3: [program:a] is also in"),
+            "{warnings:#?}"
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -357,6 +357,10 @@ fn program(out: &mut Translation, section: &Section, name: &str) {
             "command" => command(out, section, entry, &mut table),
             "environment" => env = Some(entry),
             "process_name" => process_name(out, section, entry, &mut table),
+            "autorestart" if entry.value.contains("%(ENV_") => {
+                let value = expand(out, section, entry);
+                table.keys.push(("autorestart".into(), Value::String(value)));
+            }
             "autorestart" => match entry.value.to_lowercase().as_str() {
                 "unexpected" => table
                     .keys
@@ -441,11 +445,32 @@ fn process_name(out: &mut Translation, section: &Section, entry: &Entry, table: 
             "Taskmaster's process_name may use only %(program_name)s, %(process_num)s and \
              environment variables; dropped: the processes are named NAME:N",
         );
+    } else if outside_variables(&template)
+        .contains(|c: char| c == ':' || c == '/' || c.is_whitespace())
+    {
+        out.warn(
+            section,
+            Some(entry),
+            "a process name may not hold ':', '/' or spaces in Taskmaster; dropped: the \
+             processes are named NAME:N",
+        );
     } else {
         table
             .keys
             .push(("process_name".into(), Value::String(template)));
     }
+}
+
+/// The text of `template` outside its `${...}`.
+fn outside_variables(template: &str) -> String {
+    let mut text = String::new();
+    let mut rest = template;
+    while let Some(at) = rest.find("${") {
+        text.push_str(&rest[..at]);
+        rest = rest[at..].find('}').map_or("", |end| &rest[at + end + 1..]);
+    }
+    text.push_str(rest);
+    text
 }
 
 fn exitcodes(out: &mut Translation, section: &Section, entry: &Entry, table: &mut Table) {
@@ -775,7 +800,10 @@ mod tests {
              numprocs = %(ENV_N)s\n\
              process_name = %(program_name)s_%(process_num)02d\n\
              startsecs = %(ENV_WAIT)s\n\
-             serverurl = http://127.0.0.1:9001\n",
+             serverurl = http://127.0.0.1:9001\n\
+             autorestart = %(ENV_RESTART)s\n\
+             [program:r]\ncommand = /bin/r\nnumprocs = 2\n\
+             process_name = %(program_name)s:%(process_num)d\n",
         );
         let toml = out.to_toml(Path::new("in.conf"));
         assert!(
@@ -784,7 +812,8 @@ mod tests {
                  command_line = \"/usr/bin/php artisan queue:work ${FLAGS} --tries=3\"\n\
                  numprocs = \"${N}\"\n\
                  process_name = \"${program_name}_${process_num:02}\"\n\
-                 startsecs = \"${WAIT}\"\n"
+                 startsecs = \"${WAIT}\"\n\
+                 autorestart = \"${RESTART}\"\n"
             ),
             "{toml}"
         );
@@ -793,7 +822,9 @@ mod tests {
             warned,
             [
                 "/etc/supervisord.conf:6: [program:q] serverurl: Taskmaster serves a Unix socket \
-              only; dropped: the program gets the daemon's socket"
+              only; dropped: the program gets the daemon's socket",
+                "/etc/supervisord.conf:11: [program:r] process_name: a process name may not hold \
+                 ':', '/' or spaces in Taskmaster; dropped: the processes are named NAME:N",
             ]
         );
     }
