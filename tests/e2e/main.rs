@@ -21,6 +21,7 @@ mod numprocs;
 mod oracle;
 mod paths;
 mod privsep;
+mod process_names;
 mod protocol;
 mod reload;
 mod roles;

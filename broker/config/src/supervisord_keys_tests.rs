@@ -213,3 +213,19 @@ fn server_urls_must_be_ones_taskmasterctl_can_use() {
         Some("/run/t.sock")
     );
 }
+
+#[test]
+fn a_new_process_name_template_restarts_the_program_under_its_new_names() {
+    let old = ok("[programs.w]\ncommand = \"w\"\nnumprocs = 2\n");
+    let new =
+        ok("[programs.w]\ncommand = \"w\"\nnumprocs = 2\nprocess_name = \"w_${process_num:02}\"\n");
+    assert_eq!(
+        plan(&old, &new).programs[0].kind,
+        ChangeKind::Changed {
+            keys: vec!["process_name".to_owned()],
+            restart: true,
+            numprocs: None,
+        }
+    );
+    assert_eq!(new.programs["w"].process_names(), ["w:w_00", "w:w_01"]);
+}
