@@ -6,7 +6,7 @@
 //! it refuses.
 
 use crate::harness::{bin_dir, testprog, Builder, Output, TestDaemon, WAIT};
-use crate::oracle::{self, Supervisord};
+use crate::oracle::{self, Supervisord, ORACLE_WAIT};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -132,7 +132,7 @@ fn names(daemon: &TestDaemon) -> Vec<String> {
 
 /// The text of `file` once it holds a line ending with `last`.
 fn wait_text(file: &Path, last: &str) -> String {
-    let deadline = std::time::Instant::now() + WAIT;
+    let deadline = std::time::Instant::now() + ORACLE_WAIT;
     loop {
         let text = fs::read_to_string(file).unwrap_or_default();
         if text.lines().any(|line| line.ends_with(last)) {
@@ -140,7 +140,7 @@ fn wait_text(file: &Path, last: &str) -> String {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "{} has no line ending with {last:?} within {WAIT:?}: {text:?}",
+            "{} has no line ending with {last:?} within {ORACLE_WAIT:?}: {text:?}",
             file.display()
         );
         std::thread::sleep(std::time::Duration::from_millis(25));
@@ -189,11 +189,9 @@ fn docker_output_on_the_daemons_stdout_as_supervisord() {
     assert_eq!(names(&daemon), oracle.names());
     // The activity log goes to stdout too, not to a file.
     assert!(!dir.join("supervisord.log").exists());
-    assert!(
-        daemon.file_text("taskmasterd.out").contains("RUNNING"),
-        "{}",
-        daemon.file_text("taskmasterd.out")
-    );
+    daemon.wait_for("the activity log on stdout", WAIT, || {
+        daemon.file_text("taskmasterd.out").contains("RUNNING")
+    });
 }
 
 #[test]
@@ -365,7 +363,7 @@ fn the_fatal_listener_stops_taskmasterd_as_it_stops_supervisord() {
     // Both go down once `broken` is FATAL, maybe before answering.
     let mut oracle = Supervisord::spawn(&case.oracle_config(), &case.dir(), &[]);
     // supervisord, killed by its listener, says nothing of the failure.
-    assert_eq!(oracle.wait_exit(WAIT * 3), 0, "{}", oracle.text());
+    assert_eq!(oracle.wait_exit(ORACLE_WAIT), 0, "{}", oracle.text());
     let imported = case.imported();
     let mut daemon = case
         .builder
