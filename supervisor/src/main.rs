@@ -81,6 +81,10 @@ fn run(cli: Cli) -> Result<(), Error> {
             return Err(Error::new(problems.join("\n")));
         }
     }
+    let missing = reach::missing_special_dirs(policy.config());
+    if !missing.is_empty() {
+        return Err(Error::new(missing.join("\n")));
+    }
     if let Some(pidfile) = &settings.pidfile {
         let dir = pidfile.parent().unwrap_or(std::path::Path::new("/"));
         if !dir.is_dir() {

@@ -19,29 +19,57 @@ pub struct Writer<'a> {
     pub gids: &'a [u32],
 }
 
-/// One line per directory the broker could not write, with the fix.
-pub fn unreachable(config: &Config, writer: &Writer) -> Vec<String> {
-    let mut dirs = BTreeSet::new();
-    let mut add = |file: &Path| {
-        // Devices and the daemon's own stdout/stderr are not created.
-        if file.starts_with("/dev") || file.starts_with("/proc") {
-            return;
-        }
-        if let Some(dir) = file.parent() {
-            dirs.insert(dir.to_path_buf());
-        }
-    };
-    add(&config.daemon.logfile);
+/// Every log file the config names: the activity log, then each stream
+/// of each process.
+fn log_files(config: &Config) -> Vec<PathBuf> {
+    let mut files = vec![config.daemon.logfile.clone()];
     for program in config.programs.values() {
         let group = config.group_name_of(program);
         for name in program.process_names() {
             let instance = program.instance(&name, group);
-            add(&config.log_path(&instance, &name, Stream::Stdout));
+            files.push(config.log_path(&instance, &name, Stream::Stdout));
             if !instance.redirect_stderr {
-                add(&config.log_path(&instance, &name, Stream::Stderr));
+                files.push(config.log_path(&instance, &name, Stream::Stderr));
             }
         }
     }
+    files
+}
+
+/// Devices and the daemon's own stdout/stderr: never created, only opened.
+fn is_special(file: &Path) -> bool {
+    file.starts_with("/dev") || file.starts_with("/proc")
+}
+
+/// One line per log path under /dev or /proc whose directory does not
+/// exist (`/proc/nope/x.log`): nothing is created there, so opening it
+/// would fail at start. `/dev/stdout`, `/proc/self/fd/1` and `/dev/null`
+/// are in directories that exist.
+pub fn missing_special_dirs(config: &Config) -> Vec<String> {
+    let mut missing: Vec<String> = log_files(config)
+        .iter()
+        .filter(|file| is_special(file) && !file.parent().is_some_and(Path::is_dir))
+        .map(|file| {
+            let dir = file.parent().unwrap_or(Path::new("/"));
+            format!(
+                "cannot open the log {}: {} is no directory, and taskmasterd creates none \
+                 under /dev or /proc; use /dev/stdout, /dev/stderr, /dev/null or a file elsewhere",
+                file.display(),
+                dir.display()
+            )
+        })
+        .collect();
+    missing.dedup();
+    missing
+}
+
+/// One line per directory the broker could not write, with the fix.
+pub fn unreachable(config: &Config, writer: &Writer) -> Vec<String> {
+    let dirs: BTreeSet<PathBuf> = log_files(config)
+        .iter()
+        .filter(|file| !is_special(file))
+        .filter_map(|file| file.parent().map(Path::to_path_buf))
+        .collect();
     let existing: BTreeSet<PathBuf> = dirs
         .iter()
         .filter_map(|dir| nearest_existing(dir))

@@ -660,7 +660,7 @@ fn as_pid_1_of_a_pid_namespace_output_reaches_its_stdout_and_sigterm_ends_it() {
         format!(
             "[unix_http_server]\nfile = \"{d}/s.sock\"\n\
              [taskmasterd]\nlogfile = \"/dev/stdout\"\nchildlogdir = \"{d}\"\n\
-             [programs.a]\ncommand = \"{p}\"\nargs = [\"--count\", \"50\", \"--fork-child\", \"60\", \"--sleep\", \"60\"]\n\
+             [programs.a]\ncommand = \"{p}\"\nargs = [\"--count\", \"50\", \"--fork-child\", \"{d}/grandchild.pid\", \"--sleep\", \"60\"]\n\
              startsecs = 0\nstdout = \"/dev/stdout\"\nstdout_prefix = true\n\
              [programs.b]\ncommand = \"{p}\"\nargs = [\"--count\", \"50\", \"--sleep\", \"60\"]\n\
              startsecs = 0\nstdout = \"/dev/stdout\"\nstdout_prefix = true\n",

@@ -122,3 +122,31 @@ fn a_pidfile_in_a_missing_directory_fails_start_and_check() {
         );
     }
 }
+
+#[test]
+fn a_log_under_dev_or_proc_in_no_directory_fails_start_and_check() {
+    let builder = Builder::new("");
+    let config = builder.dir().join("own.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[unix_http_server]\nfile = \"{d}/s.sock\"\n[taskmasterd]\nnodaemon = true\n\
+             childlogdir = \"{d}/logs\"\nlogfile = \"/proc/nope/taskmasterd.log\"\n",
+            d = builder.dir().display()
+        ),
+    )
+    .unwrap();
+    for args in [&["--check", "-c"][..], &["-n", "-c"]] {
+        let mut args = args.to_vec();
+        let config = config.display().to_string();
+        args.push(&config);
+        let output = builder.start_with_args(&args);
+        assert_eq!(output.code, 2, "{args:?}: {output:?}");
+        assert!(
+            output.stderr.contains(
+                "cannot open the log /proc/nope/taskmasterd.log: /proc/nope is no directory"
+            ),
+            "{output:?}"
+        );
+    }
+}

@@ -26,7 +26,7 @@ const POLL: Duration = Duration::from_millis(25);
 
 /// Set in taskmasterd's environment, so inherited by everything it starts:
 /// the drop sweep finds strays by it.
-const MARKER_VAR: &str = "TM_E2E_DIR";
+pub const MARKER_VAR: &str = "TM_E2E_DIR";
 
 /// What a command printed and how it ended.
 #[derive(Debug)]
@@ -38,7 +38,7 @@ pub struct Output {
 }
 
 impl Output {
-    fn from_std(output: std::process::Output) -> Output {
+    pub fn from_std(output: std::process::Output) -> Output {
         Output {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -249,6 +249,12 @@ impl Builder {
     /// broker may be a stand-in that serves none).
     pub fn start_unready(self) -> TestDaemon {
         self.launch(|_| {})
+    }
+
+    /// [`Builder::start_unready`] after `prepare`, as in
+    /// [`Builder::start_after`].
+    pub fn start_unready_after(self, prepare: impl FnOnce(&Path)) -> TestDaemon {
+        self.launch(prepare)
     }
 
     fn launch(self, prepare: impl FnOnce(&Path)) -> TestDaemon {

@@ -3,51 +3,18 @@
 //! against a real supervisord running the same programs; every method
 //! through Python's xmlrpc.client over TCP with basic auth.
 //!
-//! `supervisor` and `superlance` are installed from PyPI into
-//! target/pyenv-supervisor (by .ci/run, or here on first use); if PyPI
-//! cannot be reached the tests fail saying so, rather than pass untested.
+//! `supervisor` and `superlance` come from PyPI, in the oracle's venv
+//! (`oracle::venv_bin`); if PyPI cannot be reached the tests fail saying so,
+//! rather than pass untested.
 
 use crate::harness::{bin_dir, testprog, Builder, Output, TestDaemon, WAIT};
+use crate::oracle::venv_bin;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The bin directory of a venv holding supervisor and superlance.
-fn venv() -> &'static Path {
-    static VENV: OnceLock<PathBuf> = OnceLock::new();
-    VENV.get_or_init(|| {
-        let dir = bin_dir()
-            .parent()
-            .expect("target/debug has a parent")
-            .join("pyenv-supervisor");
-        let bin = dir.join("bin");
-        if bin.join("supervisorctl").is_file() && bin.join("httpok").is_file() {
-            return bin;
-        }
-        let run = |command: &mut Command, what: &str| {
-            let out = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-            assert!(
-                out.status.success(),
-                "{what} failed; these tests need supervisor and superlance from PyPI \
-                 (is pypi.org reachable? .ci/run installs them):\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        run(
-            Command::new("python3").args(["-m", "venv"]).arg(&dir),
-            "python3 -m venv (Debian: apt-get install python3-venv)",
-        );
-        run(
-            Command::new(bin.join("pip")).args(["install", "-q", "supervisor", "superlance"]),
-            "pip install supervisor superlance",
-        );
-        bin
-    })
-}
 
 /// A running taskmasterctl-xmlrpc, killed on drop.
 struct Bridge {
@@ -106,7 +73,7 @@ fn output(out: std::process::Output) -> Output {
 /// Runs the real supervisorctl against `url`.
 fn supervisorctl(url: &str, args: &[&str]) -> Output {
     output(
-        Command::new(venv().join("supervisorctl"))
+        Command::new(venv_bin().join("supervisorctl"))
             .args(["-s", url])
             .args(args)
             .output()
@@ -138,7 +105,7 @@ impl Supervisord {
             ),
         )
         .expect("cannot write supervisord.conf");
-        let child = Command::new(venv().join("supervisord"))
+        let child = Command::new(venv_bin().join("supervisord"))
             .arg("-c")
             .arg(&conf)
             .stdin(Stdio::null())
@@ -412,7 +379,7 @@ fn supervisorctl_tail_f_follows_the_log() {
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
         assert!(text.contains("Transfer-Encoding: chunked\r\n"), "{text}");
     }
-    let mut child = Command::new(venv().join("supervisorctl"))
+    let mut child = Command::new(venv_bin().join("supervisorctl"))
         .args(["-s", &bridge.url(), "tail", "-f", "echo"])
         .stdout(Stdio::piped())
         .stdin(Stdio::null())
@@ -487,7 +454,7 @@ fn every_method_answers_python_xmlrpc_over_tcp_with_auth() {
         ],
     );
     let out = output(
-        Command::new(venv().join("python"))
+        Command::new(venv_bin().join("python"))
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/xmlrpc_methods.py"))
             .arg(format!("http://admin:s3cret@127.0.0.1:{port}/RPC2"))
             .arg(daemon.daemon_pid().to_string())
@@ -549,7 +516,7 @@ fn wait_log_contains(daemon: &TestDaemon, file: &str, text: &str) -> String {
 #[test]
 fn crashmail_mails_an_unexpected_exit_and_not_an_expected_one() {
     let prog = testprog().display().to_string();
-    let crashmail = venv().join("crashmail").display().to_string();
+    let crashmail = venv_bin().join("crashmail").display().to_string();
     let builder = Builder::new(&format!(
         "{}\
          [programs.flaky]\ncommand = \"{prog}\"\nargs = [\"--sleep\", \"1\", \"--exit\", \"3\"]\n\
@@ -608,7 +575,7 @@ fn httpok_restarts_a_program_whose_port_does_not_answer() {
         .and_then(|l| l.local_addr())
         .unwrap()
         .port();
-    let httpok = venv().join("httpok").display().to_string();
+    let httpok = venv_bin().join("httpok").display().to_string();
     let url = format!("http://127.0.0.1:{port}/");
     // The bridge runs as a program too, as docs/migrating.md shows:
     // taskmasterd gives it TASKMASTER_SERVER_URL.

@@ -40,21 +40,14 @@ pub struct ExecSpec {
 impl Config {
     /// The program a process name belongs to and its instance number:
     /// `web` for a program of one process, `web:N` for an instance of a
-    /// program with `numprocs > 1` and N in its range.
+    /// program with `numprocs > 1` and N in its range (or the names its
+    /// `process_name` template gives).
     pub fn program_of_process(&self, name: &str) -> Option<(&Program, Option<u32>)> {
-        if let Some(program) = self.programs.get(name) {
-            if program.numprocs == 1 {
-                return Some((program, None));
-            }
-        }
-        let (program, number) = name.rsplit_once(':')?;
+        // A program's name has no ':', and its processes' names start with it.
+        let program = name.split_once(':').map_or(name, |(program, _)| program);
         let program = self.programs.get(program)?;
-        let number: u32 = number.parse().ok()?;
-        let first = program.numprocs_start;
-        let in_range =
-            number >= first && u64::from(number) < u64::from(first) + u64::from(program.numprocs);
-        (program.numprocs > 1 && in_range && name == format!("{}:{number}", program.name))
-            .then_some((program, Some(number)))
+        let number = program.number_of(name)?;
+        Some((program, (program.numprocs > 1).then_some(number)))
     }
 
     /// How process `name` is started, or `None` when the config defines no

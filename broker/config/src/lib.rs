@@ -12,13 +12,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod accounts;
+mod command_line;
 mod exec;
+mod naming;
 mod parse;
 mod plan;
 mod programs;
 mod reader;
 pub mod signals;
 mod sources;
+#[cfg(test)]
+mod supervisord_keys_tests;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_dir;
 #[cfg(test)]
@@ -209,6 +213,9 @@ pub struct Program {
     pub operators: Vec<Principal>,
     /// `[programs.NAME.env]`, in file order, scalars turned to strings.
     pub env: Vec<(String, String)>,
+    /// `process_name`: the template of the part after `NAME:` in the
+    /// process names (placeholders kept); `None`: `NAME` or `NAME:N`.
+    pub process_name: Option<String>,
 }
 
 /// Where one output stream of a program goes.
@@ -356,12 +363,11 @@ impl Program {
     /// log paths. `process_num` is `None` for a program of one process,
     /// whose `${process_num}` is then `numprocs_start`. Spawn this copy,
     /// never the program itself.
-    /// [`Program::for_instance`] for process `process_name` (`NAME` or
-    /// `NAME:N`) of group `group`, its number read from its name.
+    /// [`Program::for_instance`] for process `process_name` (`NAME`,
+    /// `NAME:N`, or as the `process_name` template names it) of group
+    /// `group`, its number found from its name.
     pub fn instance(&self, process_name: &str, group: &str) -> Program {
-        let number = process_name
-            .rsplit_once(':')
-            .and_then(|(_, n)| n.parse().ok());
+        let number = self.number_of(process_name).filter(|_| self.numprocs > 1);
         self.for_instance(number, process_name, group)
     }
 
@@ -398,13 +404,11 @@ impl Program {
     }
 
     /// The process names of this program: `NAME` for one process, else
-    /// `NAME:N` for each N from `numprocs_start`.
+    /// `NAME:N` for each N from `numprocs_start` (or as its `process_name`
+    /// template names them).
     pub fn process_names(&self) -> Vec<String> {
-        if self.numprocs == 1 {
-            return vec![self.name.clone()];
-        }
         (self.numprocs_start..self.numprocs_start + self.numprocs)
-            .map(|n| format!("{}:{n}", self.name))
+            .map(|n| self.process_name_of(n))
             .collect()
     }
 }

@@ -250,6 +250,12 @@ fn read_daemon(ctx: &mut Ctx, field: Option<Field>) -> DaemonConfig {
 /// taskmasterctl expands no variables, so neither does this check.
 fn read_ctl(ctx: &mut Ctx, field: Option<Field>) {
     let mut fields = ctx.table_fields(field.as_ref(), CTL_KEYS, &[]);
+    ctx.value_as(
+        &mut fields,
+        "serverurl",
+        Expansion::None,
+        values::server_url,
+    );
     for key in CTL_KEYS {
         ctx.value_as(&mut fields, key, Expansion::None, values::non_empty_string);
     }

@@ -146,6 +146,7 @@ fn program_change(old: &Config, a: &Program, new: &Config, b: &Program) -> Chang
         ("redirect_stderr", a.redirect_stderr != b.redirect_stderr),
         ("serverurl", a.serverurl != b.serverurl),
         ("env", effective_env(old, a) != effective_env(new, b)),
+        ("process_name", a.process_name != b.process_name),
     ];
     let (group_a, group_b) = (group_of(old, a), group_of(new, b));
     let in_place_keys = [

@@ -9,7 +9,7 @@ use nix::sys::signal::Signal;
 use super::reader::{entries, Ctx, Field, Fields};
 use super::values::{self, did_you_mean, Span};
 use super::variables::{self, Expansion};
-use super::{accounts, AutoRestart, Group, LogSpec, Program};
+use super::{accounts, command_line, naming, AutoRestart, Group, LogSpec, Program};
 
 const PROGRAM_KEYS: &[&str] = &[
     "command",
@@ -43,6 +43,8 @@ const PROGRAM_KEYS: &[&str] = &[
     "serverurl",
     "operators",
     "env",
+    "process_name",
+    "command_line",
 ];
 /// The seed project's names, still accepted.
 const PROGRAM_ALIASES: &[(&str, &str)] = &[
@@ -141,7 +143,11 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
     let table = ctx.table(field)?;
     let mut fields = ctx.split(table, &field.path, PROGRAM_KEYS, PROGRAM_ALIASES);
     let args_given = fields.contains("args");
-    let command = read_command(ctx, &mut fields, field, args_given);
+    let line = command_line::read(ctx, &mut fields);
+    let command = match &line {
+        Some((command, _)) => command.clone(),
+        None => read_command(ctx, &mut fields, field, args_given),
+    };
     let numprocs: u32 = ctx
         .value(&mut fields, "numprocs", |item| {
             values::whole(item, 1, MAX_NUMPROCS.into())
@@ -174,7 +180,7 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
         .filter_map(|stream| fields.get(stream))
         .map(|field| (field.path.clone(), field.span.clone()))
         .collect();
-    let program = Program {
+    let mut program = Program {
         name: name.to_owned(),
         command,
         args: ctx
@@ -221,7 +227,7 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
         redirect_stderr: ctx
             .value(&mut fields, "redirect_stderr", values::boolean)
             .unwrap_or(false),
-        serverurl: ctx.value(&mut fields, "serverurl", values::non_empty_string),
+        serverurl: ctx.value(&mut fields, "serverurl", values::server_url),
         operators: ctx
             .value(&mut fields, "operators", accounts::principals)
             .unwrap_or_default(),
@@ -229,7 +235,11 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
             .take("env")
             .map(|env| ctx.env(&env, INSTANCE))
             .unwrap_or_default(),
+        process_name: naming::read_template(ctx, &mut fields, name, numprocs),
     };
+    if let Some((_, args)) = line {
+        program.args = args;
+    }
     check_shared_logs(ctx, &program, &log_fields);
     Some(program)
 }

@@ -118,7 +118,7 @@ impl<'t> Ctx<'t> {
 
     /// Reads one field, its variables expanded, reporting its problem if it
     /// has one.
-    pub fn read<T>(&mut self, field: &Field, reader: impl FnOnce(&Item) -> Read<T>) -> Option<T> {
+    pub fn read<T>(&mut self, field: &Field, reader: impl Fn(&Item) -> Read<T>) -> Option<T> {
         self.read_as(field, Expansion::Full, reader)
     }
 
@@ -126,10 +126,10 @@ impl<'t> Ctx<'t> {
         &mut self,
         field: &Field,
         expansion: Expansion,
-        reader: impl FnOnce(&Item) -> Read<T>,
+        reader: impl Fn(&Item) -> Read<T>,
     ) -> Option<T> {
         let read = match self.expand_item(field.item, expansion) {
-            Ok(Some(expanded)) => reader(&expanded),
+            Ok(Some(expanded)) => retyped(field.item, &expanded, reader),
             Ok(None) => reader(field.item),
             Err(problem) => Err(problem),
         };
@@ -177,7 +177,7 @@ impl<'t> Ctx<'t> {
         &mut self,
         fields: &mut Fields,
         name: &str,
-        reader: impl FnOnce(&Item) -> Read<T>,
+        reader: impl Fn(&Item) -> Read<T>,
     ) -> Option<T> {
         self.value_as(fields, name, Expansion::Full, reader)
     }
@@ -187,7 +187,7 @@ impl<'t> Ctx<'t> {
         fields: &mut Fields,
         name: &str,
         expansion: Expansion,
-        reader: impl FnOnce(&Item) -> Read<T>,
+        reader: impl Fn(&Item) -> Read<T>,
     ) -> Option<T> {
         let field = fields.take(name)?;
         self.read_as(&field, expansion, reader)
@@ -293,6 +293,40 @@ impl<'t> Ctx<'t> {
         }
         fields
     }
+}
+
+/// Reads a string that held variables. A key that takes a number or a
+/// boolean refuses the string: it then gets the TOML value the expanded text
+/// spells (`numprocs = "${WORKERS}"` with `WORKERS=4` is `numprocs = 4`),
+/// and any problem says what the variables expanded to.
+fn retyped<T>(written: &Item, expanded: &Item, reader: impl Fn(&Item) -> Read<T>) -> Read<T> {
+    let refused = match reader(expanded) {
+        Ok(value) => return Ok(value),
+        Err(problem) => problem,
+    };
+    let (Some(written), Some(text)) = (written.as_str(), expanded.as_str()) else {
+        return Err(refused);
+    };
+    if written == text {
+        // Only placeholders, kept for each process: nothing to add.
+        return Err(refused);
+    }
+    let said = format!("'{written}' is '{text}'");
+    // Built afresh: a parsed value's place would be in `text`, not in the file.
+    let scalar = match text.trim().parse::<Value>() {
+        Ok(Value::Integer(n)) => Some(Value::from(*n.value())),
+        Ok(Value::Float(f)) => Some(Value::from(*f.value())),
+        Ok(Value::Boolean(b)) => Some(Value::from(*b.value())),
+        _ => None,
+    };
+    let problem = match scalar {
+        Some(value) => match reader(&Item::Value(value)) {
+            Ok(value) => return Ok(value),
+            Err(problem) => problem,
+        },
+        None => refused,
+    };
+    Err(Problem::new(format!("{} ({said})", problem.message)).at(problem.span))
 }
 
 fn unknown_key_message(name: &str, path: &str, known: &[&str], aliases: &[(&str, &str)]) -> String {

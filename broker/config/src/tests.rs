@@ -162,6 +162,7 @@ fn every_default_applies_to_a_minimal_config() {
             serverurl: None,
             operators: Vec::new(),
             env: Vec::new(),
+            process_name: None,
         }
     );
 }

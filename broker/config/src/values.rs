@@ -363,6 +363,16 @@ fn edit_distance(a: &str, b: &str) -> usize {
     rows[a.len()][b.len()]
 }
 
+/// A server URL that taskmasterctl (and the protocol crate's client) can
+/// use: `unix:///path/to/taskmaster.sock` or the bare path. supervisord's
+/// `http://` URLs name a TCP server Taskmaster does not have.
+pub(super) fn server_url(item: &Item) -> Read<String> {
+    let url = non_empty_string(item)?;
+    taskmaster_protocol::socket_path_from_url(&url)
+        .map_err(|unsupported| Problem::new(unsupported.to_string()))?;
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -124,6 +124,14 @@ fn reference(text: &str) -> Result<Reference<'_>, VariableError> {
     };
     let written = &text[..=end];
     let inner = &text[2..end];
+    // `${process_num:03}`: kept as written for substitute_instance.
+    if padded_process_num(inner).is_some() {
+        return Ok(Reference {
+            name: "process_num",
+            default: None,
+            written,
+        });
+    }
     let (name, default) = match inner.split_once(":-") {
         Some((name, default)) => (name, Some(default)),
         None => (inner, None),
@@ -138,6 +146,21 @@ fn reference(text: &str) -> Result<Reference<'_>, VariableError> {
         default,
         written,
     })
+}
+
+/// The width of `process_num:0N`, the inside of `${process_num:03}`: the
+/// number zero-padded to N digits (supervisord's `%(process_num)03d`).
+fn padded_process_num(inner: &str) -> Option<usize> {
+    let digits = inner.strip_prefix("process_num:0")?;
+    let valid = (1..=2).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    digits.parse().ok().filter(|_| valid)
+}
+
+/// `${process_num:0N}` at the start of `text`: its width and length.
+fn padded_at(text: &str) -> Option<(usize, usize)> {
+    let inner = text.strip_prefix("${")?;
+    let end = inner.find('}')?;
+    Some((padded_process_num(&inner[..end])?, end + 3))
 }
 
 fn resolve(
@@ -183,6 +206,9 @@ pub(super) fn substitute_instance(text: &str, instance: &Instance) -> String {
     let filled: Result<String, std::convert::Infallible> = scan(text, |rest| {
         if rest.starts_with("$$") {
             return Ok(("$".to_owned(), 2));
+        }
+        if let Some((width, used)) = padded_at(rest) {
+            return Ok((format!("{:0>width$}", instance.process_num), used));
         }
         Ok(placeholders
             .iter()
@@ -289,6 +315,49 @@ mod tests {
                 &instance
             ),
             "web/3 web:3@front $ ${process_num} $PWD"
+        );
+    }
+
+    #[test]
+    fn process_num_pads_to_a_width() {
+        assert_eq!(
+            keep("w_${process_num:02}").as_deref(),
+            Ok("w_${process_num:02}")
+        );
+        assert!(full("${process_num:02}")
+            .unwrap_err()
+            .contains("per-process placeholder"));
+        for bad in [
+            "${process_num:2}",
+            "${process_num:0}",
+            "${process_num:0123}",
+        ] {
+            assert!(
+                keep(bad).unwrap_err().contains("is not a variable"),
+                "{bad}"
+            );
+        }
+        let instance = Instance {
+            process_num: "7",
+            process_name: "w:w_07",
+            program_name: "w",
+            group_name: "w",
+        };
+        assert_eq!(
+            substitute_instance(
+                "${program_name}_${process_num:02} ${process_num:03} ${process_num:01}",
+                &instance
+            ),
+            "w_07 007 7"
+        );
+        let wide = Instance {
+            process_num: "123",
+            ..instance
+        };
+        assert_eq!(
+            substitute_instance("${process_num:02}", &wide),
+            "123",
+            "never cut"
         );
     }
 }

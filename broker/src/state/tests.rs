@@ -39,6 +39,7 @@ fn program() -> Program {
         serverurl: None,
         operators: Vec::new(),
         env: vec![],
+        process_name: None,
     }
 }
 

@@ -100,16 +100,32 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Section>, SyntaxError> {
 
 /// Sections of the same name merged into the first, in the order given
 /// (within a file and across included files, as supervisord does): a key
-/// given again is added after, and [`Section::get`] takes the last.
+/// given again replaces the earlier value, so each key appears once.
 pub fn merge(sections: Vec<Section>) -> Vec<Section> {
     let mut merged: Vec<Section> = Vec::with_capacity(sections.len());
-    for section in sections {
-        match merged.iter_mut().find(|s| s.name == section.name) {
-            Some(first) => first.entries.extend(section.entries),
-            None => merged.push(section),
-        }
+    for mut section in sections {
+        let entries = std::mem::take(&mut section.entries);
+        let index = match merged.iter().position(|s| s.name == section.name) {
+            Some(index) => index,
+            None => {
+                merged.push(section);
+                merged.len() - 1
+            }
+        };
+        add_entries(&mut merged[index], entries);
     }
     merged
+}
+
+/// Adds `entries` to `section`, a key given again replacing the earlier
+/// value (and its line) where it stands.
+pub fn add_entries(section: &mut Section, entries: Vec<Entry>) {
+    for entry in entries {
+        match section.entries.iter_mut().find(|e| e.key == entry.key) {
+            Some(earlier) => *earlier = entry,
+            None => section.entries.push(entry),
+        }
+    }
 }
 
 /// Cuts an inline comment: `;` or `#` after a blank.

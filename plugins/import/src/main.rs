@@ -1,8 +1,12 @@
 //! taskmasterctl-import: translates a supervisord config (and the files its
-//! `[include]` names) into one Taskmaster TOML file, with a warning on
-//! stderr for every key it cannot translate.
+//! `[include]` names) into Taskmaster's TOML, one file or, with
+//! `--recursive`, one per supervisord file, with a warning on stderr for
+//! every key it cannot translate.
 
+mod include;
 mod ini;
+mod listener;
+mod recursive;
 mod translate;
 
 use clap::Parser;
@@ -12,27 +16,52 @@ use std::process::ExitCode;
 
 /// Translate a supervisord config into a Taskmaster config.
 ///
-/// Programs, groups, [include]d files, numprocs, %(ENV_X)s and
-/// %(process_num)s expansions, [unix_http_server], [supervisord] (as
-/// [taskmasterd]) and [supervisorctl] (as [taskmasterctl]) are translated;
-/// every key that is not gets a warning on stderr with its file and line.
-/// Exit status: 0 translated (warnings or not); 1 the input cannot be read;
-/// 2 usage.
+/// Reads the file as supervisord does (comments after section headers,
+/// indented keys, continuation lines, a key or section given twice: the
+/// later value wins) with the files its [include] names (%(here)s is the
+/// including file's directory, %(ENV_X)s the environment). Translated:
+/// [program:x] and [group:x] key by key; %(ENV_X)s as ${X}, %(here)s as
+/// the file's directory, %(process_num)02d as ${process_num:02};
+/// process_name templates (the processes keep their names, worker:worker_00);
+/// numbers such as numprocs=%(ENV_N)s as "${N}"; a command with %(ENV_X)s
+/// as command_line (split after expansion, as supervisord splits it);
+/// [unix_http_server]; [supervisord] as [taskmasterd]; [supervisorctl] as
+/// [taskmasterctl]; the event listener that kills supervisord when a
+/// process goes FATAL as [taskmasterd] shutdown_on_fatal = true, other
+/// event listeners as programs run through taskmasterctl-eventlistener.
+/// Everything else ([inet_http_server], an http://
+/// serverurl, unknown keys, an empty [include]) gets a warning on stderr
+/// with its file and line; nothing is dropped silently. See "Coming from
+/// supervisord" in docs/config.md.
+///
+/// Exit status: 0 translated (warnings or not); 1 an input cannot be read
+/// or an output written; 2 usage.
 #[derive(Debug, Parser)]
 #[command(
     name = "taskmasterctl import",
     bin_name = "taskmasterctl import",
     version,
-    after_help = "Example: taskmasterctl import /etc/supervisor/supervisord.conf -o taskmaster.conf.toml"
+    after_help = "Examples:\n  taskmasterctl import /etc/supervisor/supervisord.conf -o taskmaster.conf.toml\n  taskmasterctl import --recursive /etc/supervisor/supervisord.conf -o /etc/taskmaster"
 )]
 struct Cli {
     /// The supervisord config file.
     #[arg(value_name = "SUPERVISORD.CONF")]
     input: PathBuf,
 
-    /// Write the TOML here instead of to stdout.
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    /// Write the TOML here instead of to stdout; with --recursive, the
+    /// directory to write the files in (default: SUPERVISORD.CONF's).
+    #[arg(short = 'o', long = "output", value_name = "FILE|DIR")]
     output: Option<PathBuf>,
+
+    /// Keep [include]s as includes: write DIR/taskmaster.conf.toml with an
+    /// [include] of the same globs made .toml (conf.d/*.conf becomes
+    /// conf.d/*.toml), and each included file's translation at the same
+    /// place relative to DIR (conf.d/web.conf becomes conf.d/web.toml; a
+    /// file outside SUPERVISORD.CONF's directory is translated beside
+    /// itself). Prints the files written. Without it, included files are
+    /// merged into one TOML file.
+    #[arg(short = 'r', long)]
+    recursive: bool,
 }
 
 fn main() -> ExitCode {
@@ -47,146 +76,88 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
-    let (sections, mut warnings) = read_with_includes(&cli.input)?;
-    let translation = translate::translate(&sections);
-    warnings.extend(translation.warnings.iter().map(ToString::to_string));
+    let main = ini::merge(read(&cli.input)?);
+    let (patterns, mut warnings) = include::patterns(&main, &cli.input);
+    let outputs = if cli.recursive {
+        recursive::translate(
+            &cli.input,
+            main,
+            &patterns,
+            cli.output.as_deref(),
+            &mut warnings,
+        )?
+    } else {
+        let sections = inlined(main, &patterns, &mut warnings)?;
+        let translation = translate::translate(&sections);
+        warnings.extend(translation.warnings.iter().map(ToString::to_string));
+        vec![(cli.output.clone(), translation.to_toml(&cli.input))]
+    };
     for warning in &warnings {
         eprintln!("taskmasterctl-import: warning: {warning}");
     }
-    let toml = translation.to_toml(&cli.input);
-    match &cli.output {
-        Some(path) => std::fs::write(path, toml)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
-        None => print!("{toml}"),
+    for (path, toml) in outputs {
+        match path {
+            Some(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                }
+                std::fs::write(&path, toml)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                if cli.recursive {
+                    println!("{}", path.display());
+                }
+            }
+            None => print!("{toml}"),
+        }
     }
     Ok(())
 }
 
-fn read(path: &Path) -> Result<Vec<Section>, String> {
+pub(crate) fn read(path: &Path) -> Result<Vec<Section>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     ini::parse(&text, path).map_err(|e| e.to_string())
 }
 
-/// The main file's sections, then those of each file its `[include] files`
-/// names (space-separated globs, relative to the main file), as supervisord
-/// reads them.
-fn read_with_includes(path: &Path) -> Result<(Vec<Section>, Vec<String>), String> {
-    let mut sections = read(path)?;
-    let mut warnings = Vec::new();
-    let dir = path.parent().unwrap_or(Path::new("."));
-    for empty in sections
-        .iter()
-        .filter(|s| s.name == "include" && s.get("files").is_none_or(|e| e.value.trim().is_empty()))
-    {
+/// The main file's sections, then those of each included file, merged as
+/// supervisord merges them (a section given again adds to the first, the
+/// later value of a key winning).
+fn inlined(
+    main: Vec<Section>,
+    patterns: &[include::Pattern],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Section>, String> {
+    let mut sections = main;
+    for file in patterns.iter().flat_map(|p| &p.files) {
+        sections.extend(read_included(file, warnings)?);
+    }
+    Ok(ini::merge(sections))
+}
+
+/// An included file's sections; its own `[include]` is ignored, as
+/// supervisord ignores it, with a warning.
+pub(crate) fn read_included(
+    file: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Section>, String> {
+    let sections = read(file)?;
+    for nested in sections.iter().filter(|s| s.name == "include") {
         warnings.push(format!(
-            "{}:{}: [include] names no files, which supervisord refuses; ignored",
-            empty.file.display(),
-            empty.line
+            "{}:{}: [include] in an included file is ignored, as supervisord does",
+            file.display(),
+            nested.line
         ));
     }
-    let patterns: Vec<String> = sections
-        .iter()
-        .filter(|s| s.name == "include")
-        .filter_map(|s| s.get("files"))
-        .flat_map(|e| {
-            e.value
-                .split_whitespace()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    for pattern in patterns {
-        let files = glob(&dir.join(&pattern));
-        if files.is_empty() {
-            warnings.push(format!("[include] files: '{pattern}' matches no file"));
-        }
-        for file in files {
-            let included = read(&file)?;
-            if included.iter().any(|s| s.name == "include") {
-                warnings.push(format!(
-                    "{}: [include] in an included file is ignored, as supervisord does",
-                    file.display()
-                ));
-            }
-            sections.extend(included.into_iter().filter(|s| s.name != "include"));
-        }
-    }
-    Ok((ini::merge(sections), warnings))
-}
-
-/// The files a pattern names: `*` and `?` in its last component, sorted.
-fn glob(pattern: &Path) -> Vec<PathBuf> {
-    let (Some(dir), Some(name)) = (
-        pattern.parent(),
-        pattern.file_name().and_then(|n| n.to_str()),
-    ) else {
-        return Vec::new();
-    };
-    if !name.contains(['*', '?']) {
-        return if pattern.is_file() {
-            vec![pattern.to_path_buf()]
-        } else {
-            Vec::new()
-        };
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+    Ok(sections
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_str().is_some_and(|n| matches(name, n)))
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
-}
-
-/// Shell wildcard matching of one file name.
-fn matches(pattern: &str, name: &str) -> bool {
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    // matched[i][j]: the first i pattern chars match the first j name chars.
-    let mut matched = vec![vec![false; n.len() + 1]; p.len() + 1];
-    matched[0][0] = true;
-    for i in 1..=p.len() {
-        for j in 0..=n.len() {
-            matched[i][j] = match p[i - 1] {
-                '*' => matched[i - 1][j] || (j > 0 && matched[i][j - 1]),
-                '?' => j > 0 && matched[i - 1][j - 1],
-                c => j > 0 && n[j - 1] == c && matched[i - 1][j - 1],
-            };
-        }
-    }
-    matched[p.len()][n.len()]
+        .filter(|s| s.name != "include")
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn an_empty_include_is_a_warning() {
-        let dir = std::env::temp_dir().join(format!("tm-import-include-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("supervisord.conf");
-        std::fs::write(&path, "[include]\n[program:a]\ncommand = /bin/true\n").unwrap();
-        let (sections, warnings) = super::read_with_includes(&path).unwrap();
-        assert_eq!(sections.len(), 2);
-        assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(warnings[0]
-            .ends_with(":1: [include] names no files, which supervisord refuses; ignored"));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
     use super::*;
-
-    #[test]
-    fn wildcards() {
-        assert!(matches("*.conf", "web.conf"));
-        assert!(matches("w?b.*", "web.ini"));
-        assert!(!matches("*.conf", "web.conf.bak"));
-        assert!(matches("*", ""));
-        assert!(!matches("?", ""));
-    }
 
     #[test]
     fn cli_is_well_formed() {

@@ -2,6 +2,7 @@
 //! and a warning naming the file, line and key of everything that does not.
 
 use crate::ini::{Entry, Section};
+use crate::listener;
 use std::fmt::Write as _;
 use std::path::Path;
 use toml::Value;
@@ -31,6 +32,9 @@ struct Table {
 pub struct Translation {
     tables: Vec<Table>,
     pub warnings: Vec<Warning>,
+    /// An event listener that stops supervisord when a process goes FATAL
+    /// was found: `[taskmasterd] shutdown_on_fatal = true` does that.
+    shutdown_on_fatal: bool,
 }
 
 impl Translation {
@@ -47,6 +51,15 @@ impl Translation {
             }
         }
         text
+    }
+
+    /// Adds `[include] files = globs`.
+    pub fn include(&mut self, globs: &[String]) {
+        let files = globs.iter().cloned().map(Value::String).collect();
+        self.tables.push(Table {
+            header: "include".into(),
+            keys: vec![("files".into(), Value::Array(files))],
+        });
     }
 
     fn warn(&mut self, section: &Section, entry: Option<&Entry>, reason: impl Into<String>) {
@@ -115,7 +128,48 @@ pub fn translate(sections: &[Section]) -> Translation {
             ),
         }
     }
+    if out.shutdown_on_fatal {
+        let daemon = match out.tables.iter().position(|t| t.header == "taskmasterd") {
+            Some(index) => &mut out.tables[index],
+            None => {
+                out.tables.insert(
+                    0,
+                    Table {
+                        header: "taskmasterd".into(),
+                        keys: Vec::new(),
+                    },
+                );
+                &mut out.tables[0]
+            }
+        };
+        daemon
+            .keys
+            .push(("shutdown_on_fatal".into(), Value::Boolean(true)));
+    }
     out
+}
+
+/// `[eventlistener:x]`: the container pattern that kills supervisord when a
+/// process goes FATAL is Taskmaster's `shutdown_on_fatal`; any other
+/// listener runs unchanged through taskmasterctl-eventlistener.
+fn event_listener(out: &mut Translation, section: &Section, name: &str) {
+    match listener::kills_on_fatal(section) {
+        Some(also) => {
+            out.shutdown_on_fatal = true;
+            if !also.is_empty() {
+                out.warn(
+                    section,
+                    section.get("events"),
+                    format!(
+                        "stops supervisord on {} too; translated as [taskmasterd] \
+                         shutdown_on_fatal = true, which stops taskmasterd on FATAL only",
+                        also.join(", ")
+                    ),
+                );
+            }
+        }
+        None => listener_program(out, section, name),
+    }
 }
 
 /// How one supervisord key becomes a Taskmaster key.
@@ -213,6 +267,11 @@ fn mapped(
 }
 
 fn convert(text: &str, kind: Kind) -> Result<Value, String> {
+    // `numprocs = %(ENV_N)s`: Taskmaster reads the number the variable
+    // holds when it loads the config.
+    if text.contains("${") && !matches!(kind, Kind::Text | Kind::Mode) {
+        return Ok(Value::String(text.to_string()));
+    }
     match kind {
         Kind::Text | Kind::Mode => Ok(Value::String(text.to_string())),
         Kind::Integer => text
@@ -244,10 +303,7 @@ fn supervisorctl(out: &mut Translation, section: &Section) {
         keys: Vec::new(),
     };
     for entry in &section.entries {
-        let http = entry.key == "serverurl"
-            && entry.value.contains("://")
-            && !entry.value.starts_with("unix://");
-        if http {
+        if entry.key == "serverurl" && !is_unix_url(&entry.value) {
             out.warn(
                 section,
                 Some(entry),
@@ -258,6 +314,11 @@ fn supervisorctl(out: &mut Translation, section: &Section) {
         }
     }
     out.tables.push(table);
+}
+
+/// A URL taskmasterctl can use: a Unix socket's, or a bare path.
+fn is_unix_url(url: &str) -> bool {
+    url.starts_with("unix://") || !url.contains("://")
 }
 
 fn daemon(out: &mut Translation, section: &Section) {
@@ -290,7 +351,11 @@ fn program(out: &mut Translation, section: &Section, name: &str) {
         match entry.key.as_str() {
             "command" => command(out, section, entry, &mut table),
             "environment" => env = Some(entry),
-            "process_name" => process_name(out, section, entry),
+            "process_name" => process_name(out, section, entry, &mut table),
+            "autorestart" if entry.value.contains("%(ENV_") => {
+                let value = expand(out, section, entry);
+                table.keys.push(("autorestart".into(), Value::String(value)));
+            }
             "autorestart" => match entry.value.to_lowercase().as_str() {
                 "unexpected" => table
                     .keys
@@ -303,6 +368,11 @@ fn program(out: &mut Translation, section: &Section, name: &str) {
             "exitcodes" => exitcodes(out, section, entry, &mut table),
             "stdout_logfile" | "stderr_logfile" => log_file(out, section, entry, &mut table),
             "serverurl" if entry.value.eq_ignore_ascii_case("auto") => {}
+            "serverurl" if !is_unix_url(&entry.value) => out.warn(
+                section,
+                Some(entry),
+                "Taskmaster serves a Unix socket only; dropped: the program gets the daemon's socket",
+            ),
             "serverurl" => table
                 .keys
                 .push(("serverurl".into(), Value::String(entry.value.clone()))),
@@ -328,9 +398,18 @@ fn program(out: &mut Translation, section: &Section, name: &str) {
 
 /// `command = /bin/web --port 80` → `command` and `args`, split as a shell
 /// would (POSIX words, no expansions: what supervisord's `shlex.split` does,
-/// through the same `shell-words` rule as taskmasterctl's shell).
+/// through the same `shell-words` rule as taskmasterctl's shell). supervisord
+/// splits after expanding, so a `%(ENV_FLAGS)s` may give several words:
+/// such a command becomes a `command_line`, which Taskmaster splits after
+/// expanding too.
 fn command(out: &mut Translation, section: &Section, entry: &Entry, table: &mut Table) {
     let expanded = expand(out, section, entry);
+    if entry.value.contains("%(ENV_") && shell_words::split(&expanded).is_ok() {
+        table
+            .keys
+            .push(("command_line".into(), Value::String(expanded)));
+        return;
+    }
     match shell_words::split(&expanded) {
         Ok(words) if !words.is_empty() => {
             table
@@ -346,18 +425,47 @@ fn command(out: &mut Translation, section: &Section, entry: &Entry, table: &mut 
     }
 }
 
-/// Taskmaster names processes NAME or NAME:N; supervisord's usual patterns
-/// say the same thing, anything else is lost.
-fn process_name(out: &mut Translation, section: &Section, entry: &Entry) {
-    // Only the default names the processes as Taskmaster does; any other
-    // template renames them, which scripts that use the names must know.
-    if entry.value != "%(program_name)s" {
+/// `process_name`: the default names the processes as Taskmaster does;
+/// a template becomes Taskmaster's, so the processes keep their names
+/// (`worker:worker_00`).
+fn process_name(out: &mut Translation, section: &Section, entry: &Entry, table: &mut Table) {
+    if entry.value == "%(program_name)s" {
+        return;
+    }
+    let template = expand(out, section, entry);
+    if template.contains("${group_name}") || template.contains("${process_name}") {
         out.warn(
             section,
             Some(entry),
-            "Taskmaster names processes NAME (one) or NAME:N (numprocs > 1), not by a template; dropped: scripts using the old names need the new ones",
+            "Taskmaster's process_name may use only %(program_name)s, %(process_num)s and \
+             environment variables; dropped: the processes are named NAME:N",
         );
+    } else if outside_variables(&template)
+        .contains(|c: char| c == ':' || c == '/' || c.is_whitespace())
+    {
+        out.warn(
+            section,
+            Some(entry),
+            "a process name may not hold ':', '/' or spaces in Taskmaster; dropped: the \
+             processes are named NAME:N",
+        );
+    } else {
+        table
+            .keys
+            .push(("process_name".into(), Value::String(template)));
     }
+}
+
+/// The text of `template` outside its `${...}`.
+fn outside_variables(template: &str) -> String {
+    let mut text = String::new();
+    let mut rest = template;
+    while let Some(at) = rest.find("${") {
+        text.push_str(&rest[..at]);
+        rest = rest[at..].find('}').map_or("", |end| &rest[at + end + 1..]);
+    }
+    text.push_str(rest);
+    text
 }
 
 fn exitcodes(out: &mut Translation, section: &Section, entry: &Entry, table: &mut Table) {
@@ -522,6 +630,14 @@ fn reference(text: &str) -> Option<(&str, &str, &str)> {
 }
 
 fn replacement(name: &str, spec: &str, here: &str, problems: &mut Vec<String>) -> String {
+    // `%(process_num)02d`: zero-padded, which Taskmaster writes `${process_num:02}`.
+    let padding = spec
+        .strip_suffix('d')
+        .filter(|width| width.starts_with('0') && (2..=3).contains(&width.len()))
+        .filter(|width| width.bytes().all(|b| b.is_ascii_digit()));
+    if let (Some(width), "process_num") = (padding, name) {
+        return format!("${{process_num:{width}}}");
+    }
     if !matches!(spec, "s" | "d") {
         problems.push(format!(
             "the format '%({name}){spec}' is not kept: Taskmaster writes the plain value"
@@ -547,7 +663,7 @@ fn replacement(name: &str, spec: &str, here: &str, problems: &mut Vec<String>) -
 /// `[eventlistener:x]` → a program that runs the listener unchanged
 /// through taskmasterctl-eventlistener, which feeds it taskmasterd's events
 /// in supervisord's format (docs/migrating.md).
-fn event_listener(out: &mut Translation, section: &Section, name: &str) {
+fn listener_program(out: &mut Translation, section: &Section, name: &str) {
     let own = ["events", "buffer_size", "result_handler"];
     let mut as_program = section.clone();
     as_program
@@ -639,8 +755,14 @@ mod tests {
             "${HOME}/w-${process_num} ${program_name} 100% $$PATH /etc"
         );
         assert!(problems.is_empty());
-        let (text, problems) = expand_text("%(program_name)s_%(process_num)02d %(bogus)s", "/");
-        assert_eq!(text, "${program_name}_${process_num} %(bogus)s");
+        let (text, problems) = expand_text(
+            "%(program_name)s_%(process_num)02d %(process_num)3d %(bogus)s",
+            "/",
+        );
+        assert_eq!(
+            text,
+            "${program_name}_${process_num:02} ${process_num} %(bogus)s"
+        );
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert_eq!(expand_text("50% done", "/").0, "50% done");
     }
@@ -665,7 +787,7 @@ mod tests {
         assert!(
             toml.contains(
                 "[programs.web]\ncommand = \"/usr/bin/web\"\nargs = [\"--port\", \"80${process_num}\", \"a b\"]\n\
-                 numprocs = 2\nautostart = true\nautorestart = \"unexpected\"\nexitcodes = [0, 2]\n\
+                 numprocs = 2\nprocess_name = \"${program_name}_${process_num:02}\"\nautostart = true\nautorestart = \"unexpected\"\nexitcodes = [0, 2]\n\
                  stdout = \"/var/log/web-${process_num}.log\"\nstderr = \"/dev/null\"\n\
                  stdout_maxbytes = \"10MB\"\n"
             ),
@@ -675,12 +797,9 @@ mod tests {
             toml.contains("[programs.web.env]\nA = \"1,2\"\nB = \"x\"\n"),
             "{toml}"
         );
-        assert_eq!(out.warnings.len(), 2, "{:?}", out.warnings);
-        assert!(out.warnings[0].to_string().starts_with(
-            "/etc/supervisord.conf:4: [program:web] process_name: Taskmaster names processes"
-        ));
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
         assert_eq!(
-            out.warnings[1].to_string(),
+            out.warnings[0].to_string(),
             "/etc/supervisord.conf:12: [program:web] stdout_events_enabled: not supported by Taskmaster; dropped"
         );
         toml::from_str::<toml::Table>(&toml).expect("valid TOML");
@@ -761,5 +880,75 @@ mod tests {
             ["/bin/sh", "-c", "echo \"hi\"; exit 3", "a b"]
         );
         assert!(shell_words::split("'open").is_err());
+    }
+
+    #[test]
+    fn variables_in_numbers_and_commands_are_left_to_taskmaster() {
+        let out = translate_text(
+            "[program:q]\n\
+             command = /usr/bin/php artisan queue:work %(ENV_FLAGS)s --tries=3\n\
+             numprocs = %(ENV_N)s\n\
+             process_name = %(program_name)s_%(process_num)02d\n\
+             startsecs = %(ENV_WAIT)s\n\
+             serverurl = http://127.0.0.1:9001\n\
+             autorestart = %(ENV_RESTART)s\n\
+             [program:r]\ncommand = /bin/r\nnumprocs = 2\n\
+             process_name = %(program_name)s:%(process_num)d\n",
+        );
+        let toml = out.to_toml(Path::new("in.conf"));
+        assert!(
+            toml.contains(
+                "[programs.q]\n\
+                 command_line = \"/usr/bin/php artisan queue:work ${FLAGS} --tries=3\"\n\
+                 numprocs = \"${N}\"\n\
+                 process_name = \"${program_name}_${process_num:02}\"\n\
+                 startsecs = \"${WAIT}\"\n\
+                 autorestart = \"${RESTART}\"\n"
+            ),
+            "{toml}"
+        );
+        let warned: Vec<String> = out.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warned,
+            [
+                "/etc/supervisord.conf:6: [program:q] serverurl: Taskmaster serves a Unix socket \
+              only; dropped: the program gets the daemon's socket",
+                "/etc/supervisord.conf:11: [program:r] process_name: a process name may not hold \
+                 ':', '/' or spaces in Taskmaster; dropped: the processes are named NAME:N",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_fatal_listener_becomes_shutdown_on_fatal_and_others_are_warned() {
+        let out = translate_text(
+            "[eventlistener:quit]\n\
+             command=bash -c \"printf 'READY\\n' && while read line; do kill -SIGQUIT $PPID; done < /dev/stdin\"\n\
+             events=PROCESS_STATE_FATAL,PROCESS_STATE_EXITED\n\
+             [eventlistener:mail]\ncommand=crashmail -a\nevents=PROCESS_STATE_EXITED\n\
+             [supervisord]\nnodaemon=true\n",
+        );
+        let toml = out.to_toml(Path::new("in.conf"));
+        assert!(
+            toml.contains("[taskmasterd]\nnodaemon = true\nshutdown_on_fatal = true\n"),
+            "{toml}"
+        );
+        let warned: Vec<String> = out.warnings.iter().map(|w| w.at.clone()).collect();
+        assert_eq!(
+            warned,
+            ["/etc/supervisord.conf:3: [eventlistener:quit] events"]
+        );
+        assert!(out.warnings[0].reason.contains("PROCESS_STATE_EXITED"));
+        assert!(
+            toml.contains("[programs.mail]\ncommand = \"taskmasterctl-eventlistener\"\n"),
+            "{toml}"
+        );
+        let alone = translate_text(
+            "[eventlistener:quit]\ncommand=kill_supervisor.py\nevents=PROCESS_STATE_FATAL\n",
+        );
+        assert!(alone.warnings.is_empty(), "{:?}", alone.warnings);
+        assert!(alone
+            .to_toml(Path::new("in.conf"))
+            .contains("[taskmasterd]\nshutdown_on_fatal = true\n"));
     }
 }
