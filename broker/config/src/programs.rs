@@ -9,7 +9,7 @@ use nix::sys::signal::Signal;
 use super::reader::{entries, Ctx, Field, Fields};
 use super::values::{self, did_you_mean, Span};
 use super::variables::{self, Expansion};
-use super::{accounts, AutoRestart, Group, LogSpec, Program};
+use super::{accounts, AutoRestart, Group, LogSpec, Program, Retry};
 
 const PROGRAM_KEYS: &[&str] = &[
     "command",
@@ -43,6 +43,8 @@ const PROGRAM_KEYS: &[&str] = &[
     "serverurl",
     "operators",
     "env",
+    "backoff",
+    "backoff_reset",
 ];
 /// The seed project's names, still accepted.
 const PROGRAM_ALIASES: &[(&str, &str)] = &[
@@ -141,7 +143,19 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
     let table = ctx.table(field)?;
     let mut fields = ctx.split(table, &field.path, PROGRAM_KEYS, PROGRAM_ALIASES);
     let args_given = fields.contains("args");
+    let command_at = fields
+        .get("command")
+        .map(|command| ctx.place(command.span.clone()));
     let command = read_command(ctx, &mut fields, field, args_given);
+    // `None` inside: "infinite".
+    let retries = ctx.value(&mut fields, "startretries", values::retries);
+    let retry = Retry {
+        forever: matches!(retries, Some(None)),
+        backoff: ctx.value(&mut fields, "backoff", values::backoff),
+        reset: ctx
+            .value(&mut fields, "backoff_reset", values::duration)
+            .unwrap_or(Retry::default().reset),
+    };
     let numprocs: u32 = ctx
         .value(&mut fields, "numprocs", |item| {
             values::whole(item, 1, MAX_NUMPROCS.into())
@@ -189,11 +203,7 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
         startsecs: ctx
             .value(&mut fields, "startsecs", values::seconds)
             .unwrap_or(Duration::from_secs(1)),
-        startretries: ctx
-            .value(&mut fields, "startretries", |item| {
-                values::whole(item, 0, u32::MAX.into())
-            })
-            .unwrap_or(3),
+        startretries: retries.map_or(3, |r| r.unwrap_or(u32::MAX)),
         autorestart: ctx
             .value(&mut fields, "autorestart", values::autorestart)
             .unwrap_or(AutoRestart::Unexpected),
@@ -229,6 +239,8 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
             .take("env")
             .map(|env| ctx.env(&env, INSTANCE))
             .unwrap_or_default(),
+        retry,
+        command_at,
     };
     check_shared_logs(ctx, &program, &log_fields);
     Some(program)

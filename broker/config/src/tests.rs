@@ -126,6 +126,7 @@ fn every_default_applies_to_a_minimal_config() {
             childlogdir: temp,
             loglevel: LogLevel::Info,
             env: Vec::new(),
+            statedir: None,
         }
     );
     let default_log = LogSpec {
@@ -162,6 +163,8 @@ fn every_default_applies_to_a_minimal_config() {
             serverurl: None,
             operators: Vec::new(),
             env: Vec::new(),
+            retry: Retry::default(),
+            command_at: web(&config).command_at.clone(),
         }
     );
 }
