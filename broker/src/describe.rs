@@ -23,6 +23,8 @@ pub struct Facts<'a> {
     pub spawn_error: Option<&'a str>,
     /// When the process last stopped or exited.
     pub stopped_at: Option<SystemTime>,
+    /// In BACKOFF: the attempt count and the time left before the retry.
+    pub retry: Option<(u32, Duration)>,
 }
 
 pub fn description(facts: &Facts) -> String {
@@ -37,6 +39,17 @@ pub fn description(facts: &Facts) -> String {
                 ));
             }
             text
+        }
+        Backoff if facts.retry.is_some() => {
+            let (attempt, left) = facts.retry.unwrap_or_default();
+            let why = match (facts.spawn_error, facts.last_exit) {
+                (Some(error), _) => error.to_string(),
+                (None, Some(exit)) => exit_text(exit),
+                (None, None) => "exited too quickly".to_string(),
+            };
+            // Rounded up: "next in 0 s" would read as "now".
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            format!("attempt {attempt}, next in {secs} s ({why})")
         }
         Backoff | Fatal => match facts.spawn_error {
             Some(error) => error.to_string(),
@@ -107,6 +120,7 @@ mod tests {
             last_exit: None,
             spawn_error: None,
             stopped_at: None,
+            retry: None,
         }
     }
 
@@ -144,6 +158,25 @@ mod tests {
             "cannot execute 'x': No such file or directory"
         );
         assert_eq!(description(&facts(ProcessState::Stopped)), "Not started");
+    }
+
+    #[test]
+    fn backoff_says_the_attempt_the_time_left_and_why() {
+        let f = Facts {
+            last_exit: Some(ExitStatus::Code { code: 1 }),
+            retry: Some((5, Duration::from_millis(15_200))),
+            ..facts(ProcessState::Backoff)
+        };
+        assert_eq!(description(&f), "attempt 5, next in 16 s (exit status 1)");
+        let f = Facts {
+            spawn_error: Some("cannot execute 'x': No such file or directory"),
+            retry: Some((1, Duration::from_secs(1))),
+            ..facts(ProcessState::Backoff)
+        };
+        assert_eq!(
+            description(&f),
+            "attempt 1, next in 1 s (cannot execute 'x': No such file or directory)"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod access;
 mod activity;
+mod backoff;
 mod capture;
 mod core;
 mod describe;

@@ -41,13 +41,17 @@ impl Proc {
     pub fn new(config: &Config, program: &Program, name: String) -> Proc {
         let (group, order) = placement(config, program);
         let def = Arc::new(program.instance(&name, &group));
+        let seed = jitter_seed(&name);
         Proc {
             name,
             program: program.name.clone(),
             def,
             group,
             order,
-            process: Process::new(),
+            process: Process {
+                jitter_seed: seed,
+                ..Process::new()
+            },
             started_wall: None,
             stopped_wall: None,
             changed_wall: None,
@@ -57,6 +61,15 @@ impl Proc {
             stdin: None,
         }
     }
+}
+
+/// A seed for the jitter of one process's retry waits: random per process
+/// and per broker, so that programs failing together spread out.
+fn jitter_seed(name: &str) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    name.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The group a program belongs to in `config`, and its start order: the

@@ -8,6 +8,7 @@
 mod edits;
 mod harness;
 
+mod backoff;
 mod basics;
 mod broker_restart;
 mod capture;

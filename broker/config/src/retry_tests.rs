@@ -7,7 +7,8 @@ use std::time::Duration;
 use super::*;
 
 fn parse(text: &str) -> Config {
-    parse_str(text, Path::new("t.toml")).unwrap_or_else(|errors| panic!("unexpected errors:\n{errors}"))
+    parse_str(text, Path::new("t.toml"))
+        .unwrap_or_else(|errors| panic!("unexpected errors:\n{errors}"))
 }
 
 fn error(text: &str) -> String {
@@ -96,7 +97,9 @@ fn bad_values_name_the_key_and_the_fix() {
          max and jitter); did you mean 'factor'?"
     );
     assert_eq!(
-        error(&format!("{head}backoff = {{ initial = \"10s\", max = \"1s\" }}\n")),
+        error(&format!(
+            "{head}backoff = {{ initial = \"10s\", max = \"1s\" }}\n"
+        )),
         "t.toml:3: programs.api.backoff: max (1s) is shorter than initial (10s); raise max"
     );
 }

@@ -183,9 +183,8 @@ pub(super) fn backoff(item: &Item) -> Read<Backoff> {
         jitter: 0.0,
     };
     for (key, value) in table.iter() {
-        let at = |problem: Problem| {
-            Problem::new(format!("{key}: {}", problem.message)).at(value.span())
-        };
+        let at =
+            |problem: Problem| Problem::new(format!("{key}: {}", problem.message)).at(value.span());
         match key {
             "initial" => backoff.initial = duration(value).map_err(at)?,
             "max" => backoff.max = duration(value).map_err(at)?,

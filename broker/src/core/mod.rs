@@ -250,7 +250,10 @@ impl Core {
         let started = now.checked_sub(age).unwrap_or(now);
         self.table.running(i, child.pid);
         let proc = &mut self.table[i];
-        proc.process = Process::adopted(child.pid, started, &proc.def, now);
+        proc.process = Process {
+            jitter_seed: proc.process.jitter_seed,
+            ..Process::adopted(child.pid, started, &proc.def, now)
+        };
         proc.started_wall = Some(wall);
         self.log.info(&format!(
             "adopted: '{}' with pid {} ({})",
@@ -479,7 +482,10 @@ impl Core {
             ),
             ProcessState::Backoff => (
                 LogLevel::Warn,
-                format!(", retrying in {} s", proc.process.failures),
+                format!(
+                    ", retrying in {} s",
+                    proc.process.wait.unwrap_or_default().as_secs_f64()
+                ),
             ),
             ProcessState::Fatal => (
                 LogLevel::Error,

@@ -16,8 +16,8 @@ use taskmaster_config::{Program, Stream};
 use taskmaster_ipc::ToSupervisor;
 use taskmaster_protocol::{
     Action, ActionContent, ActionResult, AvailContent, AvailProgram, Command, PidContent,
-    ProcessInfo, ProcessPid, Response, Selection, StatusContent, StdinContent, TailContent, Target,
-    VersionContent, COMMAND_NAMES, PROTOCOL_VERSION,
+    ProcessInfo, ProcessPid, ProcessState, Response, Selection, StatusContent, StdinContent,
+    TailContent, Target, VersionContent, COMMAND_NAMES, PROTOCOL_VERSION,
 };
 
 impl Core {
@@ -221,6 +221,10 @@ impl Core {
                     last_exit: p.last_exit,
                     spawn_error: p.spawn_error.as_deref(),
                     stopped_at: proc.stopped_wall,
+                    retry: p
+                        .deadline
+                        .filter(|_| p.state == ProcessState::Backoff)
+                        .map(|at| (p.attempt(), at.saturating_duration_since(now))),
                 });
                 let output_error = output_error(proc);
                 if let Some(error) = &output_error {
