@@ -10,6 +10,7 @@ mod capture;
 mod core;
 mod describe;
 mod framing;
+mod history;
 mod jobs;
 mod limits;
 mod link;

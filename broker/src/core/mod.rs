@@ -6,6 +6,7 @@
 use crate::activity::ActivityLog;
 use crate::capture;
 use crate::describe::exit_text;
+use crate::history;
 use crate::jobs::{Job, Phase, PhaseKind, Precheck};
 use crate::link::{LinkReceiver, LinkSender};
 use crate::proc::Proc;
@@ -21,7 +22,7 @@ use table::ProcessTable;
 use taskmaster_config::signals::signal_name;
 use taskmaster_config::{Config, LogLevel};
 use taskmaster_ipc::{Child, SpawnRequest, Stream, ToBroker, ToSupervisor};
-use taskmaster_protocol::{ActionContent, EventBody, ProcessState, Response};
+use taskmaster_protocol::{ActionContent, Cause, EventBody, ProcessState, Response, Transition};
 use tokio::sync::{broadcast, mpsc};
 
 mod authorize;
@@ -444,12 +445,14 @@ impl Core {
         let now = Instant::now();
         let proc = &mut self.table[i];
         let from = proc.process.state;
-        let outcome = step(&mut proc.process, &proc.def, event, now);
+        let before = proc.process.clone();
+        let outcome = step(&mut proc.process, &proc.def, event.clone(), now);
         let mut previous = from;
         for &state in &outcome.entered {
             self.log_transition(i, previous, state);
             previous = state;
         }
+        self.remember(i, &event, &before, &outcome.entered, now);
         if outcome.entered.contains(&ProcessState::Fatal) && self.config.daemon.shutdown_on_fatal {
             let why = format!(
                 "{} is FATAL and shutdown_on_fatal is set",
@@ -510,6 +513,46 @@ impl Core {
             pid: proc.process.pid,
         };
         self.publish(body);
+    }
+
+    /// Adds the states a step entered to the process's history, each with
+    /// its cause.
+    fn remember(
+        &mut self,
+        i: usize,
+        event: &Event,
+        before: &Process,
+        entered: &[ProcessState],
+        now: Instant,
+    ) {
+        let proc = &mut self.table[i];
+        let requested = match event {
+            Event::Start | Event::Stop => proc.cause.take(),
+            _ => None,
+        };
+        let time_ms = unix_ms(SystemTime::now());
+        let mut from = before.state;
+        for &to in entered {
+            let step = history::Step {
+                event,
+                before,
+                after: &proc.process,
+                program: &proc.def,
+                requested: requested.as_ref(),
+                now,
+            };
+            let (cause, retry) = history::explain(&step, from, to);
+            let text = history::text(to, &cause, retry.as_ref());
+            proc.history.push(Transition {
+                time_ms,
+                from,
+                to,
+                cause,
+                retry,
+                text,
+            });
+            from = to;
+        }
     }
 
     /// Sends an event to every `events` subscriber.
@@ -592,6 +635,7 @@ impl Core {
                     Precheck::Wait => job.wait_for(selected.index),
                     Precheck::Issue => {
                         job.wait_for(selected.index);
+                        self.table[selected.index].cause = job.cause.clone();
                         let event = match phase.kind {
                             PhaseKind::Start => Event::Start,
                             PhaseKind::Stop => Event::Stop,
@@ -651,6 +695,9 @@ impl Core {
         let phases = self.stop_phases(&everyone);
         let mut job = Job::new(None, phases);
         job.exit_when_done = true;
+        job.cause = Some(Cause::Shutdown {
+            reason: why.to_string(),
+        });
         self.advance(job);
     }
 

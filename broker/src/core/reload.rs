@@ -10,7 +10,7 @@ use crate::watch::spawn_watcher;
 use std::sync::Arc;
 use taskmaster_config::{self, ChangeKind, Config, ConfigErrors, Plan};
 use taskmaster_ipc::ToSupervisor;
-use taskmaster_protocol::{EventBody, ProcessState, Response};
+use taskmaster_protocol::{Cause, EventBody, ProcessState, Response};
 use tokio::sync::oneshot;
 
 impl Core {
@@ -44,6 +44,9 @@ impl Core {
             self.log.info(&format!("reload: {line}"));
         }
         let mut job = self.apply_plan(&plan, new);
+        job.cause = Some(Cause::Reload {
+            reason: why.to_string(),
+        });
         job.reply = reply;
         job.plan = Some(text);
         self.publish(EventBody::Reload {

@@ -15,9 +15,9 @@ use taskmaster_config::signals::{parse_signal, signal_from_number, SignalError};
 use taskmaster_config::{Program, Stream};
 use taskmaster_ipc::ToSupervisor;
 use taskmaster_protocol::{
-    Action, ActionContent, ActionResult, AvailContent, AvailProgram, Command, PidContent,
+    Action, ActionContent, Cause, ActionResult, AvailContent, AvailProgram, Command, PidContent,
     ProcessInfo, ProcessPid, ProcessState, Response, Selection, StatusContent, StdinContent,
-    TailContent, Target, VersionContent, COMMAND_NAMES, PROTOCOL_VERSION,
+    TailContent, Target, VersionContent, WhyContent, COMMAND_NAMES, PROTOCOL_VERSION,
 };
 
 impl Core {
@@ -74,6 +74,11 @@ impl Core {
                     Ok(job) => {
                         let wait = action.wait.unwrap_or(true);
                         let mut job = job;
+                        job.cause = Some(Cause::Request {
+                            command: command.name().to_string(),
+                            uid: peer.uid,
+                            pid: peer.pid,
+                        });
                         if wait {
                             job.reply = Some(reply);
                             self.advance(job);
@@ -134,7 +139,8 @@ impl Core {
             Command::Pid(selection) => self.pid(selection),
             // The server streams the events itself; it asks here only so
             // that the roles are checked (above).
-            Command::Events => Ok(Response::ok(serde_json::json!({}))),
+            Command::Events | Command::EventsSince(_) => Ok(Response::ok(serde_json::json!({}))),
+            Command::Why(selection) => self.why(&command, selection),
             Command::Avail => Ok(self.avail()),
             Command::Version => Ok(Response::ok(VersionContent {
                 version: env!("CARGO_PKG_VERSION").to_string(),
@@ -190,6 +196,41 @@ impl Core {
                     .about(name, None)
             },
         )
+    }
+
+    /// `why`: one process's history, the log to read, and for FATAL what
+    /// to do.
+    fn why(&self, command: &Command, selection: &Selection) -> Result<Response, Response> {
+        let proc = &self.table[self.one_process(command, selection)?];
+        let stream = if proc.def.redirect_stderr {
+            "stdout"
+        } else {
+            "stderr"
+        };
+        let advice = (proc.process.state == ProcessState::Fatal).then(|| {
+            let place = proc
+                .def
+                .command_at
+                .clone()
+                .unwrap_or_else(|| self.config.path.display().to_string());
+            let start = format!("`taskmasterctl start {}`", proc.name);
+            if proc.process.spawn_error.is_some() {
+                format!("fix the command at {place}, then {start}")
+            } else {
+                format!(
+                    "see why it exits within startsecs ({} s) in its {stream} below, fix it \
+                     (the program is at {place}), then {start}",
+                    proc.def.startsecs.as_secs_f64()
+                )
+            }
+        });
+        Ok(Response::ok(WhyContent {
+            name: proc.name.clone(),
+            state: proc.process.state,
+            transitions: proc.history.transitions().cloned().collect(),
+            stream: stream.to_string(),
+            advice,
+        }))
     }
 
     fn status(&self, selected: &[Selected]) -> Response {
