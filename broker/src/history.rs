@@ -61,7 +61,12 @@ pub fn explain(step: &Step, from: ProcessState, to: ProcessState) -> (Cause, Opt
                 wait_ms: millis(step.before.wait.unwrap_or_default()),
             }),
         ),
-        (Starting, Event::Exited { status }) => (Cause::Autorestart { exit: exit(*status) }, None),
+        (Starting, Event::Exited { status }) => (
+            Cause::Autorestart {
+                exit: exit(*status),
+            },
+            None,
+        ),
         (Running, _) => (
             Cause::StayedUp {
                 startsecs_ms: millis(step.program.startsecs),
@@ -114,8 +119,15 @@ pub fn explain(step: &Step, from: ProcessState, to: ProcessState) -> (Cause, Opt
             },
             None,
         ),
-        (Unknown, Event::Exited { status }) => (Cause::Unexplained { exit: exit(*status) }, None),
-        (Stopping | Stopped, Event::Stop) => (step.requested.cloned().unwrap_or(Cause::Other), None),
+        (Unknown, Event::Exited { status }) => (
+            Cause::Unexplained {
+                exit: exit(*status),
+            },
+            None,
+        ),
+        (Stopping | Stopped, Event::Stop) => {
+            (step.requested.cloned().unwrap_or(Cause::Other), None)
+        }
         _ => (Cause::Other, None),
     }
 }
@@ -161,7 +173,11 @@ pub fn text(to: ProcessState, cause: &Cause, retry: Option<&RetryInfo>) -> Strin
         }
         Cause::Retry => "retry".to_string(),
         Cause::Exited { exit, expected } => {
-            let word = if *expected { "expected" } else { "not expected" };
+            let word = if *expected {
+                "expected"
+            } else {
+                "not expected"
+            };
             format!("{exit} ({word})")
         }
         Cause::Autorestart { exit } => format!("autorestart after {exit}"),
@@ -179,6 +195,7 @@ pub fn text(to: ProcessState, cause: &Cause, retry: Option<&RetryInfo>) -> Strin
         let wait = secs(retry.wait_ms);
         let tail = match to {
             ProcessState::Backoff => format!("attempt {}{of}, retrying in {wait} s", retry.attempt),
+            ProcessState::Fatal if retry.attempt == 1 => "gave up after 1 attempt".to_string(),
             ProcessState::Fatal => format!("gave up after {} attempts", retry.attempt),
             _ => format!("attempt {}{of}, waited {wait} s", retry.attempt),
         };
@@ -267,7 +284,10 @@ mod tests {
                 now,
             };
             let (cause, retry) = explain(&s, from, to);
-            lines.push(format!("{from} -> {to}: {}", text(to, &cause, retry.as_ref())));
+            lines.push(format!(
+                "{from} -> {to}: {}",
+                text(to, &cause, retry.as_ref())
+            ));
             from = to;
         }
         lines

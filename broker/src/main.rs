@@ -9,6 +9,7 @@ mod backoff;
 mod capture;
 mod core;
 mod describe;
+mod feed;
 mod framing;
 mod history;
 mod jobs;
@@ -191,7 +192,7 @@ async fn run(
     // The ring every `events` reader shares (its slots are allocated up
     // front, so it is memory whether or not anyone listens): a reader more
     // than this many events behind is told how many it missed.
-    let (events, _) = tokio::sync::broadcast::channel(1024);
+    let events = std::sync::Arc::new(feed::Feed::new(1, 1024));
     let routes = server::Routes {
         core: clients,
         events: events.clone(),

@@ -29,3 +29,4 @@ mod spawn;
 mod states;
 mod users;
 mod variables;
+mod why;

@@ -533,7 +533,10 @@ mod tests {
             pid: Some(42),
         };
         let text = serde_json::to_string(&cause).unwrap();
-        assert_eq!(text, r#"{"kind":"request","command":"stop","uid":1000,"pid":42}"#);
+        assert_eq!(
+            text,
+            r#"{"kind":"request","command":"stop","uid":1000,"pid":42}"#
+        );
         let future: Cause = serde_json::from_str(r#"{"kind":"health_check","probe":"x"}"#).unwrap();
         assert_eq!(future, Cause::Other);
     }

@@ -6,6 +6,7 @@
 use crate::activity::ActivityLog;
 use crate::capture;
 use crate::describe::exit_text;
+use crate::feed::Feed;
 use crate::history;
 use crate::jobs::{Job, Phase, PhaseKind, Precheck};
 use crate::link::{LinkReceiver, LinkSender};
@@ -17,13 +18,14 @@ use crate::watch::ConfigWatcher;
 use nix::sys::signal::Signal;
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use table::ProcessTable;
 use taskmaster_config::signals::signal_name;
 use taskmaster_config::{Config, LogLevel};
 use taskmaster_ipc::{Child, SpawnRequest, Stream, ToBroker, ToSupervisor};
 use taskmaster_protocol::{ActionContent, Cause, EventBody, ProcessState, Response, Transition};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 mod authorize;
 mod reload;
@@ -74,8 +76,7 @@ pub struct Core {
     /// Events waiting to go through the state machine, drained in order so
     /// that no handler re-enters another.
     queue: VecDeque<(usize, Event)>,
-    events: broadcast::Sender<taskmaster_protocol::Event>,
-    next_event: u64,
+    events: Arc<Feed>,
     server: Served,
     /// Why the config on disk was refused at the last reload.
     config_errors: Vec<String>,
@@ -104,7 +105,7 @@ impl Core {
         config: Config,
         link: LinkSender,
         log: ActivityLog,
-        events: broadcast::Sender<taskmaster_protocol::Event>,
+        events: Arc<Feed>,
         server: Served,
     ) -> Core {
         let procs: Vec<Proc> = config
@@ -127,7 +128,6 @@ impl Core {
             jobs: Vec::new(),
             queue: VecDeque::new(),
             events,
-            next_event: 1,
             server,
             config_errors: Vec::new(),
             warnings: Vec::new(),
@@ -557,13 +557,7 @@ impl Core {
 
     /// Sends an event to every `events` subscriber.
     fn publish(&mut self, body: EventBody) {
-        // Nobody listening is the common case and not an error.
-        let _ = self.events.send(taskmaster_protocol::Event {
-            seq: self.next_event,
-            time_ms: unix_ms(SystemTime::now()),
-            body,
-        });
-        self.next_event += 1;
+        self.events.publish(unix_ms(SystemTime::now()), body);
     }
 
     fn spawn(&mut self, i: usize) {

@@ -15,7 +15,7 @@ use taskmaster_config::signals::{parse_signal, signal_from_number, SignalError};
 use taskmaster_config::{Program, Stream};
 use taskmaster_ipc::ToSupervisor;
 use taskmaster_protocol::{
-    Action, ActionContent, Cause, ActionResult, AvailContent, AvailProgram, Command, PidContent,
+    Action, ActionContent, ActionResult, AvailContent, AvailProgram, Cause, Command, PidContent,
     ProcessInfo, ProcessPid, ProcessState, Response, Selection, StatusContent, StdinContent,
     TailContent, Target, VersionContent, WhyContent, COMMAND_NAMES, PROTOCOL_VERSION,
 };
