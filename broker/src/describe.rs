@@ -25,6 +25,9 @@ pub struct Facts<'a> {
     pub stopped_at: Option<SystemTime>,
     /// In BACKOFF: the attempt count and the time left before the retry.
     pub retry: Option<(u32, Duration)>,
+    /// A stop an operator asked for and the state directory keeps: by
+    /// whom and when.
+    pub operator_stop: Option<(Option<u32>, SystemTime)>,
 }
 
 pub fn description(facts: &Facts) -> String {
@@ -59,6 +62,20 @@ pub fn description(facts: &Facts) -> String {
             (Some(exit), Some(at)) => format!("{}, {}", when(at), exit_text(exit)),
             _ => String::new(),
         },
+        Stopped if facts.operator_stop.is_some() => {
+            let (uid, at) = facts
+                .operator_stop
+                .unwrap_or((None, SystemTime::UNIX_EPOCH));
+            let who = uid.map(|uid| format!(" (uid {uid})")).unwrap_or_default();
+            let time = jiff::Timestamp::try_from(at)
+                .map(|t| {
+                    t.to_zoned_datetime(jiff::tz::TimeZone::system())
+                        .strftime("%Y-%m-%d %H:%M")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            format!("by operator{who} {time}")
+        }
         Stopped => match facts.stopped_at {
             Some(at) => when(at),
             None => "Not started".to_string(),
@@ -121,6 +138,7 @@ mod tests {
             spawn_error: None,
             stopped_at: None,
             retry: None,
+            operator_stop: None,
         }
     }
 

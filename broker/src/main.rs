@@ -18,6 +18,7 @@ mod link;
 mod proc;
 mod server;
 mod state;
+mod statefile;
 mod tail;
 mod targets;
 mod watch;
@@ -192,7 +193,32 @@ async fn run(
     // The ring every `events` reader shares (its slots are allocated up
     // front, so it is memory whether or not anyone listens): a reader more
     // than this many events behind is told how many it missed.
-    let events = std::sync::Arc::new(feed::Feed::new(1, 1024));
+    let state_dir = config
+        .daemon
+        .statedir
+        .as_deref()
+        .map(statefile::StateDir::new);
+    if let Some(Err(e)) = state_dir.as_ref().map(statefile::StateDir::check) {
+        log.error(&e);
+    }
+    let saved = match state_dir.as_ref().map(statefile::StateDir::load) {
+        Some(Err(e)) => {
+            log.error(&format!(
+                "{e}; starting without it: operator intents and histories are forgotten, \
+                 and the file is written anew"
+            ));
+            statefile::Saved::default()
+        }
+        Some(Ok(saved)) => saved,
+        None => statefile::Saved::default(),
+    };
+    let kept_seq = match &hello {
+        ToBroker::Hello { kept_seq, .. } => *kept_seq,
+        _ => 0,
+    };
+    // Never a seq an earlier broker may have given.
+    let first_seq = saved.seq_reserved.max(kept_seq).max(1);
+    let events = std::sync::Arc::new(feed::Feed::new(first_seq, 1024));
     let routes = server::Routes {
         core: clients,
         events: events.clone(),
@@ -204,7 +230,8 @@ async fn run(
             return ExitCode::from(1);
         }
     };
-    core::Core::new(config, sender, log, events, served)
+    core::Core::new(config, sender, log, events, served, state_dir)
+        .restore(saved)
         .run(hello, receiver, requests)
         .await;
     // The core is gone with every sender: this returns once the last

@@ -16,6 +16,7 @@ mod config_errors;
 mod dos;
 mod fg;
 mod include;
+mod intent;
 mod logs;
 mod numprocs;
 mod paths;

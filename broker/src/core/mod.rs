@@ -13,6 +13,7 @@ use crate::link::{LinkReceiver, LinkSender};
 use crate::proc::Proc;
 use crate::server::{ClientRequest, Served};
 use crate::state::{self, step, Action, Event, Process};
+use crate::statefile::StateDir;
 use crate::targets::Selected;
 use crate::watch::ConfigWatcher;
 use nix::sys::signal::Signal;
@@ -28,6 +29,7 @@ use taskmaster_protocol::{ActionContent, Cause, EventBody, ProcessState, Respons
 use tokio::sync::mpsc;
 
 mod authorize;
+mod persist;
 mod reload;
 mod requests;
 mod table;
@@ -98,6 +100,8 @@ pub struct Core {
     /// While a request is answered: the processes its caller may touch
     /// (`None`: all), which `select` keeps to.
     scope: Option<Vec<bool>>,
+    /// The state directory: intents, histories, event seqs.
+    persist: persist::Persist,
 }
 
 impl Core {
@@ -107,6 +111,7 @@ impl Core {
         log: ActivityLog,
         events: Arc<Feed>,
         server: Served,
+        state_dir: Option<StateDir>,
     ) -> Core {
         let procs: Vec<Proc> = config
             .programs
@@ -119,6 +124,7 @@ impl Core {
                     .map(move |name| Proc::new(config, program, name))
             })
             .collect();
+        let events_next = events.next_seq();
         Core {
             config,
             table: ProcessTable::new(procs),
@@ -139,6 +145,7 @@ impl Core {
             finished: false,
             exit_code: 0,
             scope: None,
+            persist: persist::Persist::new(state_dir, events_next),
         }
     }
 
@@ -190,6 +197,7 @@ impl Core {
             survivors,
             notices,
             warnings,
+            ..
         } = hello
         else {
             return 0;
@@ -266,11 +274,19 @@ impl Core {
         let mut order: Vec<usize> = (0..self.table.len())
             .filter(|&i| {
                 let proc = &self.table[i];
-                proc.def.autostart && proc.process.state == ProcessState::Stopped
+                // An operator's kept intent overrides autostart.
+                let wanted = match self.persist.intents.get(&proc.name) {
+                    Some(intent) => intent.run,
+                    None => proc.def.autostart,
+                };
+                wanted && proc.process.state == ProcessState::Stopped
             })
             .collect();
         order.sort_by_key(|&i| self.table[i].order);
         for i in order {
+            if let Some(intent) = self.persist.intents.get(&self.table[i].name) {
+                self.table[i].cause = Some(Cause::Intent { uid: intent.uid });
+            }
             self.dispatch(i, Event::Start);
         }
     }
@@ -421,6 +437,9 @@ impl Core {
 
     fn on_deadlines(&mut self) {
         let now = Instant::now();
+        if self.persist.save_due.is_some_and(|at| at <= now) {
+            self.save_state();
+        }
         let due: Vec<usize> = (0..self.table.len())
             .filter(|&i| self.table[i].process.deadline.is_some_and(|d| d <= now))
             .collect();
@@ -430,7 +449,8 @@ impl Core {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.table.iter().filter_map(|p| p.process.deadline).min()
+        let processes = self.table.iter().filter_map(|p| p.process.deadline);
+        processes.chain(self.persist.save_due).min()
     }
 
     /// Queues an event and runs the queue dry.
@@ -553,10 +573,14 @@ impl Core {
             });
             from = to;
         }
+        if !entered.is_empty() {
+            self.history_changed();
+        }
     }
 
     /// Sends an event to every `events` subscriber.
     fn publish(&mut self, body: EventBody) {
+        self.reserve_seqs();
         self.events.publish(unix_ms(SystemTime::now()), body);
     }
 
@@ -668,6 +692,7 @@ impl Core {
         }
         if exit {
             self.log.info("every program is stopped; exiting");
+            self.save_state();
             let code = self.exit_code;
             self.link.send(&ToSupervisor::Exit { code }, Vec::new());
             self.finished = true;

@@ -44,6 +44,7 @@ impl Core {
             self.log.info(&format!("reload: {line}"));
         }
         let mut job = self.apply_plan(&plan, new);
+        self.forget_unconfigured_intents();
         job.cause = Some(Cause::Reload {
             reason: why.to_string(),
         });

@@ -10,7 +10,7 @@ use crate::jobs::Job;
 use crate::server::ClientRequest;
 use crate::targets::{self, NoSuchProcess, Selected};
 use nix::errno::Errno;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use taskmaster_config::signals::{parse_signal, signal_from_number, SignalError};
 use taskmaster_config::{Program, Stream};
 use taskmaster_ipc::ToSupervisor;
@@ -79,6 +79,11 @@ impl Core {
                             uid: peer.uid,
                             pid: peer.pid,
                         });
+                        if !action.transient.unwrap_or(false) {
+                            let run = !matches!(command, Command::Stop(_));
+                            let selected = self.select(&action.selection).unwrap_or_default();
+                            self.note_intent(&selected, run, peer.uid);
+                        }
                         if wait {
                             job.reply = Some(reply);
                             self.advance(job);
@@ -262,6 +267,10 @@ impl Core {
                     last_exit: p.last_exit,
                     spawn_error: p.spawn_error.as_deref(),
                     stopped_at: proc.stopped_wall,
+                    operator_stop: self.operator_stop(s.index).map(|intent| {
+                        let at = std::time::UNIX_EPOCH + Duration::from_millis(intent.time_ms);
+                        (intent.uid, at)
+                    }),
                     retry: p
                         .deadline
                         .filter(|_| p.state == ProcessState::Backoff)
