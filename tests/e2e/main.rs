@@ -23,6 +23,7 @@ mod paths;
 mod privsep;
 mod protocol;
 mod reload;
+mod resume;
 mod roles;
 mod shutdown;
 mod socket;
