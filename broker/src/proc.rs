@@ -75,10 +75,8 @@ impl Proc {
 /// A seed for the jitter of one process's retry waits: random per process
 /// and per broker, so that programs failing together spread out.
 fn jitter_seed(name: &str) -> u64 {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    name.hash(&mut hasher);
-    hasher.finish()
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(name)
 }
 
 /// The group a program belongs to in `config`, and its start order: the

@@ -197,3 +197,87 @@ startsecs = 0
     let resumed = Resumed::open(&d, before);
     assert_eq!(resumed.reply["status"], 410, "{}", resumed.reply);
 }
+
+/// The Python plugin of docs/plugins.md, as a reader copies it.
+fn mirror_plugin() -> String {
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/plugins.md");
+    let text = std::fs::read_to_string(&docs).expect("docs/plugins.md");
+    let section = text
+        .split("## A resumable mirror of the states")
+        .nth(1)
+        .expect("the mirror section");
+    let code = section.split("```python\n").nth(1).expect("its code block");
+    code.split("```").next().unwrap().to_string()
+}
+
+/// The mirror's states, once its file is whole JSON.
+fn mirrored(d: &TestDaemon) -> Option<Value> {
+    serde_json::from_str::<Value>(&d.file_text("mirror.json"))
+        .ok()
+        .map(|m| m["states"].clone())
+}
+
+fn actual_states(d: &TestDaemon) -> Value {
+    let states: serde_json::Map<String, Value> = d
+        .processes()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_string(), p["state"].clone()))
+        .collect();
+    Value::Object(states)
+}
+
+#[test]
+fn the_mirror_plugin_of_the_docs_keeps_an_exact_copy_across_its_restarts() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = TestDaemon::start(
+        r#"
+[programs.api]
+command = "@PROG@"
+startsecs = 0
+
+[programs.worker]
+command = "@PROG@"
+startsecs = 0
+numprocs = 2
+"#,
+    );
+    let plugin = d.dir().join("bin/taskmasterctl-mirror");
+    std::fs::create_dir_all(plugin.parent().unwrap()).unwrap();
+    std::fs::write(&plugin, mirror_plugin()).unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        plugin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = || {
+        Command::new(bin_dir().join("taskmasterctl"))
+            .arg("-c")
+            .arg(d.config_path())
+            .args(["mirror", &d.dir().join("mirror.json").display().to_string()])
+            .env("PATH", &path)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("run taskmasterctl mirror")
+    };
+    let in_step = |what: &str| {
+        d.wait_for(what, WAIT, || mirrored(&d) == Some(actual_states(&d)));
+    };
+    for name in ["api", "worker:0", "worker:1"] {
+        d.wait_state(name, "RUNNING", WAIT);
+    }
+    let mut mirror = run();
+    in_step("the first copy");
+    assert_eq!(d.ctl(&["stop", "worker:1"]).code, 0);
+    in_step("the copy after a stop");
+    // Stopped, the state moves on; run again, it catches up from its seq.
+    let _ = mirror.kill();
+    let _ = mirror.wait();
+    assert_eq!(d.ctl(&["stop", "api"]).code, 0);
+    assert_eq!(d.ctl(&["start", "worker:1"]).code, 0);
+    let mut mirror = run();
+    in_step("the copy after resuming");
+    assert_eq!(mirrored(&d).unwrap()["api"], "STOPPED");
+    let _ = mirror.kill();
+    let _ = mirror.wait();
+}
