@@ -221,46 +221,8 @@ fn secs(ms: u64) -> String {
 mod tests {
     use super::*;
     use crate::state::step;
-    use taskmaster_config::{AutoRestart, LogSpec, Retry};
+    use crate::state::tests::program;
     use taskmaster_ipc::ExitStatus;
-
-    fn program() -> Program {
-        let log = LogSpec {
-            path: None,
-            maxbytes: 0,
-            backups: 0,
-            timestamps: false,
-            prefix: false,
-        };
-        Program {
-            name: "api".into(),
-            command: "/x".into(),
-            args: vec![],
-            numprocs: 1,
-            numprocs_start: 0,
-            priority: 999,
-            autostart: true,
-            startsecs: Duration::from_secs(1),
-            startretries: 3,
-            autorestart: AutoRestart::Unexpected,
-            exitcodes: vec![0],
-            stopsignal: 15,
-            stopwaitsecs: Duration::from_secs(10),
-            stopasgroup: false,
-            killasgroup: false,
-            user: None,
-            directory: None,
-            umask: None,
-            stdout: log.clone(),
-            stderr: log,
-            redirect_stderr: false,
-            serverurl: None,
-            operators: Vec::new(),
-            env: vec![],
-            retry: Retry::default(),
-            command_at: Some("t.toml:3".into()),
-        }
-    }
 
     /// Runs `event` and tells each transition in words.
     fn told(

@@ -312,4 +312,4 @@ pub fn expected(status: ExitStatus, exitcodes: &[i32]) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -89,18 +89,18 @@ pub enum Command {
     ///
     /// With a `statedir`, taskmasterd remembers the start: the processes start
     /// again after a restart of taskmasterd, even with autostart = false.
-    #[command(override_usage = "taskmasterctl start [--json] [--transient] <NAME>...")]
+    #[command(override_usage = "taskmasterctl start [--json] <NAME>...")]
     Start(Control),
 
     /// Stop processes: send each its stopsignal, then SIGKILL after stopwaitsecs.
     ///
     /// With a `statedir`, taskmasterd remembers the stop: the processes stay
     /// stopped after a restart of taskmasterd or a reboot, until started.
-    #[command(override_usage = "taskmasterctl stop [--json] [--transient] <NAME>...")]
+    #[command(override_usage = "taskmasterctl stop [--json] <NAME>...")]
     Stop(Control),
 
     /// Stop processes, then start them again (also the ones that were not running).
-    #[command(override_usage = "taskmasterctl restart [--json] [--transient] <NAME>...")]
+    #[command(override_usage = "taskmasterctl restart [--json] <NAME>...")]
     Restart(Control),
 
     /// Explain what happened to a process, in order, and why.
@@ -622,6 +622,6 @@ mod tests {
             names.contains(&"update".to_string()),
             "aliases complete too"
         );
-        assert_eq!(names.len(), 19, "{names:?}");
+        assert_eq!(names.len(), 20, "{names:?}");
     }
 }

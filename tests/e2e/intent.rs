@@ -3,9 +3,8 @@
 //! the broker; `--transient` is not kept; a corrupt state file is logged
 //! and ignored; a program removed from the config forgets its intent.
 
-use crate::harness::{argv0, children_of, Builder, TestDaemon, WAIT};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::{chown, Pid, User};
+use crate::harness::{Builder, TestDaemon, WAIT};
+use nix::unistd::{chown, User};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -49,22 +48,6 @@ fn daemon_with_state(body: &str, prepare: impl FnOnce(&Path)) -> TestDaemon {
             make_state_dir(dir);
             prepare(dir);
         })
-}
-
-fn broker_of(d: &TestDaemon) -> Option<i32> {
-    children_of(d.daemon_pid())
-        .into_iter()
-        .find(|&pid| argv0(pid).ends_with("taskmaster-broker"))
-}
-
-fn kill_broker(d: &TestDaemon) {
-    let broker = broker_of(d).expect("a broker runs");
-    kill(Pid::from_raw(broker), Signal::SIGKILL).expect("kill -9 the broker");
-    d.wait_for("a new broker that answers status", WAIT, || {
-        broker_of(d).is_some_and(|b| b != broker)
-            && d.try_request(serde_json::json!({"command": "status"}))
-                .is_ok()
-    });
 }
 
 #[test]
@@ -115,7 +98,7 @@ fn an_operator_stop_survives_a_kill_of_the_broker_and_so_does_the_history() {
         d.file_text("state/state.json")
             .contains("terminated by SIGTERM")
     });
-    kill_broker(&d);
+    d.kill_broker();
     d.wait_state("other", "RUNNING", WAIT);
     assert_eq!(d.state("api"), "STOPPED");
     let after = d.ctl(&["why", "api"]).stdout;

@@ -3,9 +3,7 @@
 //! past the ring it gets 410 with the oldest seq kept; seqs never go back
 //! when the broker is killed and restarted.
 
-use crate::harness::{argv0, bin_dir, children_of, TestDaemon, WAIT};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use crate::harness::{bin_dir, TestDaemon, WAIT};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -62,12 +60,6 @@ fn next_line(reader: &mut BufReader<UnixStream>, timeout: Duration) -> Option<Va
 
 fn seqs(events: &[Value]) -> Vec<u64> {
     events.iter().map(|e| e["seq"].as_u64().unwrap()).collect()
-}
-
-fn broker_of(d: &TestDaemon) -> Option<i32> {
-    children_of(d.daemon_pid())
-        .into_iter()
-        .find(|&pid| argv0(pid).ends_with("taskmaster-broker"))
 }
 
 #[test]
@@ -178,12 +170,7 @@ startsecs = 0
     let before = live.wait_for("api STOPPED", WAIT, |e| e["to"] == "STOPPED")["seq"]
         .as_u64()
         .unwrap();
-    let broker = broker_of(&d).expect("a broker");
-    kill(Pid::from_raw(broker), Signal::SIGKILL).expect("kill -9 the broker");
-    d.wait_for("a new broker that answers status", WAIT, || {
-        broker_of(&d).is_some_and(|b| b != broker)
-            && d.try_request(json!({"command": "status"})).is_ok()
-    });
+    d.kill_broker();
     let mut live = d.events();
     assert_eq!(d.ctl(&["restart", "api"]).code, 0);
     let after = live.wait_for("api STARTING", WAIT, |e| e["to"] == "STARTING")["seq"]

@@ -6,7 +6,7 @@ use ProcessState::*;
 
 const TERM: i32 = 15;
 
-fn program() -> Program {
+pub(crate) fn program() -> Program {
     let log = LogSpec {
         path: None,
         maxbytes: 0,
