@@ -156,8 +156,8 @@ pub fn text(to: ProcessState, cause: &Cause, retry: Option<&RetryInfo>) -> Strin
             format!("started again: an operator (uid {uid}) had started it")
         }
         Cause::Intent { uid: None } => "started again: an operator had started it".to_string(),
-        Cause::Shutdown { reason } => format!("shutdown ({reason})"),
-        Cause::Reload { reason } => format!("reload ({reason})"),
+        Cause::Shutdown { reason } => format!("shutdown: {reason}"),
+        Cause::Reload { reason } => format!("reload: {reason}"),
         Cause::ExecError { error } => error.clone(),
         Cause::EarlyExit {
             exit,

@@ -155,3 +155,34 @@ command = "@PROG@"
     assert_eq!(out.code, 1, "{out:?}");
     assert_eq!(out.stderr, "nosuch: ERROR (no such process)\n", "{out:?}");
 }
+
+#[test]
+fn a_reload_says_what_changed_in_which_file() {
+    let d = TestDaemon::start(
+        r#"
+[programs.api]
+command = "@PROG@"
+args = ["--sleep", "600"]
+startsecs = 0
+"#,
+    );
+    d.wait_state("api", "RUNNING", WAIT);
+    let config = std::fs::read_to_string(d.config_path()).unwrap();
+    std::fs::write(d.config_path(), config.replace("\"600\"", "\"601\"")).unwrap();
+    assert_eq!(d.ctl(&["reload"]).code, 0);
+    d.wait_state("api", "RUNNING", WAIT);
+    let lines = why_lines(&d, "api");
+    let uid = nix::unistd::getuid();
+    let reason = lines[3]
+        .strip_prefix(&format!(
+            "RUNNING -> STOPPING  reload: requested by uid {uid} (pid "
+        ))
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    let what = format!("); args changed in {}", d.config_path().display());
+    assert!(reason.ends_with(&what), "{lines:#?}");
+    assert_eq!(lines[4], "STOPPING -> STOPPED  terminated by SIGTERM");
+    assert!(
+        lines[5].starts_with("STOPPED -> STARTING  reload: ") && lines[5].ends_with(&what),
+        "{lines:#?}"
+    );
+}

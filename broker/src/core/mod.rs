@@ -546,8 +546,11 @@ impl Core {
         now: Instant,
     ) {
         let proc = &mut self.table[i];
+        // A stop leaves the cause for the start that may follow (a
+        // restart, a reload); a start uses it up.
         let requested = match event {
-            Event::Start | Event::Stop => proc.cause.take(),
+            Event::Start => proc.cause.take(),
+            Event::Stop => proc.cause.clone(),
             _ => None,
         };
         let time_ms = unix_ms(SystemTime::now());
@@ -653,7 +656,10 @@ impl Core {
                     Precheck::Wait => job.wait_for(selected.index),
                     Precheck::Issue => {
                         job.wait_for(selected.index);
-                        self.table[selected.index].cause = job.cause.clone();
+                        // A reload's causes are set per process (what changed).
+                        if let Some(cause) = &job.cause {
+                            self.table[selected.index].cause = Some(cause.clone());
+                        }
                         let event = match phase.kind {
                             PhaseKind::Start => Event::Start,
                             PhaseKind::Stop => Event::Stop,

@@ -45,9 +45,7 @@ impl Core {
         }
         let mut job = self.apply_plan(&plan, new);
         self.forget_unconfigured_intents();
-        job.cause = Some(Cause::Reload {
-            reason: why.to_string(),
-        });
+        self.note_reload_causes(&plan, why);
         job.reply = reply;
         job.plan = Some(text);
         self.publish(EventBody::Reload {
@@ -229,6 +227,28 @@ impl Core {
                         start.push(i);
                     }
                 }
+            }
+        }
+    }
+
+    /// Tells each process the reload stops or starts why, for `why`: the
+    /// file and what changed in its program.
+    fn note_reload_causes(&mut self, plan: &Plan, why: &str) {
+        let file = self.config.path.display().to_string();
+        for change in &plan.programs {
+            let what = match &change.kind {
+                ChangeKind::Unchanged => continue,
+                ChangeKind::Added => format!("added in {file}"),
+                ChangeKind::Removed => format!("removed from {file}"),
+                ChangeKind::Changed { keys, .. } => {
+                    format!("{} changed in {file}", keys.join(", "))
+                }
+            };
+            let cause = Cause::Reload {
+                reason: format!("{why}; {what}"),
+            };
+            for proc in self.table.iter_mut().filter(|p| p.program == change.name) {
+                proc.cause = Some(cause.clone());
             }
         }
     }
