@@ -6,6 +6,7 @@
 use crate::describe::exit_text;
 use crate::state::{expected, Event, Process};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use taskmaster_config::Program;
 use taskmaster_protocol::{Cause, ProcessState, RetryInfo, Transition};
@@ -13,26 +14,32 @@ use taskmaster_protocol::{Cause, ProcessState, RetryInfo, Transition};
 /// Transitions kept per process.
 pub const LIMIT: usize = 100;
 
-/// The last [`LIMIT`] transitions of one process, oldest first.
+/// The last [`LIMIT`] transitions of one process, oldest first. Shared,
+/// so that the state directory's writer takes them without copies.
 #[derive(Debug, Default, Clone)]
-pub struct History(VecDeque<Transition>);
+pub struct History(VecDeque<Arc<Transition>>);
 
 impl History {
     pub fn push(&mut self, transition: Transition) {
         if self.0.len() == LIMIT {
             self.0.pop_front();
         }
-        self.0.push_back(transition);
+        self.0.push_back(Arc::new(transition));
     }
 
     pub fn transitions(&self) -> impl Iterator<Item = &Transition> {
-        self.0.iter()
+        self.0.iter().map(|t| &**t)
+    }
+
+    /// The transitions, for the state directory's writer.
+    pub fn shared(&self) -> Vec<Arc<Transition>> {
+        self.0.iter().cloned().collect()
     }
 
     /// A history read back from the state directory, kept to [`LIMIT`].
     pub fn from_saved(saved: Vec<Transition>) -> History {
         let skip = saved.len().saturating_sub(LIMIT);
-        History(saved.into_iter().skip(skip).collect())
+        History(saved.into_iter().skip(skip).map(Arc::new).collect())
     }
 }
 

@@ -201,17 +201,16 @@ async fn run(
     if let Some(Err(e)) = state_dir.as_ref().map(statefile::StateDir::check) {
         log.error(&e);
     }
-    let saved = match state_dir.as_ref().map(statefile::StateDir::load) {
-        Some(Err(e)) => {
-            log.error(&format!(
-                "{e}; starting without it: operator intents and histories are forgotten, \
-                 and the file is written anew"
-            ));
-            statefile::Saved::default()
-        }
-        Some(Ok(saved)) => saved,
-        None => statefile::Saved::default(),
-    };
+    let saved = or_logged(
+        &mut log,
+        state_dir.as_ref().map(statefile::StateDir::load),
+        "operator intents are forgotten",
+    );
+    let histories = or_logged(
+        &mut log,
+        state_dir.as_ref().map(statefile::StateDir::load_history),
+        "histories start empty",
+    );
     let kept_seq = match &hello {
         ToBroker::Hello { kept_seq, .. } => *kept_seq,
         _ => 0,
@@ -231,13 +230,32 @@ async fn run(
         }
     };
     core::Core::new(config, sender, log, events, served, state_dir)
-        .restore(saved)
+        .restore(saved, histories)
         .run(hello, receiver, requests)
         .await;
     // The core is gone with every sender: this returns once the last
     // packets (Exit) are written.
     let _ = writer.await;
     ExitCode::SUCCESS
+}
+
+/// What a state file held, or (logged, never fatal) nothing when it cannot
+/// be read: `lost` says what that costs.
+fn or_logged<T: Default>(
+    log: &mut activity::ActivityLog,
+    loaded: Option<Result<T, String>>,
+    lost: &str,
+) -> T {
+    match loaded {
+        Some(Ok(value)) => value,
+        Some(Err(e)) => {
+            log.error(&format!(
+                "{e}; starting without it: {lost}, and the file is written anew"
+            ));
+            T::default()
+        }
+        None => T::default(),
+    }
 }
 
 /// Who this broker runs as, for messages about what it cannot reach:

@@ -94,8 +94,8 @@ fn an_operator_stop_survives_a_kill_of_the_broker_and_so_does_the_history() {
     assert_eq!(d.ctl(&["stop", "api"]).code, 0);
     let before = d.ctl(&["why", "api"]).stdout;
     // The history is written within a second of a change.
-    d.wait_for("the stop in the state file", WAIT, || {
-        d.file_text("state/state.json")
+    d.wait_for("the stop in history.json", WAIT, || {
+        d.file_text("state/history.json")
             .contains("terminated by SIGTERM")
     });
     d.kill_broker();
@@ -134,7 +134,12 @@ fn a_corrupt_state_file_is_logged_and_ignored() {
         .find(|line| line.contains("state/state.json is corrupt"))
         .unwrap_or_else(|| panic!("no line about the corrupt file in {log}"));
     assert!(line.contains(" ERRO "), "{line}");
-    assert!(line.ends_with("starting without it: operator intents and histories are forgotten, and the file is written anew"), "{line}");
+    assert!(
+        line.ends_with(
+            "starting without it: operator intents are forgotten, and the file is written anew"
+        ),
+        "{line}"
+    );
     // The next save writes it anew.
     assert_eq!(d.ctl(&["stop", "api"]).code, 0);
     let text = d.file_text("state/state.json");

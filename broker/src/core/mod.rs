@@ -438,7 +438,7 @@ impl Core {
     fn on_deadlines(&mut self) {
         let now = Instant::now();
         if self.persist.save_due.is_some_and(|at| at <= now) {
-            self.save_state();
+            self.save_history(false);
         }
         let due: Vec<usize> = (0..self.table.len())
             .filter(|&i| self.table[i].process.deadline.is_some_and(|d| d <= now))
@@ -698,7 +698,7 @@ impl Core {
         }
         if exit {
             self.log.info("every program is stopped; exiting");
-            self.save_state();
+            self.save_history(true);
             let code = self.exit_code;
             self.link.send(&ToSupervisor::Exit { code }, Vec::new());
             self.finished = true;

@@ -1,11 +1,12 @@
 //! What the core keeps across restarts: each process's operator intent
-//! and history in the state directory (`statefile.rs`), and how far event
-//! seqs went, also told to taskmasterd so that a broker restart without a
-//! state directory never numbers events again from below.
+//! (written at once) and history (written by a thread, a second after a
+//! change) in the state directory (`statefile.rs`), and how far event seqs
+//! went, also told to taskmasterd so that a broker restart without a state
+//! directory never numbers events again from below.
 
 use super::Core;
 use crate::history::History;
-use crate::statefile::{Intent, Saved, StateDir};
+use crate::statefile::{Histories, HistoryWriter, Intent, Saved, StateDir};
 use crate::targets::Selected;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -21,6 +22,7 @@ const SAVE_DELAY: Duration = Duration::from_secs(1);
 /// The state directory and what goes in it.
 pub struct Persist {
     dir: Option<StateDir>,
+    writer: Option<HistoryWriter>,
     pub intents: BTreeMap<String, Intent>,
     /// Seqs below this may have been given.
     seq_reserved: u64,
@@ -28,16 +30,20 @@ pub struct Persist {
     pub save_due: Option<Instant>,
     /// The last failure to save, logged once until it changes.
     last_error: Option<String>,
+    /// The same, for the histories.
+    last_history_error: Option<String>,
 }
 
 impl Persist {
     pub fn new(dir: Option<StateDir>, first_seq: u64) -> Persist {
         Persist {
+            writer: dir.as_ref().map(HistoryWriter::start),
             dir,
             intents: BTreeMap::new(),
             seq_reserved: first_seq,
             save_due: None,
             last_error: None,
+            last_history_error: None,
         }
     }
 
@@ -50,8 +56,8 @@ impl Persist {
 impl Core {
     /// Before anything starts: takes back the histories and intents of
     /// the processes the config still has; the others are forgotten.
-    pub fn restore(mut self, saved: Saved) -> Core {
-        for (name, transitions) in saved.history {
+    pub fn restore(mut self, saved: Saved, histories: Histories) -> Core {
+        for (name, transitions) in histories {
             if let Some(i) = self.table.named(&name) {
                 self.table[i].history = History::from_saved(transitions);
             }
@@ -90,7 +96,7 @@ impl Core {
         self.save_state();
     }
 
-    /// A history changed: saved within [`SAVE_DELAY`].
+    /// A history changed: written within [`SAVE_DELAY`].
     pub(super) fn history_changed(&mut self) {
         if self.persist.keeps_intents() && self.persist.save_due.is_none() {
             self.persist.save_due = Some(Instant::now() + SAVE_DELAY);
@@ -110,39 +116,59 @@ impl Core {
         self.save_state();
     }
 
-    /// Writes the state file now (when there is a state directory).
+    /// Writes `state.json` now (when there is a state directory).
     pub(super) fn save_state(&mut self) {
-        self.persist.save_due = None;
         let Some(dir) = &self.persist.dir else {
             return;
         };
         let saved = Saved {
             seq_reserved: self.persist.seq_reserved,
             intents: self.persist.intents.clone(),
-            history: self
-                .table
-                .iter()
-                .filter(|proc| !proc.retired)
-                .map(|proc| {
-                    let transitions = proc.history.transitions().cloned().collect();
-                    (proc.name.clone(), transitions)
-                })
-                .collect(),
         };
-        match dir.save(&saved) {
-            Ok(()) => self.persist.last_error = None,
-            Err(e) => {
-                let message = format!(
-                    "cannot write {}: {e}; operator intents and histories are not kept \
-                     (the directory must be writable by the broker's user)",
-                    dir.file().display()
-                );
-                if self.persist.last_error.as_ref() != Some(&message) {
-                    self.log.error(&message);
-                    self.persist.last_error = Some(message);
-                }
+        let result = dir.save(&saved).err().map(|e| {
+            format!(
+                "cannot write {}: {e}; operator intents are not kept (the directory must be \
+                 writable by the broker's user)",
+                dir.file().display()
+            )
+        });
+        self.report(result, false);
+    }
+
+    /// Hands the histories to their writer; `wait`: until written (at exit).
+    pub(super) fn save_history(&mut self, wait: bool) {
+        self.persist.save_due = None;
+        let Some(writer) = &self.persist.writer else {
+            return;
+        };
+        let snapshot = self
+            .table
+            .iter()
+            .filter(|proc| !proc.retired)
+            .map(|proc| (proc.name.clone(), proc.history.shared()))
+            .collect();
+        writer.submit(snapshot);
+        if wait {
+            writer.flush();
+        }
+        // The outcome of an earlier write, logged once.
+        let error = writer.error();
+        self.report(error, true);
+    }
+
+    /// Logs a failure to write a state file once, until it changes.
+    fn report(&mut self, error: Option<String>, history: bool) {
+        let last = if history {
+            &mut self.persist.last_history_error
+        } else {
+            &mut self.persist.last_error
+        };
+        if let Some(message) = &error {
+            if last.as_ref() != Some(message) {
+                self.log.error(message);
             }
         }
+        *last = error;
     }
 
     /// The operator's stop of process `i` that `status` shows, when one
