@@ -178,7 +178,11 @@ startsecs = 0
             "RUNNING -> STOPPING  reload: requested by uid {uid} (pid "
         ))
         .unwrap_or_else(|| panic!("{lines:#?}"));
-    let what = format!("); args changed in {}", d.config_path().display());
+    let what = format!(
+        "); args changed at {}:{}",
+        d.config_path().display(),
+        line_of(&config, "command = ")
+    );
     assert!(reason.ends_with(&what), "{lines:#?}");
     assert_eq!(lines[4], "STOPPING -> STOPPED  terminated by SIGTERM");
     assert!(

@@ -231,17 +231,24 @@ impl Core {
         }
     }
 
-    /// Tells each process the reload stops or starts why, for `why`: the
-    /// file and what changed in its program.
+    /// Tells each process the reload stops or starts why, for `why`: what
+    /// changed in its program, and where the program is (`file:line` of
+    /// its command).
     fn note_reload_causes(&mut self, plan: &Plan, why: &str) {
         let file = self.config.path.display().to_string();
         for change in &plan.programs {
+            let place = self
+                .config
+                .programs
+                .get(&change.name)
+                .and_then(|program| program.command_at.clone())
+                .unwrap_or_else(|| file.clone());
             let what = match &change.kind {
                 ChangeKind::Unchanged => continue,
-                ChangeKind::Added => format!("added in {file}"),
+                ChangeKind::Added => format!("added at {place}"),
                 ChangeKind::Removed => format!("removed from {file}"),
                 ChangeKind::Changed { keys, .. } => {
-                    format!("{} changed in {file}", keys.join(", "))
+                    format!("{} changed at {place}", keys.join(", "))
                 }
             };
             let cause = Cause::Reload {
