@@ -167,20 +167,5 @@ fn removing_the_program_forgets_its_intent() {
 #[test]
 fn event_seqs_go_on_across_a_restart_of_taskmasterd() {
     let mut d = daemon_with_state(PROGRAMS, |_| {});
-    d.wait_state("api", "RUNNING", WAIT);
-    let mut live = d.events();
-    assert_eq!(d.ctl(&["stop", "api"]).code, 0);
-    let before = live.wait_for("api STOPPED", WAIT, |e| e["to"] == "STOPPED")["seq"]
-        .as_u64()
-        .unwrap();
-    d.kill_and_restart();
-    let mut live = d.events();
-    assert_eq!(d.ctl(&["start", "api"]).code, 0);
-    let after = live.wait_for("api STARTING", WAIT, |e| e["to"] == "STARTING")["seq"]
-        .as_u64()
-        .unwrap();
-    assert!(
-        after > before,
-        "seq {after} after the restart, {before} before"
-    );
+    crate::resume::seqs_go_up_across(&mut d, TestDaemon::kill_and_restart);
 }

@@ -58,6 +58,28 @@ fn next_line(reader: &mut BufReader<UnixStream>, timeout: Duration) -> Option<Va
     }
 }
 
+/// Stops `api` (RUNNING), restarts as `restart` does, restarts `api`:
+/// the seq after is above the seq before, which is returned.
+pub fn seqs_go_up_across(d: &mut TestDaemon, restart: impl FnOnce(&mut TestDaemon)) -> u64 {
+    d.wait_state("api", "RUNNING", WAIT);
+    let mut live = d.events();
+    assert_eq!(d.ctl(&["stop", "api"]).code, 0);
+    let before = live.wait_for("api STOPPED", WAIT, |e| e["to"] == "STOPPED")["seq"]
+        .as_u64()
+        .unwrap();
+    restart(d);
+    let mut live = d.events();
+    assert_eq!(d.ctl(&["restart", "api"]).code, 0);
+    let after = live.wait_for("api STARTING", WAIT, |e| e["to"] == "STARTING")["seq"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        after > before,
+        "seq {after} after the restart, {before} before"
+    );
+    before
+}
+
 fn seqs(events: &[Value]) -> Vec<u64> {
     events.iter().map(|e| e["seq"].as_u64().unwrap()).collect()
 }
@@ -157,29 +179,14 @@ autorestart = true
 
 #[test]
 fn seqs_never_go_back_after_a_kill_of_the_broker() {
-    let d = TestDaemon::start(
+    let mut d = TestDaemon::start(
         r#"
 [programs.api]
 command = "@PROG@"
 startsecs = 0
 "#,
     );
-    d.wait_state("api", "RUNNING", WAIT);
-    let mut live = d.events();
-    assert_eq!(d.ctl(&["stop", "api"]).code, 0);
-    let before = live.wait_for("api STOPPED", WAIT, |e| e["to"] == "STOPPED")["seq"]
-        .as_u64()
-        .unwrap();
-    d.kill_broker();
-    let mut live = d.events();
-    assert_eq!(d.ctl(&["restart", "api"]).code, 0);
-    let after = live.wait_for("api STARTING", WAIT, |e| e["to"] == "STARTING")["seq"]
-        .as_u64()
-        .unwrap();
-    assert!(
-        after > before,
-        "seq {after} after the restart, {before} before"
-    );
+    let before = seqs_go_up_across(&mut d, |d| d.kill_broker());
     // A consumer at `before` is told it may have missed some.
     let resumed = Resumed::open(&d, before);
     assert_eq!(resumed.reply["status"], 410, "{}", resumed.reply);
