@@ -60,6 +60,17 @@ pub fn explain(step: &Step, from: ProcessState, to: ProcessState) -> (Cause, Opt
     let exit = |status| exit_text(status);
     match (to, step.event) {
         (Starting, Event::Start) => (step.requested.cloned().unwrap_or(Cause::Autostart), None),
+        // The restart that follows a crash's wait (`backoff`).
+        (Starting, Event::Deadline) if step.before.failures == 0 => (
+            Cause::Autorestart {
+                exit: step.before.last_exit.map(exit).unwrap_or_default(),
+            },
+            Some(RetryInfo {
+                attempt: step.before.crashes,
+                of: None,
+                wait_ms: millis(step.before.wait.unwrap_or_default()),
+            }),
+        ),
         (Starting, Event::Deadline) => (
             Cause::Retry,
             Some(RetryInfo {
@@ -200,7 +211,13 @@ pub fn text(to: ProcessState, cause: &Cause, retry: Option<&RetryInfo>) -> Strin
     if let Some(retry) = retry {
         let of = retry.of.map(|of| format!(" of {of}")).unwrap_or_default();
         let wait = secs(retry.wait_ms);
+        let crash = matches!(cause, Cause::Autorestart { .. });
         let tail = match to {
+            ProcessState::Backoff if crash => format!(
+                "crash {} within backoff_reset, restarting in {wait} s",
+                retry.attempt
+            ),
+            ProcessState::Starting if crash => format!("waited {wait} s"),
             ProcessState::Backoff => format!("attempt {}{of}, retrying in {wait} s", retry.attempt),
             ProcessState::Fatal if retry.attempt == 1 => "gave up after 1 attempt".to_string(),
             ProcessState::Fatal => format!("gave up after {} attempts", retry.attempt),
@@ -336,6 +353,41 @@ mod tests {
             [
                 "STARTING -> STOPPING: stop requested by uid 1000 (pid 4242)",
                 "STOPPING -> STOPPED: terminated by SIGTERM",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_crash_loop_under_backoff_counts_crashes_and_waits() {
+        let mut program = program();
+        program.startsecs = Duration::ZERO;
+        program.autorestart = taskmaster_config::AutoRestart::Always;
+        program.retry.backoff = Some(taskmaster_config::Backoff {
+            initial: Duration::from_secs(1),
+            factor: 2.0,
+            max: Duration::from_secs(60),
+            jitter: 0.0,
+        });
+        let mut p = Process::new();
+        let mut now = Instant::now();
+        let crash = || Event::Exited {
+            status: ExitStatus::Code { code: 1 },
+        };
+        told(&mut p, &program, Event::Start, now, None);
+        told(&mut p, &program, Event::Spawned { pid: 1 }, now, None);
+        let mut lines = told(&mut p, &program, crash(), now, None);
+        told(&mut p, &program, Event::Spawned { pid: 2 }, now, None);
+        lines.extend(told(&mut p, &program, crash(), now, None));
+        now = p.deadline.unwrap();
+        lines.extend(told(&mut p, &program, Event::Deadline, now, None));
+        assert_eq!(
+            lines,
+            [
+                "RUNNING -> EXITED: exit status 1 (not expected)",
+                "EXITED -> STARTING: autorestart after exit status 1",
+                "RUNNING -> EXITED: exit status 1 (not expected)",
+                "EXITED -> BACKOFF: autorestart after exit status 1; crash 2 within backoff_reset, restarting in 1 s",
+                "BACKOFF -> STARTING: autorestart after exit status 1; waited 1 s",
             ]
         );
     }
