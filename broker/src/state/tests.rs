@@ -496,7 +496,7 @@ fn curved(mut p: Program, factor: f64) -> Program {
 }
 
 #[test]
-fn backoff_factor_2_waits_1_2_4_8_between_failed_starts() {
+fn backoff_factor_2_waits_1_2_4_between_failed_starts_then_fatal() {
     let mut sim = Sim::new(curved(program(), 2.0));
     sim.started(1);
     for (n, wait) in [1u64, 2, 4].into_iter().enumerate() {
