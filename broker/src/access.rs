@@ -35,7 +35,9 @@ pub fn need(command: &Command) -> Need {
         | Command::Events
         | Command::Pid(_)
         | Command::Avail
-        | Command::Reread => Need::Read,
+        | Command::Reread
+        | Command::Why(_)
+        | Command::EventsSince(_) => Need::Read,
         Command::Start(_)
         | Command::Stop(_)
         | Command::Restart(_)

@@ -23,6 +23,11 @@ pub struct Facts<'a> {
     pub spawn_error: Option<&'a str>,
     /// When the process last stopped or exited.
     pub stopped_at: Option<SystemTime>,
+    /// In BACKOFF: the attempt count and the time left before the retry.
+    pub retry: Option<(u32, Duration)>,
+    /// A stop an operator asked for and the state directory keeps: by
+    /// whom and when.
+    pub operator_stop: Option<(Option<u32>, SystemTime)>,
 }
 
 pub fn description(facts: &Facts) -> String {
@@ -38,6 +43,17 @@ pub fn description(facts: &Facts) -> String {
             }
             text
         }
+        Backoff if facts.retry.is_some() => {
+            let (attempt, left) = facts.retry.unwrap_or_default();
+            let why = match (facts.spawn_error, facts.last_exit) {
+                (Some(error), _) => error.to_string(),
+                (None, Some(exit)) => exit_text(exit),
+                (None, None) => "exited too quickly".to_string(),
+            };
+            // Rounded up: "next in 0 s" would read as "now".
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            format!("attempt {attempt}, next in {secs} s ({why})")
+        }
         Backoff | Fatal => match facts.spawn_error {
             Some(error) => error.to_string(),
             None => "Exited too quickly (process log may have details)".to_string(),
@@ -46,6 +62,20 @@ pub fn description(facts: &Facts) -> String {
             (Some(exit), Some(at)) => format!("{}, {}", when(at), exit_text(exit)),
             _ => String::new(),
         },
+        Stopped if facts.operator_stop.is_some() => {
+            let (uid, at) = facts
+                .operator_stop
+                .unwrap_or((None, SystemTime::UNIX_EPOCH));
+            let who = uid.map(|uid| format!(" (uid {uid})")).unwrap_or_default();
+            let time = jiff::Timestamp::try_from(at)
+                .map(|t| {
+                    t.to_zoned_datetime(jiff::tz::TimeZone::system())
+                        .strftime("%Y-%m-%d %H:%M")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            format!("by operator{who} {time}")
+        }
         Stopped => match facts.stopped_at {
             Some(at) => when(at),
             None => "Not started".to_string(),
@@ -107,6 +137,8 @@ mod tests {
             last_exit: None,
             spawn_error: None,
             stopped_at: None,
+            retry: None,
+            operator_stop: None,
         }
     }
 
@@ -144,6 +176,25 @@ mod tests {
             "cannot execute 'x': No such file or directory"
         );
         assert_eq!(description(&facts(ProcessState::Stopped)), "Not started");
+    }
+
+    #[test]
+    fn backoff_says_the_attempt_the_time_left_and_why() {
+        let f = Facts {
+            last_exit: Some(ExitStatus::Code { code: 1 }),
+            retry: Some((5, Duration::from_millis(15_200))),
+            ..facts(ProcessState::Backoff)
+        };
+        assert_eq!(description(&f), "attempt 5, next in 16 s (exit status 1)");
+        let f = Facts {
+            spawn_error: Some("cannot execute 'x': No such file or directory"),
+            retry: Some((1, Duration::from_secs(1))),
+            ..facts(ProcessState::Backoff)
+        };
+        assert_eq!(
+            description(&f),
+            "attempt 1, next in 1 s (cannot execute 'x': No such file or directory)"
+        );
     }
 
     #[test]

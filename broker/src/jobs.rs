@@ -6,7 +6,7 @@
 use crate::proc::Proc;
 use crate::targets::Selected;
 use std::collections::VecDeque;
-use taskmaster_protocol::{ActionResult, ProcessState, Response};
+use taskmaster_protocol::{ActionResult, Cause, ProcessState, Response};
 use tokio::sync::oneshot;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,8 @@ pub struct Job {
     pub exit_when_done: bool,
     /// For a reload: the plan, returned with the results.
     pub plan: Option<String>,
+    /// Who or what asked, for each process's history.
+    pub cause: Option<Cause>,
     phases: VecDeque<Phase>,
     current: Option<PhaseKind>,
     pending: Vec<usize>,
@@ -50,6 +52,7 @@ impl Job {
             reply,
             exit_when_done: false,
             plan: None,
+            cause: None,
             phases: phases.into(),
             current: None,
             pending: Vec::new(),

@@ -5,16 +5,20 @@
 
 mod access;
 mod activity;
+mod backoff;
 mod capture;
 mod core;
 mod describe;
+mod feed;
 mod framing;
+mod history;
 mod jobs;
 mod limits;
 mod link;
 mod proc;
 mod server;
 mod state;
+mod statefile;
 mod tail;
 mod targets;
 mod watch;
@@ -189,7 +193,31 @@ async fn run(
     // The ring every `events` reader shares (its slots are allocated up
     // front, so it is memory whether or not anyone listens): a reader more
     // than this many events behind is told how many it missed.
-    let (events, _) = tokio::sync::broadcast::channel(1024);
+    let state_dir = config
+        .daemon
+        .statedir
+        .as_deref()
+        .map(statefile::StateDir::new);
+    if let Some(Err(e)) = state_dir.as_ref().map(statefile::StateDir::check) {
+        log.error(&e);
+    }
+    let saved = or_logged(
+        &mut log,
+        state_dir.as_ref().map(statefile::StateDir::load),
+        "operator intents are forgotten",
+    );
+    let histories = or_logged(
+        &mut log,
+        state_dir.as_ref().map(statefile::StateDir::load_history),
+        "histories start empty",
+    );
+    let kept_seq = match &hello {
+        ToBroker::Hello { kept_seq, .. } => *kept_seq,
+        _ => 0,
+    };
+    // Never a seq an earlier broker may have given.
+    let first_seq = saved.seq_reserved.max(kept_seq).max(1);
+    let events = std::sync::Arc::new(feed::Feed::new(first_seq, 1024));
     let routes = server::Routes {
         core: clients,
         events: events.clone(),
@@ -201,13 +229,33 @@ async fn run(
             return ExitCode::from(1);
         }
     };
-    core::Core::new(config, sender, log, events, served)
+    core::Core::new(config, sender, log, events, served, state_dir)
+        .restore(saved, histories)
         .run(hello, receiver, requests)
         .await;
     // The core is gone with every sender: this returns once the last
     // packets (Exit) are written.
     let _ = writer.await;
     ExitCode::SUCCESS
+}
+
+/// What a state file held, or (logged, never fatal) nothing when it cannot
+/// be read: `lost` says what that costs.
+fn or_logged<T: Default>(
+    log: &mut activity::ActivityLog,
+    loaded: Option<Result<T, String>>,
+    lost: &str,
+) -> T {
+    match loaded {
+        Some(Ok(value)) => value,
+        Some(Err(e)) => {
+            log.error(&format!(
+                "{e}; starting without it: {lost}, and the file is written anew"
+            ));
+            T::default()
+        }
+        None => T::default(),
+    }
 }
 
 /// Who this broker runs as, for messages about what it cannot reach:

@@ -3,6 +3,7 @@
 //! owns the table of them; jobs and requests read them.
 
 use crate::capture::Capture;
+use crate::history::History;
 use crate::state::Process;
 use crate::targets::Named;
 use std::os::fd::OwnedFd;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 use taskmaster_config::{Config, Program};
 use taskmaster_ipc::Stream;
+use taskmaster_protocol::Cause;
 
 /// One process (one instance of a program) as the broker tracks it.
 pub struct Proc {
@@ -34,6 +36,11 @@ pub struct Proc {
     pub captures: Vec<(Stream, Capture)>,
     /// The write end of the current process's stdin pipe.
     pub stdin: Option<OwnedFd>,
+    /// Its last transitions and why, for `why`.
+    pub history: History,
+    /// Who asked for the `Start` or `Stop` about to be applied (a job's
+    /// requester); taken by the next one.
+    pub cause: Option<Cause>,
 }
 
 impl Proc {
@@ -41,13 +48,17 @@ impl Proc {
     pub fn new(config: &Config, program: &Program, name: String) -> Proc {
         let (group, order) = placement(config, program);
         let def = Arc::new(program.instance(&name, &group));
+        let seed = jitter_seed(&name);
         Proc {
             name,
             program: program.name.clone(),
             def,
             group,
             order,
-            process: Process::new(),
+            process: Process {
+                jitter_seed: seed,
+                ..Process::new()
+            },
             started_wall: None,
             stopped_wall: None,
             changed_wall: None,
@@ -55,8 +66,17 @@ impl Proc {
             retired: false,
             captures: Vec::new(),
             stdin: None,
+            history: History::default(),
+            cause: None,
         }
     }
+}
+
+/// A seed for the jitter of one process's retry waits: random per process
+/// and per broker, so that programs failing together spread out.
+fn jitter_seed(name: &str) -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(name)
 }
 
 /// The group a program belongs to in `config`, and its start order: the

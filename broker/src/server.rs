@@ -163,7 +163,7 @@ impl Drop for Served {
 #[derive(Clone)]
 pub struct Routes {
     pub core: mpsc::Sender<ClientRequest>,
-    pub events: broadcast::Sender<Event>,
+    pub events: std::sync::Arc<crate::feed::Feed>,
 }
 
 /// Accepts clients until the task is aborted.
@@ -287,15 +287,24 @@ async fn serve_client(stream: UnixStream, peer: Peer, slot: Slot, routes: Routes
             continue;
         }
         let reply = match serde_json::from_str::<Request>(&line) {
-            Ok(request) if request.command == Command::Events => {
+            Ok(request) if matches!(request.command, Command::Events | Command::EventsSince(_)) => {
                 // The core checks the caller's roles; the stream is served here.
                 let first = std::mem::replace(&mut first, false);
                 let verdict = answer(request.clone(), peer, first, &routes.core).await;
                 if verdict.status != 200 {
                     verdict
                 } else {
-                    stream_events(request, routes.events.subscribe(), &mut lines, writer).await;
-                    return;
+                    let subscribed = match request.command {
+                        Command::EventsSince(since) => routes.events.resume(since),
+                        _ => Ok((Vec::new(), routes.events.subscribe())),
+                    };
+                    match subscribed {
+                        Ok((replay, live)) => {
+                            stream_events(request, replay, live, &mut lines, writer).await;
+                            return;
+                        }
+                        Err(gone) => gone_reply(&gone, request.id),
+                    }
                 }
             }
             Ok(request) if crate::tail::reading(&request.command).is_some() => {
@@ -352,8 +361,34 @@ async fn answer(
 /// client goes away (noticed at once, by reading its end, not at the next
 /// event). A reader that falls behind the broadcast buffer is told how
 /// many events it missed instead of slowing anyone down.
+/// 410 `gone`: the events after the client's `since` are no longer kept.
+fn gone_reply(gone: &crate::feed::Gone, id: Option<serde_json::Value>) -> Response {
+    let message = if gone.next <= gone.oldest {
+        format!(
+            "no events after that seq are kept: taskmasterd numbers events from {} now \
+             (it restarted); read the state again (status), then follow from {}",
+            gone.oldest,
+            gone.oldest.saturating_sub(1)
+        )
+    } else {
+        format!(
+            "events before seq {} are no longer kept: read the state again (status), \
+             then follow from {}",
+            gone.oldest,
+            gone.oldest.saturating_sub(1)
+        )
+    };
+    let mut reply = Response::error(410, "gone", message);
+    if let Some(error) = &mut reply.error {
+        error.oldest_seq = Some(gone.oldest);
+    }
+    reply.id = id;
+    reply
+}
+
 async fn stream_events(
     request: Request,
+    replay: Vec<Event>,
     mut events: broadcast::Receiver<Event>,
     lines: &mut Lines<OwnedReadHalf>,
     mut writer: FramedWrite<OwnedWriteHalf, LinesCodec>,
@@ -362,6 +397,16 @@ async fn stream_events(
     reply.id = request.id;
     if !send_line(&mut writer, encode(&reply)).await {
         return;
+    }
+    for event in replay {
+        if !send_line(
+            &mut writer,
+            serde_json::to_string(&event).expect("events serialize"),
+        )
+        .await
+        {
+            return;
+        }
     }
     let mut missed_seq = 0;
     loop {

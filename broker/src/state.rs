@@ -6,6 +6,7 @@
 //! returns the [`Action`]s the caller must carry out (spawn, signal) and the
 //! states entered on the way, for the activity log and event subscribers.
 
+use crate::backoff;
 use std::time::{Duration, Instant};
 use taskmaster_config::{AutoRestart, Program};
 use taskmaster_ipc::ExitStatus;
@@ -32,6 +33,14 @@ pub struct Process {
     pub spawning: bool,
     /// The last stop escalated to SIGKILL.
     pub killed: bool,
+    /// Crashes of a RUNNING process, each within `backoff_reset` of the
+    /// previous one: the count its restart's wait follows.
+    pub crashes: u32,
+    /// The wait before the pending (or last) retry, as `backoff` drew it.
+    pub wait: Option<Duration>,
+    /// Seeds the jitter of this process's waits (the core draws one per
+    /// process; tests pin it).
+    pub jitter_seed: u64,
 }
 
 /// Something that happened to a process.
@@ -87,6 +96,9 @@ impl Process {
             spawn_error: None,
             spawning: false,
             killed: false,
+            crashes: 0,
+            wait: None,
+            jitter_seed: 0,
         }
     }
 
@@ -106,6 +118,18 @@ impl Process {
     }
 }
 
+impl Process {
+    /// The count a BACKOFF shows: failed starts, or crashes when the
+    /// process had reached RUNNING.
+    pub fn attempt(&self) -> u32 {
+        if self.failures > 0 {
+            self.failures
+        } else {
+            self.crashes
+        }
+    }
+}
+
 impl Default for Process {
     fn default() -> Self {
         Process::new()
@@ -120,6 +144,7 @@ pub fn step(process: &mut Process, program: &Program, event: Event, now: Instant
     match (process.state, event) {
         (Stopped | Exited | Fatal | Backoff | Unknown, Event::Start) => {
             process.failures = 0;
+            process.crashes = 0;
             begin_attempt(process, &mut out);
         }
         (Starting, Event::Spawned { pid }) => {
@@ -147,11 +172,19 @@ pub fn step(process: &mut Process, program: &Program, event: Event, now: Instant
             enter_running(process, &mut out);
         }
         (Running, Event::Exited { status }) => {
+            let uptime = process
+                .started_at
+                .map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
             process.pid = None;
             process.last_exit = Some(status);
             enter(process, Exited, &mut out);
             if restarts(program.autorestart, status, &program.exitcodes) {
-                begin_attempt(process, &mut out);
+                let retry = &program.retry;
+                process.crashes = backoff::count_crash(retry, process.crashes, uptime);
+                match backoff::crash_wait(retry, process.crashes, process.jitter_seed) {
+                    Some(wait) if !wait.is_zero() => back_off(process, now, wait, &mut out),
+                    _ => begin_attempt(process, &mut out),
+                }
             }
         }
         (Backoff, Event::Deadline) if due(process, now) => begin_attempt(process, &mut out),
@@ -236,18 +269,27 @@ fn enter_running(process: &mut Process, out: &mut Outcome) {
     enter(process, ProcessState::Running, out);
 }
 
-/// An attempt ended before `startsecs`: wait `failures` seconds and retry,
-/// or give up once `1 + startretries` attempts have failed.
+/// An attempt ended before `startsecs`: wait (`failures` seconds, or per
+/// `backoff`) and retry, or give up once `1 + startretries` attempts have
+/// failed (never with `startretries = "infinite"`).
 fn start_failed(process: &mut Process, program: &Program, now: Instant, out: &mut Outcome) {
-    process.failures += 1;
+    process.failures = process.failures.saturating_add(1);
     process.pid = None;
-    if process.failures > program.startretries {
+    let retry = &program.retry;
+    if backoff::gives_up(retry, program.startretries, process.failures) {
         process.deadline = None;
         enter(process, ProcessState::Fatal, out);
     } else {
-        process.deadline = Some(now + Duration::from_secs(u64::from(process.failures)));
-        enter(process, ProcessState::Backoff, out);
+        let wait = backoff::start_wait(retry, process.failures, process.jitter_seed);
+        back_off(process, now, wait, out);
     }
+}
+
+/// BACKOFF until `now + wait`, then a new attempt.
+fn back_off(process: &mut Process, now: Instant, wait: Duration, out: &mut Outcome) {
+    process.wait = Some(wait);
+    process.deadline = Some(now + wait);
+    enter(process, ProcessState::Backoff, out);
 }
 
 /// Whether `autorestart` restarts a process that exited with `status`
@@ -270,4 +312,4 @@ pub fn expected(status: ExitStatus, exitcodes: &[i32]) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

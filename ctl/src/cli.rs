@@ -86,16 +86,38 @@ pub enum Command {
     },
 
     /// Start processes; waits until they are RUNNING or have failed.
+    ///
+    /// With a `statedir`, taskmasterd remembers the start: the processes start
+    /// again after a restart of taskmasterd, even with autostart = false.
     #[command(override_usage = "taskmasterctl start [--json] <NAME>...")]
-    Start(Action),
+    Start(Control),
 
     /// Stop processes: send each its stopsignal, then SIGKILL after stopwaitsecs.
+    ///
+    /// With a `statedir`, taskmasterd remembers the stop: the processes stay
+    /// stopped after a restart of taskmasterd or a reboot, until started.
     #[command(override_usage = "taskmasterctl stop [--json] <NAME>...")]
-    Stop(Action),
+    Stop(Control),
 
     /// Stop processes, then start them again (also the ones that were not running).
     #[command(override_usage = "taskmasterctl restart [--json] <NAME>...")]
-    Restart(Action),
+    Restart(Control),
+
+    /// Explain what happened to a process, in order, and why.
+    ///
+    /// One line per transition (its last 100): the time, the states, and the
+    /// cause: who asked (uid and pid), the exit status or signal, the exec
+    /// error, startsecs not reached, the backoff arithmetic. Then the last 10
+    /// lines of its stderr (stdout when redirect_stderr), and for a FATAL
+    /// process what to do.
+    #[command(after_help = "Example: taskmasterctl why api")]
+    Why {
+        /// The process: NAME, NAME:N or a job spec; it must name one process.
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        format: Format,
+    },
 
     /// Send a signal to running processes.
     #[command(
@@ -156,9 +178,19 @@ pub enum Command {
     /// One line per change: `2026-11-25 15:10:03 web STARTING -> RUNNING pid 4121`
     /// (local time). With --json, the protocol's event objects, one per line,
     /// each with its sequence number `seq` and its time `time_ms`.
+    ///
+    /// With --since SEQ, first every event after SEQ that taskmasterd still
+    /// keeps (its last 1024), then the live ones: a consumer that saves the
+    /// last seq it handled resumes without a gap. When events after SEQ are
+    /// no longer kept, the exit status is 1 and the message names the oldest
+    /// seq still kept: read the state again (status), then resume from there.
+    #[command(after_help = "Example: taskmasterctl events --json --since 4711")]
     Events {
         #[command(flatten)]
         format: Format,
+        /// Replay the events after this sequence number first.
+        #[arg(long, value_name = "SEQ")]
+        since: Option<u64>,
     },
 
     /// Print the last lines of a process's stdout or stderr log.
@@ -263,6 +295,18 @@ pub struct Action {
     pub format: Format,
 }
 
+/// The processes a start, stop or restart applies to, and whether it is
+/// the operator's lasting intent.
+#[derive(Debug, Args)]
+pub struct Control {
+    #[command(flatten)]
+    pub action: Action,
+    /// Do not remember this as the operator's intent (statedir): after a
+    /// restart of taskmasterd, autostart decides again.
+    #[arg(long)]
+    pub transient: bool,
+}
+
 /// How much of a log to print, and whether to follow it.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct Reading {
@@ -351,6 +395,7 @@ impl Command {
             Command::Pid { .. } => "pid",
             Command::Avail { .. } => "avail",
             Command::Events { .. } => "events",
+            Command::Why { .. } => "why",
             Command::Tail { .. } => "tail",
             Command::Maintail { .. } => "maintail",
             Command::Fg { .. } => "fg",
@@ -369,7 +414,8 @@ impl Command {
     /// so that a bare `stop` never stops everything by accident.
     pub fn missing_name(&self) -> Option<String> {
         let action = match self {
-            Command::Start(a) | Command::Stop(a) | Command::Restart(a) | Command::Clear(a) => a,
+            Command::Start(c) | Command::Stop(c) | Command::Restart(c) => &c.action,
+            Command::Clear(a) => a,
             Command::Signal { action, .. } => action,
             _ => return None,
         };
@@ -415,7 +461,7 @@ mod tests {
         assert_eq!(cli.config, Some(PathBuf::from("t.toml")));
         assert_eq!(cli.server_url.as_deref(), Some("unix:///x.sock"));
         match cli.command {
-            Some(Command::Restart(a)) => assert_eq!(a.names, ["web", "db:1"]),
+            Some(Command::Restart(c)) => assert_eq!(c.action.names, ["web", "db:1"]),
             other => panic!("parsed as {other:?}"),
         }
         let cli = parse(&["--serverurl", "/x.sock", "status", "--json"]).unwrap();
@@ -576,6 +622,6 @@ mod tests {
             names.contains(&"update".to_string()),
             "aliases complete too"
         );
-        assert_eq!(names.len(), 19, "{names:?}");
+        assert_eq!(names.len(), 20, "{names:?}");
     }
 }

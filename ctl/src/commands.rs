@@ -1,7 +1,7 @@
 //! One function per command that talks to taskmasterd: resolve job specs,
 //! build the request, send it, print the reply and choose the exit status.
 
-use crate::cli::{Action, Command, Format, LogStream, Reading};
+use crate::cli::{Action, Command, Control, Format, LogStream, Reading};
 use crate::error::{exit, plain, Error};
 use crate::jobspec;
 use crate::output::{self, Style};
@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use taskmaster_protocol::{
     self as protocol, ActionContent, AvailContent, Client, ConnectError, ErrorBody, Event,
     EventBody, PidContent, ProcessInfo, Request, Selection, StatusContent, TailChunk, TailContent,
-    VersionContent, PROTOCOL_VERSION,
+    VersionContent, WhyContent, PROTOCOL_VERSION,
 };
 
 mod fg;
@@ -156,9 +156,25 @@ pub fn run(
 ) -> Result<u8, Error> {
     match command {
         Command::Status { names, format } => status(conn, names, *format, style, out),
-        Command::Start(a) => action(conn, |s| protocol::Command::Start(s.into()), a, out),
-        Command::Stop(a) => action(conn, |s| protocol::Command::Stop(s.into()), a, out),
-        Command::Restart(a) => action(conn, |s| protocol::Command::Restart(s.into()), a, out),
+        Command::Start(c) => action(
+            conn,
+            |s| protocol::Command::Start(control(s, c)),
+            &c.action,
+            out,
+        ),
+        Command::Stop(c) => action(
+            conn,
+            |s| protocol::Command::Stop(control(s, c)),
+            &c.action,
+            out,
+        ),
+        Command::Restart(c) => action(
+            conn,
+            |s| protocol::Command::Restart(control(s, c)),
+            &c.action,
+            out,
+        ),
+        Command::Why { name, format } => why(conn, name, *format, style, out),
         Command::Signal {
             signal: sig,
             action: a,
@@ -171,7 +187,7 @@ pub fn run(
         }
         Command::Pid { names, format } => pid(conn, names, *format, out),
         Command::Avail { format } => avail(conn, *format, out),
-        Command::Events { format } => events(conn, *format, style, out),
+        Command::Events { format, since } => events(conn, *format, *since, style, out),
         Command::Tail {
             reading,
             name,
@@ -276,6 +292,54 @@ fn action(
     Ok(output::actions_exit(&results.results))
 }
 
+/// A start, stop or restart of `selection`, transient when asked.
+fn control(selection: Selection, control: &Control) -> protocol::Action {
+    protocol::Action {
+        transient: control.transient.then_some(true),
+        ..selection.into()
+    }
+}
+
+/// `why`: the process's transitions, then the tail of its log, then (for
+/// FATAL) what to do.
+fn why(
+    conn: &mut Connection,
+    name: &str,
+    format: Format,
+    style: Style,
+    out: &mut impl Write,
+) -> Result<u8, Error> {
+    let mut names = resolve_names(conn, &[name.to_string()])?;
+    let selection = Selection {
+        name: names.pop(),
+        ..Selection::default()
+    };
+    let content = conn.call(&Request::new(protocol::Command::Why(selection.clone())))?;
+    let why = WhyContent::deserialize(&content).map_err(bad_content)?;
+    let tail = protocol::Command::Tail {
+        selection,
+        stream: Some(why.stream.clone()),
+        reading: protocol::Reading {
+            lines: Some(10),
+            follow: None,
+        },
+    };
+    // A process without a log file yet (never started) has no tail.
+    let text = match conn.call(&Request::new(tail)) {
+        Ok(reply) => TailContent::deserialize(&reply).map_or(String::new(), |t| t.text),
+        Err(_) => String::new(),
+    };
+    if format.json {
+        let mut content = content;
+        content["output"] = Value::from(text.lines().collect::<Vec<_>>());
+        print_json(out, &content)?;
+    } else {
+        let zone = jiff::tz::TimeZone::system();
+        output::write_why(out, &why, &text, &zone, style).map_err(Error::stdout)?;
+    }
+    Ok(exit::OK)
+}
+
 /// The protocol takes a signal as a name or a number; `9` is sent as a number.
 fn signal_value(sig: &str) -> Value {
     match sig.parse::<i64>() {
@@ -349,10 +413,15 @@ fn avail(conn: &mut Connection, format: Format, out: &mut impl Write) -> Result<
 fn events(
     conn: &mut Connection,
     format: Format,
+    since: Option<u64>,
     style: Style,
     out: &mut impl Write,
 ) -> Result<u8, Error> {
-    conn.call(&Request::new(protocol::Command::Events))?;
+    let command = match since {
+        Some(seq) => protocol::Command::EventsSince(seq),
+        None => protocol::Command::Events,
+    };
+    conn.call(&Request::new(command))?;
     let zone = jiff::tz::TimeZone::system();
     loop {
         let Some(line) = conn.client.next_line::<Value>().map_err(|e| conn.lost(e))? else {

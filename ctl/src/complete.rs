@@ -5,7 +5,7 @@ use taskmaster_protocol::ProcessInfo;
 
 /// The commands that take process names.
 pub const NAME_COMMANDS: &[&str] = &[
-    "status", "start", "stop", "restart", "signal", "pid", "tail", "clear", "fg",
+    "status", "start", "stop", "restart", "signal", "pid", "tail", "clear", "fg", "why",
 ];
 
 /// Signal names `signal` is most often given; any other name or number works too.
@@ -43,7 +43,7 @@ pub fn kind(before: &[&str]) -> Kind {
         "signal" if positional == 0 => Kind::Signal,
         // tail [-n N] NAME [stdout|stderr]: one name only.
         "tail" if positional > lines_values(rest) => Kind::Nothing,
-        "fg" if positional > 0 => Kind::Nothing,
+        "fg" | "why" if positional > 0 => Kind::Nothing,
         c if NAME_COMMANDS.contains(&c) => Kind::Name,
         _ => Kind::Nothing,
     }
@@ -119,6 +119,8 @@ mod tests {
         assert_eq!(kind(&["clear", "web"]), Kind::Name);
         assert_eq!(kind(&["fg"]), Kind::Name);
         assert_eq!(kind(&["fg", "web"]), Kind::Nothing);
+        assert_eq!(kind(&["why"]), Kind::Name);
+        assert_eq!(kind(&["why", "--json", "web"]), Kind::Nothing);
         assert_eq!(kind(&["wait"]), Kind::Nothing);
     }
 

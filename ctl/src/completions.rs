@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn zsh_completes_names_signals_and_plugins() {
         let text = script(Shell::Zsh);
-        assert_eq!(text.matches(":_taskmasterctl_names'").count(), 9, "{text}");
+        assert_eq!(text.matches(":_taskmasterctl_names'").count(), 10, "{text}");
         assert!(text.contains(":(HUP INT QUIT KILL"));
         assert!(text.contains("__complete-names --plugins"));
         let defined = text.find("_taskmasterctl_names() {").unwrap();

@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::io::{self, Write};
 use taskmaster_protocol::{
     ActionResult, AvailProgram, Event, EventBody, PidContent, ProcessInfo, ProcessState, Skipped,
-    VersionContent,
+    VersionContent, WhyContent,
 };
 
 /// Whether states are coloured.
@@ -110,15 +110,7 @@ pub fn write_status(
 /// `2026-11-25 15:10:03 web STARTING -> RUNNING pid 4121`, in `zone`'s time;
 /// `None` for an event that is not for people's eyes (`lagged`).
 pub fn event_line(event: &Event, zone: &jiff::tz::TimeZone, style: Style) -> Option<String> {
-    let time = i64::try_from(event.time_ms)
-        .ok()
-        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-        .map(|t| {
-            t.to_zoned_datetime(zone.clone())
-                .strftime("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_else(|| format!("@{}ms", event.time_ms));
+    let time = local_time(event.time_ms, zone);
     match &event.body {
         EventBody::State {
             name,
@@ -140,6 +132,49 @@ pub fn event_line(event: &Event, zone: &jiff::tz::TimeZone, style: Style) -> Opt
         )),
         EventBody::Lagged { .. } => None,
     }
+}
+
+/// `2026-11-25 15:10:03`, from milliseconds since the Unix epoch.
+fn local_time(time_ms: u64, zone: &jiff::tz::TimeZone) -> String {
+    i64::try_from(time_ms)
+        .ok()
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map(|t| {
+            t.to_zoned_datetime(zone.clone())
+                .strftime("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|| format!("@{time_ms}ms"))
+}
+
+/// `why`: the process and its state, one line per transition (time,
+/// states, cause), the tail of its log, and what to do.
+pub fn write_why(
+    out: &mut impl Write,
+    why: &WhyContent,
+    tail: &str,
+    zone: &jiff::tz::TimeZone,
+    style: Style,
+) -> io::Result<()> {
+    writeln!(out, "{}: {}", why.name, style.state(why.state, 0))?;
+    for t in &why.transitions {
+        let time = local_time(t.time_ms, zone);
+        let line = format!("{time}  {} -> {}  {}", t.from, t.to, t.text);
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    if why.transitions.is_empty() {
+        writeln!(out, "no transitions yet")?;
+    }
+    if !tail.is_empty() {
+        writeln!(out, "last lines of its {}:", why.stream)?;
+        for line in tail.lines() {
+            writeln!(out, "  {line}")?;
+        }
+    }
+    if let Some(advice) = &why.advice {
+        writeln!(out, "what to do: {advice}")?;
+    }
+    Ok(())
 }
 
 /// 3 when a listed process is not RUNNING, as `systemctl is-active` would fail.

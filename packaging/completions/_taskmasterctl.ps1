@@ -36,6 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'taskmasterctl' -ScriptBlock {
             [CompletionResult]::new('start', 'start', [CompletionResultType]::ParameterValue, 'Start processes; waits until they are RUNNING or have failed')
             [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop processes: send each its stopsignal, then SIGKILL after stopwaitsecs')
             [CompletionResult]::new('restart', 'restart', [CompletionResultType]::ParameterValue, 'Stop processes, then start them again (also the ones that were not running)')
+            [CompletionResult]::new('why', 'why', [CompletionResultType]::ParameterValue, 'Explain what happened to a process, in order, and why')
             [CompletionResult]::new('signal', 'signal', [CompletionResultType]::ParameterValue, 'Send a signal to running processes')
             [CompletionResult]::new('pid', 'pid', [CompletionResultType]::ParameterValue, 'Print pids: taskmasterd''s without a name, else each named process''s')
             [CompletionResult]::new('avail', 'avail', [CompletionResultType]::ParameterValue, 'List the configured programs: in use or not, autostart, priority')
@@ -61,20 +62,29 @@ Register-ArgumentCompleter -Native -CommandName 'taskmasterctl' -ScriptBlock {
         }
         'taskmasterctl;start' {
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--transient', '--transient', [CompletionResultType]::ParameterName, 'Do not remember this as the operator''s intent (statedir): after a restart of taskmasterd, autostart decides again')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'taskmasterctl;stop' {
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--transient', '--transient', [CompletionResultType]::ParameterName, 'Do not remember this as the operator''s intent (statedir): after a restart of taskmasterd, autostart decides again')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'taskmasterctl;restart' {
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
+            [CompletionResult]::new('--transient', '--transient', [CompletionResultType]::ParameterName, 'Do not remember this as the operator''s intent (statedir): after a restart of taskmasterd, autostart decides again')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'taskmasterctl;why' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'taskmasterctl;signal' {
@@ -114,6 +124,7 @@ Register-ArgumentCompleter -Native -CommandName 'taskmasterctl' -ScriptBlock {
             break
         }
         'taskmasterctl;events' {
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Replay the events after this sequence number first')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print taskmasterd''s answer as JSON, for scripts')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')

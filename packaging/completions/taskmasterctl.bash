@@ -73,6 +73,9 @@ _taskmasterctl() {
             taskmasterctl,version)
                 cmd="taskmasterctl__subcmd__version"
                 ;;
+            taskmasterctl,why)
+                cmd="taskmasterctl__subcmd__why"
+                ;;
             *)
                 ;;
         esac
@@ -80,7 +83,7 @@ _taskmasterctl() {
 
     case "${cmd}" in
         taskmasterctl)
-            opts="-c -s -h -V --configuration --config --serverurl --server-url --list --help --version status start stop restart signal pid avail reread reload update events tail maintail fg clear shutdown version help completions"
+            opts="-c -s -h -V --configuration --config --serverurl --server-url --list --help --version status start stop restart why signal pid avail reread reload update events tail maintail fg clear shutdown version help completions"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -160,12 +163,16 @@ _taskmasterctl() {
             return 0
             ;;
         taskmasterctl__subcmd__events)
-            opts="-h --json --help"
+            opts="-h --json --since --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -266,7 +273,7 @@ _taskmasterctl() {
             return 0
             ;;
         taskmasterctl__subcmd__restart)
-            opts="-h --json --help"
+            opts="-h --json --transient --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -308,7 +315,7 @@ _taskmasterctl() {
             return 0
             ;;
         taskmasterctl__subcmd__start)
-            opts="-h --json --help"
+            opts="-h --json --transient --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -336,7 +343,7 @@ _taskmasterctl() {
             return 0
             ;;
         taskmasterctl__subcmd__stop)
-            opts="-h --json --help"
+            opts="-h --json --transient --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -372,6 +379,20 @@ _taskmasterctl() {
             return 0
             ;;
         taskmasterctl__subcmd__version)
+            opts="-h --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        taskmasterctl__subcmd__why)
             opts="-h --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -437,7 +458,7 @@ _taskmasterctl_dynamic() {
             status|start|stop|restart|pid|clear)
                 choices=($("${words[0]}" "${globals[@]}" __complete-names 2>/dev/null))
                 ;;
-            fg)
+            fg|why)
                 ((positional > 0)) ||
                 choices=($("${words[0]}" "${globals[@]}" __complete-names 2>/dev/null))
                 ;;

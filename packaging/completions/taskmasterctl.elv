@@ -33,6 +33,7 @@ set edit:completion:arg-completer[taskmasterctl] = {|@words|
             cand start 'Start processes; waits until they are RUNNING or have failed'
             cand stop 'Stop processes: send each its stopsignal, then SIGKILL after stopwaitsecs'
             cand restart 'Stop processes, then start them again (also the ones that were not running)'
+            cand why 'Explain what happened to a process, in order, and why'
             cand signal 'Send a signal to running processes'
             cand pid 'Print pids: taskmasterd''s without a name, else each named process''s'
             cand avail 'List the configured programs: in use or not, autostart, priority'
@@ -56,18 +57,26 @@ set edit:completion:arg-completer[taskmasterctl] = {|@words|
         }
         &'taskmasterctl;start'= {
             cand --json 'Print taskmasterd''s answer as JSON, for scripts'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --transient 'Do not remember this as the operator''s intent (statedir): after a restart of taskmasterd, autostart decides again'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'taskmasterctl;stop'= {
             cand --json 'Print taskmasterd''s answer as JSON, for scripts'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --transient 'Do not remember this as the operator''s intent (statedir): after a restart of taskmasterd, autostart decides again'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'taskmasterctl;restart'= {
             cand --json 'Print taskmasterd''s answer as JSON, for scripts'
+            cand --transient 'Do not remember this as the operator''s intent (statedir): after a restart of taskmasterd, autostart decides again'
             cand -h 'Print help'
             cand --help 'Print help'
+        }
+        &'taskmasterctl;why'= {
+            cand --json 'Print taskmasterd''s answer as JSON, for scripts'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'taskmasterctl;signal'= {
             cand --json 'Print taskmasterd''s answer as JSON, for scripts'
@@ -100,6 +109,7 @@ set edit:completion:arg-completer[taskmasterctl] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'taskmasterctl;events'= {
+            cand --since 'Replay the events after this sequence number first'
             cand --json 'Print taskmasterd''s answer as JSON, for scripts'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'

@@ -33,6 +33,7 @@ complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "status"
 complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "start" -d 'Start processes; waits until they are RUNNING or have failed'
 complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "stop" -d 'Stop processes: send each its stopsignal, then SIGKILL after stopwaitsecs'
 complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "restart" -d 'Stop processes, then start them again (also the ones that were not running)'
+complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "why" -d 'Explain what happened to a process, in order, and why'
 complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "signal" -d 'Send a signal to running processes'
 complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "pid" -d 'Print pids: taskmasterd\'s without a name, else each named process\'s'
 complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "avail" -d 'List the configured programs: in use or not, autostart, priority'
@@ -51,11 +52,16 @@ complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "complet
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand status" -l json -d 'Print taskmasterd\'s answer as JSON, for scripts'
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand start" -l json -d 'Print taskmasterd\'s answer as JSON, for scripts'
-complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand start" -s h -l help -d 'Print help'
+complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand start" -l transient -d 'Do not remember this as the operator\'s intent (statedir): after a restart of taskmasterd, autostart decides again'
+complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand start" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand stop" -l json -d 'Print taskmasterd\'s answer as JSON, for scripts'
-complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand stop" -s h -l help -d 'Print help'
+complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand stop" -l transient -d 'Do not remember this as the operator\'s intent (statedir): after a restart of taskmasterd, autostart decides again'
+complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand stop" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand restart" -l json -d 'Print taskmasterd\'s answer as JSON, for scripts'
+complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand restart" -l transient -d 'Do not remember this as the operator\'s intent (statedir): after a restart of taskmasterd, autostart decides again'
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand restart" -s h -l help -d 'Print help'
+complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand why" -l json -d 'Print taskmasterd\'s answer as JSON, for scripts'
+complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand why" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand signal" -l json -d 'Print taskmasterd\'s answer as JSON, for scripts'
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand signal" -s h -l help -d 'Print help'
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand pid" -l json -d 'Print taskmasterd\'s answer as JSON, for scripts'
@@ -68,6 +74,7 @@ complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand reload" -l j
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand reload" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand update" -l json -d 'Print taskmasterd\'s answer as JSON, for scripts'
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand update" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand events" -l since -d 'Replay the events after this sequence number first' -r
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand events" -l json -d 'Print taskmasterd\'s answer as JSON, for scripts'
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand events" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand tail" -s n -l lines -d 'How many of the last lines to print first' -r
@@ -111,7 +118,7 @@ function __taskmasterctl_signal_given
 end
 
 complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "(taskmasterctl __complete-names --plugins 2>/dev/null)" -d 'plugin'
-complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand status start stop restart pid clear tail fg" -f -a "(__taskmasterctl_names)"
+complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand status start stop restart pid clear tail fg why" -f -a "(__taskmasterctl_names)"
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand signal; and not __taskmasterctl_signal_given" -f -a "HUP INT QUIT KILL USR1 USR2 TERM ALRM CONT STOP TSTP WINCH"
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand signal; and __taskmasterctl_signal_given" -f -a "(__taskmasterctl_names)"
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand tail" -f -a "stdout stderr"

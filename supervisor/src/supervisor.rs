@@ -82,6 +82,8 @@ pub struct Supervisor {
     /// How the last broker died, told to the next one.
     death: Option<String>,
     stop: Option<Stop>,
+    /// The highest `KeepSeq` of any broker, for the next one's `Hello`.
+    kept_seq: u64,
 }
 
 impl Supervisor {
@@ -113,6 +115,7 @@ impl Supervisor {
             quick_deaths: 0,
             death: None,
             stop: None,
+            kept_seq: 0,
         }
     }
 
@@ -157,6 +160,7 @@ impl Supervisor {
             survivors: self.children.len(),
             notices: self.notices.take(),
             warnings: self.command.warning.iter().cloned().collect(),
+            kept_seq: self.kept_seq,
         };
         match self.options.control.handle() {
             Ok(listener) => self.send_with(&hello, vec![listener]),
@@ -447,6 +451,8 @@ impl Supervisor {
                     program.pipes.close_stdin();
                 }
             }
+            // The highest only: a broker can push seqs up, never back.
+            ToSupervisor::KeepSeq { seq } => self.kept_seq = self.kept_seq.max(seq),
             ToSupervisor::Exit { code } => {
                 if matches!(self.stop, None | Some(Stop::ViaBroker)) {
                     self.stop = Some(Stop::BrokerFinished {

@@ -637,6 +637,25 @@ impl TestDaemon {
         kill(Pid::from_raw(self.daemon_pid()), signal).expect("cannot signal taskmasterd");
     }
 
+    /// The taskmaster-broker child of taskmasterd, if one runs.
+    pub fn broker_pid(&self) -> Option<i32> {
+        children_of(self.daemon_pid())
+            .into_iter()
+            .find(|&pid| argv0(pid).ends_with("taskmaster-broker"))
+    }
+
+    /// SIGKILLs the broker and waits until taskmasterd's new one answers.
+    pub fn kill_broker(&self) {
+        let broker = self.broker_pid().expect("a broker runs");
+        kill(Pid::from_raw(broker), Signal::SIGKILL).expect("kill -9 the broker");
+        self.wait_for("a new broker that answers status", WAIT, || {
+            self.broker_pid().is_some_and(|b| b != broker)
+                && self
+                    .try_request(serde_json::json!({"command": "status"}))
+                    .is_ok()
+        });
+    }
+
     fn stop(&mut self) {
         if self.try_exit().is_none() {
             let _ = kill(Pid::from_raw(self.daemon_pid()), Signal::SIGTERM);

@@ -19,6 +19,8 @@ mod parse;
 mod plan;
 mod programs;
 mod reader;
+#[cfg(test)]
+mod retry_tests;
 pub mod signals;
 mod sources;
 #[cfg(test)]
@@ -165,6 +167,9 @@ pub struct DaemonConfig {
     pub loglevel: LogLevel,
     /// `[taskmasterd.env]`, in file order.
     pub env: Vec<(String, String)>,
+    /// `statedir`: where the broker keeps what must survive a restart
+    /// (operator intent, history, event numbers); `None`: nothing does.
+    pub statedir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -216,6 +221,48 @@ pub struct Program {
     /// `process_name`: the template of the part after `NAME:` in the
     /// process names (placeholders kept); `None`: `NAME` or `NAME:N`.
     pub process_name: Option<String>,
+    /// `startretries = "infinite"`, `backoff`, `backoff_reset`: how failed
+    /// starts and crashes are retried.
+    pub retry: Retry,
+    /// Where `command` is written (`file:line`), for advice such as "fix
+    /// the command at taskmaster.conf.toml:14".
+    pub command_at: Option<String>,
+}
+
+/// How a program's failed starts and crashes are retried. The default is
+/// supervisord's: waits of 1 s, 2 s, 3 s... between failed starts, FATAL
+/// after `startretries`, and an immediate restart after a crash.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retry {
+    /// `startretries = "infinite"`: never FATAL.
+    pub forever: bool,
+    /// `backoff = { ... }`; `None` is supervisord's linear wait.
+    pub backoff: Option<Backoff>,
+    /// `backoff_reset`: a process that stayed up this long starts the
+    /// count afresh. Default 60 s.
+    pub reset: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            forever: false,
+            backoff: None,
+            reset: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `backoff = { initial = "1s", factor = 2.0, max = "5min", jitter = 0.2 }`:
+/// the n-th wait is `min(max, initial * factor^(n-1))`, spread by ±jitter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub factor: f64,
+    pub max: Duration,
+    /// A fraction in `0..=1`: each wait is multiplied by a factor drawn in
+    /// `1 - jitter ..= 1 + jitter`.
+    pub jitter: f64,
 }
 
 /// Where one output stream of a program goes.

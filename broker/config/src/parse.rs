@@ -50,6 +50,7 @@ const DAEMON_KEYS: &[&str] = &[
     "loglevel",
     "shutdown_on_fatal",
     "env",
+    "statedir",
 ];
 const CTL_KEYS: &[&str] = &["serverurl", "prompt", "history"];
 
@@ -243,6 +244,7 @@ fn read_daemon(ctx: &mut Ctx, field: Option<Field>) -> DaemonConfig {
             .take("env")
             .map(|env| ctx.env(&env, Expansion::Full))
             .unwrap_or_default(),
+        statedir: ctx.path(&mut fields, "statedir"),
     }
 }
 

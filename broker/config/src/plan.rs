@@ -61,6 +61,7 @@ const RESTART_DAEMON_KEYS: &[&str] = &[
     "minprocs",
     "user",
     "directory",
+    "statedir",
 ];
 
 /// The plan to go from `old` to `new`.
@@ -116,6 +117,7 @@ fn daemon_changes(old: &Config, new: &Config) -> Vec<String> {
         ("childlogdir", a.childlogdir != b.childlogdir),
         ("loglevel", a.loglevel != b.loglevel),
         ("env", a.env != b.env),
+        ("statedir", a.statedir != b.statedir),
     ];
     changed(&keys)
 }
@@ -161,6 +163,7 @@ fn program_change(old: &Config, a: &Program, new: &Config, b: &Program) -> Chang
         ("stopasgroup", a.stopasgroup != b.stopasgroup),
         ("killasgroup", a.killasgroup != b.killasgroup),
         ("operators", a.operators != b.operators),
+        ("backoff", a.retry != b.retry),
         ("stdout_maxbytes", a.stdout.maxbytes != b.stdout.maxbytes),
         ("stdout_backups", a.stdout.backups != b.stdout.backups),
         ("stderr_maxbytes", a.stderr.maxbytes != b.stderr.maxbytes),

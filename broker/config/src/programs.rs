@@ -9,7 +9,7 @@ use nix::sys::signal::Signal;
 use super::reader::{entries, Ctx, Field, Fields};
 use super::values::{self, did_you_mean, Span};
 use super::variables::{self, Expansion};
-use super::{accounts, command_line, naming, AutoRestart, Group, LogSpec, Program};
+use super::{accounts, command_line, naming, AutoRestart, Group, LogSpec, Program, Retry};
 
 const PROGRAM_KEYS: &[&str] = &[
     "command",
@@ -45,6 +45,8 @@ const PROGRAM_KEYS: &[&str] = &[
     "env",
     "process_name",
     "command_line",
+    "backoff",
+    "backoff_reset",
 ];
 /// The seed project's names, still accepted.
 const PROGRAM_ALIASES: &[(&str, &str)] = &[
@@ -143,10 +145,23 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
     let table = ctx.table(field)?;
     let mut fields = ctx.split(table, &field.path, PROGRAM_KEYS, PROGRAM_ALIASES);
     let args_given = fields.contains("args");
+    let command_at = ["command", "command_line"]
+        .into_iter()
+        .find_map(|key| fields.get(key))
+        .map(|command| ctx.place(command.span.clone()));
     let line = command_line::read(ctx, &mut fields);
     let command = match &line {
         Some((command, _)) => command.clone(),
         None => read_command(ctx, &mut fields, field, args_given),
+    };
+    // `None` inside: "infinite".
+    let retries = ctx.value(&mut fields, "startretries", values::retries);
+    let retry = Retry {
+        forever: matches!(retries, Some(None)),
+        backoff: ctx.value(&mut fields, "backoff", values::backoff),
+        reset: ctx
+            .value(&mut fields, "backoff_reset", values::duration)
+            .unwrap_or(Retry::default().reset),
     };
     let numprocs: u32 = ctx
         .value(&mut fields, "numprocs", |item| {
@@ -195,11 +210,7 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
         startsecs: ctx
             .value(&mut fields, "startsecs", values::seconds)
             .unwrap_or(Duration::from_secs(1)),
-        startretries: ctx
-            .value(&mut fields, "startretries", |item| {
-                values::whole(item, 0, u32::MAX.into())
-            })
-            .unwrap_or(3),
+        startretries: retries.map_or(3, |r| r.unwrap_or(u32::MAX)),
         autorestart: ctx
             .value(&mut fields, "autorestart", values::autorestart)
             .unwrap_or(AutoRestart::Unexpected),
@@ -236,6 +247,8 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
             .map(|env| ctx.env(&env, INSTANCE))
             .unwrap_or_default(),
         process_name: naming::read_template(ctx, &mut fields, name, numprocs),
+        retry,
+        command_at,
     };
     if let Some((_, args)) = line {
         program.args = args;

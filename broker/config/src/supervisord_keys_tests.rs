@@ -63,7 +63,8 @@ fn a_variable_that_is_no_number_is_an_error_saying_what_it_expanded_to() {
         errors,
         [
             "t.toml:3: programs.w.numprocs: expected an integer, found a string ('${WORD}' is 'many')",
-            "t.toml:4: programs.w.startretries: expected an integer, found a string ('${ZERO}x' is '0x')",
+            "t.toml:4: programs.w.startretries: expected a number of retries or \"infinite\", \
+             found \"0x\" ('${ZERO}x' is '0x')",
             "t.toml:6: programs.w.priority: undefined variable 'NOPE': set it in taskmasterd's \
              environment, or give a default with ${NOPE:-default}",
             "t.toml:9: programs.v.numprocs: must be between 1 and 10000, found 0 ('${ZERO}' is '0')",

@@ -126,6 +126,7 @@ fn every_default_applies_to_a_minimal_config() {
             childlogdir: temp,
             loglevel: LogLevel::Info,
             env: Vec::new(),
+            statedir: None,
         }
     );
     let default_log = LogSpec {
@@ -163,6 +164,8 @@ fn every_default_applies_to_a_minimal_config() {
             operators: Vec::new(),
             env: Vec::new(),
             process_name: None,
+            retry: Retry::default(),
+            command_at: web(&config).command_at.clone(),
         }
     );
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use toml_edit::{Item, Value};
 
-use super::AutoRestart;
+use super::{AutoRestart, Backoff};
 use crate::signals::{parse_signal, signal_from_number};
 
 /// Byte range of an item in the config text.
@@ -124,6 +124,103 @@ pub(super) fn seconds(item: &Item) -> Read<Duration> {
         )));
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+/// `startretries`: a count, or `"infinite"` (read as `None`).
+pub(super) fn retries(item: &Item) -> Read<Option<u32>> {
+    match item.as_str() {
+        Some(text) if text.trim().eq_ignore_ascii_case("infinite") => Ok(None),
+        Some(text) => Err(Problem::new(format!(
+            "expected a number of retries or \"infinite\", found \"{text}\""
+        ))),
+        None => whole(item, 0, u32::MAX.into()).map(Some),
+    }
+}
+
+/// A duration: seconds as a number (`10`, `0.5`), or a string with a unit
+/// (`"500ms"`, `"1s"`, `"5min"`, `"2h"`).
+pub(super) fn duration(item: &Item) -> Read<Duration> {
+    let Some(text) = item.as_str() else {
+        return seconds(item);
+    };
+    let text = text.trim();
+    let unit_start = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(unit_start);
+    let scale = match unit.trim() {
+        "ms" => Some(0.001),
+        "" | "s" => Some(1.0),
+        "min" | "m" => Some(60.0),
+        "h" => Some(3600.0),
+        _ => None,
+    };
+    let seconds = scale.zip(number.parse::<f64>().ok()).map(|(s, n)| s * n);
+    match seconds {
+        Some(seconds) if (0.0..=MAX_SECONDS).contains(&seconds) => {
+            Ok(Duration::from_secs_f64(seconds))
+        }
+        Some(seconds) => Err(Problem::new(format!(
+            "must be between 0 and {MAX_SECONDS} seconds (one year), found {seconds}"
+        ))),
+        None => Err(Problem::new(format!(
+            "cannot read \"{text}\" as a duration; write seconds (10, 0.5) or a string \
+             such as \"500ms\", \"1s\", \"5min\" or \"2h\""
+        ))),
+    }
+}
+
+/// `backoff = { initial = "1s", factor = 2.0, max = "5min", jitter = 0.2 }`;
+/// every key may be left out (1 s, 2.0, 5 min, 0).
+pub(super) fn backoff(item: &Item) -> Read<Backoff> {
+    let table = item
+        .as_table_like()
+        .ok_or_else(|| expected("a table such as { initial = \"1s\", factor = 2.0 }", item))?;
+    let mut backoff = Backoff {
+        initial: Duration::from_secs(1),
+        factor: 2.0,
+        max: Duration::from_secs(300),
+        jitter: 0.0,
+    };
+    for (key, value) in table.iter() {
+        let at =
+            |problem: Problem| Problem::new(format!("{key}: {}", problem.message)).at(value.span());
+        match key {
+            "initial" => backoff.initial = duration(value).map_err(at)?,
+            "max" => backoff.max = duration(value).map_err(at)?,
+            "factor" => backoff.factor = fraction(value, 1.0, 100.0).map_err(at)?,
+            "jitter" => backoff.jitter = fraction(value, 0.0, 1.0).map_err(at)?,
+            other => {
+                let hint = did_you_mean(other, ["initial", "factor", "max", "jitter"], ("'", "'"));
+                return Err(Problem::new(format!(
+                    "unknown key '{other}' in backoff (it takes initial, factor, max and jitter){hint}"
+                ))
+                .at(value.span()));
+            }
+        }
+    }
+    if backoff.max < backoff.initial {
+        return Err(Problem::new(format!(
+            "max ({:?}) is shorter than initial ({:?}); raise max",
+            backoff.max, backoff.initial
+        )));
+    }
+    Ok(backoff)
+}
+
+/// A number (integer or float) within `min..=max`.
+fn fraction(item: &Item, min: f64, max: f64) -> Read<f64> {
+    let number = match item.as_value() {
+        Some(Value::Integer(n)) => *n.value() as f64,
+        Some(Value::Float(f)) => *f.value(),
+        _ => return Err(expected("a number", item)),
+    };
+    if !(min..=max).contains(&number) {
+        return Err(Problem::new(format!(
+            "must be between {min} and {max}, found {number}"
+        )));
+    }
+    Ok(number)
 }
 
 /// A file mode or umask: TOML `0o022` or a string of octal digits

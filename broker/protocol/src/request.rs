@@ -73,12 +73,17 @@ pub enum Command {
     },
     /// A command this version does not know, by its name.
     Unknown(String),
+    /// What happened to one process and why: its history of transitions.
+    Why(Selection),
+    /// `events` with `since`: replay every event after that seq (from
+    /// the daemon's ring), then follow live.
+    EventsSince(u64),
 }
 
 /// Every command name the protocol knows, in the order docs list them.
-pub const COMMAND_NAMES: [&str; 17] = [
+pub const COMMAND_NAMES: [&str; 18] = [
     "status", "start", "stop", "restart", "signal", "pid", "avail", "reread", "reload", "update",
-    "version", "shutdown", "events", "tail", "maintail", "clear", "stdin",
+    "version", "shutdown", "events", "tail", "maintail", "clear", "stdin", "why",
 ];
 
 impl Command {
@@ -103,6 +108,8 @@ impl Command {
             Command::Clear(_) => "clear",
             Command::Stdin { .. } => "stdin",
             Command::Unknown(name) => name,
+            Command::Why(_) => "why",
+            Command::EventsSince(_) => "events",
         }
     }
 
@@ -115,7 +122,8 @@ impl Command {
             | Command::Clear(selection)
             | Command::Signal { selection, .. }
             | Command::Tail { selection, .. }
-            | Command::Stdin { selection, .. } => Some(selection),
+            | Command::Stdin { selection, .. }
+            | Command::Why(selection) => Some(selection),
             Command::Start(action) | Command::Stop(action) | Command::Restart(action) => {
                 Some(&action.selection)
             }
@@ -178,6 +186,9 @@ pub struct Action {
     /// Reply once the processes have settled (the default), or at once
     /// when false.
     pub wait: Option<bool>,
+    /// Do not remember this start or stop as the operator's intent (the
+    /// daemon's `statedir`): after a restart the config's `autostart` rules.
+    pub transient: Option<bool>,
 }
 
 impl From<Selection> for Action {
@@ -185,6 +196,7 @@ impl From<Selection> for Action {
         Action {
             selection,
             wait: None,
+            transient: None,
         }
     }
 }
@@ -236,6 +248,10 @@ struct Wire {
     data: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     close: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    transient: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    since: Option<u64>,
 }
 
 impl From<Wire> for Request {
@@ -250,6 +266,7 @@ impl From<Wire> for Request {
         let action = |selection| Action {
             selection,
             wait: wire.wait,
+            transient: wire.transient,
         };
         let reading = Reading {
             lines: wire.lines,
@@ -271,7 +288,11 @@ impl From<Wire> for Request {
             "update" => Command::Update,
             "version" => Command::Version,
             "shutdown" => Command::Shutdown,
-            "events" => Command::Events,
+            "events" => match wire.since {
+                Some(since) => Command::EventsSince(since),
+                None => Command::Events,
+            },
+            "why" => Command::Why(selection),
             "tail" => Command::Tail {
                 selection,
                 stream: wire.stream,
@@ -305,14 +326,24 @@ impl From<Request> for Wire {
             wire.name = selection.name;
             wire.names = selection.names;
         };
+        let mut transient = None;
+        let mut since = None;
         let (wait, signal, stream, reading, data, close) = match request.command {
-            Command::Status(selection) | Command::Pid(selection) | Command::Clear(selection) => {
+            Command::Status(selection)
+            | Command::Pid(selection)
+            | Command::Clear(selection)
+            | Command::Why(selection) => {
                 select(selection);
                 Default::default()
             }
             Command::Start(action) | Command::Stop(action) | Command::Restart(action) => {
                 select(action.selection);
+                transient = action.transient;
                 (action.wait, None, None, Reading::default(), None, None)
+            }
+            Command::EventsSince(seq) => {
+                since = Some(seq);
+                Default::default()
             }
             Command::Signal { signal, selection } => {
                 select(selection);
@@ -352,6 +383,8 @@ impl From<Request> for Wire {
             follow: reading.follow,
             data,
             close,
+            transient,
+            since,
             ..wire
         }
     }
@@ -463,5 +496,27 @@ mod tests {
             target: None,
         };
         assert_eq!(both.specs().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn events_since_why_and_transient_read_and_write() {
+        let since = parse(r#"{"command": "events", "since": 41}"#);
+        assert_eq!(since.command, Command::EventsSince(41));
+        assert_eq!(since.command.name(), "events");
+        assert_eq!(
+            serde_json::to_string(&since).unwrap(),
+            r#"{"command":"events","since":41}"#
+        );
+        let why = parse(r#"{"command": "why", "name": "api"}"#);
+        assert_eq!(why.command, Command::Why(Selection::one("api")));
+        let stop = parse(r#"{"command": "stop", "names": ["api"], "transient": true}"#);
+        let Command::Stop(action) = &stop.command else {
+            panic!("{stop:?}");
+        };
+        assert_eq!(action.transient, Some(true));
+        assert_eq!(
+            serde_json::to_string(&stop).unwrap(),
+            r#"{"command":"stop","names":["api"],"transient":true}"#
+        );
     }
 }

@@ -109,6 +109,10 @@ pub struct ErrorBody {
     /// That process's state, when the error depends on it (`not_running`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<ProcessState>,
+    /// With 410 `gone` (`events` with a `since` the daemon no longer
+    /// holds): the oldest seq it can still replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_seq: Option<u64>,
 }
 
 impl ErrorBody {
@@ -118,6 +122,7 @@ impl ErrorBody {
             message: message.into(),
             name: None,
             state: None,
+            oldest_seq: None,
         }
     }
 }
@@ -364,6 +369,100 @@ pub struct VersionContent {
     pub protocol: u32,
 }
 
+/// Content of `why`: what happened to one process, oldest first, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhyContent {
+    pub name: String,
+    pub state: ProcessState,
+    /// The last transitions (the daemon keeps 100 per process).
+    pub transitions: Vec<Transition>,
+    /// The log whose tail explains the most: `stderr`, or `stdout` when
+    /// stderr is redirected to it (a client reads it with `tail`).
+    pub stream: String,
+    /// What to do now, for a FATAL process: "fix the command at
+    /// taskmaster.conf.toml:14, then `taskmasterctl start api`".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advice: Option<String>,
+}
+
+/// One change of state, with when and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    pub from: ProcessState,
+    pub to: ProcessState,
+    pub cause: Cause,
+    /// With BACKOFF, FATAL and a retry: the retry count and the wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryInfo>,
+    /// The cause and retry in words, as `taskmasterctl why` prints them.
+    pub text: String,
+}
+
+/// Where a process stands in its retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryInfo {
+    /// Failed starts so far (or crashes within `backoff_reset`).
+    pub attempt: u32,
+    /// How many attempts it gets (`1 + startretries`); `None`: infinite,
+    /// or a crash loop (which never goes FATAL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub of: Option<u32>,
+    /// The wait before the next attempt, or the one just waited.
+    pub wait_ms: u64,
+}
+
+/// Why a process changed state. New causes are added as variants; a
+/// client reads one it does not know as [`Cause::Other`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Cause {
+    /// A client asked (`start`, `stop`, `restart`), from the peer
+    /// credentials of its connection.
+    Request {
+        command: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uid: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<i32>,
+    },
+    /// `autostart` when the daemon started.
+    Autostart,
+    /// An operator's intent kept in the state directory, applied at start.
+    Intent {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uid: Option<u32>,
+    },
+    /// Stopping everything: a shutdown, `shutdown_on_fatal`...
+    Shutdown { reason: String },
+    /// A reload changed or removed the program.
+    Reload { reason: String },
+    /// It could not be executed.
+    ExecError { error: String },
+    /// It exited before `startsecs`.
+    EarlyExit {
+        exit: String,
+        uptime_ms: u64,
+        startsecs_ms: u64,
+    },
+    /// It stayed up `startsecs`.
+    StayedUp { startsecs_ms: u64 },
+    /// A retry after BACKOFF.
+    Retry,
+    /// It exited while RUNNING.
+    Exited { exit: String, expected: bool },
+    /// `autorestart` restarted it after an exit.
+    Autorestart { exit: String },
+    /// It ended after a stop; `killed` when it took SIGKILL.
+    Stopped { exit: String, killed: bool },
+    /// An exit arrived for a process the daemon did not think was alive.
+    Unexplained { exit: String },
+    /// A cause this client does not know yet.
+    #[serde(other)]
+    Other,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,5 +523,21 @@ mod tests {
         let text = serde_json::to_string(&ProcessState::Backoff).unwrap();
         assert_eq!(text, r#""BACKOFF""#);
         assert_eq!(format!("{:<9}|", ProcessState::Running), "RUNNING  |");
+    }
+
+    #[test]
+    fn causes_are_tagged_and_unknown_ones_still_read() {
+        let cause = Cause::Request {
+            command: "stop".into(),
+            uid: Some(1000),
+            pid: Some(42),
+        };
+        let text = serde_json::to_string(&cause).unwrap();
+        assert_eq!(
+            text,
+            r#"{"kind":"request","command":"stop","uid":1000,"pid":42}"#
+        );
+        let future: Cause = serde_json::from_str(r#"{"kind":"health_check","probe":"x"}"#).unwrap();
+        assert_eq!(future, Cause::Other);
     }
 }

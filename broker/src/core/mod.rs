@@ -6,25 +6,30 @@
 use crate::activity::ActivityLog;
 use crate::capture;
 use crate::describe::exit_text;
+use crate::feed::Feed;
+use crate::history;
 use crate::jobs::{Job, Phase, PhaseKind, Precheck};
 use crate::link::{LinkReceiver, LinkSender};
 use crate::proc::Proc;
 use crate::server::{ClientRequest, Served};
 use crate::state::{self, step, Action, Event, Process};
+use crate::statefile::StateDir;
 use crate::targets::Selected;
 use crate::watch::ConfigWatcher;
 use nix::sys::signal::Signal;
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use table::ProcessTable;
 use taskmaster_config::signals::signal_name;
 use taskmaster_config::{Config, LogLevel};
 use taskmaster_ipc::{Child, SpawnRequest, Stream, ToBroker, ToSupervisor};
-use taskmaster_protocol::{ActionContent, EventBody, ProcessState, Response};
-use tokio::sync::{broadcast, mpsc};
+use taskmaster_protocol::{ActionContent, Cause, EventBody, ProcessState, Response, Transition};
+use tokio::sync::mpsc;
 
 mod authorize;
+mod persist;
 mod reload;
 mod requests;
 mod table;
@@ -73,8 +78,7 @@ pub struct Core {
     /// Events waiting to go through the state machine, drained in order so
     /// that no handler re-enters another.
     queue: VecDeque<(usize, Event)>,
-    events: broadcast::Sender<taskmaster_protocol::Event>,
-    next_event: u64,
+    events: Arc<Feed>,
     server: Served,
     /// Why the config on disk was refused at the last reload.
     config_errors: Vec<String>,
@@ -96,6 +100,8 @@ pub struct Core {
     /// While a request is answered: the processes its caller may touch
     /// (`None`: all), which `select` keeps to.
     scope: Option<Vec<bool>>,
+    /// The state directory: intents, histories, event seqs.
+    persist: persist::Persist,
 }
 
 impl Core {
@@ -103,8 +109,9 @@ impl Core {
         config: Config,
         link: LinkSender,
         log: ActivityLog,
-        events: broadcast::Sender<taskmaster_protocol::Event>,
+        events: Arc<Feed>,
         server: Served,
+        state_dir: Option<StateDir>,
     ) -> Core {
         let procs: Vec<Proc> = config
             .programs
@@ -117,6 +124,7 @@ impl Core {
                     .map(move |name| Proc::new(config, program, name))
             })
             .collect();
+        let events_next = events.next_seq();
         Core {
             config,
             table: ProcessTable::new(procs),
@@ -126,7 +134,6 @@ impl Core {
             jobs: Vec::new(),
             queue: VecDeque::new(),
             events,
-            next_event: 1,
             server,
             config_errors: Vec::new(),
             warnings: Vec::new(),
@@ -138,6 +145,7 @@ impl Core {
             finished: false,
             exit_code: 0,
             scope: None,
+            persist: persist::Persist::new(state_dir, events_next),
         }
     }
 
@@ -189,6 +197,7 @@ impl Core {
             survivors,
             notices,
             warnings,
+            ..
         } = hello
         else {
             return 0;
@@ -250,7 +259,10 @@ impl Core {
         let started = now.checked_sub(age).unwrap_or(now);
         self.table.running(i, child.pid);
         let proc = &mut self.table[i];
-        proc.process = Process::adopted(child.pid, started, &proc.def, now);
+        proc.process = Process {
+            jitter_seed: proc.process.jitter_seed,
+            ..Process::adopted(child.pid, started, &proc.def, now)
+        };
         proc.started_wall = Some(wall);
         self.log.info(&format!(
             "adopted: '{}' with pid {} ({})",
@@ -262,11 +274,19 @@ impl Core {
         let mut order: Vec<usize> = (0..self.table.len())
             .filter(|&i| {
                 let proc = &self.table[i];
-                proc.def.autostart && proc.process.state == ProcessState::Stopped
+                // An operator's kept intent overrides autostart.
+                let wanted = match self.persist.intents.get(&proc.name) {
+                    Some(intent) => intent.run,
+                    None => proc.def.autostart,
+                };
+                wanted && proc.process.state == ProcessState::Stopped
             })
             .collect();
         order.sort_by_key(|&i| self.table[i].order);
         for i in order {
+            if let Some(intent) = self.persist.intents.get(&self.table[i].name) {
+                self.table[i].cause = Some(Cause::Intent { uid: intent.uid });
+            }
             self.dispatch(i, Event::Start);
         }
     }
@@ -417,6 +437,9 @@ impl Core {
 
     fn on_deadlines(&mut self) {
         let now = Instant::now();
+        if self.persist.save_due.is_some_and(|at| at <= now) {
+            self.save_history(false);
+        }
         let due: Vec<usize> = (0..self.table.len())
             .filter(|&i| self.table[i].process.deadline.is_some_and(|d| d <= now))
             .collect();
@@ -426,7 +449,8 @@ impl Core {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.table.iter().filter_map(|p| p.process.deadline).min()
+        let processes = self.table.iter().filter_map(|p| p.process.deadline);
+        processes.chain(self.persist.save_due).min()
     }
 
     /// Queues an event and runs the queue dry.
@@ -441,12 +465,14 @@ impl Core {
         let now = Instant::now();
         let proc = &mut self.table[i];
         let from = proc.process.state;
-        let outcome = step(&mut proc.process, &proc.def, event, now);
+        let before = proc.process.clone();
+        let outcome = step(&mut proc.process, &proc.def, event.clone(), now);
         let mut previous = from;
         for &state in &outcome.entered {
             self.log_transition(i, previous, state);
             previous = state;
         }
+        self.remember(i, &event, &before, &outcome.entered, now);
         if outcome.entered.contains(&ProcessState::Fatal) && self.config.daemon.shutdown_on_fatal {
             let why = format!(
                 "{} is FATAL and shutdown_on_fatal is set",
@@ -479,7 +505,10 @@ impl Core {
             ),
             ProcessState::Backoff => (
                 LogLevel::Warn,
-                format!(", retrying in {} s", proc.process.failures),
+                format!(
+                    ", retrying in {} s",
+                    proc.process.wait.unwrap_or_default().as_secs_f64()
+                ),
             ),
             ProcessState::Fatal => (
                 LogLevel::Error,
@@ -506,15 +535,56 @@ impl Core {
         self.publish(body);
     }
 
+    /// Adds the states a step entered to the process's history, each with
+    /// its cause.
+    fn remember(
+        &mut self,
+        i: usize,
+        event: &Event,
+        before: &Process,
+        entered: &[ProcessState],
+        now: Instant,
+    ) {
+        let proc = &mut self.table[i];
+        // A stop leaves the cause for the start that may follow (a
+        // restart, a reload); a start uses it up.
+        let requested = match event {
+            Event::Start => proc.cause.take(),
+            Event::Stop => proc.cause.clone(),
+            _ => None,
+        };
+        let time_ms = unix_ms(SystemTime::now());
+        let mut from = before.state;
+        for &to in entered {
+            let step = history::Step {
+                event,
+                before,
+                after: &proc.process,
+                program: &proc.def,
+                requested: requested.as_ref(),
+                now,
+            };
+            let (cause, retry) = history::explain(&step, from, to);
+            let text = history::text(to, &cause, retry.as_ref());
+            proc.history.push(Transition {
+                time_ms,
+                from,
+                to,
+                cause,
+                retry,
+                text,
+            });
+            from = to;
+        }
+        if !entered.is_empty() {
+            self.history_changed();
+        }
+    }
+
     /// Sends an event to every `events` subscriber.
     fn publish(&mut self, body: EventBody) {
-        // Nobody listening is the common case and not an error.
-        let _ = self.events.send(taskmaster_protocol::Event {
-            seq: self.next_event,
-            time_ms: unix_ms(SystemTime::now()),
-            body,
-        });
-        self.next_event += 1;
+        self.reserve_seqs();
+        self.events.publish(unix_ms(SystemTime::now()), body);
     }
 
     fn spawn(&mut self, i: usize) {
@@ -586,6 +656,10 @@ impl Core {
                     Precheck::Wait => job.wait_for(selected.index),
                     Precheck::Issue => {
                         job.wait_for(selected.index);
+                        // A reload's causes are set per process (what changed).
+                        if let Some(cause) = &job.cause {
+                            self.table[selected.index].cause = Some(cause.clone());
+                        }
                         let event = match phase.kind {
                             PhaseKind::Start => Event::Start,
                             PhaseKind::Stop => Event::Stop,
@@ -624,6 +698,7 @@ impl Core {
         }
         if exit {
             self.log.info("every program is stopped; exiting");
+            self.save_history(true);
             let code = self.exit_code;
             self.link.send(&ToSupervisor::Exit { code }, Vec::new());
             self.finished = true;
@@ -645,6 +720,9 @@ impl Core {
         let phases = self.stop_phases(&everyone);
         let mut job = Job::new(None, phases);
         job.exit_when_done = true;
+        job.cause = Some(Cause::Shutdown {
+            reason: why.to_string(),
+        });
         self.advance(job);
     }
 

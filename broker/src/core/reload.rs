@@ -10,7 +10,7 @@ use crate::watch::spawn_watcher;
 use std::sync::Arc;
 use taskmaster_config::{self, ChangeKind, Config, ConfigErrors, Plan};
 use taskmaster_ipc::ToSupervisor;
-use taskmaster_protocol::{EventBody, ProcessState, Response};
+use taskmaster_protocol::{Cause, EventBody, ProcessState, Response};
 use tokio::sync::oneshot;
 
 impl Core {
@@ -44,6 +44,8 @@ impl Core {
             self.log.info(&format!("reload: {line}"));
         }
         let mut job = self.apply_plan(&plan, new);
+        self.forget_unconfigured_intents();
+        self.note_reload_causes(&plan, why);
         job.reply = reply;
         job.plan = Some(text);
         self.publish(EventBody::Reload {
@@ -225,6 +227,35 @@ impl Core {
                         start.push(i);
                     }
                 }
+            }
+        }
+    }
+
+    /// Tells each process the reload stops or starts why, for `why`: what
+    /// changed in its program, and where the program is (`file:line` of
+    /// its command).
+    fn note_reload_causes(&mut self, plan: &Plan, why: &str) {
+        let file = self.config.path.display().to_string();
+        for change in &plan.programs {
+            let place = self
+                .config
+                .programs
+                .get(&change.name)
+                .and_then(|program| program.command_at.clone())
+                .unwrap_or_else(|| file.clone());
+            let what = match &change.kind {
+                ChangeKind::Unchanged => continue,
+                ChangeKind::Added => format!("added at {place}"),
+                ChangeKind::Removed => format!("removed from {file}"),
+                ChangeKind::Changed { keys, .. } => {
+                    format!("{} changed at {place}", keys.join(", "))
+                }
+            };
+            let cause = Cause::Reload {
+                reason: format!("{why}; {what}"),
+            };
+            for proc in self.table.iter_mut().filter(|p| p.program == change.name) {
+                proc.cause = Some(cause.clone());
             }
         }
     }

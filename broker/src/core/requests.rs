@@ -10,14 +10,14 @@ use crate::jobs::Job;
 use crate::server::ClientRequest;
 use crate::targets::{self, NoSuchProcess, Selected};
 use nix::errno::Errno;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use taskmaster_config::signals::{parse_signal, signal_from_number, SignalError};
 use taskmaster_config::{Program, Stream};
 use taskmaster_ipc::ToSupervisor;
 use taskmaster_protocol::{
-    Action, ActionContent, ActionResult, AvailContent, AvailProgram, Command, PidContent,
-    ProcessInfo, ProcessPid, Response, Selection, StatusContent, StdinContent, TailContent, Target,
-    VersionContent, COMMAND_NAMES, PROTOCOL_VERSION,
+    Action, ActionContent, ActionResult, AvailContent, AvailProgram, Cause, Command, PidContent,
+    ProcessInfo, ProcessPid, ProcessState, Response, Selection, StatusContent, StdinContent,
+    TailContent, Target, VersionContent, WhyContent, COMMAND_NAMES, PROTOCOL_VERSION,
 };
 
 impl Core {
@@ -74,6 +74,16 @@ impl Core {
                     Ok(job) => {
                         let wait = action.wait.unwrap_or(true);
                         let mut job = job;
+                        job.cause = Some(Cause::Request {
+                            command: command.name().to_string(),
+                            uid: peer.uid,
+                            pid: peer.pid,
+                        });
+                        if !action.transient.unwrap_or(false) {
+                            let run = !matches!(command, Command::Stop(_));
+                            let selected = self.select(&action.selection).unwrap_or_default();
+                            self.note_intent(&selected, run, peer.uid);
+                        }
                         if wait {
                             job.reply = Some(reply);
                             self.advance(job);
@@ -134,7 +144,8 @@ impl Core {
             Command::Pid(selection) => self.pid(selection),
             // The server streams the events itself; it asks here only so
             // that the roles are checked (above).
-            Command::Events => Ok(Response::ok(serde_json::json!({}))),
+            Command::Events | Command::EventsSince(_) => Ok(Response::ok(serde_json::json!({}))),
+            Command::Why(selection) => self.why(&command, selection),
             Command::Avail => Ok(self.avail()),
             Command::Version => Ok(Response::ok(VersionContent {
                 version: env!("CARGO_PKG_VERSION").to_string(),
@@ -192,6 +203,41 @@ impl Core {
         )
     }
 
+    /// `why`: one process's history, the log to read, and for FATAL what
+    /// to do.
+    fn why(&self, command: &Command, selection: &Selection) -> Result<Response, Response> {
+        let proc = &self.table[self.one_process(command, selection)?];
+        let stream = if proc.def.redirect_stderr {
+            "stdout"
+        } else {
+            "stderr"
+        };
+        let advice = (proc.process.state == ProcessState::Fatal).then(|| {
+            let place = proc
+                .def
+                .command_at
+                .clone()
+                .unwrap_or_else(|| self.config.path.display().to_string());
+            let start = format!("`taskmasterctl start {}`", proc.name);
+            if proc.process.spawn_error.is_some() {
+                format!("fix the command at {place}, then {start}")
+            } else {
+                format!(
+                    "see why it exits within startsecs ({} s) in its {stream} below, fix it \
+                     (the program is at {place}), then {start}",
+                    proc.def.startsecs.as_secs_f64()
+                )
+            }
+        });
+        Ok(Response::ok(WhyContent {
+            name: proc.name.clone(),
+            state: proc.process.state,
+            transitions: proc.history.transitions().cloned().collect(),
+            stream: stream.to_string(),
+            advice,
+        }))
+    }
+
     fn status(&self, selected: &[Selected]) -> Response {
         let now = Instant::now();
         // Name order (web:2 before web:10), whatever order reloads added them in.
@@ -221,6 +267,14 @@ impl Core {
                     last_exit: p.last_exit,
                     spawn_error: p.spawn_error.as_deref(),
                     stopped_at: proc.stopped_wall,
+                    operator_stop: self.operator_stop(s.index).map(|intent| {
+                        let at = std::time::UNIX_EPOCH + Duration::from_millis(intent.time_ms);
+                        (intent.uid, at)
+                    }),
+                    retry: p
+                        .deadline
+                        .filter(|_| p.state == ProcessState::Backoff)
+                        .map(|at| (p.attempt(), at.saturating_duration_since(now))),
                 });
                 let output_error = output_error(proc);
                 if let Some(error) = &output_error {

@@ -1,12 +1,12 @@
 //! Every transition of the state machine, with a fake clock.
 
 use super::*;
-use taskmaster_config::{LogSpec, Program};
+use taskmaster_config::{Backoff, LogSpec, Program, Retry};
 use ProcessState::*;
 
 const TERM: i32 = 15;
 
-fn program() -> Program {
+pub(crate) fn program() -> Program {
     let log = LogSpec {
         path: None,
         maxbytes: 0,
@@ -40,6 +40,8 @@ fn program() -> Program {
         operators: Vec::new(),
         env: vec![],
         process_name: None,
+        retry: Retry::default(),
+        command_at: None,
     }
 }
 
@@ -482,4 +484,126 @@ fn expected_exit_codes() {
     assert!(expected(code(2), &[0, 2]));
     assert!(!expected(code(1), &[0, 2]));
     assert!(!expected(killed(15), &[0]));
+}
+
+fn curved(mut p: Program, factor: f64) -> Program {
+    p.retry.backoff = Some(Backoff {
+        initial: Duration::from_secs(1),
+        factor,
+        max: Duration::from_secs(300),
+        jitter: 0.0,
+    });
+    p
+}
+
+#[test]
+fn backoff_factor_2_waits_1_2_4_between_failed_starts_then_fatal() {
+    let mut sim = Sim::new(curved(program(), 2.0));
+    sim.started(1);
+    for (n, wait) in [1u64, 2, 4].into_iter().enumerate() {
+        sim.advance(Duration::from_millis(100));
+        let out = sim.on(Event::Exited { status: code(1) });
+        assert_eq!(out.entered, vec![Backoff]);
+        assert_eq!(sim.process.attempt(), n as u32 + 1);
+        assert_eq!(sim.process.wait, Some(Duration::from_secs(wait)));
+        assert_eq!(
+            sim.process.deadline,
+            Some(sim.now + Duration::from_secs(wait))
+        );
+        sim.fire();
+        sim.on(Event::Spawned { pid: 2 + n as i32 });
+    }
+    assert_eq!(
+        sim.on(Event::Exited { status: code(1) }).entered,
+        vec![Fatal]
+    );
+}
+
+#[test]
+fn infinite_startretries_never_goes_fatal() {
+    let mut p = curved(program(), 2.0);
+    p.retry.forever = true;
+    p.startretries = 0;
+    let mut sim = Sim::new(p);
+    sim.on(Event::Start);
+    for n in 1..=40u32 {
+        let out = sim.on(Event::SpawnFailed { error: "x".into() });
+        assert_eq!(out.entered, vec![Backoff], "failure {n}");
+        sim.fire();
+    }
+    // The wait stops growing at max.
+    assert_eq!(sim.process.wait, Some(Duration::from_secs(300)));
+}
+
+#[test]
+fn without_backoff_a_crash_restarts_at_once_as_in_supervisord() {
+    let mut sim = Sim::new(program());
+    sim.running(1);
+    for pid in 2..6 {
+        let out = sim.on(Event::Exited { status: code(1) });
+        assert_eq!(out.entered, vec![Exited, Starting]);
+        assert_eq!(out.actions, vec![Action::Spawn]);
+        sim.on(Event::Spawned { pid });
+        sim.fire();
+    }
+}
+
+#[test]
+fn a_crash_loop_with_backoff_waits_0_1_2_4() {
+    let mut p = curved(program(), 2.0);
+    p.startsecs = Duration::ZERO;
+    p.autorestart = AutoRestart::Always;
+    let mut sim = Sim::new(p);
+    sim.started(1);
+    let mut waits = Vec::new();
+    for pid in 2..6 {
+        sim.advance(Duration::from_millis(200));
+        let out = sim.on(Event::Exited { status: code(1) });
+        if out.entered == vec![Exited, Starting] {
+            waits.push(0);
+        } else {
+            assert_eq!(out.entered, vec![Exited, Backoff]);
+            waits.push(sim.process.wait.unwrap().as_secs());
+            assert_eq!(sim.fire().entered, vec![Starting]);
+        }
+        sim.on(Event::Spawned { pid });
+    }
+    assert_eq!(waits, [0, 1, 2, 4]);
+    assert_eq!(sim.process.attempt(), 4);
+}
+
+#[test]
+fn staying_up_backoff_reset_makes_the_next_crash_restart_at_once() {
+    let mut p = curved(program(), 2.0);
+    p.startsecs = Duration::ZERO;
+    p.retry.reset = Duration::from_secs(60);
+    let mut sim = Sim::new(p);
+    sim.started(1);
+    sim.on(Event::Exited { status: code(1) });
+    sim.on(Event::Spawned { pid: 2 });
+    assert_eq!(
+        sim.on(Event::Exited { status: code(1) }).entered,
+        vec![Exited, Backoff]
+    );
+    sim.fire();
+    sim.on(Event::Spawned { pid: 3 });
+    sim.advance(Duration::from_secs(60));
+    let out = sim.on(Event::Exited { status: code(1) });
+    assert_eq!(out.entered, vec![Exited, Starting]);
+    assert_eq!(sim.process.crashes, 1);
+}
+
+#[test]
+fn an_operator_start_forgets_the_crash_count() {
+    let mut p = curved(program(), 2.0);
+    p.startsecs = Duration::ZERO;
+    let mut sim = Sim::new(p);
+    sim.started(1);
+    sim.on(Event::Exited { status: code(1) });
+    sim.on(Event::Spawned { pid: 2 });
+    sim.on(Event::Exited { status: code(1) });
+    assert_eq!(sim.process.state, Backoff);
+    sim.on(Event::Stop);
+    sim.on(Event::Start);
+    assert_eq!((sim.process.crashes, sim.process.failures), (0, 0));
 }

@@ -47,7 +47,7 @@ _taskmasterctl_dynamic() {
             status|start|stop|restart|pid|clear)
                 choices=($("${words[0]}" "${globals[@]}" __complete-names 2>/dev/null))
                 ;;
-            fg)
+            fg|why)
                 ((positional > 0)) ||
                 choices=($("${words[0]}" "${globals[@]}" __complete-names 2>/dev/null))
                 ;;

@@ -24,7 +24,7 @@ function __taskmasterctl_signal_given
 end
 
 complete -c taskmasterctl -n "__fish_taskmasterctl_needs_command" -f -a "(taskmasterctl __complete-names --plugins 2>/dev/null)" -d 'plugin'
-complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand status start stop restart pid clear tail fg" -f -a "(__taskmasterctl_names)"
+complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand status start stop restart pid clear tail fg why" -f -a "(__taskmasterctl_names)"
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand signal; and not __taskmasterctl_signal_given" -f -a "@SIGNALS@"
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand signal; and __taskmasterctl_signal_given" -f -a "(__taskmasterctl_names)"
 complete -c taskmasterctl -n "__fish_taskmasterctl_using_subcommand tail" -f -a "stdout stderr"

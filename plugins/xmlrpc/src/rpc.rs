@@ -268,8 +268,8 @@ impl Bridge {
             "supervisor.restart" => {
                 self.ask::<serde_json::Value>(Command::Reload)?;
                 self.ask::<ActionContent>(Command::Restart(Action {
-                    selection: Selection::default(),
                     wait: Some(false),
+                    ..Action::from(Selection::default())
                 }))?;
                 Ok(Value::Bool(true))
             }
@@ -459,8 +459,8 @@ impl Bridge {
 
     fn action(act: Act, selection: Selection, wait: bool) -> Command {
         let action = Action {
-            selection,
             wait: Some(wait),
+            ..Action::from(selection)
         };
         match act {
             Act::Start => Command::Start(action),

@@ -47,6 +47,11 @@ pub enum ToSupervisor {
     /// The broker closed `pid`'s stdin: taskmasterd drops its own copy of
     /// the write end, so that the program reads end of file.
     CloseStdin { pid: i32 },
+    /// Event seqs below `seq` may have been given: taskmasterd keeps the
+    /// highest such number and hands it to the next broker in its
+    /// [`ToBroker::Hello`], so that seqs never go back after a broker
+    /// restart. Only a number: taskmasterd acts on nothing in it.
+    KeepSeq { seq: u64 },
 }
 
 /// A request to start one process the config defines. The broker names
@@ -113,6 +118,10 @@ pub enum ToBroker {
         /// broker runs as a fallback user), shown by `status`.
         #[serde(default)]
         warnings: Vec<String>,
+        /// The highest [`ToSupervisor::KeepSeq`] an earlier broker sent
+        /// (0: none): the next event seq must not be below it.
+        #[serde(default)]
+        kept_seq: u64,
     },
     /// The program runs. Its pipes travel with this packet, one descriptor
     /// per entry of `streams`, in that order. taskmasterd keeps its own
