@@ -12,10 +12,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod accounts;
+mod depends;
 mod exec;
 mod parse;
 mod plan;
 mod programs;
+mod readiness;
 mod reader;
 pub mod signals;
 mod sources;
@@ -26,7 +28,9 @@ mod tests;
 mod values;
 mod variables;
 
+pub use depends::Place;
 pub use exec::ExecSpec;
+pub use readiness::{HealthAction, HealthCheck, Probe, Readiness};
 pub use parse::check;
 pub use parse::load;
 pub use plan::{plan, ChangeKind, Plan};
@@ -209,6 +213,9 @@ pub struct Program {
     pub operators: Vec<Principal>,
     /// `[programs.NAME.env]`, in file order, scalars turned to strings.
     pub env: Vec<(String, String)>,
+    /// `depends_on`, `ready`, `ready_timeout`, `ready_interval`,
+    /// `healthcheck`.
+    pub readiness: Readiness,
 }
 
 /// Where one output stream of a program goes.

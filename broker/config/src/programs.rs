@@ -9,6 +9,7 @@ use nix::sys::signal::Signal;
 use super::reader::{entries, Ctx, Field, Fields};
 use super::values::{self, did_you_mean, Span};
 use super::variables::{self, Expansion};
+use super::readiness::{self, Readiness};
 use super::{accounts, AutoRestart, Group, LogSpec, Program};
 
 const PROGRAM_KEYS: &[&str] = &[
@@ -43,6 +44,11 @@ const PROGRAM_KEYS: &[&str] = &[
     "serverurl",
     "operators",
     "env",
+    "depends_on",
+    "ready",
+    "ready_timeout",
+    "ready_interval",
+    "healthcheck",
 ];
 /// The seed project's names, still accepted.
 const PROGRAM_ALIASES: &[(&str, &str)] = &[
@@ -229,6 +235,7 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
             .take("env")
             .map(|env| ctx.env(&env, INSTANCE))
             .unwrap_or_default(),
+        readiness: read_readiness(ctx, &mut fields),
     };
     check_shared_logs(ctx, &program, &log_fields);
     Some(program)
@@ -326,6 +333,34 @@ fn read_command(ctx: &mut Ctx, fields: &mut Fields, table: &Field, args_given: b
         }
     }
     command
+}
+
+/// `depends_on`, `ready`, `ready_timeout`, `ready_interval`, `healthcheck`.
+fn read_readiness(ctx: &mut Ctx, fields: &mut Fields) -> Readiness {
+    let (depends_on, depends_place) = match fields.take("depends_on") {
+        Some(field) => {
+            let (names, place) = readiness::read_depends_on(ctx, &field);
+            (names, Some(place))
+        }
+        None => (Vec::new(), None),
+    };
+    Readiness {
+        depends_on,
+        depends_place,
+        ready: fields
+            .take("ready")
+            .and_then(|field| readiness::read_ready(ctx, &field)),
+        ready_timeout: fields
+            .take("ready_timeout")
+            .and_then(|field| readiness::read_positive_duration(ctx, &field)),
+        ready_interval: fields
+            .take("ready_interval")
+            .and_then(|field| readiness::read_positive_duration(ctx, &field))
+            .unwrap_or(Readiness::default().ready_interval),
+        healthcheck: fields
+            .take("healthcheck")
+            .and_then(|field| readiness::read_healthcheck(ctx, &field)),
+    }
 }
 
 fn read_priority(ctx: &mut Ctx, fields: &mut Fields) -> i32 {

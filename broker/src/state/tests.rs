@@ -39,6 +39,7 @@ fn program() -> Program {
         serverurl: None,
         operators: Vec::new(),
         env: vec![],
+        readiness: Default::default(),
     }
 }
 
