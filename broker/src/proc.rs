@@ -34,6 +34,8 @@ pub struct Proc {
     pub captures: Vec<(Stream, Capture)>,
     /// The write end of the current process's stdin pipe.
     pub stdin: Option<OwnedFd>,
+    /// `depends_on`, `ready` and `healthcheck` as they apply to it now.
+    pub watch: crate::ready::Watch,
 }
 
 impl Proc {
@@ -55,6 +57,7 @@ impl Proc {
             retired: false,
             captures: Vec::new(),
             stdin: None,
+            watch: Default::default(),
         }
     }
 }

@@ -25,6 +25,7 @@ use taskmaster_protocol::{ActionContent, EventBody, ProcessState, Response};
 use tokio::sync::{broadcast, mpsc};
 
 mod authorize;
+mod readiness;
 mod reload;
 mod requests;
 mod table;
@@ -96,6 +97,10 @@ pub struct Core {
     /// While a request is answered: the processes its caller may touch
     /// (`None`: all), which `select` keeps to.
     scope: Option<Vec<bool>>,
+    /// `depends_on` of the config in force.
+    graph: crate::deps::Graph,
+    /// The answers of `ready` and `healthcheck` probes.
+    probe_reports: readiness::ProbeReports,
 }
 
 impl Core {
@@ -118,6 +123,8 @@ impl Core {
             })
             .collect();
         Core {
+            graph: crate::deps::Graph::new(&config),
+            probe_reports: readiness::ProbeReports::new(),
             config,
             table: ProcessTable::new(procs),
             next_spawn_id: 1,
@@ -177,6 +184,7 @@ impl Core {
                 Some(request) = clients.recv() => self.on_request(request),
                 Some(()) = self.config_changes.receiver.recv() => self.reload(None, "the config file changed"),
                 Some(notice) = self.pump_notices.receiver.recv() => self.on_capture_notice(notice),
+                Some(report) = self.probe_reports.receiver.recv() => self.on_probe(report),
                 () = sleep_until(deadline) => self.on_deadlines(),
             }
         }
@@ -438,6 +446,11 @@ impl Core {
     }
 
     fn apply(&mut self, i: usize, event: Event) {
+        let idle = !self.table[i].process.state.is_alive()
+            && self.table[i].process.state != ProcessState::Backoff;
+        if event == Event::Start && idle && !self.graph.is_empty() && self.hold_start(i) {
+            return;
+        }
         let now = Instant::now();
         let proc = &mut self.table[i];
         let from = proc.process.state;
@@ -461,8 +474,10 @@ impl Core {
                 Action::Signal { signal, group } => self.signal(i, signal, group),
             }
         }
+        self.refresh_probe(i);
         if !outcome.entered.is_empty() {
             self.settle(i);
+            self.after_change(i);
         }
     }
 
@@ -580,6 +595,9 @@ impl Core {
     fn advance(&mut self, mut job: Job) {
         while let Some(phase) = job.next_phase() {
             for selected in phase.members.iter().copied() {
+                if phase.kind == PhaseKind::Stop {
+                    self.cancel_hold(selected.index);
+                }
                 let proc = &self.table[selected.index];
                 match Job::precheck(phase.kind, selected, &proc.name, proc.process.state) {
                     Precheck::Done(result) => job.record(result),
@@ -652,12 +670,12 @@ impl Core {
     /// each waited for before the next begins.
     fn stop_phases(&self, selected: &[Selected]) -> Vec<Phase> {
         let mut sorted = selected.to_vec();
-        sorted.sort_by_key(|s| std::cmp::Reverse(self.table[s.index].order));
+        sorted.sort_by_key(|s| std::cmp::Reverse(self.stop_key(s.index)));
         let mut phases: Vec<Phase> = Vec::new();
         for s in sorted {
-            let order = self.table[s.index].order;
+            let order = self.stop_key(s.index);
             match phases.last_mut() {
-                Some(phase) if self.table[phase.members[0].index].order == order => {
+                Some(phase) if self.stop_key(phase.members[0].index) == order => {
                     phase.members.push(s)
                 }
                 _ => phases.push(Phase {

@@ -9,6 +9,7 @@ use crate::describe::{self, exit_text};
 use crate::jobs::Job;
 use crate::server::ClientRequest;
 use crate::targets::{self, NoSuchProcess, Selected};
+use taskmaster_protocol::ProcessState;
 use nix::errno::Errno;
 use std::time::Instant;
 use taskmaster_config::signals::{parse_signal, signal_from_number, SignalError};
@@ -222,6 +223,7 @@ impl Core {
                     spawn_error: p.spawn_error.as_deref(),
                     stopped_at: proc.stopped_wall,
                 });
+                let readiness = self.readiness_info(s.index, &mut description);
                 let output_error = output_error(proc);
                 if let Some(error) = &output_error {
                     description.push_str(&format!(" ({error})"));
@@ -239,6 +241,7 @@ impl Core {
                     command: command_line(program),
                     changed_ms: proc.changed_wall.map(unix_ms).unwrap_or(0),
                     output_error,
+                    readiness,
                 }
             })
             .collect();
@@ -270,13 +273,27 @@ impl Core {
         let mut selected = self.select(&action.selection)?;
         // Processes a reload removed are on their way out.
         selected.retain(|s| !self.table[s.index].retired);
+        // What depends on a stopped program stops first; a restart starts
+        // again those that were up.
+        let dependents = match command {
+            Command::Start(_) => Vec::new(),
+            _ => self.dependents(&selected),
+        };
+        let up: Vec<Selected> = dependents
+            .iter()
+            .copied()
+            .filter(|s| {
+                let state = self.table[s.index].process.state;
+                state.is_alive() || state == ProcessState::Backoff
+            })
+            .collect();
         let phases = match command {
             Command::Start(_) => vec![self.start_phase(&selected)],
-            Command::Stop(_) => self.stop_phases(&selected),
+            Command::Stop(_) => self.stop_phases(&[selected, dependents].concat()),
             _ => {
                 // A restart starts again what it named, even what was not running.
-                let start = self.start_phase(&selected);
-                let mut phases = self.stop_phases(&selected);
+                let start = self.start_phase(&[selected.clone(), up].concat());
+                let mut phases = self.stop_phases(&[selected, dependents].concat());
                 for phase in &mut phases {
                     for member in &mut phase.members {
                         member.explicit = false;

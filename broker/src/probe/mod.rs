@@ -1,0 +1,131 @@
+//! The probes of `ready` and `healthcheck`, run as tasks beside the core:
+//! a TCP connect, an HTTP/1.1 GET, or a regex over the lines a process
+//! writes to its log files. Each task reports to the core through one
+//! channel; the core aborts it when the process moves on, so a probe runs
+//! only while it is needed (a ready probe while STARTING, a health check
+//! while RUNNING) and an idle daemon without health checks has no timer.
+
+mod http;
+mod log;
+
+use std::path::PathBuf;
+use std::time::Duration;
+use taskmaster_config::{HealthCheck, Probe};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Which question a probe answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Ready,
+    Health,
+}
+
+/// One answer of a probe about process `name` with pid `pid`.
+#[derive(Debug)]
+pub struct Report {
+    pub name: String,
+    pub pid: i32,
+    pub purpose: Purpose,
+    pub outcome: Result<(), String>,
+}
+
+/// A running probe task, stopped when dropped.
+pub struct Running(JoinHandle<()>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Where a process writes, for a `log` probe: its log files and their
+/// sizes when it started, so that only its own new lines are read.
+pub type LogFiles = Vec<PathBuf>;
+
+/// Probes until the process is ready: reports each failure (for `status`)
+/// and the first success, then ends.
+pub fn ready(
+    probe: Probe,
+    interval: Duration,
+    logs: LogFiles,
+    name: String,
+    pid: i32,
+    reports: mpsc::UnboundedSender<Report>,
+) -> Running {
+    Running(tokio::spawn(async move {
+        let mut reader = log::Reader::new(&logs);
+        loop {
+            let outcome = match &probe {
+                Probe::Log(pattern) => reader.find(pattern),
+                other => within(interval, once(other)).await,
+            };
+            let ready = outcome.is_ok();
+            let report = Report {
+                name: name.clone(),
+                pid,
+                purpose: Purpose::Ready,
+                outcome,
+            };
+            if reports.send(report).is_err() || ready {
+                return;
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }))
+}
+
+/// Checks every `interval` while the process runs, reporting every answer.
+pub fn health(
+    check: HealthCheck,
+    logs: LogFiles,
+    name: String,
+    pid: i32,
+    reports: mpsc::UnboundedSender<Report>,
+) -> Running {
+    Running(tokio::spawn(async move {
+        let mut reader = log::Reader::new(&logs);
+        loop {
+            tokio::time::sleep(check.interval).await;
+            let outcome = match &check.probe {
+                Probe::Log(pattern) => reader.find(pattern),
+                other => within(check.timeout, once(other)).await,
+            };
+            let report = Report {
+                name: name.clone(),
+                pid,
+                purpose: Purpose::Health,
+                outcome,
+            };
+            if reports.send(report).is_err() {
+                return;
+            }
+        }
+    }))
+}
+
+async fn within(
+    limit: Duration,
+    probe: impl std::future::Future<Output = Result<(), String>>,
+) -> Result<(), String> {
+    tokio::time::timeout(limit, probe)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {} s", limit.as_secs_f64())))
+}
+
+/// One attempt of a network probe.
+async fn once(probe: &Probe) -> Result<(), String> {
+    match probe {
+        Probe::Tcp(address) => connect(address).await.map(drop),
+        Probe::Http(url) => http::get(url).await,
+        Probe::Log(_) => Ok(()),
+    }
+}
+
+async fn connect(address: &str) -> Result<TcpStream, String> {
+    TcpStream::connect(address).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        _ => format!("cannot connect to {address}: {e}"),
+    })
+}
