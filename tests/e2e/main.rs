@@ -20,6 +20,7 @@ mod numprocs;
 mod paths;
 mod privsep;
 mod protocol;
+mod ready;
 mod reload;
 mod roles;
 mod shutdown;
