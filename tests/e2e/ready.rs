@@ -195,14 +195,14 @@ startsecs = 0
         e["event"] == "health" && e["health"] == "unhealthy (2/3: HTTP 500)"
     });
     assert_eq!(event["healthy"], false);
+    d.wait_for("the restart", WAIT, || {
+        d.file_text("taskmasterd.log")
+            .contains("api: restarting it: 3 consecutive failed health checks")
+    });
+    // The new process is not ready while the endpoint fails.
     std::fs::write(&status_file, "200").expect("turn it back");
     let new = d.wait_new_pid("api", pid, WAIT);
     assert_ne!(new, pid);
-    let log = d.file_text("taskmasterd.log");
-    assert!(
-        log.contains("api: restarting it: 3 consecutive failed health checks"),
-        "{log}"
-    );
 }
 
 #[test]
