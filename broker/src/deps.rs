@@ -19,7 +19,10 @@ pub enum Gate {
     /// Not yet: `on` says which dependency and its state ("db is STARTING").
     /// `stuck` when nothing under way will change that (a FATAL or stopped
     /// dependency): the request that asked for the start is answered.
-    Wait { on: String, stuck: bool },
+    Wait {
+        on: String,
+        stuck: bool,
+    },
 }
 
 /// One process of a dependency, as [`Graph::gate`] reads it.
@@ -136,10 +139,7 @@ mod tests {
             ("left", &["base"]),
             ("right", &["base"]),
         ]);
-        assert_eq!(
-            ["db", "api", "worker"].map(|p| g.depth(p)),
-            [0, 1, 2]
-        );
+        assert_eq!(["db", "api", "worker"].map(|p| g.depth(p)), [0, 1, 2]);
         assert_eq!(
             ["base", "left", "right", "top"].map(|p| g.depth(p)),
             [0, 1, 1, 2]
@@ -170,7 +170,10 @@ mod tests {
 
     #[test]
     fn the_gate_opens_when_every_dependency_runs() {
-        assert_eq!(Graph::gate([dep("db", Running), dep("cache", Running)]), Gate::Open);
+        assert_eq!(
+            Graph::gate([dep("db", Running), dep("cache", Running)]),
+            Gate::Open
+        );
         assert_eq!(
             Graph::gate([dep("db", Running), dep("cache", Starting)]),
             Gate::Wait {

@@ -84,7 +84,13 @@ mod tests {
         let mut health = Health::default();
         health.observe(Err("HTTP 500".into()), 2);
         assert_eq!(health.observe(Ok(()), 2), Change::Recovered);
-        assert_eq!(health.observe(Err("HTTP 500".into()), 2), Change::Failed { act: false });
-        assert_eq!(health.describe(2).as_deref(), Some("unhealthy (1/2: HTTP 500)"));
+        assert_eq!(
+            health.observe(Err("HTTP 500".into()), 2),
+            Change::Failed { act: false }
+        );
+        assert_eq!(
+            health.describe(2).as_deref(),
+            Some("unhealthy (1/2: HTTP 500)")
+        );
     }
 }

@@ -65,11 +65,19 @@ fn a_chain_starts_each_when_the_previous_is_ready_and_stops_in_reverse() {
     let d = TestDaemon::start(&chain(free_port(), free_port()));
     d.wait_state("worker", "RUNNING", WAIT);
     before(&d, "db: STARTING -> RUNNING", "api: STOPPED -> STARTING");
-    before(&d, "api: STARTING -> RUNNING", "worker: STOPPED -> STARTING");
+    before(
+        &d,
+        "api: STARTING -> RUNNING",
+        "worker: STOPPED -> STARTING",
+    );
     assert_eq!(d.process("worker")["ready"], true);
     let out = d.ctl(&["stop", "all"]);
     assert_eq!(out.code, 0, "{out:?}");
-    before(&d, "worker: STOPPING -> STOPPED", "api: RUNNING -> STOPPING");
+    before(
+        &d,
+        "worker: STOPPING -> STOPPED",
+        "api: RUNNING -> STOPPING",
+    );
     before(&d, "api: STOPPING -> STOPPED", "db: RUNNING -> STOPPING");
 }
 
@@ -115,13 +123,29 @@ command = "@PROG@"
     );
     d.wait_state("top", "RUNNING", WAIT);
     for middle in ["left", "right"] {
-        before(&d, "base: STARTING -> RUNNING", &format!("{middle}: STOPPED -> STARTING"));
-        before(&d, &format!("{middle}: STARTING -> RUNNING"), "top: STOPPED -> STARTING");
+        before(
+            &d,
+            "base: STARTING -> RUNNING",
+            &format!("{middle}: STOPPED -> STARTING"),
+        );
+        before(
+            &d,
+            &format!("{middle}: STARTING -> RUNNING"),
+            "top: STOPPED -> STARTING",
+        );
     }
     d.ctl(&["stop", "all"]);
     for middle in ["left", "right"] {
-        before(&d, "top: STOPPING -> STOPPED", &format!("{middle}: RUNNING -> STOPPING"));
-        before(&d, &format!("{middle}: STOPPING -> STOPPED"), "base: RUNNING -> STOPPING");
+        before(
+            &d,
+            "top: STOPPING -> STOPPED",
+            &format!("{middle}: RUNNING -> STOPPING"),
+        );
+        before(
+            &d,
+            &format!("{middle}: STOPPING -> STOPPED"),
+            "base: RUNNING -> STOPPING",
+        );
     }
 }
 
@@ -148,7 +172,10 @@ depends_on = ["db"]
     assert!(line.ends_with("waiting: db is FATAL"), "{line:?}");
     let out = d.ctl(&["start", "api"]);
     assert_ne!(out.code, 0, "a start that cannot happen fails: {out:?}");
-    assert!(out.stdout.contains("waiting: db is FATAL") || out.stderr.contains("waiting: db is FATAL"), "{out:?}");
+    assert!(
+        out.stdout.contains("waiting: db is FATAL") || out.stderr.contains("waiting: db is FATAL"),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -187,7 +214,9 @@ startsecs = 0
     let status_file = b.dir().join("api-status");
     let d = b.start();
     d.wait_state("api", "RUNNING", WAIT);
-    d.wait_for("api to be healthy", WAIT, || d.process("api")["health"] == "healthy");
+    d.wait_for("api to be healthy", WAIT, || {
+        d.process("api")["health"] == "healthy"
+    });
     let pid = d.pid("api");
     let mut events = d.events();
     std::fs::write(&status_file, "500").expect("turn it to 500");
@@ -233,7 +262,10 @@ startsecs = 0
     let process = d.process("reporter");
     assert_eq!(process["state"], "RUNNING");
     let out = d.ctl(&["status", "reporter"]);
-    assert!(out.stdout.contains(", unhealthy (3/2: HTTP 503)") || out.stdout.contains("unhealthy ("), "{out:?}");
+    assert!(
+        out.stdout.contains(", unhealthy (3/2: HTTP 503)") || out.stdout.contains("unhealthy ("),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -251,7 +283,8 @@ depends_on = ["a"]
     let out = b.start_expecting_failure();
     assert_eq!(out.code, 2, "{out:?}");
     assert!(
-        out.stderr.contains("programs.a.depends_on: depends_on makes a cycle: a (")
+        out.stderr
+            .contains("programs.a.depends_on: depends_on makes a cycle: a (")
             && out.stderr.contains("-> b ("),
         "{out:?}"
     );
@@ -277,7 +310,11 @@ command = "@PROG@"
     std::fs::write(d.config_path(), text).expect("rewrite config");
     let out = d.ctl(&["reload"]);
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.stdout.contains("api: changed (depends_on, healthcheck)"), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("api: changed (depends_on, healthcheck)"),
+        "{out:?}"
+    );
     assert_eq!(d.pid("api"), pid, "api keeps running");
     d.ctl(&["stop", "db"]);
     assert_eq!(d.state("api"), "STOPPED", "api now depends on db");
@@ -322,8 +359,8 @@ fn comm(pid: i32) -> String {
 fn switches(pid: i32) -> u64 {
     let mut total = 0;
     for entry in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
-        let status = std::fs::read_to_string(entry.expect("task").path().join("status"))
-            .unwrap_or_default();
+        let status =
+            std::fs::read_to_string(entry.expect("task").path().join("status")).unwrap_or_default();
         total += status
             .lines()
             .filter(|l| l.contains("ctxt_switches"))

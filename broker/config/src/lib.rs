@@ -17,8 +17,8 @@ mod exec;
 mod parse;
 mod plan;
 mod programs;
-mod readiness;
 mod reader;
+mod readiness;
 pub mod signals;
 mod sources;
 #[cfg(any(test, feature = "test-util"))]
@@ -30,10 +30,10 @@ mod variables;
 
 pub use depends::Place;
 pub use exec::ExecSpec;
-pub use readiness::{HealthAction, HealthCheck, Probe, Readiness};
 pub use parse::check;
 pub use parse::load;
 pub use plan::{plan, ChangeKind, Plan};
+pub use readiness::{HealthAction, HealthCheck, Probe, Readiness};
 pub use {parse::parse_str, plan::ProgramChange};
 
 /// A fully validated config. Paths are absolute (relative ones are resolved

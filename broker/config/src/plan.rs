@@ -185,7 +185,10 @@ fn program_change(old: &Config, a: &Program, new: &Config, b: &Program) -> Chang
             "ready_interval",
             a.readiness.ready_interval != b.readiness.ready_interval,
         ),
-        ("healthcheck", a.readiness.healthcheck != b.readiness.healthcheck),
+        (
+            "healthcheck",
+            a.readiness.healthcheck != b.readiness.healthcheck,
+        ),
         ("group", group_a.0 != group_b.0),
         (
             "group priority",

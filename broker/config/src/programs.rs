@@ -7,9 +7,9 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::reader::{entries, Ctx, Field, Fields};
+use super::readiness::{self, Readiness};
 use super::values::{self, did_you_mean, Span};
 use super::variables::{self, Expansion};
-use super::readiness::{self, Readiness};
 use super::{accounts, AutoRestart, Group, LogSpec, Program};
 
 const PROGRAM_KEYS: &[&str] = &[

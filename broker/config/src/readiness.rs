@@ -78,7 +78,9 @@ const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(10);
 const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_HEALTH_RETRIES: u32 = 3;
 const PROBE_KINDS: &[&str] = &["tcp", "http", "log"];
-const HEALTH_KEYS: &[&str] = &["tcp", "http", "log", "interval", "timeout", "retries", "action"];
+const HEALTH_KEYS: &[&str] = &[
+    "tcp", "http", "log", "interval", "timeout", "retries", "action",
+];
 
 /// `ready = { tcp = "127.0.0.1:5432" }`.
 pub(super) fn read_ready(ctx: &mut Ctx, field: &Field) -> Option<Probe> {
@@ -128,15 +130,21 @@ pub(super) fn read_healthcheck(ctx: &mut Ctx, field: &Field) -> Option<HealthChe
 /// The one probe kind of a `ready` or `healthcheck` table.
 fn probe_of(ctx: &mut Ctx, table: &Field, found: Vec<(&str, Field)>) -> Option<Probe> {
     let kinds = "tcp = \"host:port\", http = \"http://host:port/path\" or log = \"regex\"";
-    let [(kind, entry)] = <[_; 1]>::try_from(found).map_err(|found: Vec<_>| {
-        let message = if found.is_empty() {
-            format!("needs one probe: {kinds}")
-        } else {
-            let names: Vec<&str> = found.iter().map(|(kind, _)| *kind).collect();
-            format!("has {} probes ({}); keep one", names.len(), names.join(", "))
-        };
-        ctx.error(table.span.clone(), &table.path, message);
-    }).ok()?;
+    let [(kind, entry)] = <[_; 1]>::try_from(found)
+        .map_err(|found: Vec<_>| {
+            let message = if found.is_empty() {
+                format!("needs one probe: {kinds}")
+            } else {
+                let names: Vec<&str> = found.iter().map(|(kind, _)| *kind).collect();
+                format!(
+                    "has {} probes ({}); keep one",
+                    names.len(),
+                    names.join(", ")
+                )
+            };
+            ctx.error(table.span.clone(), &table.path, message);
+        })
+        .ok()?;
     match kind {
         "tcp" => ctx.read(&entry, tcp_address).map(Probe::Tcp),
         "http" => ctx.read(&entry, http_url).map(Probe::Http),
@@ -173,7 +181,10 @@ fn http_url(item: &Item) -> Read<String> {
         )));
     };
     let authority = rest.split('/').next().unwrap_or_default();
-    let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| !p.contains(']')) {
+    let with_port = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| !p.contains(']'))
+    {
         authority.to_owned()
     } else {
         format!("{authority}:80")
@@ -232,8 +243,8 @@ pub(super) fn read_positive_duration(ctx: &mut Ctx, field: &Field) -> Option<Dur
 }
 
 fn health_action(item: &Item) -> Read<HealthAction> {
-    let text = values::string(item)
-        .map_err(|_| expected("\"restart\", \"stop\" or \"none\"", item))?;
+    let text =
+        values::string(item).map_err(|_| expected("\"restart\", \"stop\" or \"none\"", item))?;
     match text.as_str() {
         "restart" => Ok(HealthAction::Restart),
         "stop" => Ok(HealthAction::Stop),
@@ -246,7 +257,10 @@ fn health_action(item: &Item) -> Read<HealthAction> {
 
 /// `depends_on`: an array of names; each is checked later against every
 /// program and group of the config.
-pub(super) fn read_depends_on(ctx: &mut Ctx, field: &Field) -> (Vec<String>, super::depends::Place) {
+pub(super) fn read_depends_on(
+    ctx: &mut Ctx,
+    field: &Field,
+) -> (Vec<String>, super::depends::Place) {
     let (file, line) = ctx.location(field.span.clone());
     let names = ctx.read(field, values::string_array).unwrap_or_default();
     (names, super::depends::Place { file, line })

@@ -1268,7 +1268,10 @@ fn bad_probes_say_what_to_write() {
     assert!(message.contains("needs one probe"), "{message}");
     let message =
         error("[programs.a]\ncommand = \"/bin/a\"\nready = { tcp = \"h:1\", log = \"x\" }\n");
-    assert!(message.contains("has 2 probes (tcp, log); keep one"), "{message}");
+    assert!(
+        message.contains("has 2 probes (tcp, log); keep one"),
+        "{message}"
+    );
     let message = error(
         "[programs.a]\ncommand = \"/bin/a\"\nhealthcheck = { tcp = \"h:1\", action = \"reboot\" }\n",
     );

@@ -38,8 +38,9 @@ impl Core {
         };
         let name = self.table[i].name.clone();
         if self.table[i].watch.waiting.is_none() {
-            self.log
-                .info(&format!("{name}: start held until its dependencies run ({on})"));
+            self.log.info(&format!(
+                "{name}: start held until its dependencies run ({on})"
+            ));
         }
         self.table[i].watch.waiting = Some(on);
         for d in self.dependency_processes(i) {
@@ -244,7 +245,11 @@ impl Core {
             return;
         };
         let change = proc.watch.health.observe(outcome, check.retries);
-        let health = proc.watch.health.describe(check.retries).unwrap_or_default();
+        let health = proc
+            .watch
+            .health
+            .describe(check.retries)
+            .unwrap_or_default();
         let name = proc.name.clone();
         let act = match change {
             Change::Same => return,
@@ -253,7 +258,8 @@ impl Core {
                 false
             }
             Change::Failed { act } => {
-                self.log.warn(&format!("{name}: {health} ({})", check.probe));
+                self.log
+                    .warn(&format!("{name}: {health} ({})", check.probe));
                 act
             }
         };

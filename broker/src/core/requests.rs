@@ -9,12 +9,12 @@ use crate::describe::{self, exit_text};
 use crate::jobs::Job;
 use crate::server::ClientRequest;
 use crate::targets::{self, NoSuchProcess, Selected};
-use taskmaster_protocol::ProcessState;
 use nix::errno::Errno;
 use std::time::Instant;
 use taskmaster_config::signals::{parse_signal, signal_from_number, SignalError};
 use taskmaster_config::{Program, Stream};
 use taskmaster_ipc::ToSupervisor;
+use taskmaster_protocol::ProcessState;
 use taskmaster_protocol::{
     Action, ActionContent, ActionResult, AvailContent, AvailProgram, Command, PidContent,
     ProcessInfo, ProcessPid, Response, Selection, StatusContent, StdinContent, TailContent, Target,

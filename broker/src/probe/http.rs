@@ -62,7 +62,9 @@ fn status(head: &[u8]) -> Option<u16> {
     let line = head.split(|&b| b == b'\n').next()?;
     let line = std::str::from_utf8(line).ok()?;
     let mut words = line.split_whitespace();
-    words.next().filter(|version| version.starts_with("HTTP/"))?;
+    words
+        .next()
+        .filter(|version| version.starts_with("HTTP/"))?;
     words.next()?.parse().ok()
 }
 
@@ -72,7 +74,10 @@ mod tests {
 
     #[test]
     fn urls_split_into_where_and_what() {
-        assert_eq!(split("http://127.0.0.1:8080/health"), ("127.0.0.1:8080", "/health"));
+        assert_eq!(
+            split("http://127.0.0.1:8080/health"),
+            ("127.0.0.1:8080", "/health")
+        );
         assert_eq!(split("http://example"), ("example", "/"));
         assert!(has_port("[::1]:80"));
         assert!(!has_port("[::1]"));

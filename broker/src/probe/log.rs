@@ -44,7 +44,10 @@ impl Reader {
             let read = file.take(len - *offset).read_to_end(&mut fresh);
             *offset += read.unwrap_or(0) as u64;
             partial.extend_from_slice(&fresh);
-            let complete = partial.iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1);
+            let complete = partial
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |at| at + 1);
             let lines: Vec<u8> = partial.drain(..complete).collect();
             if partial.len() > MAX_LINE {
                 partial.clear();
@@ -72,7 +75,10 @@ mod tests {
         let mut reader = Reader::new(std::slice::from_ref(&path));
         let pattern = "listening on port [0-9]+";
         assert!(reader.find(pattern).is_err(), "an old line matched");
-        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         file.write_all(b"listening on port 8").unwrap();
         assert!(reader.find(pattern).is_err(), "a partial line matched");
         file.write_all(b"0\n").unwrap();

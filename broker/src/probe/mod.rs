@@ -124,8 +124,10 @@ async fn once(probe: &Probe) -> Result<(), String> {
 }
 
 async fn connect(address: &str) -> Result<TcpStream, String> {
-    TcpStream::connect(address).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
-        _ => format!("cannot connect to {address}: {e}"),
-    })
+    TcpStream::connect(address)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+            _ => format!("cannot connect to {address}: {e}"),
+        })
 }

@@ -513,7 +513,10 @@ fn a_probe_that_succeeds_early_waits_for_startsecs() {
     assert_eq!(sim.on(Event::Ready).entered, vec![]);
     assert_eq!(sim.process.state, Starting);
     assert_eq!(sim.fire().entered, vec![Running]);
-    assert_eq!(sim.now - sim.process.started_at.unwrap(), Duration::from_secs(1));
+    assert_eq!(
+        sim.now - sim.process.started_at.unwrap(),
+        Duration::from_secs(1)
+    );
 }
 
 #[test]
@@ -532,7 +535,10 @@ fn not_ready_by_the_timeout_is_killed_and_counts_as_a_failed_start() {
     sim.started(7);
     assert_eq!(sim.fire().actions, vec![]);
     let out = sim.fire();
-    assert_eq!(sim.now - sim.process.started_at.unwrap(), Duration::from_secs(5));
+    assert_eq!(
+        sim.now - sim.process.started_at.unwrap(),
+        Duration::from_secs(5)
+    );
     assert_eq!(
         out.actions,
         vec![Action::Signal {
