@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use toml_edit::{Item, Value};
 
-use super::reader::{Ctx, Field};
+use super::reader::{Ctx, Field, Fields};
 use super::values::{self, expected, Problem, Read};
 
 /// Everything a program declares about readiness and health.
@@ -86,26 +86,14 @@ const HEALTH_KEYS: &[&str] = &[
 pub(super) fn read_ready(ctx: &mut Ctx, field: &Field) -> Option<Probe> {
     let table = ctx.table(field)?;
     let mut fields = ctx.split(table, &field.path, PROBE_KINDS, &[]);
-    let mut found = Vec::new();
-    for kind in PROBE_KINDS {
-        if let Some(entry) = fields.take(kind) {
-            found.push((*kind, entry));
-        }
-    }
-    probe_of(ctx, field, found)
+    probe_of(ctx, field, &mut fields)
 }
 
 /// `healthcheck = { http = "...", interval = "10s", ... }`.
 pub(super) fn read_healthcheck(ctx: &mut Ctx, field: &Field) -> Option<HealthCheck> {
     let table = ctx.table(field)?;
     let mut fields = ctx.split(table, &field.path, HEALTH_KEYS, &[]);
-    let mut found = Vec::new();
-    for kind in PROBE_KINDS {
-        if let Some(entry) = fields.take(kind) {
-            found.push((*kind, entry));
-        }
-    }
-    let probe = probe_of(ctx, field, found);
+    let probe = probe_of(ctx, field, &mut fields);
     let interval = ctx
         .value(&mut fields, "interval", positive_duration)
         .unwrap_or(DEFAULT_HEALTH_INTERVAL);
@@ -128,7 +116,11 @@ pub(super) fn read_healthcheck(ctx: &mut Ctx, field: &Field) -> Option<HealthChe
 }
 
 /// The one probe kind of a `ready` or `healthcheck` table.
-fn probe_of(ctx: &mut Ctx, table: &Field, found: Vec<(&str, Field)>) -> Option<Probe> {
+fn probe_of(ctx: &mut Ctx, table: &Field, fields: &mut Fields) -> Option<Probe> {
+    let found: Vec<(&str, Field)> = PROBE_KINDS
+        .iter()
+        .filter_map(|kind| Some((*kind, fields.take(kind)?)))
+        .collect();
     let kinds = "tcp = \"host:port\", http = \"http://host:port/path\" or log = \"regex\"";
     let [(kind, entry)] = <[_; 1]>::try_from(found)
         .map_err(|found: Vec<_>| {

@@ -577,10 +577,16 @@ impl Core {
         let state = self.table[i].process.state;
         let spawn_error = self.table[i].process.spawn_error.is_some();
         let name = self.table[i].name.clone();
+        self.complete_jobs(|job| job.settle(i, &name, state, spawn_error));
+    }
+
+    /// Tells every job something with `tell`, which says whether that
+    /// completed the job's current phase; moves those jobs on.
+    fn complete_jobs(&mut self, mut tell: impl FnMut(&mut Job) -> bool) {
         let mut done = Vec::new();
         let mut j = 0;
         while j < self.jobs.len() {
-            if self.jobs[j].settle(i, &name, state, spawn_error) {
+            if tell(&mut self.jobs[j]) {
                 done.push(self.jobs.swap_remove(j));
             } else {
                 j += 1;

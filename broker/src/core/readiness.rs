@@ -123,18 +123,7 @@ impl Core {
     fn fail_jobs(&mut self, i: usize, message: &str) {
         let state = self.table[i].process.state;
         let name = self.table[i].name.clone();
-        let mut done = Vec::new();
-        let mut j = 0;
-        while j < self.jobs.len() {
-            if self.jobs[j].fail(i, &name, state, message) {
-                done.push(self.jobs.swap_remove(j));
-            } else {
-                j += 1;
-            }
-        }
-        for job in done {
-            self.advance(job);
-        }
+        self.complete_jobs(|job| job.fail(i, &name, state, message));
     }
 
     /// The processes that also stop when `selected` stop: those of every
@@ -199,19 +188,23 @@ impl Core {
         if !proc.def.redirect_stderr {
             logs.push(self.config.log_path(&proc.def, &proc.name, Stream::Stderr));
         }
-        let reports = self.probe_reports.sender.clone();
-        let name = proc.name.clone();
+        let reporter = probe::Reporter {
+            name: proc.name.clone(),
+            pid,
+            purpose,
+            reports: self.probe_reports.sender.clone(),
+        };
         let readiness = &proc.def.readiness;
         let running = match purpose {
             Purpose::Ready => {
                 proc.watch.ready_error = None;
                 let probe = readiness.ready.clone().expect("checked above");
-                probe::ready(probe, readiness.ready_interval, logs, name, pid, reports)
+                probe::ready(probe, readiness.ready_interval, logs, reporter)
             }
             Purpose::Health => {
                 proc.watch.health = Default::default();
                 let check = readiness.healthcheck.clone().expect("checked above");
-                probe::health(check, logs, name, pid, reports)
+                probe::health(check, logs, reporter)
             }
         };
         proc.watch.probe = Some((purpose, running));

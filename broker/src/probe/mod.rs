@@ -46,63 +46,63 @@ pub type LogFiles = Vec<PathBuf>;
 
 /// Probes until the process is ready: reports each failure (for `status`)
 /// and the first success, then ends.
-pub fn ready(
-    probe: Probe,
-    interval: Duration,
-    logs: LogFiles,
-    name: String,
-    pid: i32,
-    reports: mpsc::UnboundedSender<Report>,
-) -> Running {
-    Running(tokio::spawn(async move {
-        let mut reader = log::Reader::new(&logs);
-        loop {
-            let outcome = match &probe {
-                Probe::Log(pattern) => reader.find(pattern),
-                other => within(interval, once(other)).await,
-            };
-            let ready = outcome.is_ok();
-            let report = Report {
-                name: name.clone(),
-                pid,
-                purpose: Purpose::Ready,
-                outcome,
-            };
-            if reports.send(report).is_err() || ready {
-                return;
-            }
-            tokio::time::sleep(interval).await;
-        }
-    }))
+pub fn ready(probe: Probe, interval: Duration, logs: LogFiles, reporter: Reporter) -> Running {
+    let schedule = Schedule {
+        first: Duration::ZERO,
+        interval,
+        timeout: interval,
+    };
+    Running(tokio::spawn(repeat(probe, schedule, logs, reporter)))
 }
 
 /// Checks every `interval` while the process runs, reporting every answer.
-pub fn health(
-    check: HealthCheck,
-    logs: LogFiles,
-    name: String,
-    pid: i32,
-    reports: mpsc::UnboundedSender<Report>,
-) -> Running {
-    Running(tokio::spawn(async move {
-        let mut reader = log::Reader::new(&logs);
-        loop {
-            tokio::time::sleep(check.interval).await;
-            let outcome = match &check.probe {
-                Probe::Log(pattern) => reader.find(pattern),
-                other => within(check.timeout, once(other)).await,
-            };
-            let report = Report {
-                name: name.clone(),
-                pid,
-                purpose: Purpose::Health,
-                outcome,
-            };
-            if reports.send(report).is_err() {
-                return;
-            }
+pub fn health(check: HealthCheck, logs: LogFiles, reporter: Reporter) -> Running {
+    let schedule = Schedule {
+        first: check.interval,
+        interval: check.interval,
+        timeout: check.timeout,
+    };
+    Running(tokio::spawn(repeat(check.probe, schedule, logs, reporter)))
+}
+
+/// When a probe runs: after `first`, then every `interval`, each attempt
+/// limited to `timeout`.
+struct Schedule {
+    first: Duration,
+    interval: Duration,
+    timeout: Duration,
+}
+
+/// Where a probe's answers go, and what they are about.
+pub struct Reporter {
+    pub name: String,
+    pub pid: i32,
+    pub purpose: Purpose,
+    pub reports: mpsc::UnboundedSender<Report>,
+}
+
+/// Runs `probe` on `schedule` until the core goes away or, for a ready
+/// probe, it succeeds.
+async fn repeat(probe: Probe, schedule: Schedule, logs: LogFiles, reporter: Reporter) {
+    let mut reader = log::Reader::new(&logs);
+    tokio::time::sleep(schedule.first).await;
+    loop {
+        let outcome = match &probe {
+            Probe::Log(pattern) => reader.find(pattern),
+            other => within(schedule.timeout, once(other)).await,
+        };
+        let done = reporter.purpose == Purpose::Ready && outcome.is_ok();
+        let report = Report {
+            name: reporter.name.clone(),
+            pid: reporter.pid,
+            purpose: reporter.purpose,
+            outcome,
+        };
+        if reporter.reports.send(report).is_err() || done {
+            return;
         }
-    }))
+        tokio::time::sleep(schedule.interval).await;
+    }
 }
 
 async fn within(
