@@ -18,4 +18,14 @@ pub struct Watch {
     pub ready_error: Option<String>,
     /// Since the process last became RUNNING.
     pub health: Health,
+    /// The notify socket's listener (`ready = { notify = true }`), kept
+    /// from spawn to spawn.
+    pub notify: Option<probe::Running>,
+    /// The last `STATUS=` the process sent.
+    pub notify_status: Option<String>,
+    /// The `watchdog` timer while RUNNING, started over at each
+    /// `WATCHDOG=1`.
+    pub watchdog: Option<probe::Running>,
+    /// Datagrams that arrived before the pid was known.
+    pub early: Vec<probe::Notified>,
 }

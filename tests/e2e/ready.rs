@@ -369,3 +369,56 @@ fn switches(pid: i32) -> u64 {
     }
     total
 }
+
+#[test]
+fn a_notify_program_is_running_once_it_says_ready_and_shows_its_status() {
+    let d = TestDaemon::start(
+        r#"
+[programs.worker]
+command = "@PROG@"
+args = ["--print-env", "NOTIFY_SOCKET", "--after-ms", "300", "--notify", "STATUS=Serving 3 queues", "--notify", "READY=1"]
+ready = { notify = true }
+startsecs = 0
+"#,
+    );
+    let process = d.wait_state("worker", "RUNNING", WAIT);
+    assert_eq!(process["ready"], true, "{process}");
+    assert_eq!(process["notify_status"], "Serving 3 queues", "{process}");
+    let out = d.ctl(&["status", "worker"]);
+    assert!(out.stdout.contains(", \"Serving 3 queues\""), "{out:?}");
+    let socket = d.dir().join("logs/notify/worker.sock");
+    d.wait_log_line(
+        "worker.stdout",
+        &format!("env:NOTIFY_SOCKET={}", socket.display()),
+    );
+}
+
+#[test]
+fn a_program_that_stops_pinging_its_watchdog_is_restarted() {
+    let d = TestDaemon::start(
+        r#"
+[programs.pinger]
+command = "@PROG@"
+args = ["--notify", "READY=1", "--watchdog-ms", "100"]
+ready = { notify = true, watchdog = "1s" }
+startsecs = 0
+[programs.silent]
+command = "@PROG@"
+args = ["--notify", "READY=1"]
+ready = { notify = true, watchdog = "1s" }
+startsecs = 0
+"#,
+    );
+    d.wait_state("pinger", "RUNNING", WAIT);
+    let silent = d.wait_state("silent", "RUNNING", WAIT)["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    let pinger = d.pid("pinger");
+    d.wait_new_pid("silent", silent, WAIT);
+    let log = d.file_text("taskmasterd.log");
+    assert!(
+        log.contains("silent: restarting it: its watchdog ran out"),
+        "{log}"
+    );
+    assert_eq!(d.pid("pinger"), pinger, "the pinging program keeps running");
+}

@@ -44,6 +44,10 @@
 //! --http PORT FILE        answer HTTP GETs on 127.0.0.1:PORT from now on,
 //!                         with the status code written in FILE (200 when
 //!                         FILE is missing): a test turns it to 500
+//! --notify TEXT           send TEXT (`READY=1`) as one datagram to
+//!                         $NOTIFY_SOCKET (sd_notify)
+//! --watchdog-ms MS        send WATCHDOG=1 every MS milliseconds from now
+//!                         on, in the background
 //! --sleep SECS            sleep SECS (fractions allowed) instead of forever
 //! --exit CODE             exit status
 //! ```
@@ -238,6 +242,17 @@ fn run(args: &[String]) -> Result<Run, String> {
                 let file = value()?;
                 std::thread::spawn(move || serve_http(&listener, &file));
             }
+            "--notify" => notify(&value()?)?,
+            "--watchdog-ms" => {
+                let ms = value()?;
+                let ms: u64 = ms
+                    .parse()
+                    .map_err(|_| format!("bad --watchdog-ms '{ms}'"))?;
+                std::thread::spawn(move || loop {
+                    let _ = notify("WATCHDOG=1");
+                    std::thread::sleep(Duration::from_millis(ms));
+                });
+            }
             "--exit" => {
                 let code = value()?;
                 run.exit = code.parse().map_err(|_| format!("bad --exit '{code}'"))?;
@@ -393,4 +408,13 @@ fn serve_http(listener: &std::net::TcpListener, file: &str) {
         );
         let _ = (&stream).write_all(answer.as_bytes());
     }
+}
+
+fn notify(text: &str) -> Result<(), String> {
+    let path = std::env::var("NOTIFY_SOCKET").map_err(|_| "NOTIFY_SOCKET is not set")?;
+    let socket = std::os::unix::net::UnixDatagram::unbound().map_err(|e| e.to_string())?;
+    socket
+        .send_to(text.as_bytes(), &path)
+        .map_err(|e| format!("cannot send to {path}: {e}"))?;
+    Ok(())
 }

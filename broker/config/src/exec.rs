@@ -87,6 +87,10 @@ impl Config {
         env.insert("TASKMASTER_PROCESS_NAME", name);
         env.insert("TASKMASTER_GROUP_NAME", group);
         env.insert("TASKMASTER_SERVER_URL", &server_url);
+        let notify_socket = self.notify_socket(name);
+        if program.readiness.ready == Some(crate::Probe::Notify) {
+            env.insert("NOTIFY_SOCKET", notify_socket.to_str().unwrap_or_default());
+        }
         ExecSpec {
             name: name.to_string(),
             command: program.command.clone(),

@@ -176,7 +176,11 @@ fn program_change(old: &Config, a: &Program, new: &Config, b: &Program) -> Chang
             "depends_on",
             a.readiness.depends_on != b.readiness.depends_on,
         ),
-        ("ready", a.readiness.ready != b.readiness.ready),
+        (
+            "ready",
+            (&a.readiness.ready, a.readiness.watchdog)
+                != (&b.readiness.ready, b.readiness.watchdog),
+        ),
         (
             "ready_timeout",
             a.readiness.ready_timeout != b.readiness.ready_timeout,

@@ -344,12 +344,15 @@ fn read_readiness(ctx: &mut Ctx, fields: &mut Fields) -> Readiness {
         }
         None => (Vec::new(), None),
     };
+    let (ready, watchdog) = match fields.take("ready") {
+        Some(field) => readiness::read_ready(ctx, &field),
+        None => (None, None),
+    };
     Readiness {
         depends_on,
         depends_place,
-        ready: fields
-            .take("ready")
-            .and_then(|field| readiness::read_ready(ctx, &field)),
+        ready,
+        watchdog,
         ready_timeout: fields
             .take("ready_timeout")
             .and_then(|field| readiness::read_positive_duration(ctx, &field)),

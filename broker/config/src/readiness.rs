@@ -24,6 +24,10 @@ pub struct Readiness {
     /// `ready_interval`: time between two ready probes; default 1 s.
     pub ready_interval: Duration,
     pub healthcheck: Option<HealthCheck>,
+    /// `watchdog` of `ready = { notify = true, watchdog = "10s" }`: a
+    /// RUNNING process that sends no `WATCHDOG=1` for this long is
+    /// unhealthy, and restarted.
+    pub watchdog: Option<Duration>,
     /// Where `depends_on` is written, for the errors found once every
     /// file is read.
     pub depends_place: Option<super::depends::Place>,
@@ -37,6 +41,7 @@ impl Default for Readiness {
             ready_timeout: None,
             ready_interval: DEFAULT_READY_INTERVAL,
             healthcheck: None,
+            watchdog: None,
             depends_place: None,
         }
     }
@@ -51,6 +56,8 @@ pub enum Probe {
     Http(String),
     /// A line of the program's stdout or stderr matches this regex.
     Log(String),
+    /// The program writes `READY=1` to `$NOTIFY_SOCKET` (sd_notify).
+    Notify,
 }
 
 /// `healthcheck`: a probe repeated every `interval` while RUNNING.
@@ -78,22 +85,43 @@ const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(10);
 const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_HEALTH_RETRIES: u32 = 3;
 const PROBE_KINDS: &[&str] = &["tcp", "http", "log"];
+const READY_KINDS: &[&str] = &["tcp", "http", "log", "notify"];
+const READY_KEYS: &[&str] = &["tcp", "http", "log", "notify", "watchdog"];
 const HEALTH_KEYS: &[&str] = &[
-    "tcp", "http", "log", "interval", "timeout", "retries", "action",
+    "tcp", "http", "log", "notify", "interval", "timeout", "retries", "action",
 ];
 
-/// `ready = { tcp = "127.0.0.1:5432" }`.
-pub(super) fn read_ready(ctx: &mut Ctx, field: &Field) -> Option<Probe> {
-    let table = ctx.table(field)?;
-    let mut fields = ctx.split(table, &field.path, PROBE_KINDS, &[]);
-    probe_of(ctx, field, &mut fields)
+/// `ready = { tcp = "127.0.0.1:5432" }`, or `{ notify = true, watchdog =
+/// "10s" }`: the probe and the watchdog.
+pub(super) fn read_ready(ctx: &mut Ctx, field: &Field) -> (Option<Probe>, Option<Duration>) {
+    let Some(table) = ctx.table(field) else {
+        return (None, None);
+    };
+    let mut fields = ctx.split(table, &field.path, READY_KEYS, &[]);
+    let watchdog = fields.take("watchdog");
+    let probe = probe_of(ctx, field, &mut fields, READY_KINDS);
+    let watchdog = watchdog.and_then(|entry| {
+        if probe.as_ref().is_some_and(|p| *p != Probe::Notify) {
+            let message = "watchdog needs notify = true (the program sends WATCHDOG=1 to \
+                           $NOTIFY_SOCKET); for other probes use healthcheck";
+            ctx.error(entry.span.clone(), &entry.path, message);
+            return None;
+        }
+        ctx.read(&entry, positive_duration)
+    });
+    (probe, watchdog)
 }
 
 /// `healthcheck = { http = "...", interval = "10s", ... }`.
 pub(super) fn read_healthcheck(ctx: &mut Ctx, field: &Field) -> Option<HealthCheck> {
     let table = ctx.table(field)?;
     let mut fields = ctx.split(table, &field.path, HEALTH_KEYS, &[]);
-    let probe = probe_of(ctx, field, &mut fields);
+    if let Some(notify) = fields.take("notify") {
+        let message = "a health check cannot be notify; set ready = { notify = true, \
+                       watchdog = \"10s\" } and have the program send WATCHDOG=1";
+        ctx.error(notify.span.clone(), &notify.path, message);
+    }
+    let probe = probe_of(ctx, field, &mut fields, PROBE_KINDS);
     let interval = ctx
         .value(&mut fields, "interval", positive_duration)
         .unwrap_or(DEFAULT_HEALTH_INTERVAL);
@@ -116,8 +144,13 @@ pub(super) fn read_healthcheck(ctx: &mut Ctx, field: &Field) -> Option<HealthChe
 }
 
 /// The one probe kind of a `ready` or `healthcheck` table.
-fn probe_of(ctx: &mut Ctx, table: &Field, fields: &mut Fields) -> Option<Probe> {
-    let found: Vec<(&str, Field)> = PROBE_KINDS
+fn probe_of(
+    ctx: &mut Ctx,
+    table: &Field,
+    fields: &mut Fields,
+    kinds_allowed: &[&'static str],
+) -> Option<Probe> {
+    let found: Vec<(&str, Field)> = kinds_allowed
         .iter()
         .filter_map(|kind| Some((*kind, fields.take(kind)?)))
         .collect();
@@ -140,7 +173,17 @@ fn probe_of(ctx: &mut Ctx, table: &Field, fields: &mut Fields) -> Option<Probe> 
     match kind {
         "tcp" => ctx.read(&entry, tcp_address).map(Probe::Tcp),
         "http" => ctx.read(&entry, http_url).map(Probe::Http),
+        "notify" => ctx.read(&entry, notify_true).map(|()| Probe::Notify),
         _ => ctx.read(&entry, log_pattern).map(Probe::Log),
+    }
+}
+
+fn notify_true(item: &Item) -> Read<()> {
+    match values::boolean(item)? {
+        true => Ok(()),
+        false => Err(Problem::new(
+            "notify = false is no probe: write notify = true, or remove ready",
+        )),
     }
 }
 
@@ -264,6 +307,22 @@ impl std::fmt::Display for Probe {
             Probe::Tcp(address) => write!(f, "tcp {address}"),
             Probe::Http(url) => write!(f, "http {url}"),
             Probe::Log(pattern) => write!(f, "log /{pattern}/"),
+            Probe::Notify => write!(f, "notify READY=1"),
         }
+    }
+}
+
+impl super::Config {
+    /// `$NOTIFY_SOCKET` of process `name` when its program has `ready = {
+    /// notify = true }`: a datagram socket the broker binds in `notify/`
+    /// under `childlogdir` (a directory the broker's user may write, which
+    /// taskmasterd checks at start), named after the process. Derived from
+    /// the config alone, so that taskmasterd sets it in the environment
+    /// from its own reading and the broker binds the same path.
+    pub fn notify_socket(&self, process_name: &str) -> std::path::PathBuf {
+        self.daemon
+            .childlogdir
+            .join("notify")
+            .join(format!("{}.sock", process_name.replace(':', "_")))
     }
 }

@@ -238,6 +238,9 @@ pub struct ReadinessInfo {
     /// Why a start is held back: `db is FATAL`, `db is STARTING`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_for: Option<String>,
+    /// The last `STATUS=` a `notify` program sent, while it lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_status: Option<String>,
 }
 
 /// Content of `start`, `stop`, `restart` and `signal`: one result per process.

@@ -184,7 +184,7 @@ impl Core {
                 Some(request) = clients.recv() => self.on_request(request),
                 Some(()) = self.config_changes.receiver.recv() => self.reload(None, "the config file changed"),
                 Some(notice) = self.pump_notices.receiver.recv() => self.on_capture_notice(notice),
-                Some(report) = self.probe_reports.receiver.recv() => self.on_probe(report),
+                Some(message) = self.probe_reports.receiver.recv() => self.on_probe_message(message),
                 () = sleep_until(deadline) => self.on_deadlines(),
             }
         }
@@ -295,6 +295,7 @@ impl Core {
                     self.log
                         .info(&format!("spawned: '{}' with pid {pid}", self.table[i].name));
                     self.dispatch(i, Event::Spawned { pid });
+                    self.replay_notifications(i);
                 }
             }
             ToBroker::SpawnFailed { id, error } => {
@@ -536,6 +537,7 @@ impl Core {
         if let Some(def) = self.table[i].pending.take() {
             self.table[i].def = def;
         }
+        self.prepare_notify(i);
         let id = self.next_spawn_id;
         self.next_spawn_id += 1;
         // taskmasterd reads the command, user and environment from the

@@ -9,14 +9,17 @@ use crate::jobs::{Job, Phase, PhaseKind};
 use crate::probe::{self, Purpose, Report};
 use crate::state::Event;
 use crate::targets::Selected;
-use taskmaster_config::{HealthAction, LogLevel, Stream};
+use taskmaster_config::{HealthAction, LogLevel, Probe, Stream};
 use taskmaster_protocol::{EventBody, ProcessState, ReadinessInfo};
 use tokio::sync::mpsc;
 
+/// Datagrams kept from a process whose pid is not known yet.
+const MAX_EARLY: usize = 16;
+
 /// The probes' answers, for the core's loop.
 pub(super) struct ProbeReports {
-    pub sender: mpsc::UnboundedSender<Report>,
-    pub receiver: mpsc::UnboundedReceiver<Report>,
+    pub sender: mpsc::UnboundedSender<probe::Message>,
+    pub receiver: mpsc::UnboundedReceiver<probe::Message>,
 }
 
 impl ProbeReports {
@@ -161,15 +164,31 @@ impl Core {
 
     /// Starts, replaces or ends the probe of process `i` for its state: the
     /// ready probe while STARTING with a pid, the health check while
-    /// RUNNING, nothing otherwise.
+    /// RUNNING, nothing otherwise; and the watchdog while RUNNING.
     pub(super) fn refresh_probe(&mut self, i: usize) {
+        let proc = &mut self.table[i];
+        let running = proc.process.state == ProcessState::Running && proc.process.pid.is_some();
+        let readiness = &proc.def.readiness;
+        if readiness.ready != Some(Probe::Notify) {
+            proc.watch.notify = None;
+        }
+        match (running, readiness.watchdog, proc.process.pid) {
+            (true, Some(limit), Some(pid)) if proc.watch.watchdog.is_none() => {
+                let reporter = self.reporter(i, pid, Purpose::Watchdog);
+                self.table[i].watch.watchdog = Some(probe::watchdog(limit, reporter));
+            }
+            (true, Some(_), _) => {}
+            _ => proc.watch.watchdog = None,
+        }
         let proc = &self.table[i];
         let p = &proc.process;
         let readiness = &proc.def.readiness;
+        let polled = readiness
+            .ready
+            .as_ref()
+            .is_some_and(|r| *r != Probe::Notify);
         let wanted = match (p.state, p.pid) {
-            (ProcessState::Starting, Some(_)) if readiness.ready.is_some() && !p.ready => {
-                Some(Purpose::Ready)
-            }
+            (ProcessState::Starting, Some(_)) if polled && !p.ready => Some(Purpose::Ready),
             (ProcessState::Running, Some(_)) if readiness.healthcheck.is_some() => {
                 Some(Purpose::Health)
             }
@@ -179,39 +198,71 @@ impl Core {
         if wanted == current {
             return;
         }
-        let proc = &mut self.table[i];
-        proc.watch.probe = None;
-        let (Some(purpose), Some(pid)) = (wanted, proc.process.pid) else {
+        self.table[i].watch.probe = None;
+        let (Some(purpose), Some(pid)) = (wanted, self.table[i].process.pid) else {
             return;
         };
+        let reporter = self.reporter(i, pid, purpose);
+        let proc = &mut self.table[i];
         let mut logs = vec![self.config.log_path(&proc.def, &proc.name, Stream::Stdout)];
         if !proc.def.redirect_stderr {
             logs.push(self.config.log_path(&proc.def, &proc.name, Stream::Stderr));
         }
-        let reporter = probe::Reporter {
-            name: proc.name.clone(),
-            pid,
-            purpose,
-            reports: self.probe_reports.sender.clone(),
-        };
         let readiness = &proc.def.readiness;
-        let running = match purpose {
-            Purpose::Ready => {
+        let running = match (&readiness.ready, &readiness.healthcheck, purpose) {
+            (Some(probe), _, Purpose::Ready) => {
                 proc.watch.ready_error = None;
-                let probe = readiness.ready.clone().expect("checked above");
-                probe::ready(probe, readiness.ready_interval, logs, reporter)
+                probe::ready(probe.clone(), readiness.ready_interval, logs, reporter)
             }
-            Purpose::Health => {
+            (_, Some(check), _) => {
                 proc.watch.health = Default::default();
-                let check = readiness.healthcheck.clone().expect("checked above");
-                probe::health(check, logs, reporter)
+                probe::health(check.clone(), logs, reporter)
             }
+            _ => return,
         };
         proc.watch.probe = Some((purpose, running));
     }
 
+    fn reporter(&self, i: usize, pid: i32, purpose: Purpose) -> probe::Reporter {
+        probe::Reporter {
+            name: self.table[i].name.clone(),
+            pid,
+            purpose,
+            reports: self.probe_reports.sender.clone(),
+        }
+    }
+
+    /// Before a spawn of process `i` with `ready = { notify = true }`: its
+    /// socket, so that the program finds it from its first instruction.
+    pub(super) fn prepare_notify(&mut self, i: usize) {
+        let proc = &self.table[i];
+        if proc.def.readiness.ready != Some(Probe::Notify) || proc.watch.notify.is_some() {
+            return;
+        }
+        let path = self.config.notify_socket(&proc.name);
+        let sender = self.probe_reports.sender.clone();
+        match probe::listen_notify(&path, proc.name.clone(), sender) {
+            Ok(listener) => self.table[i].watch.notify = Some(listener),
+            Err(error) => {
+                let name = proc.name.clone();
+                self.log.error(&format!(
+                    "{name}: no notify socket, so it cannot say READY=1: {error}"
+                ));
+                self.table[i].watch.ready_error = Some(error);
+            }
+        }
+    }
+
+    /// What the probe tasks say.
+    pub(super) fn on_probe_message(&mut self, message: probe::Message) {
+        match message {
+            probe::Message::Answer(report) => self.on_probe(report),
+            probe::Message::Notify(notified) => self.on_notify(notified),
+        }
+    }
+
     /// A probe answered.
-    pub(super) fn on_probe(&mut self, report: Report) {
+    fn on_probe(&mut self, report: Report) {
         let Some(i) = self.table.named(&report.name) else {
             return;
         };
@@ -219,16 +270,77 @@ impl Core {
             return;
         }
         match (report.purpose, report.outcome) {
-            (Purpose::Ready, Ok(())) => {
-                let proc = &mut self.table[i];
-                proc.watch.probe = None;
-                proc.watch.ready_error = None;
-                let line = format!("{}: ready ({})", proc.name, probe_text(proc));
-                self.log.info(&line);
-                self.dispatch(i, Event::Ready);
-            }
+            (Purpose::Ready, Ok(())) => self.ready(i),
             (Purpose::Ready, Err(error)) => self.table[i].watch.ready_error = Some(error),
             (Purpose::Health, outcome) => self.on_health(i, outcome),
+            (Purpose::Watchdog, outcome) => {
+                let error = outcome.err().unwrap_or_default();
+                let name = self.table[i].name.clone();
+                let health = format!("unhealthy ({error})");
+                self.log.warn(&format!("{name}: {health} (watchdog)"));
+                self.publish(EventBody::Health {
+                    name,
+                    healthy: false,
+                    health,
+                });
+                self.table[i].watch.watchdog = None;
+                self.act_on_health(i, HealthAction::Restart, "its watchdog ran out");
+            }
+        }
+    }
+
+    fn ready(&mut self, i: usize) {
+        let proc = &mut self.table[i];
+        proc.watch.probe = None;
+        proc.watch.ready_error = None;
+        let line = format!("{}: ready ({})", proc.name, probe_text(proc));
+        self.log.info(&line);
+        self.dispatch(i, Event::Ready);
+    }
+
+    /// A datagram on a process's notify socket.
+    fn on_notify(&mut self, notified: probe::Notified) {
+        let Some(i) = self.table.named(&notified.name) else {
+            return;
+        };
+        let name = self.table[i].name.clone();
+        let Some(pid) = self.table[i].process.pid else {
+            // Sent before taskmasterd's `Spawned` reached us: judged once
+            // the pid is known.
+            let proc = &mut self.table[i];
+            if proc.process.spawning && proc.watch.early.len() < MAX_EARLY {
+                proc.watch.early.push(notified);
+            }
+            return;
+        };
+        if !notified.sender.is_some_and(|sender| belongs(sender, pid)) {
+            let sender = notified.sender.unwrap_or_default();
+            return self.log.warn(&format!(
+                "{name}: ignored a notification from pid {sender}, which is not {name} (pid {pid}) \
+                 nor in its session"
+            ));
+        }
+        for (key, value) in notified.fields {
+            match (key.as_str(), value.as_str()) {
+                ("READY", "1") if self.table[i].process.state == ProcessState::Starting => {
+                    self.ready(i);
+                }
+                ("STATUS", _) => self.table[i].watch.notify_status = Some(value),
+                ("STOPPING", "1") => self.log.info(&format!("{name}: says it is stopping")),
+                ("WATCHDOG", "1") => {
+                    // The timer starts over.
+                    self.table[i].watch.watchdog = None;
+                    self.refresh_probe(i);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Once process `i` has its pid: the datagrams it sent before.
+    pub(super) fn replay_notifications(&mut self, i: usize) {
+        for notified in std::mem::take(&mut self.table[i].watch.early) {
+            self.on_notify(notified);
         }
     }
 
@@ -257,45 +369,57 @@ impl Core {
             }
         };
         self.publish(EventBody::Health {
-            name: name.clone(),
+            name,
             healthy: change == Change::Recovered,
             health,
         });
-        if !act {
-            return;
+        if act {
+            let why = format!("{} consecutive failed health checks", check.retries);
+            self.act_on_health(i, check.action, &why);
         }
+    }
+
+    /// Restarts or stops process `i` because it is unhealthy (`why`).
+    fn act_on_health(&mut self, i: usize, action: HealthAction, why: &str) {
         let member = vec![Selected {
             index: i,
             explicit: false,
         }];
-        let phases = match check.action {
+        let (what, phases) = match action {
             HealthAction::None => return,
-            HealthAction::Stop => vec![Phase {
-                kind: PhaseKind::Stop,
-                members: member,
-            }],
-            HealthAction::Restart => vec![
-                Phase {
+            HealthAction::Stop => (
+                "stopping",
+                vec![Phase {
                     kind: PhaseKind::Stop,
-                    members: member.clone(),
-                },
-                Phase {
-                    kind: PhaseKind::Start,
                     members: member,
-                },
-            ],
+                }],
+            ),
+            HealthAction::Restart => (
+                "restarting",
+                vec![
+                    Phase {
+                        kind: PhaseKind::Stop,
+                        members: member.clone(),
+                    },
+                    Phase {
+                        kind: PhaseKind::Start,
+                        members: member,
+                    },
+                ],
+            ),
         };
-        let what = match check.action {
-            HealthAction::Stop => "stopping",
-            _ => "restarting",
-        };
-        let line = format!(
-            "{name}: {what} it: {} consecutive failed health checks (healthcheck action)",
-            check.retries
-        );
+        let name = &self.table[i].name;
+        let line = format!("{name}: {what} it: {why} (healthcheck action)");
         self.log.log(LogLevel::Warn, &line);
         self.advance(Job::new(None, phases));
     }
+}
+
+/// Whether `sender` is the process `pid` or in its session: programs run
+/// in sessions of their own, so a helper the program forks may notify too.
+fn belongs(sender: i32, pid: i32) -> bool {
+    use nix::unistd::{getsid, Pid};
+    sender == pid || getsid(Some(Pid::from_raw(sender))).is_ok_and(|sid| sid.as_raw() == pid)
 }
 
 fn probe_text(proc: &crate::proc::Proc) -> String {
@@ -329,10 +453,19 @@ impl Core {
         if let Some(health) = health.as_ref().filter(|h| h.starts_with("unhealthy")) {
             description.push_str(&format!(", {health}"));
         }
+        if let Some(text) = proc
+            .watch
+            .notify_status
+            .as_ref()
+            .filter(|_| p.pid.is_some())
+        {
+            description.push_str(&format!(", \"{text}\""));
+        }
         ReadinessInfo {
             ready,
             health,
             waiting_for: proc.watch.waiting.clone(),
+            notify_status: proc.watch.notify_status.clone().filter(|_| p.pid.is_some()),
         }
     }
 }

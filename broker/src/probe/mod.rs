@@ -7,6 +7,9 @@
 
 mod http;
 mod log;
+mod notify;
+
+pub use notify::{listen as listen_notify, Notified};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,6 +23,15 @@ use tokio::task::JoinHandle;
 pub enum Purpose {
     Ready,
     Health,
+    /// `watchdog`: the time since the last `WATCHDOG=1` ran out.
+    Watchdog,
+}
+
+/// What the probe tasks tell the core.
+#[derive(Debug)]
+pub enum Message {
+    Answer(Report),
+    Notify(Notified),
 }
 
 /// One answer of a probe about process `name` with pid `pid`.
@@ -65,6 +77,25 @@ pub fn health(check: HealthCheck, logs: LogFiles, reporter: Reporter) -> Running
     Running(tokio::spawn(repeat(check.probe, schedule, logs, reporter)))
 }
 
+/// Reports a failure each time `limit` passes; the core replaces it at
+/// each `WATCHDOG=1`.
+pub fn watchdog(limit: Duration, reporter: Reporter) -> Running {
+    Running(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(limit).await;
+            let report = Report {
+                name: reporter.name.clone(),
+                pid: reporter.pid,
+                purpose: Purpose::Watchdog,
+                outcome: Err(format!("no WATCHDOG=1 for {} s", limit.as_secs_f64())),
+            };
+            if reporter.reports.send(Message::Answer(report)).is_err() {
+                return;
+            }
+        }
+    }))
+}
+
 /// When a probe runs: after `first`, then every `interval`, each attempt
 /// limited to `timeout`.
 struct Schedule {
@@ -78,7 +109,7 @@ pub struct Reporter {
     pub name: String,
     pub pid: i32,
     pub purpose: Purpose,
-    pub reports: mpsc::UnboundedSender<Report>,
+    pub reports: mpsc::UnboundedSender<Message>,
 }
 
 /// Runs `probe` on `schedule` until the core goes away or, for a ready
@@ -89,6 +120,8 @@ async fn repeat(probe: Probe, schedule: Schedule, logs: LogFiles, reporter: Repo
     loop {
         let outcome = match &probe {
             Probe::Log(pattern) => reader.find(pattern),
+            // The program tells; nothing to ask (see notify.rs).
+            Probe::Notify => return,
             other => within(schedule.timeout, once(other)).await,
         };
         let done = reporter.purpose == Purpose::Ready && outcome.is_ok();
@@ -98,7 +131,7 @@ async fn repeat(probe: Probe, schedule: Schedule, logs: LogFiles, reporter: Repo
             purpose: reporter.purpose,
             outcome,
         };
-        if reporter.reports.send(report).is_err() || done {
+        if reporter.reports.send(Message::Answer(report)).is_err() || done {
             return;
         }
         tokio::time::sleep(schedule.interval).await;
@@ -119,7 +152,7 @@ async fn once(probe: &Probe) -> Result<(), String> {
     match probe {
         Probe::Tcp(address) => connect(address).await.map(drop),
         Probe::Http(url) => http::get(url).await,
-        Probe::Log(_) => Ok(()),
+        Probe::Log(_) | Probe::Notify => Ok(()),
     }
 }
 
