@@ -191,6 +191,24 @@ mod tests {
     }
 
     #[test]
+    fn a_notify_program_gets_its_own_notify_socket() {
+        let config = config(
+            "[taskmasterd]\nchildlogdir = '/var/log/tm'\n\
+             [programs.w]\ncommand = '/bin/w'\nnumprocs = 2\nready = { notify = true }\n\
+             [programs.plain]\ncommand = '/bin/p'\n",
+        );
+        let notify = |name: &str| {
+            let spec = config.exec_spec(name).expect("defined");
+            spec.env
+                .into_iter()
+                .find(|(key, _)| key == "NOTIFY_SOCKET")
+                .map(|(_, value)| value)
+        };
+        assert_eq!(notify("w:1").as_deref(), Some("/var/log/tm/notify/w_1.sock"));
+        assert_eq!(notify("plain"), None);
+    }
+
+    #[test]
     fn the_spec_has_the_instance_filled_in_and_the_environment_merged() {
         let config = config(
             "[taskmasterd.env]\nA = 'daemon'\nB = 'daemon'\n\

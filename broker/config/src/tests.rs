@@ -1299,3 +1299,21 @@ fn dependency_errors_name_the_cycle_and_the_lines() {
         "t.toml:5: programs.api.depends_on: no program or group 'wbe'; did you mean 'web'?"
     );
 }
+
+#[test]
+fn notify_and_its_watchdog_belong_to_ready() {
+    let config = parse(
+        "[programs.a]\ncommand = \"/bin/a\"\nready = { notify = true, watchdog = \"10s\" }\n",
+    );
+    let a = &config.programs["a"].readiness;
+    assert_eq!(a.ready, Some(Probe::Notify));
+    assert_eq!(a.watchdog, Some(Duration::from_secs(10)));
+    let message = error(
+        "[programs.a]\ncommand = \"/bin/a\"\nready = { tcp = \"h:1\", watchdog = \"10s\" }\n",
+    );
+    assert!(message.contains("watchdog needs notify = true"), "{message}");
+    let all = errors("[programs.a]\ncommand = \"/bin/a\"\nhealthcheck = { notify = true }\n");
+    assert!(all[0].contains("a health check cannot be notify"), "{all:?}");
+    let message = error("[programs.a]\ncommand = \"/bin/a\"\nready = { notify = false }\n");
+    assert!(message.contains("notify = false is no probe"), "{message}");
+}
