@@ -422,3 +422,50 @@ startsecs = 0
     );
     assert_eq!(d.pid("pinger"), pinger, "the pinging program keeps running");
 }
+
+#[test]
+fn an_autorestart_waits_for_its_dependencies_to_run_again() {
+    let port = free_port();
+    let d = TestDaemon::start(&format!(
+        r#"
+[programs.db]
+command = "@PROG@"
+args = ["--after-ms", "500", "--listen", "{port}"]
+ready = {{ tcp = "127.0.0.1:{port}" }}
+ready_interval = "100ms"
+startsecs = 0
+[programs.api]
+command = "@PROG@"
+depends_on = ["db"]
+startsecs = 0
+"#
+    ));
+    d.wait_state("api", "RUNNING", WAIT);
+    let (db, api) = (d.pid("db"), d.pid("api"));
+    let kill = |pid: i32| {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("kill")
+    };
+    kill(db);
+    d.wait_for("db to restart", WAIT, || {
+        let process = d.process("db");
+        process["state"] == "STARTING"
+            && process["pid"].as_i64().is_some_and(|p| p != i64::from(db))
+    });
+    kill(api);
+    d.wait_new_pid("api", api, WAIT);
+    let log = d.file_text("taskmasterd.log");
+    assert!(
+        log.contains("api: restart held until its dependencies run (db is STARTING)"),
+        "{log}"
+    );
+    let db_running = log.rfind("db: STARTING -> RUNNING").expect("db ran again");
+    let api_spawned = log.rfind("spawned: 'api'").expect("api spawned again");
+    assert!(
+        db_running < api_spawned,
+        "api spawned before db was ready:\n{log}"
+    );
+}

@@ -204,7 +204,10 @@ mod tests {
                 .find(|(key, _)| key == "NOTIFY_SOCKET")
                 .map(|(_, value)| value)
         };
-        assert_eq!(notify("w:1").as_deref(), Some("/var/log/tm/notify/w_1.sock"));
+        assert_eq!(
+            notify("w:1").as_deref(),
+            Some("/var/log/tm/notify/w_1.sock")
+        );
         assert_eq!(notify("plain"), None);
     }
 

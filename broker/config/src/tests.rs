@@ -1311,9 +1311,15 @@ fn notify_and_its_watchdog_belong_to_ready() {
     let message = error(
         "[programs.a]\ncommand = \"/bin/a\"\nready = { tcp = \"h:1\", watchdog = \"10s\" }\n",
     );
-    assert!(message.contains("watchdog needs notify = true"), "{message}");
+    assert!(
+        message.contains("watchdog needs notify = true"),
+        "{message}"
+    );
     let all = errors("[programs.a]\ncommand = \"/bin/a\"\nhealthcheck = { notify = true }\n");
-    assert!(all[0].contains("a health check cannot be notify"), "{all:?}");
+    assert!(
+        all[0].contains("a health check cannot be notify"),
+        "{all:?}"
+    );
     let message = error("[programs.a]\ncommand = \"/bin/a\"\nready = { notify = false }\n");
     assert!(message.contains("notify = false is no probe"), "{message}");
 }

@@ -537,6 +537,9 @@ impl Core {
         if let Some(def) = self.table[i].pending.take() {
             self.table[i].def = def;
         }
+        if self.hold_spawn(i) {
+            return;
+        }
         self.prepare_notify(i);
         let id = self.next_spawn_id;
         self.next_spawn_id += 1;

@@ -62,6 +62,25 @@ impl Core {
         true
     }
 
+    /// A spawn the state machine asks for on its own (autorestart, a retry
+    /// after BACKOFF) while a dependency is not RUNNING: holds it (the
+    /// process stays STARTING, `waiting`) and returns true. Released by
+    /// [`Core::after_change`].
+    pub(super) fn hold_spawn(&mut self, i: usize) -> bool {
+        if self.graph.is_empty() {
+            return false;
+        }
+        let Gate::Wait { on, .. } = self.gate(i) else {
+            return false;
+        };
+        let name = &self.table[i].name;
+        self.log.info(&format!(
+            "{name}: restart held until its dependencies run ({on})"
+        ));
+        self.table[i].watch.waiting = Some(on);
+        true
+    }
+
     /// After process `i` changed state: the held starts that this may
     /// release or leave stuck.
     pub(super) fn after_change(&mut self, i: usize) {
@@ -79,7 +98,11 @@ impl Core {
             match self.gate(w) {
                 Gate::Open => {
                     self.table[w].watch.waiting = None;
-                    self.queue.push_back((w, Event::Start));
+                    if self.table[w].process.state == ProcessState::Starting {
+                        self.spawn(w);
+                    } else {
+                        self.queue.push_back((w, Event::Start));
+                    }
                 }
                 Gate::Wait { on, stuck } => {
                     if stuck && self.table[w].watch.waiting.as_deref() != Some(&on) {
@@ -95,9 +118,15 @@ impl Core {
 
     /// A stop of a held process: it no longer waits.
     pub(super) fn cancel_hold(&mut self, i: usize) {
-        if self.table[i].watch.waiting.take().is_some() {
-            self.fail_jobs(i, "stopped while waiting for its dependencies");
+        if self.table[i].watch.waiting.take().is_none() {
+            return;
         }
+        if self.table[i].process.state == ProcessState::Starting {
+            // A held spawn: the attempt ends without a process.
+            let error = "stopped while waiting for its dependencies".to_string();
+            self.queue.push_back((i, Event::SpawnFailed { error }));
+        }
+        self.fail_jobs(i, "stopped while waiting for its dependencies");
     }
 
     fn gate(&self, i: usize) -> Gate {
