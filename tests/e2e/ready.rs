@@ -469,3 +469,27 @@ startsecs = 0
         "api spawned before db was ready:\n{log}"
     );
 }
+
+#[test]
+fn removing_the_dependency_on_reload_releases_a_held_start() {
+    let d = TestDaemon::start(
+        r#"
+[programs.db]
+command = "/nonexistent/db"
+startretries = 0
+[programs.api]
+command = "@PROG@"
+depends_on = ["db"]
+"#,
+    );
+    d.wait_for("api to wait for db", WAIT, || {
+        d.process("api")["waiting_for"] == "db is FATAL"
+    });
+    let text = std::fs::read_to_string(d.config_path()).expect("config");
+    std::fs::write(d.config_path(), text.replace("depends_on = [\"db\"]\n", ""))
+        .expect("rewrite config");
+    let out = d.ctl(&["reload"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let api = d.wait_state("api", "RUNNING", WAIT);
+    assert!(api.get("waiting_for").is_none(), "{api}");
+}

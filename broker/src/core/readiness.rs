@@ -88,10 +88,22 @@ impl Core {
             return;
         }
         let program = self.table[i].program.clone();
+        self.reconsider(|graph, waiter| graph.needs(waiter).contains(&program));
+    }
+
+    /// After a reload: `depends_on` may have changed for any held process.
+    pub(super) fn reconsider_held(&mut self) {
+        self.reconsider(|_, _| true);
+    }
+
+    /// Releases the held processes whose program `concerned` says may be
+    /// affected and whose dependencies all run now; answers the requests
+    /// of those that are stuck.
+    fn reconsider(&mut self, concerned: impl Fn(&Graph, &str) -> bool) {
         let held: Vec<usize> = (0..self.table.len())
             .filter(|&w| {
                 self.table[w].watch.waiting.is_some()
-                    && self.graph.needs(&self.table[w].program).contains(&program)
+                    && concerned(&self.graph, &self.table[w].program)
             })
             .collect();
         for w in held {

@@ -51,6 +51,8 @@ impl Core {
             errors: Vec::new(),
         });
         self.advance(job);
+        self.reconsider_held();
+        self.drain();
     }
 
     /// `reread`: what a reload would change, without changing anything.

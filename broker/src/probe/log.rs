@@ -25,9 +25,8 @@ impl Reader {
         Reader { files }
     }
 
-    /// Whether a line written since the last call matches `pattern`.
-    pub fn find(&mut self, pattern: &str) -> Result<(), String> {
-        let regex = regex::Regex::new(pattern).map_err(|e| e.to_string())?;
+    /// Whether a line written since the last call matches `regex`.
+    pub fn find(&mut self, regex: &regex::Regex) -> Result<(), String> {
         for (path, offset, partial) in &mut self.files {
             let Ok(mut file) = std::fs::File::open(&*path) else {
                 continue;
@@ -73,7 +72,7 @@ mod tests {
         let path = dir.join("out");
         std::fs::write(&path, "listening on port 1\n").unwrap();
         let mut reader = Reader::new(std::slice::from_ref(&path));
-        let pattern = "listening on port [0-9]+";
+        let pattern = &regex::Regex::new("listening on port [0-9]+").unwrap();
         assert!(reader.find(pattern).is_err(), "an old line matched");
         let mut file = std::fs::OpenOptions::new()
             .append(true)

@@ -116,13 +116,19 @@ pub struct Reporter {
 /// probe, it succeeds.
 async fn repeat(probe: Probe, schedule: Schedule, logs: LogFiles, reporter: Reporter) {
     let mut reader = log::Reader::new(&logs);
+    // Checked when the config was loaded; an error here is reported.
+    let regex = match &probe {
+        Probe::Log(pattern) => Some(regex::Regex::new(pattern).map_err(|e| e.to_string())),
+        _ => None,
+    };
     tokio::time::sleep(schedule.first).await;
     loop {
-        let outcome = match &probe {
-            Probe::Log(pattern) => reader.find(pattern),
+        let outcome = match (&probe, &regex) {
+            (_, Some(Ok(regex))) => reader.find(regex),
+            (_, Some(Err(error))) => Err(error.clone()),
             // The program tells; nothing to ask (see notify.rs).
-            Probe::Notify => return,
-            other => within(schedule.timeout, once(other)).await,
+            (Probe::Notify, _) => return,
+            (other, None) => within(schedule.timeout, once(other)).await,
         };
         let done = reporter.purpose == Purpose::Ready && outcome.is_ok();
         let report = Report {
