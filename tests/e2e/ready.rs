@@ -493,3 +493,66 @@ depends_on = ["db"]
     let api = d.wait_state("api", "RUNNING", WAIT);
     assert!(api.get("waiting_for").is_none(), "{api}");
 }
+
+#[test]
+fn a_command_probe_runs_as_the_program_in_its_directory_with_its_environment() {
+    if !crate::harness::is_root_or_skip("a_command_probe_runs_as_the_program") {
+        return;
+    }
+    crate::harness::test_user();
+    let b = Builder::new(
+        r#"
+[programs.migrate]
+command = "@PROG@"
+args = ["--after-ms", "300", "--create-file", "@DIR@/flag"]
+user = "tmtest"
+directory = "@DIR@"
+ready = { command = ["/bin/sh", "-c", "echo \"$(id -un) $PWD $PROBE_VAR\" > @DIR@/probe.out; test -e @DIR@/flag"] }
+ready_interval = "100ms"
+startsecs = 0
+[programs.migrate.env]
+PROBE_VAR = "hello"
+"#,
+    );
+    let dir = b.dir().to_path_buf();
+    let d = b.start();
+    let process = d.wait_state("migrate", "RUNNING", WAIT);
+    assert_eq!(process["ready"], true, "{process}");
+    let seen = std::fs::read_to_string(dir.join("probe.out")).expect("the probe ran");
+    assert_eq!(seen.trim(), format!("tmtest {} hello", dir.display()));
+}
+
+#[test]
+fn a_failing_command_health_check_restarts_and_a_hung_one_is_killed() {
+    let b = Builder::new(
+        r#"
+[programs.api]
+command = "@PROG@"
+healthcheck = { command = ["/usr/bin/test", "-e", "@DIR@/healthy"], interval = "200ms", retries = 2 }
+startsecs = 0
+[programs.hung]
+command = "@PROG@"
+healthcheck = { command = ["/bin/sleep", "30"], interval = "200ms", timeout = "300ms", retries = 1, action = "none" }
+startsecs = 0
+"#,
+    );
+    let healthy = b.dir().join("healthy");
+    std::fs::write(&healthy, "").expect("flag");
+    let d = b.start();
+    d.wait_state("api", "RUNNING", WAIT);
+    d.wait_for("api to be healthy", WAIT, || {
+        d.process("api")["health"] == "healthy"
+    });
+    let pid = d.pid("api");
+    std::fs::remove_file(&healthy).expect("unflag");
+    d.wait_for("the restart", WAIT, || {
+        d.file_text("taskmasterd.log")
+            .contains("api: restarting it: 2 consecutive failed health checks")
+    });
+    std::fs::write(&healthy, "").expect("flag again");
+    d.wait_new_pid("api", pid, WAIT);
+    d.wait_for("the hung probe to be killed", WAIT, || {
+        d.process("hung")["health"]
+            == "unhealthy (1/1: terminated by SIGKILL (ran past its time limit))"
+    });
+}

@@ -33,7 +33,7 @@ pub use exec::ExecSpec;
 pub use parse::check;
 pub use parse::load;
 pub use plan::{plan, ChangeKind, Plan};
-pub use readiness::{HealthAction, HealthCheck, Probe, Readiness};
+pub use readiness::{Check, HealthAction, HealthCheck, Probe, Readiness};
 pub use {parse::parse_str, plan::ProgramChange};
 
 /// A fully validated config. Paths are absolute (relative ones are resolved

@@ -58,6 +58,9 @@ pub enum Probe {
     Log(String),
     /// The program writes `READY=1` to `$NOTIFY_SOCKET` (sd_notify).
     Notify,
+    /// This argv exits 0, run by taskmasterd as the program's user, in its
+    /// directory, with its environment.
+    Command(Vec<String>),
 }
 
 /// `healthcheck`: a probe repeated every `interval` while RUNNING.
@@ -84,11 +87,11 @@ const DEFAULT_READY_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(10);
 const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_HEALTH_RETRIES: u32 = 3;
-const PROBE_KINDS: &[&str] = &["tcp", "http", "log"];
-const READY_KINDS: &[&str] = &["tcp", "http", "log", "notify"];
-const READY_KEYS: &[&str] = &["tcp", "http", "log", "notify", "watchdog"];
+const PROBE_KINDS: &[&str] = &["tcp", "http", "log", "command"];
+const READY_KINDS: &[&str] = &["tcp", "http", "log", "command", "notify"];
+const READY_KEYS: &[&str] = &["tcp", "http", "log", "command", "notify", "watchdog"];
 const HEALTH_KEYS: &[&str] = &[
-    "tcp", "http", "log", "notify", "interval", "timeout", "retries", "action",
+    "tcp", "http", "log", "command", "notify", "interval", "timeout", "retries", "action",
 ];
 
 /// `ready = { tcp = "127.0.0.1:5432" }`, or `{ notify = true, watchdog =
@@ -154,7 +157,8 @@ fn probe_of(
         .iter()
         .filter_map(|kind| Some((*kind, fields.take(kind)?)))
         .collect();
-    let kinds = "tcp = \"host:port\", http = \"http://host:port/path\" or log = \"regex\"";
+    let kinds = "tcp = \"host:port\", http = \"http://host:port/path\", log = \"regex\" or \
+                 command = [\"/path/to/check\", \"arg\"]";
     let [(kind, entry)] = <[_; 1]>::try_from(found)
         .map_err(|found: Vec<_>| {
             let message = if found.is_empty() {
@@ -174,7 +178,18 @@ fn probe_of(
         "tcp" => ctx.read(&entry, tcp_address).map(Probe::Tcp),
         "http" => ctx.read(&entry, http_url).map(Probe::Http),
         "notify" => ctx.read(&entry, notify_true).map(|()| Probe::Notify),
+        "command" => ctx.read(&entry, probe_command).map(Probe::Command),
         _ => ctx.read(&entry, log_pattern).map(Probe::Log),
+    }
+}
+
+fn probe_command(item: &Item) -> Read<Vec<String>> {
+    let argv = values::string_array(item)?;
+    match argv.first() {
+        Some(command) if !command.is_empty() => Ok(argv),
+        _ => Err(Problem::new(
+            "needs the command and its arguments, such as [\"/srv/api/bin/check\", \"--quick\"]",
+        )),
     }
 }
 
@@ -308,6 +323,7 @@ impl std::fmt::Display for Probe {
             Probe::Http(url) => write!(f, "http {url}"),
             Probe::Log(pattern) => write!(f, "log /{pattern}/"),
             Probe::Notify => write!(f, "notify READY=1"),
+            Probe::Command(argv) => write!(f, "command {}", argv.join(" ")),
         }
     }
 }
@@ -324,5 +340,36 @@ impl super::Config {
             .childlogdir
             .join("notify")
             .join(format!("{}.sock", process_name.replace(':', "_")))
+    }
+}
+
+/// Which probe of a program a `command` probe request is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    Ready,
+    Health,
+}
+
+impl super::Config {
+    /// How taskmasterd runs the `command` probe `check` of process `name`:
+    /// the process's own exec spec (user, directory, umask, environment)
+    /// with the probe's argv, and how long it may run (`ready_interval`, or
+    /// the health check's `timeout`). `None` when that probe is not a
+    /// command.
+    pub fn probe_spec(&self, name: &str, check: Check) -> Option<(super::ExecSpec, Duration)> {
+        let (program, _) = self.program_of_process(name)?;
+        let readiness = &program.readiness;
+        let (argv, limit) = match (check, &readiness.ready, &readiness.healthcheck) {
+            (Check::Ready, Some(Probe::Command(argv)), _) => (argv, readiness.ready_interval),
+            (Check::Health, _, Some(h)) => match &h.probe {
+                Probe::Command(argv) => (argv, h.timeout),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let mut spec = self.exec_spec(name)?;
+        spec.command = argv.first()?.clone();
+        spec.args = argv[1..].to_vec();
+        Some((spec, limit))
     }
 }

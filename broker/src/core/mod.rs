@@ -360,6 +360,8 @@ impl Core {
             ToBroker::Hello { .. } => self
                 .log
                 .warn("unexpected second hello from taskmasterd; ignored"),
+            ToBroker::ProbeExited { id, status } => self.on_command_probe(id, Ok(status)),
+            ToBroker::ProbeFailed { id, error } => self.on_command_probe(id, Err(error)),
         }
     }
 

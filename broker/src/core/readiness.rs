@@ -4,14 +4,17 @@
 
 use super::Core;
 use crate::deps::{DepState, Gate, Graph};
+use crate::describe::exit_text;
 use crate::health::Change;
 use crate::jobs::{Job, Phase, PhaseKind};
 use crate::probe::{self, Purpose, Report};
 use crate::state::Event;
 use crate::targets::Selected;
+use std::collections::HashMap;
 use taskmaster_config::{HealthAction, LogLevel, Probe, Stream};
+use taskmaster_ipc::{ExitStatus, ProbeCheck, ProbeRequest, ToSupervisor};
 use taskmaster_protocol::{EventBody, ProcessState, ReadinessInfo};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Datagrams kept from a process whose pid is not known yet.
 const MAX_EARLY: usize = 16;
@@ -20,12 +23,20 @@ const MAX_EARLY: usize = 16;
 pub(super) struct ProbeReports {
     pub sender: mpsc::UnboundedSender<probe::Message>,
     pub receiver: mpsc::UnboundedReceiver<probe::Message>,
+    /// `command` probes asked of taskmasterd, by request id.
+    commands: HashMap<u64, oneshot::Sender<Result<(), String>>>,
+    next_id: u64,
 }
 
 impl ProbeReports {
     pub fn new() -> ProbeReports {
         let (sender, receiver) = mpsc::unbounded_channel();
-        ProbeReports { sender, receiver }
+        ProbeReports {
+            sender,
+            receiver,
+            commands: HashMap::new(),
+            next_id: 1,
+        }
     }
 }
 
@@ -299,7 +310,52 @@ impl Core {
         match message {
             probe::Message::Answer(report) => self.on_probe(report),
             probe::Message::Notify(notified) => self.on_notify(notified),
+            probe::Message::RunCommand {
+                name,
+                pid,
+                purpose,
+                reply,
+            } => {
+                let Some(i) = self.table.named(&name) else {
+                    return;
+                };
+                if self.table[i].process.pid != Some(pid) {
+                    return;
+                }
+                let reports = &mut self.probe_reports;
+                let id = reports.next_id;
+                reports.next_id += 1;
+                reports.commands.insert(id, reply);
+                let check = match purpose {
+                    Purpose::Ready => ProbeCheck::Ready,
+                    Purpose::Health | Purpose::Watchdog => ProbeCheck::Health,
+                };
+                let request = ProbeRequest {
+                    id,
+                    name,
+                    generation: self.config.generation,
+                    check,
+                };
+                self.link.send(&ToSupervisor::Probe(request), Vec::new());
+            }
         }
+    }
+
+    /// taskmasterd's answer to a `command` probe: exit 0 is success.
+    pub(super) fn on_command_probe(&mut self, id: u64, outcome: Result<ExitStatus, String>) {
+        let Some(reply) = self.probe_reports.commands.remove(&id) else {
+            return;
+        };
+        let outcome = match outcome {
+            Ok(ExitStatus::Code { code: 0 }) => Ok(()),
+            Ok(status @ ExitStatus::Signal { signal: 9, .. }) => {
+                Err(format!("{} (ran past its time limit)", exit_text(status)))
+            }
+            Ok(status) => Err(exit_text(status)),
+            Err(error) => Err(error),
+        };
+        // The probe task may have given up waiting.
+        let _ = reply.send(outcome);
     }
 
     /// A probe answered.

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use taskmaster_config::{HealthCheck, Probe};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// Which question a probe answers.
@@ -32,6 +32,14 @@ pub enum Purpose {
 pub enum Message {
     Answer(Report),
     Notify(Notified),
+    /// Run a `command` probe (only taskmasterd may start a process) and
+    /// answer on `reply`.
+    RunCommand {
+        name: String,
+        pid: i32,
+        purpose: Purpose,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// One answer of a probe about process `name` with pid `pid`.
@@ -128,6 +136,12 @@ async fn repeat(probe: Probe, schedule: Schedule, logs: LogFiles, reporter: Repo
             (_, Some(Err(error))) => Err(error.clone()),
             // The program tells; nothing to ask (see notify.rs).
             (Probe::Notify, _) => return,
+            (Probe::Command(_), _) => {
+                // taskmasterd kills it at `timeout`; the margin is for the
+                // round trip.
+                let limit = schedule.timeout + Duration::from_secs(5);
+                within(limit, run_command(&reporter)).await
+            }
             (other, None) => within(schedule.timeout, once(other)).await,
         };
         let done = reporter.purpose == Purpose::Ready && outcome.is_ok();
@@ -144,6 +158,23 @@ async fn repeat(probe: Probe, schedule: Schedule, logs: LogFiles, reporter: Repo
     }
 }
 
+async fn run_command(reporter: &Reporter) -> Result<(), String> {
+    let (reply, answer) = oneshot::channel();
+    let message = Message::RunCommand {
+        name: reporter.name.clone(),
+        pid: reporter.pid,
+        purpose: reporter.purpose,
+        reply,
+    };
+    reporter
+        .reports
+        .send(message)
+        .map_err(|_| "the broker is stopping".to_string())?;
+    answer
+        .await
+        .unwrap_or_else(|_| Err("taskmasterd did not answer".to_string()))
+}
+
 async fn within(
     limit: Duration,
     probe: impl std::future::Future<Output = Result<(), String>>,
@@ -158,7 +189,7 @@ async fn once(probe: &Probe) -> Result<(), String> {
     match probe {
         Probe::Tcp(address) => connect(address).await.map(drop),
         Probe::Http(url) => http::get(url).await,
-        Probe::Log(_) | Probe::Notify => Ok(()),
+        Probe::Log(_) | Probe::Notify | Probe::Command(_) => Ok(()),
     }
 }
 

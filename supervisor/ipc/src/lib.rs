@@ -47,6 +47,31 @@ pub enum ToSupervisor {
     /// The broker closed `pid`'s stdin: taskmasterd drops its own copy of
     /// the write end, so that the program reads end of file.
     CloseStdin { pid: i32 },
+    /// Run the `command` probe `check` of process `name` once, as the
+    /// config says (taskmasterd reads the argv, user, directory, environment
+    /// and time limit itself); answered by [`ToBroker::ProbeExited`] or
+    /// [`ToBroker::ProbeFailed`]. One at a time per process and check.
+    Probe(ProbeRequest),
+}
+
+/// A request to run a `command` probe the config defines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeRequest {
+    /// Chosen by the broker, echoed in the answer.
+    pub id: u64,
+    /// The process name (`web` or `web:3`).
+    pub name: String,
+    pub generation: u64,
+    pub check: ProbeCheck,
+}
+
+/// `ready` or `healthcheck`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeCheck {
+    Ready,
+    Health,
 }
 
 /// A request to start one process the config defines. The broker names
@@ -165,6 +190,17 @@ pub enum ToBroker {
     /// broker never causes one, so each is worth an operator's look.
     Refused {
         what: String,
+    },
+    /// The probe of a [`ToSupervisor::Probe`] ended (killed with SIGKILL
+    /// when it ran past its time limit).
+    ProbeExited {
+        id: u64,
+        status: ExitStatus,
+    },
+    /// The probe could not be started, or the request was refused.
+    ProbeFailed {
+        id: u64,
+        error: String,
     },
 }
 
