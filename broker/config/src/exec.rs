@@ -191,6 +191,32 @@ mod tests {
     }
 
     #[test]
+    fn a_command_probe_runs_as_its_process_does() {
+        let config = config(
+            "[programs.w]\ncommand = '/bin/w'\nuser = 'root'\ndirectory = '/srv'\n\
+             ready = { command = ['/bin/check', '--quick'] }\nready_interval = 3\n\
+             healthcheck = { tcp = '127.0.0.1:1' }\n\
+             [programs.w.env]\nA = 'b'\n",
+        );
+        let (spec, limit) = config
+            .probe_spec("w", crate::Check::Ready)
+            .expect("a command");
+        let own = config.exec_spec("w").expect("defined");
+        assert_eq!(
+            (spec.command.as_str(), spec.args.as_slice()),
+            ("/bin/check", &["--quick".to_string()][..])
+        );
+        assert_eq!(
+            (&spec.user, &spec.directory, &spec.env),
+            (&own.user, &own.directory, &own.env)
+        );
+        assert_eq!(limit, std::time::Duration::from_secs(3));
+        // The health check is no command; nor is anything of an undefined process.
+        assert!(config.probe_spec("w", crate::Check::Health).is_none());
+        assert!(config.probe_spec("x", crate::Check::Ready).is_none());
+    }
+
+    #[test]
     fn a_notify_program_gets_its_own_notify_socket() {
         let config = config(
             "[taskmasterd]\nchildlogdir = '/var/log/tm'\n\

@@ -240,6 +240,28 @@ mod tests {
     }
 
     #[test]
+    fn a_probe_names_the_process_and_the_check_only() {
+        let request = ToSupervisor::Probe(ProbeRequest {
+            id: 9,
+            name: "api".into(),
+            generation: 3,
+            check: ProbeCheck::Health,
+        });
+        let packet = encode(&request);
+        assert_eq!(
+            std::str::from_utf8(&packet).unwrap(),
+            r#"{"type":"probe","id":9,"name":"api","generation":3,"check":"health"}"#
+        );
+        assert_eq!(decode::<ToSupervisor>(&packet).unwrap(), request);
+        let forged = br#"{"type":"probe","id":1,"name":"api","generation":3,"check":"ready","argv":["/bin/sh"]}"#;
+        let error = decode::<ToSupervisor>(forged).expect_err("refused");
+        assert!(
+            error.to_string().contains("unknown field `argv`"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn exit_status_is_tagged() {
         let message = ToBroker::Exited {
             pid: 3,
