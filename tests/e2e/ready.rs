@@ -556,3 +556,45 @@ startsecs = 0
             == "unhealthy (1/1: terminated by SIGKILL (ran past its time limit))"
     });
 }
+
+#[test]
+fn after_a_broker_restart_notify_and_the_watchdog_go_on() {
+    let d = TestDaemon::start(
+        r#"
+[programs.pinger]
+command = "@PROG@"
+args = ["--notify", "READY=1", "--watchdog-ms", "100"]
+ready = { notify = true, watchdog = "1s" }
+startsecs = 0
+[programs.silent]
+command = "@PROG@"
+args = ["--notify", "READY=1"]
+ready = { notify = true, watchdog = "2s" }
+startsecs = 0
+"#,
+    );
+    d.wait_state("silent", "RUNNING", WAIT);
+    let pinger = d.wait_state("pinger", "RUNNING", WAIT)["pid"].clone();
+    let broker = crate::harness::children_of(d.daemon_pid())
+        .into_iter()
+        .find(|&pid| comm(pid) == "taskmaster-brok")
+        .expect("the broker process");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(broker),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill -9 the broker");
+    // The new broker watches what it adopted: silent, which never pings,
+    // is restarted 2 s after; by then pinger's 1 s watchdog would have run
+    // out too, had its pings not reached the socket bound again.
+    d.wait_for("silent restarted by the new broker", WAIT, || {
+        let log = d.file_text("taskmasterd.log");
+        let adopted = log.find("adopted: 'silent'");
+        let restarted = log.rfind("silent: restarting it: its watchdog ran out");
+        matches!((adopted, restarted), (Some(a), Some(r)) if a < r)
+    });
+    let process = d.process("pinger");
+    assert_eq!(process["pid"], pinger, "pinger kept running: {process}");
+    let log = d.file_text("taskmasterd.log");
+    assert!(!log.contains("pinger: restarting"), "{log}");
+}

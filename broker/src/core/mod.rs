@@ -164,6 +164,10 @@ impl Core {
         self.watch_config();
         self.autostart();
         while !self.finished {
+            // Here, between two messages, no handler holds an index.
+            if self.jobs.is_empty() {
+                self.compact();
+            }
             let deadline = self.next_deadline();
             tokio::select! {
                 packet = link.recv() => match packet {
@@ -264,6 +268,7 @@ impl Core {
             "adopted: '{}' with pid {} ({})",
             proc.name, child.pid, proc.process.state
         ));
+        self.refresh_probe(i);
     }
 
     fn autostart(&mut self) {
@@ -295,7 +300,10 @@ impl Core {
                     self.log
                         .info(&format!("spawned: '{}' with pid {pid}", self.table[i].name));
                     self.dispatch(i, Event::Spawned { pid });
-                    self.replay_notifications(i);
+                    // A job that ended may have compacted the table.
+                    if let Some(i) = self.table.with_pid(pid) {
+                        self.replay_notifications(i);
+                    }
                 }
             }
             ToBroker::SpawnFailed { id, error } => {
@@ -649,9 +657,6 @@ impl Core {
                 plan,
                 skipped: Vec::new(),
             }));
-        }
-        if self.jobs.is_empty() {
-            self.compact();
         }
         if exit {
             self.log.info("every program is stopped; exiting");

@@ -223,7 +223,13 @@ impl Core {
         let readiness = &proc.def.readiness;
         if readiness.ready != Some(Probe::Notify) {
             proc.watch.notify = None;
+        } else if proc.watch.notify.is_none() && proc.process.state.is_alive() {
+            // Adopted after a broker restart: the program still writes to
+            // the same path, bound afresh.
+            self.prepare_notify(i);
         }
+        let proc = &mut self.table[i];
+        let readiness = &proc.def.readiness;
         match (running, readiness.watchdog, proc.process.pid) {
             (true, Some(limit), Some(pid)) if proc.watch.watchdog.is_none() => {
                 let reporter = self.reporter(i, pid, Purpose::Watchdog);
@@ -287,6 +293,10 @@ impl Core {
     /// Before a spawn of process `i` with `ready = { notify = true }`: its
     /// socket, so that the program finds it from its first instruction.
     pub(super) fn prepare_notify(&mut self, i: usize) {
+        if self.table[i].process.pid.is_none() {
+            // A new process: what the last one said no longer holds.
+            self.table[i].watch.notify_status = None;
+        }
         let proc = &self.table[i];
         if proc.def.readiness.ready != Some(Probe::Notify) || proc.watch.notify.is_some() {
             return;
@@ -535,7 +545,8 @@ impl Core {
         let proc = &self.table[i];
         let p = &proc.process;
         let readiness = &proc.def.readiness;
-        let ready = (readiness.ready.is_some() && p.pid.is_some())
+        let probed = matches!(p.state, ProcessState::Starting | ProcessState::Running);
+        let ready = (readiness.ready.is_some() && probed && p.pid.is_some())
             .then_some(p.ready || p.state == ProcessState::Running);
         let health = match (&readiness.healthcheck, p.state) {
             (Some(check), ProcessState::Running) => proc.watch.health.describe(check.retries),

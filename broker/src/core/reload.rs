@@ -213,8 +213,10 @@ impl Core {
                     let def = Arc::new(program.instance(&proc.name, &proc.group));
                     if !*restart {
                         proc.def = def;
-                        // A changed ready probe or health check runs anew.
+                        // A changed ready probe, health check or watchdog
+                        // runs anew.
                         proc.watch.probe = None;
+                        proc.watch.watchdog = None;
                         // Rotation and timestamps apply to the running pumps.
                         for (stream, capture) in &proc.captures {
                             if let Some(target) = super::log_target(&self.config, proc, *stream) {
