@@ -140,6 +140,22 @@ impl Job {
         self.pending.is_empty()
     }
 
+    /// Answers for process `index` that it will not start now (`message`
+    /// says why); true when that completes the current phase.
+    pub fn fail(&mut self, index: usize, name: &str, state: ProcessState, message: &str) -> bool {
+        let Some(position) = self.pending.iter().position(|&i| i == index) else {
+            return false;
+        };
+        self.pending.swap_remove(position);
+        self.results.push(ActionResult {
+            name: name.to_string(),
+            ok: false,
+            state,
+            message: message.to_string(),
+        });
+        self.pending.is_empty()
+    }
+
     /// For `wait: false`: one "accepted" line per process the job will act on.
     pub fn accepted(&self, procs: &[Proc]) -> Vec<ActionResult> {
         let mut seen = Vec::new();

@@ -41,6 +41,8 @@ pub struct Proc {
     /// Who asked for the `Start` or `Stop` about to be applied (a job's
     /// requester); taken by the next one.
     pub cause: Option<Cause>,
+    /// `depends_on`, `ready` and `healthcheck` as they apply to it now.
+    pub watch: crate::ready::Watch,
 }
 
 impl Proc {
@@ -68,6 +70,7 @@ impl Proc {
             stdin: None,
             history: History::default(),
             cause: None,
+            watch: Default::default(),
         }
     }
 }

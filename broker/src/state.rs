@@ -41,6 +41,8 @@ pub struct Process {
     /// Seeds the jitter of this process's waits (the core draws one per
     /// process; tests pin it).
     pub jitter_seed: u64,
+    /// The `ready` probe of the current attempt has succeeded.
+    pub ready: bool,
 }
 
 /// Something that happened to a process.
@@ -61,6 +63,8 @@ pub enum Event {
     },
     /// `now` has reached [`Process::deadline`].
     Deadline,
+    /// The program's `ready` probe succeeded.
+    Ready,
 }
 
 /// What the caller must do after a step.
@@ -99,6 +103,7 @@ impl Process {
             crashes: 0,
             wait: None,
             jitter_seed: 0,
+            ready: false,
         }
     }
 
@@ -152,11 +157,16 @@ pub fn step(process: &mut Process, program: &Program, event: Event, now: Instant
             process.pid = Some(pid);
             process.started_at = Some(now);
             process.spawn_error = None;
-            if program.startsecs.is_zero() {
+            process.ready = false;
+            if program.startsecs.is_zero() && program.readiness.ready.is_none() {
                 enter_running(process, &mut out);
             } else {
-                process.deadline = Some(now + program.startsecs);
+                process.deadline = starting_deadline(process, program, now);
             }
+        }
+        (Starting, Event::Ready) if process.pid.is_some() => {
+            process.ready = true;
+            starting_due(process, program, now, &mut out);
         }
         (Starting, Event::SpawnFailed { error }) => {
             process.spawning = false;
@@ -169,7 +179,7 @@ pub fn step(process: &mut Process, program: &Program, event: Event, now: Instant
             start_failed(process, program, now, &mut out);
         }
         (Starting, Event::Deadline) if due(process, now) && process.pid.is_some() => {
-            enter_running(process, &mut out);
+            starting_due(process, program, now, &mut out);
         }
         (Running, Event::Exited { status }) => {
             let uptime = process
@@ -243,6 +253,50 @@ pub fn step(process: &mut Process, program: &Program, event: Event, now: Instant
         _ => {}
     }
     out
+}
+
+/// STARTING becomes RUNNING once `startsecs` has elapsed and, with a
+/// `ready` probe, the probe has succeeded; not ready by `ready_timeout` is a
+/// failed start: the process is killed and its exit counts as an attempt.
+fn starting_due(process: &mut Process, program: &Program, now: Instant, out: &mut Outcome) {
+    let Some(started) = process.started_at else {
+        return;
+    };
+    let waited = now.saturating_duration_since(started);
+    let probed = program.readiness.ready.is_none() || process.ready;
+    if waited >= program.startsecs && probed {
+        return enter_running(process, out);
+    }
+    match program.readiness.ready_timeout {
+        Some(timeout) if !probed && waited >= timeout => {
+            process.deadline = None;
+            process.spawn_error = Some(format!(
+                "not ready after {} s (ready_timeout); killed",
+                timeout.as_secs_f64()
+            ));
+            out.actions.push(Action::Signal {
+                signal: SIGKILL,
+                group: program.killasgroup || program.stopasgroup,
+            });
+        }
+        _ => process.deadline = starting_deadline(process, program, now),
+    }
+}
+
+/// The next moment a STARTING process needs looking at: the end of
+/// `startsecs`, else the end of `ready_timeout`; `None` when only the
+/// probe can move it on.
+fn starting_deadline(process: &Process, program: &Program, now: Instant) -> Option<Instant> {
+    let started = process.started_at?;
+    let startsecs_end = started + program.startsecs;
+    let timeout_end = program
+        .readiness
+        .ready_timeout
+        .map(|timeout| started + timeout);
+    if startsecs_end > now {
+        return Some(timeout_end.map_or(startsecs_end, |end| end.min(startsecs_end)));
+    }
+    timeout_end.filter(|_| !process.ready)
 }
 
 fn due(process: &Process, now: Instant) -> bool {

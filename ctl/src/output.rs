@@ -130,6 +130,7 @@ pub fn event_line(event: &Event, zone: &jiff::tz::TimeZone, style: Style) -> Opt
             "{time} config reload refused: {}",
             errors.join("; ")
         )),
+        EventBody::Health { name, health, .. } => Some(format!("{time} {name} {health}")),
         EventBody::Lagged { .. } => None,
     }
 }
@@ -297,6 +298,7 @@ mod tests {
             command: "/bin/true".into(),
             changed_ms: 0,
             output_error: None,
+            readiness: Default::default(),
         }
     }
 

@@ -9,7 +9,7 @@ use nix::unistd::{geteuid, Uid, User};
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use taskmaster_config::{Config, ConfigErrors, ExecSpec};
+use taskmaster_config::{Check, Config, ConfigErrors, ExecSpec};
 
 /// Why taskmasterd will not take a config.
 #[derive(Debug)]
@@ -136,6 +136,22 @@ impl Policy {
             .exec_spec(name)
             .ok_or_else(|| Refusal::Undefined {
                 name: name.to_string(),
+            })
+    }
+
+    /// How to run the `command` probe `check` of process `name` of config
+    /// `generation`, and its time limit: refused unless that probe is a
+    /// command in our reading of the config.
+    pub fn probe_spec(
+        &mut self,
+        name: &str,
+        generation: u64,
+        check: Check,
+    ) -> Result<(ExecSpec, std::time::Duration), Refusal> {
+        self.at_generation(generation)?
+            .probe_spec(name, check)
+            .ok_or_else(|| Refusal::Undefined {
+                name: format!("{name} (a {check:?} command probe)"),
             })
     }
 

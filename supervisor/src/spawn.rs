@@ -22,6 +22,29 @@ const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// pid and the broker's ends of the pipes, or the message to show.
 pub fn spawn(spec: &ExecSpec, open_files: libc::rlimit) -> Result<(Pid, Pipes), Error> {
     let (ends, pipes) = Pipes::create(spec.redirect_stderr)?;
+    Ok((start(spec, ends, open_files)?, pipes))
+}
+
+/// Starts a `command` probe from `spec`, its standard streams on
+/// `/dev/null`: only its exit status counts.
+pub fn spawn_probe(spec: &ExecSpec, open_files: libc::rlimit) -> Result<Pid, Error> {
+    let null = || {
+        nix::fcntl::open(
+            "/dev/null",
+            OFlag::O_RDWR | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|errno| Error::errno("cannot open /dev/null", errno))
+    };
+    let ends = ChildEnds {
+        stdin: null()?,
+        stdout: null()?,
+        stderr: Some(null()?),
+    };
+    start(spec, ends, open_files)
+}
+
+fn start(spec: &ExecSpec, ends: ChildEnds, open_files: libc::rlimit) -> Result<Pid, Error> {
     let plan = prepare(spec, ends, open_files)?;
     let (report_read, report_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|errno| Error::errno("cannot create a pipe", errno))?;
@@ -33,7 +56,7 @@ pub fn spawn(spec: &ExecSpec, open_files: libc::rlimit) -> Result<(Pid, Pipes), 
             // of file once the program (and whatever it forked) has exited.
             drop(plan);
             match read_report(&report_read) {
-                None => Ok((child, pipes)),
+                None => Ok(child),
                 Some((step, errno)) => {
                     // The child already exited with 127; reap it here so it
                     // is never reported as a program exit.

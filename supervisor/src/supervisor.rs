@@ -23,6 +23,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use taskmaster_ipc::{Child, ExitStatus, SpawnRequest, Stream, ToBroker, ToSupervisor};
 
+mod probes;
 mod shutdown;
 use shutdown::{Stop, STOP_GRACE};
 
@@ -84,6 +85,8 @@ pub struct Supervisor {
     stop: Option<Stop>,
     /// The highest `KeepSeq` of any broker, for the next one's `Hello`.
     kept_seq: u64,
+    /// The `command` probes running, by pid.
+    probes: BTreeMap<i32, probes::ProbeRun>,
 }
 
 impl Supervisor {
@@ -116,6 +119,7 @@ impl Supervisor {
             death: None,
             stop: None,
             kept_seq: 0,
+            probes: BTreeMap::new(),
         }
     }
 
@@ -260,10 +264,14 @@ impl Supervisor {
             Some(Stop::Ourselves { kills, .. }) => kills.iter().map(|kill| kill.at).min(),
             _ => None,
         };
-        [self.restart_at, stop].into_iter().flatten().min()
+        [self.restart_at, stop, self.next_probe_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn run_timers(&mut self, now: Instant) {
+        self.kill_probes(now, false);
         if self.restart_at.is_some_and(|at| at <= now) {
             self.restart_at = None;
             self.start_broker();
@@ -307,8 +315,13 @@ impl Supervisor {
             if let Some(Stop::Ourselves { kills, .. }) = &mut self.stop {
                 kills.retain(|kill| kill.pid != pid);
             }
+            if self.probe_exited(pid.as_raw(), status) {
+                continue;
+            }
             if self.broker.as_ref().is_some_and(|b| b.pid == pid) {
                 self.drain_dead_broker();
+                // Nobody is left to read their answers.
+                self.kill_probes(Instant::now(), true);
                 self.on_broker_exit(status);
             } else if let Some(program) = self.children.remove(&pid.as_raw()) {
                 self.running.remove(&program.child.name);
@@ -422,7 +435,7 @@ impl Supervisor {
     fn drain_dead_broker(&mut self) {
         while let Some(channel) = self.channel_mut() {
             match channel.receive() {
-                Received::Packet(ToSupervisor::Spawn(_), _) => {}
+                Received::Packet(ToSupervisor::Spawn(_) | ToSupervisor::Probe(_), _) => {}
                 Received::Packet(message, fds) => self.handle(message, fds),
                 Received::Malformed(reason) => self.refuse(reason),
                 // Never `channel_lost`: the broker's pid is reaped already
@@ -444,6 +457,7 @@ impl Supervisor {
         match message {
             ToSupervisor::Ready => self.on_ready(),
             ToSupervisor::Spawn(request) => self.on_spawn(&request),
+            ToSupervisor::Probe(request) => self.on_probe(&request),
             ToSupervisor::Signal { pid, signal, group } => self.on_signal(pid, signal, group),
             ToSupervisor::Rebind { generation } => self.on_rebind(generation),
             ToSupervisor::CloseStdin { pid } => {

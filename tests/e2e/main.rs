@@ -25,6 +25,7 @@ mod paths;
 mod privsep;
 mod process_names;
 mod protocol;
+mod ready;
 mod reload;
 mod resume;
 mod roles;

@@ -59,6 +59,8 @@ fn a_hostile_broker_gets_refusals_and_taskmasterd_keeps_supervising() {
         "malformed",
         "closed 1 descriptors sent with a Ready packet",
         r#"spawn of \"web\": 'web' is running already"#,
+        r#"probe of \"web (a Ready command probe)\": the config defines no process"#,
+        "unknown field `argv`",
     ];
     for what in expected {
         assert!(

@@ -42,6 +42,14 @@ fn main() {
         br#"{"type":"signal","pid":1,"signal":9,"group":false}"#.to_vec(),
         format!(r#"{{"type":"signal","pid":{victim},"signal":9,"group":true}}"#).into(),
         b"not json at all".to_vec(),
+        // A probe of a program whose config has no command probe, and one
+        // that brings its own argv.
+        format!(r#"{{"type":"probe","id":4,"name":"web","generation":{generation},"check":"ready"}}"#)
+            .into(),
+        format!(
+            r#"{{"type":"probe","id":5,"name":"web","generation":{generation},"check":"health","argv":["/bin/sh","-c","id > /tmp/tm-pwned"]}}"#
+        )
+        .into(),
     ];
     for packet in &forged {
         send(&channel, packet, &[]);

@@ -38,6 +38,16 @@
 //! --request SOCKET LINE   connect to SOCKET, send LINE, print reply=FIRST
 //!                         LINE OF THE ANSWER (reply=EOF if none) and hold
 //!                         the connection
+//! --after-ms MS           pause MS milliseconds before the next flag
+//! --listen PORT           accept TCP connections on 127.0.0.1:PORT (and
+//!                         close them) from now on, in the background
+//! --http PORT FILE        answer HTTP GETs on 127.0.0.1:PORT from now on,
+//!                         with the status code written in FILE (200 when
+//!                         FILE is missing): a test turns it to 500
+//! --notify TEXT           send TEXT (`READY=1`) as one datagram to
+//!                         $NOTIFY_SOCKET (sd_notify)
+//! --watchdog-ms MS        send WATCHDOG=1 every MS milliseconds from now
+//!                         on, in the background
 //! --sleep SECS            sleep SECS (fractions allowed) instead of forever
 //! --exit CODE             exit status
 //! ```
@@ -218,6 +228,31 @@ fn run(args: &[String]) -> Result<Run, String> {
                 drop(reader);
                 run.held.push(stream);
             }
+            "--after-ms" => {
+                let ms = value()?;
+                let ms: u64 = ms.parse().map_err(|_| format!("bad --after-ms '{ms}'"))?;
+                std::thread::sleep(Duration::from_millis(ms));
+            }
+            "--listen" => {
+                let listener = bind(&value()?)?;
+                std::thread::spawn(move || for _ in listener.incoming() {});
+            }
+            "--http" => {
+                let listener = bind(&value()?)?;
+                let file = value()?;
+                std::thread::spawn(move || serve_http(&listener, &file));
+            }
+            "--notify" => notify(&value()?)?,
+            "--watchdog-ms" => {
+                let ms = value()?;
+                let ms: u64 = ms
+                    .parse()
+                    .map_err(|_| format!("bad --watchdog-ms '{ms}'"))?;
+                std::thread::spawn(move || loop {
+                    let _ = notify("WATCHDOG=1");
+                    std::thread::sleep(Duration::from_millis(ms));
+                });
+            }
             "--exit" => {
                 let code = value()?;
                 run.exit = code.parse().map_err(|_| format!("bad --exit '{code}'"))?;
@@ -350,4 +385,36 @@ fn echo_stdin() {
             Err(_) => break,
         }
     }
+}
+
+fn bind(port: &str) -> Result<std::net::TcpListener, String> {
+    std::net::TcpListener::bind(format!("127.0.0.1:{port}"))
+        .map_err(|e| format!("cannot listen on port {port}: {e}"))
+}
+
+/// Answers each GET with the status code in `file`, then closes.
+fn serve_http(listener: &std::net::TcpListener, file: &str) {
+    for stream in listener.incoming().flatten() {
+        let mut reader = std::io::BufReader::new(&stream);
+        let mut line = String::new();
+        // The request head ends with an empty line.
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+            line.clear();
+        }
+        let code = std::fs::read_to_string(file).unwrap_or_else(|_| "200".into());
+        let answer = format!(
+            "HTTP/1.1 {} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            code.trim()
+        );
+        let _ = (&stream).write_all(answer.as_bytes());
+    }
+}
+
+fn notify(text: &str) -> Result<(), String> {
+    let path = std::env::var("NOTIFY_SOCKET").map_err(|_| "NOTIFY_SOCKET is not set")?;
+    let socket = std::os::unix::net::UnixDatagram::unbound().map_err(|e| e.to_string())?;
+    socket
+        .send_to(text.as_bytes(), &path)
+        .map_err(|e| format!("cannot send to {path}: {e}"))?;
+    Ok(())
 }

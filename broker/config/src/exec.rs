@@ -80,6 +80,10 @@ impl Config {
         env.insert("TASKMASTER_PROCESS_NAME", name);
         env.insert("TASKMASTER_GROUP_NAME", group);
         env.insert("TASKMASTER_SERVER_URL", &server_url);
+        let notify_socket = self.notify_socket(name);
+        if program.readiness.ready == Some(crate::Probe::Notify) {
+            env.insert("NOTIFY_SOCKET", notify_socket.to_str().unwrap_or_default());
+        }
         ExecSpec {
             name: name.to_string(),
             command: program.command.clone(),
@@ -177,6 +181,53 @@ mod tests {
         ] {
             assert_eq!(named(undefined), None, "{undefined}");
         }
+    }
+
+    #[test]
+    fn a_command_probe_runs_as_its_process_does() {
+        let config = config(
+            "[programs.w]\ncommand = '/bin/w'\nuser = 'root'\ndirectory = '/srv'\n\
+             ready = { command = ['/bin/check', '--quick'] }\nready_interval = 3\n\
+             healthcheck = { tcp = '127.0.0.1:1' }\n\
+             [programs.w.env]\nA = 'b'\n",
+        );
+        let (spec, limit) = config
+            .probe_spec("w", crate::Check::Ready)
+            .expect("a command");
+        let own = config.exec_spec("w").expect("defined");
+        assert_eq!(
+            (spec.command.as_str(), spec.args.as_slice()),
+            ("/bin/check", &["--quick".to_string()][..])
+        );
+        assert_eq!(
+            (&spec.user, &spec.directory, &spec.env),
+            (&own.user, &own.directory, &own.env)
+        );
+        assert_eq!(limit, std::time::Duration::from_secs(3));
+        // The health check is no command; nor is anything of an undefined process.
+        assert!(config.probe_spec("w", crate::Check::Health).is_none());
+        assert!(config.probe_spec("x", crate::Check::Ready).is_none());
+    }
+
+    #[test]
+    fn a_notify_program_gets_its_own_notify_socket() {
+        let config = config(
+            "[taskmasterd]\nchildlogdir = '/var/log/tm'\n\
+             [programs.w]\ncommand = '/bin/w'\nnumprocs = 2\nready = { notify = true }\n\
+             [programs.plain]\ncommand = '/bin/p'\n",
+        );
+        let notify = |name: &str| {
+            let spec = config.exec_spec(name).expect("defined");
+            spec.env
+                .into_iter()
+                .find(|(key, _)| key == "NOTIFY_SOCKET")
+                .map(|(_, value)| value)
+        };
+        assert_eq!(
+            notify("w:1").as_deref(),
+            Some("/var/log/tm/notify/w_1.sock")
+        );
+        assert_eq!(notify("plain"), None);
     }
 
     #[test]

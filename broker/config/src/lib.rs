@@ -13,12 +13,14 @@ use std::time::Duration;
 
 mod accounts;
 mod command_line;
+mod depends;
 mod exec;
 mod naming;
 mod parse;
 mod plan;
 mod programs;
 mod reader;
+mod readiness;
 #[cfg(test)]
 mod retry_tests;
 pub mod signals;
@@ -32,10 +34,12 @@ mod tests;
 mod values;
 mod variables;
 
+pub use depends::Place;
 pub use exec::ExecSpec;
 pub use parse::check;
 pub use parse::load;
 pub use plan::{plan, ChangeKind, Plan};
+pub use readiness::{Check, HealthAction, HealthCheck, Probe, Readiness};
 pub use {parse::parse_str, plan::ProgramChange};
 
 /// A fully validated config. Paths are absolute (relative ones are resolved
@@ -227,6 +231,9 @@ pub struct Program {
     /// Where `command` is written (`file:line`), for advice such as "fix
     /// the command at taskmaster.conf.toml:14".
     pub command_at: Option<String>,
+    /// `depends_on`, `ready`, `ready_timeout`, `ready_interval`,
+    /// `healthcheck`.
+    pub readiness: Readiness,
 }
 
 /// How a program's failed starts and crashes are retried. The default is

@@ -139,6 +139,7 @@ fn read_sources(sources: &Sources, lookup: Lookup) -> (Config, Vec<ConfigError>)
         read_groups(ctx, top.take("groups"), &programs, &mut groups);
     }
     let groups = implicit_groups(groups, &programs);
+    let depends_errors = super::depends::check(&programs, &groups);
     let config = Config {
         path: std::path::absolute(&sources.list[0].file)
             .unwrap_or_else(|_| sources.list[0].file.clone()),
@@ -156,7 +157,11 @@ fn read_sources(sources: &Sources, lookup: Lookup) -> (Config, Vec<ConfigError>)
         programs,
         groups,
     };
-    let errors = ctxs.into_iter().flat_map(|ctx| ctx.errors).collect();
+    let errors = ctxs
+        .into_iter()
+        .flat_map(|ctx| ctx.errors)
+        .chain(depends_errors)
+        .collect();
     (config, errors)
 }
 

@@ -176,6 +176,27 @@ fn program_change(old: &Config, a: &Program, new: &Config, b: &Program) -> Chang
             "stderr_timestamps",
             a.stderr.timestamps != b.stderr.timestamps,
         ),
+        (
+            "depends_on",
+            a.readiness.depends_on != b.readiness.depends_on,
+        ),
+        (
+            "ready",
+            (&a.readiness.ready, a.readiness.watchdog)
+                != (&b.readiness.ready, b.readiness.watchdog),
+        ),
+        (
+            "ready_timeout",
+            a.readiness.ready_timeout != b.readiness.ready_timeout,
+        ),
+        (
+            "ready_interval",
+            a.readiness.ready_interval != b.readiness.ready_interval,
+        ),
+        (
+            "healthcheck",
+            a.readiness.healthcheck != b.readiness.healthcheck,
+        ),
         ("group", group_a.0 != group_b.0),
         (
             "group priority",

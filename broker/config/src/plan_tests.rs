@@ -325,3 +325,20 @@ fn roles_apply_without_binding_the_socket_again() {
          [unix_http_server]: changed (admins, viewers; applied from the next request)"
     );
 }
+
+#[test]
+fn readiness_keys_apply_in_place() {
+    let base = "[programs.db]\ncommand = \"db\"\n[programs.web]\ncommand = \"web\"\n";
+    for (line, key) in [
+        ("depends_on = [\"db\"]", "depends_on"),
+        ("ready = { tcp = \"127.0.0.1:5432\" }", "ready"),
+        ("ready = { notify = true, watchdog = \"5s\" }", "ready"),
+        ("ready_timeout = \"30s\"", "ready_timeout"),
+        ("ready_interval = \"2s\"", "ready_interval"),
+        ("healthcheck = { tcp = \"127.0.0.1:1\" }", "healthcheck"),
+    ] {
+        let plan = plan_of(base, &format!("{base}{line}\n"));
+        let web = plan.programs.iter().find(|p| p.name == "web").expect("web");
+        assert_eq!(web.kind, changed(&[key], false, None), "{line}");
+    }
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::reader::{entries, Ctx, Field, Fields};
+use super::readiness::{self, Readiness};
 use super::values::{self, did_you_mean, Span};
 use super::variables::{self, Expansion};
 use super::{accounts, command_line, naming, AutoRestart, Group, LogSpec, Program, Retry};
@@ -47,6 +48,11 @@ const PROGRAM_KEYS: &[&str] = &[
     "command_line",
     "backoff",
     "backoff_reset",
+    "depends_on",
+    "ready",
+    "ready_timeout",
+    "ready_interval",
+    "healthcheck",
 ];
 /// The seed project's names, still accepted.
 const PROGRAM_ALIASES: &[(&str, &str)] = &[
@@ -249,6 +255,7 @@ fn read_program(ctx: &mut Ctx, name: &str, field: &Field) -> Option<Program> {
         process_name: naming::read_template(ctx, &mut fields, name, numprocs),
         retry,
         command_at,
+        readiness: read_readiness(ctx, &mut fields),
     };
     if let Some((_, args)) = line {
         program.args = args;
@@ -349,6 +356,37 @@ fn read_command(ctx: &mut Ctx, fields: &mut Fields, table: &Field, args_given: b
         }
     }
     command
+}
+
+/// `depends_on`, `ready`, `ready_timeout`, `ready_interval`, `healthcheck`.
+fn read_readiness(ctx: &mut Ctx, fields: &mut Fields) -> Readiness {
+    let (depends_on, depends_place) = match fields.take("depends_on") {
+        Some(field) => {
+            let (names, place) = readiness::read_depends_on(ctx, &field);
+            (names, Some(place))
+        }
+        None => (Vec::new(), None),
+    };
+    let (ready, watchdog) = match fields.take("ready") {
+        Some(field) => readiness::read_ready(ctx, &field),
+        None => (None, None),
+    };
+    Readiness {
+        depends_on,
+        depends_place,
+        ready,
+        watchdog,
+        ready_timeout: fields
+            .take("ready_timeout")
+            .and_then(|field| readiness::read_positive_duration(ctx, &field)),
+        ready_interval: fields
+            .take("ready_interval")
+            .and_then(|field| readiness::read_positive_duration(ctx, &field))
+            .unwrap_or(Readiness::default().ready_interval),
+        healthcheck: fields
+            .take("healthcheck")
+            .and_then(|field| readiness::read_healthcheck(ctx, &field)),
+    }
 }
 
 fn read_priority(ctx: &mut Ctx, fields: &mut Fields) -> i32 {

@@ -116,6 +116,13 @@ impl<'t> Ctx<'t> {
         format!("{}:{line}", self.file.display())
     }
 
+    /// The file and 1-based line of `span`, for an error found once every
+    /// file is read (a cycle of `depends_on` across files).
+    pub fn location(&self, span: Span) -> (PathBuf, usize) {
+        let line = span.map_or(1, |span| self.line_at(span.start));
+        (self.file.to_owned(), line)
+    }
+
     /// Reads one field, its variables expanded, reporting its problem if it
     /// has one.
     pub fn read<T>(&mut self, field: &Field, reader: impl Fn(&Item) -> Read<T>) -> Option<T> {

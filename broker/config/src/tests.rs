@@ -166,6 +166,7 @@ fn every_default_applies_to_a_minimal_config() {
             process_name: None,
             retry: Retry::default(),
             command_at: web(&config).command_at.clone(),
+            readiness: Default::default(),
         }
     );
 }
@@ -1216,4 +1217,113 @@ operators = "root"
         error("[unix_http_server]\nviewers = [\"root\", \"@\"]\n"),
         "t.toml:2: unix_http_server.viewers: element [1]: '@' needs a group name after it"
     );
+}
+
+#[test]
+fn readiness_keys_are_read() {
+    let config = parse(
+        r#"
+[programs.db]
+command = "/bin/db"
+ready = { tcp = "127.0.0.1:5432" }
+ready_timeout = "30s"
+[programs.cache]
+command = "/bin/cache"
+ready = { log = "listening on port [0-9]+" }
+ready_interval = "250ms"
+[groups.backends]
+programs = ["db", "cache"]
+[programs.api]
+command = "/bin/api"
+depends_on = ["backends"]
+ready = { http = "http://127.0.0.1:8080/health" }
+healthcheck = { http = "http://127.0.0.1:8080/health", interval = "10s", timeout = 2, retries = 3, action = "stop" }
+"#,
+    );
+    let db = &config.programs["db"].readiness;
+    assert_eq!(db.ready, Some(Probe::Tcp("127.0.0.1:5432".into())));
+    assert_eq!(db.ready_timeout, Some(Duration::from_secs(30)));
+    assert_eq!(db.ready_interval, Duration::from_secs(1));
+    let cache = &config.programs["cache"].readiness;
+    assert_eq!(cache.ready_interval, Duration::from_millis(250));
+    let api = &config.programs["api"];
+    assert_eq!(config.dependencies(api), ["cache", "db"]);
+    assert_eq!(
+        api.readiness.healthcheck,
+        Some(HealthCheck {
+            probe: Probe::Http("http://127.0.0.1:8080/health".into()),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            retries: 3,
+            action: HealthAction::Stop,
+        })
+    );
+}
+
+#[test]
+fn bad_probes_say_what_to_write() {
+    let message = error("[programs.a]\ncommand = \"/bin/a\"\nready = { tcp = \"localhost\" }\n");
+    assert!(message.contains("is not host:port"), "{message}");
+    let message = error("[programs.a]\ncommand = \"/bin/a\"\nready = { http = \"https://x/\" }\n");
+    assert!(message.contains("plain HTTP only"), "{message}");
+    let message = error("[programs.a]\ncommand = \"/bin/a\"\nready = { log = \"(\" }\n");
+    assert!(message.contains("not a valid regex"), "{message}");
+    let message = error("[programs.a]\ncommand = \"/bin/a\"\nready = { }\n");
+    assert!(message.contains("needs one probe"), "{message}");
+    let message =
+        error("[programs.a]\ncommand = \"/bin/a\"\nready = { tcp = \"h:1\", log = \"x\" }\n");
+    assert!(
+        message.contains("has 2 probes (tcp, log); keep one"),
+        "{message}"
+    );
+    let message = error(
+        "[programs.a]\ncommand = \"/bin/a\"\nhealthcheck = { tcp = \"h:1\", action = \"reboot\" }\n",
+    );
+    assert!(message.contains("unknown action 'reboot'"), "{message}");
+    let message = error("[programs.a]\ncommand = \"/bin/a\"\nready_timeout = \"ten\"\n");
+    assert!(message.contains("is not a duration"), "{message}");
+}
+
+#[test]
+fn dependency_errors_name_the_cycle_and_the_lines() {
+    let text = "[programs.a]\ncommand = \"/bin/a\"\ndepends_on = [\"b\"]\n\
+                [programs.b]\ncommand = \"/bin/b\"\ndepends_on = [\"c\"]\n\
+                [programs.c]\ncommand = \"/bin/c\"\ndepends_on = [\"a\"]\n";
+    assert_eq!(
+        error(text),
+        "t.toml:3: programs.a.depends_on: depends_on makes a cycle: a (t.toml:3) -> \
+         b (t.toml:6) -> c (t.toml:9) -> a; remove one of these dependencies"
+    );
+    assert_eq!(
+        error("[programs.a]\ncommand = \"/bin/a\"\ndepends_on = [\"a\"]\n"),
+        "t.toml:3: programs.a.depends_on: 'a' depends on itself; remove it from depends_on"
+    );
+    assert_eq!(
+        error("[programs.web]\ncommand = \"/bin/a\"\n[programs.api]\ncommand = \"/bin/a\"\ndepends_on = [\"wbe\"]\n"),
+        "t.toml:5: programs.api.depends_on: no program or group 'wbe'; did you mean 'web'?"
+    );
+}
+
+#[test]
+fn notify_and_its_watchdog_belong_to_ready() {
+    let config = parse(
+        "[programs.a]\ncommand = \"/bin/a\"\nready = { notify = true, watchdog = \"10s\" }\n",
+    );
+    let a = &config.programs["a"].readiness;
+    assert_eq!(a.ready, Some(Probe::Notify));
+    assert_eq!(a.watchdog, Some(Duration::from_secs(10)));
+    let message = error(
+        "[programs.a]\ncommand = \"/bin/a\"\nready = { tcp = \"h:1\", watchdog = \"10s\" }\n",
+    );
+    assert!(
+        message.contains("watchdog needs notify = true"),
+        "{message}"
+    );
+    let all = errors("[programs.a]\ncommand = \"/bin/a\"\nhealthcheck = { notify = true }\n");
+    assert!(
+        all[0].contains("a health check cannot be notify"),
+        "{all:?}"
+    );
+    let message = error("[programs.a]\ncommand = \"/bin/a\"\nready = { notify = false }\n");
+    assert!(message.contains("notify = false is no probe"), "{message}");
 }

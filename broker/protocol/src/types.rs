@@ -224,6 +224,28 @@ pub struct ProcessInfo {
     /// (full disk, unwritable directory), with the bytes dropped so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_error: Option<String>,
+    /// `ready`, `health` and `waiting_for`.
+    #[serde(flatten)]
+    pub readiness: ReadinessInfo,
+}
+
+/// What `status` says of a process's readiness, health and dependencies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReadinessInfo {
+    /// With a `ready` probe, while the process lives: whether it succeeded
+    /// (`false` while STARTING, `true` once RUNNING).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
+    /// With a `healthcheck`, while RUNNING and once checked: `healthy` or
+    /// `unhealthy (2/3: connection refused)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// Why a start is held back: `db is FATAL`, `db is STARTING`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+    /// The last `STATUS=` a `notify` program sent, while it lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_status: Option<String>,
 }
 
 /// Content of `start`, `stop`, `restart` and `signal`: one result per process.
@@ -322,6 +344,13 @@ pub enum EventBody {
         ok: bool,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         errors: Vec<String>,
+    },
+    /// A health check of a running process failed, or passed after failing:
+    /// `health` as `status` shows it.
+    Health {
+        name: String,
+        healthy: bool,
+        health: String,
     },
 }
 

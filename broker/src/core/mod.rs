@@ -30,6 +30,7 @@ use tokio::sync::mpsc;
 
 mod authorize;
 mod persist;
+mod readiness;
 mod reload;
 mod requests;
 mod table;
@@ -102,6 +103,10 @@ pub struct Core {
     scope: Option<Vec<bool>>,
     /// The state directory: intents, histories, event seqs.
     persist: persist::Persist,
+    /// `depends_on` of the config in force.
+    graph: crate::deps::Graph,
+    /// The answers of `ready` and `healthcheck` probes.
+    probe_reports: readiness::ProbeReports,
 }
 
 impl Core {
@@ -126,6 +131,8 @@ impl Core {
             .collect();
         let events_next = events.next_seq();
         Core {
+            graph: crate::deps::Graph::new(&config),
+            probe_reports: readiness::ProbeReports::new(),
             config,
             table: ProcessTable::new(procs),
             next_spawn_id: 1,
@@ -165,6 +172,10 @@ impl Core {
         self.watch_config();
         self.autostart();
         while !self.finished {
+            // Here, between two messages, no handler holds an index.
+            if self.jobs.is_empty() {
+                self.compact();
+            }
             let deadline = self.next_deadline();
             tokio::select! {
                 packet = link.recv() => match packet {
@@ -185,6 +196,7 @@ impl Core {
                 Some(request) = clients.recv() => self.on_request(request),
                 Some(()) = self.config_changes.receiver.recv() => self.reload(None, "the config file changed"),
                 Some(notice) = self.pump_notices.receiver.recv() => self.on_capture_notice(notice),
+                Some(message) = self.probe_reports.receiver.recv() => self.on_probe_message(message),
                 () = sleep_until(deadline) => self.on_deadlines(),
             }
         }
@@ -268,6 +280,7 @@ impl Core {
             "adopted: '{}' with pid {} ({})",
             proc.name, child.pid, proc.process.state
         ));
+        self.refresh_probe(i);
     }
 
     fn autostart(&mut self) {
@@ -307,6 +320,10 @@ impl Core {
                     self.log
                         .info(&format!("spawned: '{}' with pid {pid}", self.table[i].name));
                     self.dispatch(i, Event::Spawned { pid });
+                    // A job that ended may have compacted the table.
+                    if let Some(i) = self.table.with_pid(pid) {
+                        self.replay_notifications(i);
+                    }
                 }
             }
             ToBroker::SpawnFailed { id, error } => {
@@ -371,6 +388,8 @@ impl Core {
             ToBroker::Hello { .. } => self
                 .log
                 .warn("unexpected second hello from taskmasterd; ignored"),
+            ToBroker::ProbeExited { id, status } => self.on_command_probe(id, Ok(status)),
+            ToBroker::ProbeFailed { id, error } => self.on_command_probe(id, Err(error)),
         }
     }
 
@@ -462,6 +481,11 @@ impl Core {
     }
 
     fn apply(&mut self, i: usize, event: Event) {
+        let idle = !self.table[i].process.state.is_alive()
+            && self.table[i].process.state != ProcessState::Backoff;
+        if event == Event::Start && idle && !self.graph.is_empty() && self.hold_start(i) {
+            return;
+        }
         let now = Instant::now();
         let proc = &mut self.table[i];
         let from = proc.process.state;
@@ -487,8 +511,10 @@ impl Core {
                 Action::Signal { signal, group } => self.signal(i, signal, group),
             }
         }
+        self.refresh_probe(i);
         if !outcome.entered.is_empty() {
             self.settle(i);
+            self.after_change(i);
         }
     }
 
@@ -591,6 +617,10 @@ impl Core {
         if let Some(def) = self.table[i].pending.take() {
             self.table[i].def = def;
         }
+        if self.hold_spawn(i) {
+            return;
+        }
+        self.prepare_notify(i);
         let id = self.next_spawn_id;
         self.next_spawn_id += 1;
         // taskmasterd reads the command, user and environment from the
@@ -632,10 +662,16 @@ impl Core {
         let state = self.table[i].process.state;
         let spawn_error = self.table[i].process.spawn_error.is_some();
         let name = self.table[i].name.clone();
+        self.complete_jobs(|job| job.settle(i, &name, state, spawn_error));
+    }
+
+    /// Tells every job something with `tell`, which says whether that
+    /// completed the job's current phase; moves those jobs on.
+    fn complete_jobs(&mut self, mut tell: impl FnMut(&mut Job) -> bool) {
         let mut done = Vec::new();
         let mut j = 0;
         while j < self.jobs.len() {
-            if self.jobs[j].settle(i, &name, state, spawn_error) {
+            if tell(&mut self.jobs[j]) {
                 done.push(self.jobs.swap_remove(j));
             } else {
                 j += 1;
@@ -650,6 +686,9 @@ impl Core {
     fn advance(&mut self, mut job: Job) {
         while let Some(phase) = job.next_phase() {
             for selected in phase.members.iter().copied() {
+                if phase.kind == PhaseKind::Stop {
+                    self.cancel_hold(selected.index);
+                }
                 let proc = &self.table[selected.index];
                 match Job::precheck(phase.kind, selected, &proc.name, proc.process.state) {
                     Precheck::Done(result) => job.record(result),
@@ -693,9 +732,6 @@ impl Core {
                 skipped: Vec::new(),
             }));
         }
-        if self.jobs.is_empty() {
-            self.compact();
-        }
         if exit {
             self.log.info("every program is stopped; exiting");
             self.save_history(true);
@@ -730,12 +766,12 @@ impl Core {
     /// each waited for before the next begins.
     fn stop_phases(&self, selected: &[Selected]) -> Vec<Phase> {
         let mut sorted = selected.to_vec();
-        sorted.sort_by_key(|s| std::cmp::Reverse(self.table[s.index].order));
+        sorted.sort_by_key(|s| std::cmp::Reverse(self.stop_key(s.index)));
         let mut phases: Vec<Phase> = Vec::new();
         for s in sorted {
-            let order = self.table[s.index].order;
+            let order = self.stop_key(s.index);
             match phases.last_mut() {
-                Some(phase) if self.table[phase.members[0].index].order == order => {
+                Some(phase) if self.stop_key(phase.members[0].index) == order => {
                     phase.members.push(s)
                 }
                 _ => phases.push(Phase {

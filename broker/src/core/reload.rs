@@ -53,6 +53,8 @@ impl Core {
             errors: Vec::new(),
         });
         self.advance(job);
+        self.reconsider_held();
+        self.drain();
     }
 
     /// `reread`: what a reload would change, without changing anything.
@@ -133,6 +135,7 @@ impl Core {
             self.watch_config();
         }
 
+        self.graph = crate::deps::Graph::new(&self.config);
         let mut stop = Vec::new();
         let mut start = Vec::new();
         for change in &plan.programs {
@@ -153,6 +156,9 @@ impl Core {
                 })
                 .collect()
         };
+        for i in 0..self.table.len() {
+            self.refresh_probe(i);
+        }
         let mut phases = self.stop_phases(&as_wildcard(stop));
         let start = as_wildcard(start);
         if !start.is_empty() {
@@ -209,6 +215,10 @@ impl Core {
                     let def = Arc::new(program.instance(&proc.name, &proc.group));
                     if !*restart {
                         proc.def = def;
+                        // A changed ready probe, health check or watchdog
+                        // runs anew.
+                        proc.watch.probe = None;
+                        proc.watch.watchdog = None;
                         // Rotation and timestamps apply to the running pumps.
                         for (stream, capture) in &proc.captures {
                             if let Some(target) = super::log_target(&self.config, proc, *stream) {

@@ -276,6 +276,7 @@ impl Core {
                         .filter(|_| p.state == ProcessState::Backoff)
                         .map(|at| (p.attempt(), at.saturating_duration_since(now))),
                 });
+                let readiness = self.readiness_info(s.index, &mut description);
                 let output_error = output_error(proc);
                 if let Some(error) = &output_error {
                     description.push_str(&format!(" ({error})"));
@@ -293,6 +294,7 @@ impl Core {
                     command: command_line(program),
                     changed_ms: proc.changed_wall.map(unix_ms).unwrap_or(0),
                     output_error,
+                    readiness,
                 }
             })
             .collect();
@@ -324,13 +326,27 @@ impl Core {
         let mut selected = self.select(&action.selection)?;
         // Processes a reload removed are on their way out.
         selected.retain(|s| !self.table[s.index].retired);
+        // What depends on a stopped program stops first; a restart starts
+        // again those that were up.
+        let dependents = match command {
+            Command::Start(_) => Vec::new(),
+            _ => self.dependents(&selected),
+        };
+        let up: Vec<Selected> = dependents
+            .iter()
+            .copied()
+            .filter(|s| {
+                let state = self.table[s.index].process.state;
+                state.is_alive() || state == ProcessState::Backoff
+            })
+            .collect();
         let phases = match command {
             Command::Start(_) => vec![self.start_phase(&selected)],
-            Command::Stop(_) => self.stop_phases(&selected),
+            Command::Stop(_) => self.stop_phases(&[selected, dependents].concat()),
             _ => {
                 // A restart starts again what it named, even what was not running.
-                let start = self.start_phase(&selected);
-                let mut phases = self.stop_phases(&selected);
+                let start = self.start_phase(&[selected.clone(), up].concat());
+                let mut phases = self.stop_phases(&[selected, dependents].concat());
                 for phase in &mut phases {
                     for member in &mut phase.members {
                         member.explicit = false;

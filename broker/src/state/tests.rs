@@ -42,6 +42,7 @@ pub(crate) fn program() -> Program {
         process_name: None,
         retry: Retry::default(),
         command_at: None,
+        readiness: Default::default(),
     }
 }
 
@@ -606,4 +607,93 @@ fn an_operator_start_forgets_the_crash_count() {
     sim.on(Event::Stop);
     sim.on(Event::Start);
     assert_eq!((sim.process.crashes, sim.process.failures), (0, 0));
+}
+
+fn probed(timeout: Option<u64>) -> Program {
+    let mut p = program();
+    p.readiness.ready = Some(taskmaster_config::Probe::Tcp("127.0.0.1:1".into()));
+    p.readiness.ready_timeout = timeout.map(Duration::from_secs);
+    p
+}
+
+#[test]
+fn with_a_probe_running_needs_startsecs_and_the_probe() {
+    let mut sim = Sim::new(probed(None));
+    sim.started(7);
+    // startsecs elapses first: still STARTING, and nothing left to wait
+    // for but the probe (no timer: no wake-up).
+    assert_eq!(sim.fire().entered, vec![]);
+    assert_eq!(sim.process.state, Starting);
+    assert_eq!(sim.process.deadline, None);
+    sim.advance(Duration::from_secs(30));
+    assert_eq!(sim.on(Event::Ready).entered, vec![Running]);
+    assert_eq!(sim.process.failures, 0);
+}
+
+#[test]
+fn a_probe_that_succeeds_early_waits_for_startsecs() {
+    let mut sim = Sim::new(probed(Some(10)));
+    sim.started(7);
+    sim.advance(Duration::from_millis(200));
+    assert_eq!(sim.on(Event::Ready).entered, vec![]);
+    assert_eq!(sim.process.state, Starting);
+    assert_eq!(sim.fire().entered, vec![Running]);
+    assert_eq!(
+        sim.now - sim.process.started_at.unwrap(),
+        Duration::from_secs(1)
+    );
+}
+
+#[test]
+fn no_probe_and_zero_startsecs_is_running_at_once_but_a_probe_is_awaited() {
+    let mut p = probed(None);
+    p.startsecs = Duration::ZERO;
+    let mut sim = Sim::new(p);
+    sim.started(7);
+    assert_eq!(sim.process.state, Starting);
+    assert_eq!(sim.on(Event::Ready).entered, vec![Running]);
+}
+
+#[test]
+fn not_ready_by_the_timeout_is_killed_and_counts_as_a_failed_start() {
+    let mut sim = Sim::new(probed(Some(5)));
+    sim.started(7);
+    assert_eq!(sim.fire().actions, vec![]);
+    let out = sim.fire();
+    assert_eq!(
+        sim.now - sim.process.started_at.unwrap(),
+        Duration::from_secs(5)
+    );
+    assert_eq!(
+        out.actions,
+        vec![Action::Signal {
+            signal: SIGKILL,
+            group: false
+        }]
+    );
+    assert_eq!(
+        sim.process.spawn_error.as_deref(),
+        Some("not ready after 5 s (ready_timeout); killed")
+    );
+    let out = sim.on(Event::Exited {
+        status: killed(SIGKILL),
+    });
+    assert_eq!(out.entered, vec![Backoff]);
+    assert_eq!(sim.process.failures, 1);
+    // The next attempt probes afresh.
+    sim.fire();
+    sim.on(Event::Spawned { pid: 8 });
+    assert!(!sim.process.ready);
+    assert_eq!(sim.process.spawn_error, None);
+}
+
+#[test]
+fn ready_means_nothing_outside_starting() {
+    let mut sim = Sim::new(probed(None));
+    assert_eq!(sim.on(Event::Ready), Outcome::default());
+    sim.started(7);
+    sim.on(Event::Ready);
+    sim.fire();
+    assert_eq!(sim.process.state, Running);
+    assert_eq!(sim.on(Event::Ready), Outcome::default());
 }

@@ -125,6 +125,10 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                     *state = to;
                 }
             }
+            Ok(Event {
+                body: EventBody::Health { .. },
+                ..
+            }) => {}
             // Events were dropped for us, or the programs changed: look again.
             Ok(Event {
                 body: EventBody::Lagged { .. } | EventBody::Reload { .. },

@@ -106,6 +106,7 @@ mod tests {
             command: String::new(),
             changed_ms: 0,
             output_error: None,
+            readiness: Default::default(),
         })
     }
 

@@ -52,6 +52,31 @@ pub enum ToSupervisor {
     /// [`ToBroker::Hello`], so that seqs never go back after a broker
     /// restart. Only a number: taskmasterd acts on nothing in it.
     KeepSeq { seq: u64 },
+    /// Run the `command` probe `check` of process `name` once, as the
+    /// config says (taskmasterd reads the argv, user, directory, environment
+    /// and time limit itself); answered by [`ToBroker::ProbeExited`] or
+    /// [`ToBroker::ProbeFailed`]. One at a time per process and check.
+    Probe(ProbeRequest),
+}
+
+/// A request to run a `command` probe the config defines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeRequest {
+    /// Chosen by the broker, echoed in the answer.
+    pub id: u64,
+    /// The process name (`web` or `web:3`).
+    pub name: String,
+    pub generation: u64,
+    pub check: ProbeCheck,
+}
+
+/// `ready` or `healthcheck`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeCheck {
+    Ready,
+    Health,
 }
 
 /// A request to start one process the config defines. The broker names
@@ -175,6 +200,17 @@ pub enum ToBroker {
     Refused {
         what: String,
     },
+    /// The probe of a [`ToSupervisor::Probe`] ended (killed with SIGKILL
+    /// when it ran past its time limit).
+    ProbeExited {
+        id: u64,
+        status: ExitStatus,
+    },
+    /// The probe could not be started, or the request was refused.
+    ProbeFailed {
+        id: u64,
+        error: String,
+    },
 }
 
 /// Encodes one packet.
@@ -208,6 +244,28 @@ mod tests {
         let error = decode::<ToSupervisor>(forged).expect_err("refused");
         assert!(
             error.to_string().contains("unknown field `command`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_probe_names_the_process_and_the_check_only() {
+        let request = ToSupervisor::Probe(ProbeRequest {
+            id: 9,
+            name: "api".into(),
+            generation: 3,
+            check: ProbeCheck::Health,
+        });
+        let packet = encode(&request);
+        assert_eq!(
+            std::str::from_utf8(&packet).unwrap(),
+            r#"{"type":"probe","id":9,"name":"api","generation":3,"check":"health"}"#
+        );
+        assert_eq!(decode::<ToSupervisor>(&packet).unwrap(), request);
+        let forged = br#"{"type":"probe","id":1,"name":"api","generation":3,"check":"ready","argv":["/bin/sh"]}"#;
+        let error = decode::<ToSupervisor>(forged).expect_err("refused");
+        assert!(
+            error.to_string().contains("unknown field `argv`"),
             "{error}"
         );
     }

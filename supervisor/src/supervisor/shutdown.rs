@@ -38,6 +38,7 @@ impl Supervisor {
     /// Exits with `code`, telling a still-waiting starter and removing the
     /// pidfile we wrote.
     pub(super) fn finish(&mut self, code: i32) -> ! {
+        self.kill_probes(Instant::now(), true);
         if let Some(readiness) = self.readiness.take() {
             readiness.failed(code);
         }
