@@ -28,3 +28,5 @@ mod spawn;
 mod states;
 mod users;
 mod variables;
+mod web;
+mod webdriver;

@@ -72,7 +72,8 @@ pub fn load_or_create(path: &Path) -> Result<String, String> {
                 .mode(0o600)
                 .open(path)
                 .map_err(|e| format!("cannot create token file {shown}: {e}"))?;
-            writeln!(file, "{token}").map_err(|e| format!("cannot write token file {shown}: {e}"))?;
+            writeln!(file, "{token}")
+                .map_err(|e| format!("cannot write token file {shown}: {e}"))?;
             Ok(token)
         }
         Err(e) => Err(format!("cannot read token file {shown}: {e}")),
@@ -82,7 +83,11 @@ pub fn load_or_create(path: &Path) -> Result<String, String> {
 /// Compares without stopping at the first difference, so that the time
 /// taken says nothing about how much of a guess was right.
 pub fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 impl Secrets {
@@ -165,7 +170,10 @@ mod tests {
         let path = dir.join("token");
         let made = load_or_create(&path).unwrap();
         assert_eq!(made.len(), 64);
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(load_or_create(&path).unwrap(), made);
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let error = load_or_create(&path).unwrap_err();

@@ -55,7 +55,10 @@ impl Daemon {
         match (reply.content, reply.error) {
             (Some(content), None) => Ok(content),
             (_, Some(error)) => Err(error.message),
-            (None, None) => Err(format!("taskmasterd answered {} with no content", reply.status)),
+            (None, None) => Err(format!(
+                "taskmasterd answered {} with no content",
+                reply.status
+            )),
         }
     }
 }

@@ -20,9 +20,17 @@ use crate::page::{self, View};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Update {
     /// Everything again: on connecting, after a reload, after lagging.
-    Snapshot { rows: String, problems: String, now_ms: u64 },
+    Snapshot {
+        rows: String,
+        problems: String,
+        now_ms: u64,
+    },
     /// One process's new row.
-    Row { name: String, html: String, now_ms: u64 },
+    Row {
+        name: String,
+        html: String,
+        now_ms: u64,
+    },
     /// The daemon cannot be reached, or refuses us its events.
     Down { message: String },
 }
@@ -131,7 +139,9 @@ impl Shared {
             })
             .await
         };
-        result.await.unwrap_or_else(|message| Update::Down { message })
+        result
+            .await
+            .unwrap_or_else(|message| Update::Down { message })
     }
 
     pub fn restarts(&self) -> HashMap<String, u64> {
@@ -171,9 +181,16 @@ async fn follow_once(shared: &Shared) -> String {
         Ok(connection) => connection,
         Err(message) => return message,
     };
-    match connection.request::<serde_json::Value>(Command::Events).await {
+    match connection
+        .request::<serde_json::Value>(Command::Events)
+        .await
+    {
         Ok(reply) if reply.status == 200 => {}
-        Ok(reply) => return reply.error.map_or_else(|| format!("events: {}", reply.status), |e| e.message),
+        Ok(reply) => {
+            return reply
+                .error
+                .map_or_else(|| format!("events: {}", reply.status), |e| e.message)
+        }
         Err(e) => return crate::daemon::unreachable(&shared.daemon.socket, &e),
     }
     // Subscribed first, then looked: a change in between is in the stream.

@@ -93,7 +93,13 @@ fn run(cli: Cli) -> Result<(), (u8, String)> {
         .enable_all()
         .build()
         .map_err(|e| (1, format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(serve(cli.listen, cli.token_file, fresh, daemon::Daemon { socket }, secrets))
+    runtime.block_on(serve(
+        cli.listen,
+        cli.token_file,
+        fresh,
+        daemon::Daemon { socket },
+        secrets,
+    ))
 }
 
 async fn serve(
@@ -115,7 +121,10 @@ async fn serve(
             "taskmasterctl web: serving http://{address}/ (the token is in {}: open /?token=TOKEN)",
             path.display()
         ),
-        _ => println!("taskmasterctl web: serving http://{address}/?token={}", secrets.token),
+        _ => println!(
+            "taskmasterctl web: serving http://{address}/?token={}",
+            secrets.token
+        ),
     }
     let shared = Arc::new(live::Shared::new(daemon, secrets));
     let follower = Arc::clone(&shared);

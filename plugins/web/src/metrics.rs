@@ -23,7 +23,10 @@ const STATES: [ProcessState; 8] = [
 
 /// A label value with `\`, `"` and newlines escaped.
 fn label(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// The exit code of "exit status 3", or 128 + N for "terminated by SIGN",
@@ -32,7 +35,10 @@ pub fn exit_code(exit: &str) -> Option<i64> {
     if let Some(code) = exit.strip_prefix("exit status ") {
         return code.trim().parse().ok();
     }
-    let signal = exit.strip_prefix("terminated by ")?.split_whitespace().next()?;
+    let signal = exit
+        .strip_prefix("terminated by ")?
+        .split_whitespace()
+        .next()?;
     Signal::from_str(signal).ok().map(|s| 128 + s as i64)
 }
 
@@ -72,9 +78,12 @@ pub async fn render(shared: &Shared) -> Result<String, String> {
         .await
         .map_err(|e| format!("sampling /proc failed: {e}"))?;
     let restarts = shared.restarts();
-    Ok(exposition(status.as_ref().ok(), &|pid| usage.get(&pid).copied(), &|name| {
-        restarts.get(name).copied().unwrap_or(0)
-    }, now_ms()))
+    Ok(exposition(
+        status.as_ref().ok(),
+        &|pid| usage.get(&pid).copied(),
+        &|name| restarts.get(name).copied().unwrap_or(0),
+        now_ms(),
+    ))
 }
 
 fn exposition(
@@ -85,8 +94,13 @@ fn exposition(
 ) -> String {
     let mut out = String::new();
     let processes: &[ProcessInfo] = status.map_or(&[], |s| &s.processes);
-    Family::start(&mut out, "taskmaster_up", "gauge", "Whether taskmasterd answered (1) or not (0).")
-        .sample("taskmaster_up", &[], u8::from(status.is_some()));
+    Family::start(
+        &mut out,
+        "taskmaster_up",
+        "gauge",
+        "Whether taskmasterd answered (1) or not (0).",
+    )
+    .sample("taskmaster_up", &[], u8::from(status.is_some()));
     if let Some(status) = status {
         Family::start(
             &mut out,
@@ -97,18 +111,36 @@ fn exposition(
         .sample("taskmaster_config_errors", &[], status.config_errors.len());
     }
     let name = "taskmaster_process_state";
-    let mut family = Family::start(&mut out, name, "gauge", "1 for the state each process is in, 0 for the others.");
+    let mut family = Family::start(
+        &mut out,
+        name,
+        "gauge",
+        "1 for the state each process is in, 0 for the others.",
+    );
     for p in processes {
         for state in STATES {
-            let labels = [("name", p.name.as_str()), ("group", p.group.as_str()), ("state", state.as_str())];
+            let labels = [
+                ("name", p.name.as_str()),
+                ("group", p.group.as_str()),
+                ("state", state.as_str()),
+            ];
             family.sample(name, &labels, u8::from(p.state == state));
         }
     }
     let name = "taskmaster_process_start_time_seconds";
-    let mut family = Family::start(&mut out, name, "gauge", "When each running process started, in seconds since the Unix epoch.");
+    let mut family = Family::start(
+        &mut out,
+        name,
+        "gauge",
+        "When each running process started, in seconds since the Unix epoch.",
+    );
     for p in processes {
         if let (Some(uptime), true) = (p.uptime_secs, p.state.is_alive()) {
-            family.sample(name, &[("name", &p.name)], (now_ms / 1000).saturating_sub(uptime));
+            family.sample(
+                name,
+                &[("name", &p.name)],
+                (now_ms / 1000).saturating_sub(uptime),
+            );
         }
     }
     let name = "taskmaster_process_restarts_total";
@@ -122,7 +154,12 @@ fn exposition(
         family.sample(name, &[("name", &p.name)], restarts(&p.name));
     }
     let name = "taskmaster_process_exit_status";
-    let mut family = Family::start(&mut out, name, "gauge", "How each process last ended: its exit code, or 128 + the signal that killed it.");
+    let mut family = Family::start(
+        &mut out,
+        name,
+        "gauge",
+        "How each process last ended: its exit code, or 128 + the signal that killed it.",
+    );
     for p in processes {
         if let Some(code) = p.exit.as_deref().and_then(exit_code) {
             family.sample(name, &[("name", &p.name)], code);
@@ -133,12 +170,22 @@ fn exposition(
         .filter_map(|p| Some((p, usage(p.pid?)?)))
         .collect();
     let name = "taskmaster_process_cpu_seconds_total";
-    let mut family = Family::start(&mut out, name, "counter", "CPU time (user + system) of each running process's process group, in seconds.");
+    let mut family = Family::start(
+        &mut out,
+        name,
+        "counter",
+        "CPU time (user + system) of each running process's process group, in seconds.",
+    );
     for (p, u) in &usages {
         family.sample(name, &[("name", &p.name)], u.cpu_seconds);
     }
     let name = "taskmaster_process_resident_memory_bytes";
-    let mut family = Family::start(&mut out, name, "gauge", "Resident memory of each running process's process group, in bytes.");
+    let mut family = Family::start(
+        &mut out,
+        name,
+        "gauge",
+        "Resident memory of each running process's process group, in bytes.",
+    );
     for (p, u) in &usages {
         family.sample(name, &[("name", &p.name)], u.resident_bytes);
     }

@@ -141,7 +141,11 @@ pub fn row(p: &ProcessInfo, view: &View) -> String {
     };
     // A live process's description repeats its pid and uptime: show
     // what it runs instead.
-    let description = if p.state.is_alive() { &p.command } else { &p.description };
+    let description = if p.state.is_alive() {
+        &p.command
+    } else {
+        &p.description
+    };
     let actions = if (view.may_act)(&p.name) {
         buttons(&p.name, view.csrf)
     } else {
@@ -270,7 +274,11 @@ mod tests {
     #[test]
     fn admin_page_has_named_buttons_for_processes_and_groups() {
         let all = |_: &str| true;
-        let view = View { csrf: "C", may_act: &all, now_ms: 10_000_000 };
+        let view = View {
+            csrf: "C",
+            may_act: &all,
+            now_ms: 10_000_000,
+        };
         let html = index(&status(), &view, None);
         for label in ["start web", "stop worker:1", "restart worker:*"] {
             assert!(html.contains(&format!("aria-label=\"{label}\"")), "{label}");
@@ -278,13 +286,20 @@ mod tests {
         assert!(html.contains("name=\"csrf\" value=\"C\""));
         assert!(html.contains("1:02:03"), "uptime as a clock");
         assert!(html.contains("data-since=\"6277000\""));
-        assert!(html.contains("unknown key &#39;comand&#39;"), "config errors on top");
+        assert!(
+            html.contains("unknown key &#39;comand&#39;"),
+            "config errors on top"
+        );
     }
 
     #[test]
     fn a_viewer_gets_no_buttons() {
         let none = |_: &str| false;
-        let view = View { csrf: "C", may_act: &none, now_ms: 0 };
+        let view = View {
+            csrf: "C",
+            may_act: &none,
+            now_ms: 0,
+        };
         let html = index(&status(), &view, None);
         assert!(!html.contains("<button"), "{html}");
         assert!(!html.contains("<form"), "{html}");
@@ -292,7 +307,10 @@ mod tests {
 
     #[test]
     fn names_are_escaped_in_text_and_links() {
-        assert_eq!(escape("<a href='x'>&\""), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;");
+        assert_eq!(
+            escape("<a href='x'>&\""),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;"
+        );
         assert_eq!(path_segment("web:0"), "web:0");
         assert_eq!(path_segment("a b/c"), "a%20b%2Fc");
     }

@@ -39,7 +39,10 @@ pub fn sample(groups: &[i32]) -> HashMap<i32, Usage> {
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        if !name.to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
+        if !name
+            .to_str()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        {
             continue;
         }
         // A process may end between the listing and the read: skip it.

@@ -46,7 +46,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/logs/{name}/stream", get(log_stream))
         .route("/metrics", get(metrics))
         .route("/assets/{file}", get(asset))
-        .fallback(|| async { html(StatusCode::NOT_FOUND, page::message("Not found", "No such page.")) })
+        .fallback(|| async {
+            html(
+                StatusCode::NOT_FOUND,
+                page::message("Not found", "No such page."),
+            )
+        })
         .with_state(shared)
 }
 
@@ -55,7 +60,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
 fn html(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"),
@@ -80,7 +88,10 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<Credential, Respons
 }
 
 fn unavailable(message: String) -> Response {
-    html(StatusCode::SERVICE_UNAVAILABLE, page::message("taskmasterd unavailable", &message))
+    html(
+        StatusCode::SERVICE_UNAVAILABLE,
+        page::message("taskmasterd unavailable", &message),
+    )
 }
 
 #[derive(Deserialize)]
@@ -88,7 +99,11 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-async fn index(State(shared): AppState, Query(query): Query<TokenQuery>, headers: HeaderMap) -> Response {
+async fn index(
+    State(shared): AppState,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Response {
     if let Some(token) = query.token {
         if !auth::same(&token, &shared.secrets.token) {
             return unauthorized();
@@ -111,7 +126,10 @@ async fn dashboard(shared: &Shared, status: StatusCode, notice: Option<(&str, bo
         Ok(content) => content,
         Err(message) => return unavailable(message),
     };
-    match shared.render(&content, false, |view| page::index(&content, view, notice)).await {
+    match shared
+        .render(&content, false, |view| page::index(&content, view, notice))
+        .await
+    {
         Ok(body) => html(status, body),
         Err(message) => unavailable(message),
     }
@@ -126,7 +144,9 @@ struct ActionForm {
 }
 
 /// What the daemon answered, in a sentence, and whether it all went well.
-fn outcome(reply: Result<taskmaster_protocol::Reply<ActionContent>, String>) -> (StatusCode, String, bool) {
+fn outcome(
+    reply: Result<taskmaster_protocol::Reply<ActionContent>, String>,
+) -> (StatusCode, String, bool) {
     let reply = match reply {
         Ok(reply) => reply,
         Err(message) => return (StatusCode::SERVICE_UNAVAILABLE, message, false),
@@ -145,13 +165,26 @@ fn outcome(reply: Result<taskmaster_protocol::Reply<ActionContent>, String>) -> 
         .iter()
         .map(|r| format!("{}: {}", r.name, r.message))
         .collect();
-    parts.extend(content.skipped.iter().map(|s| format!("{}: skipped ({})", s.name, s.reason)));
+    parts.extend(
+        content
+            .skipped
+            .iter()
+            .map(|s| format!("{}: skipped ({})", s.name, s.reason)),
+    );
     let ok = content.results.iter().all(|r| r.ok);
-    let text = if parts.is_empty() { "nothing to do".to_owned() } else { parts.join(", ") };
+    let text = if parts.is_empty() {
+        "nothing to do".to_owned()
+    } else {
+        parts.join(", ")
+    };
     (status, text, ok)
 }
 
-async fn action(State(shared): AppState, headers: HeaderMap, Form(form): Form<ActionForm>) -> Response {
+async fn action(
+    State(shared): AppState,
+    headers: HeaderMap,
+    Form(form): Form<ActionForm>,
+) -> Response {
     let credential = match authorize(&shared, &headers) {
         Ok(credential) => credential,
         Err(response) => return response,
@@ -171,7 +204,11 @@ async fn action(State(shared): AppState, headers: HeaderMap, Form(form): Form<Ac
 
 /// Does what the form asks, if it may: the status, a sentence, and
 /// whether it all went well.
-async fn act(shared: &Shared, credential: Credential, form: &ActionForm) -> (StatusCode, String, bool) {
+async fn act(
+    shared: &Shared,
+    credential: Credential,
+    form: &ActionForm,
+) -> (StatusCode, String, bool) {
     if credential == Credential::Cookie && !auth::same(&form.csrf, &shared.secrets.csrf) {
         let text = "the form's CSRF token is missing or stale: reload the page and try again";
         return (StatusCode::FORBIDDEN, text.to_owned(), false);
@@ -230,11 +267,19 @@ async fn events(State(shared): AppState, headers: HeaderMap) -> Response {
     sse(stream::once(async move { sse_event(&first) }).chain(rest))
 }
 
-async fn tail(shared: &Shared, name: &str, stream: &str, lines: u64) -> Result<TailContent, String> {
+async fn tail(
+    shared: &Shared,
+    name: &str,
+    stream: &str,
+    lines: u64,
+) -> Result<TailContent, String> {
     let command = Command::Tail {
         selection: Selection::one(name),
         stream: Some(stream.to_owned()),
-        reading: Reading { lines: Some(lines), follow: None },
+        reading: Reading {
+            lines: Some(lines),
+            follow: None,
+        },
     };
     shared.daemon.content(command).await
 }
@@ -245,12 +290,25 @@ async fn logs(State(shared): AppState, Path(name): Path<String>, headers: Header
     }
     let stdout = match tail(&shared, &name, "stdout", LOG_LINES).await {
         Ok(content) => content.text,
-        Err(message) => return html(StatusCode::NOT_FOUND, page::message("No such log", &message)),
+        Err(message) => {
+            return html(
+                StatusCode::NOT_FOUND,
+                page::message("No such log", &message),
+            )
+        }
     };
-    let stderr = tail(&shared, &name, "stderr", LOG_LINES).await.map(|c| c.text);
+    let stderr = tail(&shared, &name, "stderr", LOG_LINES)
+        .await
+        .map(|c| c.text);
     let panes = [
-        page::LogPane { stream: "stdout", text: Ok(stdout) },
-        page::LogPane { stream: "stderr", text: stderr },
+        page::LogPane {
+            stream: "stdout",
+            text: Ok(stdout),
+        },
+        page::LogPane {
+            stream: "stderr",
+            text: stderr,
+        },
     ];
     html(StatusCode::OK, page::logs(&name, &panes))
 }
@@ -276,7 +334,10 @@ async fn log_stream(
     let command = Command::Tail {
         selection: Selection::one(name),
         stream: Some(stream_name),
-        reading: Reading { lines: Some(LOG_LINES), follow: Some(true) },
+        reading: Reading {
+            lines: Some(LOG_LINES),
+            follow: Some(true),
+        },
     };
     let mut connection = match shared.daemon.connect().await {
         Ok(connection) => connection,
@@ -287,7 +348,10 @@ async fn log_stream(
             (Some(content), None) => SseEvent::default().event("reset").json_data(content.text),
             (_, error) => {
                 let message = error.map_or_else(|| "no log".to_owned(), |e| e.message);
-                return html(StatusCode::NOT_FOUND, page::message("No such log", &message));
+                return html(
+                    StatusCode::NOT_FOUND,
+                    page::message("No such log", &message),
+                );
             }
         },
         Err(e) => return unavailable(crate::daemon::unreachable(&shared.daemon.socket, &e)),
@@ -296,15 +360,21 @@ async fn log_stream(
     let rest = stream::unfold(Some(connection), |connection| async move {
         let mut connection = connection?;
         let event = match connection.next_line::<TailChunk>().await {
-            Ok(Some(TailChunk { missed_bytes: Some(n), .. })) => {
-                SseEvent::default().event("missed").data(n.to_string())
-            }
+            Ok(Some(TailChunk {
+                missed_bytes: Some(n),
+                ..
+            })) => SseEvent::default().event("missed").data(n.to_string()),
             Ok(Some(chunk)) => SseEvent::default()
                 .event("append")
                 .json_data(chunk.text.unwrap_or_default())
                 .unwrap_or_default(),
             Ok(None) | Err(_) => {
-                return Some((SseEvent::default().event("down").data("the log stream ended"), None))
+                return Some((
+                    SseEvent::default()
+                        .event("down")
+                        .data("the log stream ended"),
+                    None,
+                ))
             }
         };
         Some((event, Some(connection)))
@@ -318,7 +388,10 @@ async fn metrics(State(shared): AppState, headers: HeaderMap) -> Response {
     }
     match metrics::render(&shared).await {
         Ok(text) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
             text,
         )
             .into_response(),
@@ -329,9 +402,18 @@ async fn metrics(State(shared): AppState, headers: HeaderMap) -> Response {
 /// The stylesheet and scripts, built into the binary.
 async fn asset(Path(file): Path<String>) -> Response {
     let assets: HashMap<&str, (&str, &str)> = HashMap::from([
-        ("style.css", ("text/css", include_str!("../assets/style.css"))),
-        ("app.js", ("text/javascript", include_str!("../assets/app.js"))),
-        ("logs.js", ("text/javascript", include_str!("../assets/logs.js"))),
+        (
+            "style.css",
+            ("text/css", include_str!("../assets/style.css")),
+        ),
+        (
+            "app.js",
+            ("text/javascript", include_str!("../assets/app.js")),
+        ),
+        (
+            "logs.js",
+            ("text/javascript", include_str!("../assets/logs.js")),
+        ),
     ]);
     match assets.get(file.as_str()) {
         Some((kind, body)) => ([(header::CONTENT_TYPE, *kind)], *body).into_response(),

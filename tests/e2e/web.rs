@@ -1,0 +1,305 @@
+//! `taskmasterctl web` as people use it: a real headless chromium (through
+//! chromedriver) on the dashboard and the log page, plain HTTP for what
+//! scripts and Prometheus do, and the socket's roles applied to the user
+//! who runs the server.
+
+use crate::harness::{bin_dir, is_root_or_skip, test_user, Builder, TestDaemon, WAIT};
+use crate::webdriver::{http, Browser};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+const PROGRAMS: &str = r#"
+[programs.web]
+command = "@PROG@"
+startsecs = 0
+stopwaitsecs = 2
+
+[programs.worker]
+command = "@PROG@"
+numprocs = 2
+startsecs = 0
+stopwaitsecs = 2
+"#;
+
+/// A running `taskmasterctl-web`; killed on drop.
+struct WebServer {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    base: String,
+    token: String,
+}
+
+impl WebServer {
+    fn start(daemon: &TestDaemon) -> WebServer {
+        WebServer::start_as(daemon, None)
+    }
+
+    /// Serves `daemon` on a free loopback port, as `user` (uid, gid) when
+    /// given; reads the URL it prints.
+    fn start_as(daemon: &TestDaemon, user: Option<(u32, u32)>) -> WebServer {
+        let mut command = Command::new(bin_dir().join("taskmasterctl-web"));
+        command
+            .args(["--listen", "127.0.0.1:0", "-s"])
+            .arg(format!("unix://{}", daemon.socket().display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some((uid, gid)) = user {
+            // std drops root's supplementary groups when it sets the uid.
+            command.uid(uid).gid(gid);
+        }
+        let mut child = command.spawn().expect("cannot start taskmasterctl-web");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        });
+        let line = lines
+            .recv_timeout(WAIT)
+            .expect("taskmasterctl-web printed no URL");
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"));
+        let (base, token) = url
+            .split_once("/?token=")
+            .unwrap_or_else(|| panic!("no token in {url}"));
+        WebServer {
+            child,
+            base: base.to_owned(),
+            token: token.to_owned(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn login_url(&self) -> String {
+        format!("{}/?token={}", self.base, self.token)
+    }
+
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+}
+
+impl Drop for WebServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn state_of(name: &str) -> String {
+    format!("tr[data-name=\"{name}\"] .state")
+}
+
+fn pid_of(name: &str) -> String {
+    format!("tr[data-name=\"{name}\"] .pid")
+}
+
+/// Opens the dashboard with the token and waits for its live stream.
+fn open_dashboard(browser: &Browser, web: &WebServer) {
+    browser.go(&web.login_url());
+    browser.wait_text("#live", WAIT, |t| t == "live");
+}
+
+#[test]
+fn dashboard_shows_every_process_and_its_stop_button_stops_it() {
+    let daemon = TestDaemon::start(PROGRAMS);
+    for name in ["web", "worker:0", "worker:1"] {
+        daemon.wait_state(name, "RUNNING", WAIT);
+    }
+    let web = WebServer::start(&daemon);
+    let browser = Browser::start(daemon.dir());
+    open_dashboard(&browser, &web);
+    for name in ["web", "worker:0", "worker:1"] {
+        assert_eq!(
+            browser.text(&state_of(name)).as_deref(),
+            Some("RUNNING"),
+            "{name}"
+        );
+        let pid = daemon.pid(name).to_string();
+        assert_eq!(browser.text(&pid_of(name)), Some(pid), "{name}");
+    }
+    // The cookie that holds the token is out of the page's scripts' reach.
+    let cookies = browser.eval("return document.cookie;", json!([]));
+    assert!(
+        !cookies.to_string().contains("taskmaster_token"),
+        "{cookies}"
+    );
+
+    browser.click("button[aria-label=\"stop web\"]");
+    browser.wait_text(&state_of("web"), WAIT, |t| t == "STOPPED");
+    assert_eq!(daemon.state("web"), "STOPPED");
+    let status = daemon.ctl(&["status", "web"]);
+    assert!(status.stdout.contains("STOPPED"), "{status:?}");
+    browser.wait_text("#notice", WAIT, |t| t.contains("web: stopped"));
+
+    // A group's buttons act on all of its processes.
+    browser.click("button[aria-label=\"stop worker:*\"]");
+    browser.wait_text(&state_of("worker:0"), WAIT, |t| t == "STOPPED");
+    browser.wait_text(&state_of("worker:1"), WAIT, |t| t == "STOPPED");
+}
+
+#[test]
+fn a_program_killed_from_outside_shows_its_new_pid_without_a_reload() {
+    let daemon = TestDaemon::start(PROGRAMS);
+    let old = daemon.wait_state("web", "RUNNING", WAIT)["pid"].to_string();
+    let web = WebServer::start(&daemon);
+    let browser = Browser::start(daemon.dir());
+    open_dashboard(&browser, &web);
+    browser.eval("window.sameDocument = true;", json!([]));
+
+    let old_pid: i32 = old.parse().expect("a pid");
+    kill(Pid::from_raw(old_pid), Signal::SIGKILL).expect("kill the program");
+    let new = browser.wait_text(&pid_of("web"), WAIT, |t| !t.is_empty() && t != old);
+    browser.wait_text(&state_of("web"), WAIT, |t| t == "RUNNING");
+    assert_eq!(new, daemon.pid("web").to_string());
+    let same = browser.eval("return window.sameDocument === true;", json!([]));
+    assert_eq!(same, json!(true), "the page was reloaded");
+}
+
+#[test]
+fn log_page_shows_a_line_printed_after_it_opened() {
+    let daemon = TestDaemon::start(
+        "[programs.echo]\ncommand = \"@PROG@\"\nargs = [\"--print\", \"first line\", \"--echo-stdin\"]\nstartsecs = 0\n",
+    );
+    daemon.wait_state("echo", "RUNNING", WAIT);
+    daemon.wait_log_line("echo.stdout", "first line");
+    let web = WebServer::start(&daemon);
+    let browser = Browser::start(daemon.dir());
+    browser.go(&web.login_url());
+    browser.go(&web.url("/logs/echo"));
+    browser.wait_text("#stdout", WAIT, |t| t.contains("first line"));
+    browser.wait_text("#live", WAIT, |t| t == "live");
+
+    let reply = daemon.request(
+        json!({"command": "stdin", "name": "echo", "data": "printed after the page opened\n"}),
+    );
+    assert_eq!(reply["status"], 200, "{reply}");
+    browser.wait_text("#stdout", WAIT, |t| {
+        t.contains("printed after the page opened")
+    });
+    // Without JavaScript, the page holds the lines already written.
+    let page = http(
+        "GET",
+        &web.url("/logs/echo"),
+        &[("Authorization", &web.bearer())],
+        "",
+    );
+    assert!(
+        page.body.contains("printed after the page opened"),
+        "{page:?}"
+    );
+}
+
+#[test]
+fn without_the_token_every_page_is_401_and_forms_need_the_csrf_token() {
+    let daemon = TestDaemon::start(PROGRAMS);
+    daemon.wait_state("web", "RUNNING", WAIT);
+    let web = WebServer::start(&daemon);
+    for path in ["/", "/events", "/metrics", "/logs/web", "/logs/web/stream"] {
+        assert_eq!(http("GET", &web.url(path), &[], "").status, 401, "{path}");
+    }
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    assert_eq!(
+        http("POST", &web.url("/action"), &form, "action=stop&name=web").status,
+        401
+    );
+    assert_eq!(http("GET", &web.url("/?token=wrong"), &[], "").status, 401);
+    let cookie_bad = [("Cookie", "taskmaster_token=wrong")];
+    assert_eq!(http("GET", &web.url("/"), &cookie_bad, "").status, 401);
+
+    // The token in the URL earns a cookie scripts cannot read nor other
+    // sites send.
+    let login = http("GET", &web.login_url(), &[], "");
+    assert_eq!(login.status, 303, "{login:?}");
+    let set_cookie = login.header("set-cookie").expect("a cookie");
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
+        "{set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let page = http("GET", &web.url("/"), &[("Cookie", &cookie)], "");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("aria-label=\"stop web\""),
+        "readable without JavaScript"
+    );
+
+    // A form posted with the cookie but not the page's CSRF token: refused.
+    let forged = [("Cookie", cookie.as_str()), form[0]];
+    let refused = http("POST", &web.url("/action"), &forged, "action=stop&name=web");
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert!(refused.body.contains("CSRF"), "{refused:?}");
+    assert_eq!(daemon.state("web"), "RUNNING");
+
+    // A script with the bearer token needs no CSRF token.
+    let bearer = web.bearer();
+    let script = [
+        ("Authorization", bearer.as_str()),
+        form[0],
+        ("Accept", "application/json"),
+    ];
+    let done = http("POST", &web.url("/action"), &script, "action=stop&name=web");
+    assert_eq!(done.status, 200, "{done:?}");
+    assert!(done.body.contains("web: stopped"), "{done:?}");
+    assert_eq!(daemon.state("web"), "STOPPED");
+}
+
+#[test]
+fn a_non_loopback_address_needs_a_token_file() {
+    let output = Command::new(bin_dir().join("taskmasterctl-web"))
+        .args(["--listen", "0.0.0.0:0", "-s", "unix:///nonexistent.sock"])
+        .output()
+        .expect("run taskmasterctl-web");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--token-file"), "{stderr}");
+}
+
+#[test]
+fn a_viewer_sees_no_buttons_and_an_action_gets_the_daemons_403() {
+    if !is_root_or_skip("a_viewer_sees_no_buttons_and_an_action_gets_the_daemons_403") {
+        return;
+    }
+    let viewer = test_user();
+    let daemon = Builder::new(PROGRAMS)
+        .server("chmod = 0o777\nviewers = [\"tmtest\"]")
+        .start();
+    daemon.wait_state("web", "RUNNING", WAIT);
+    let web = WebServer::start_as(&daemon, Some(viewer));
+    let browser = Browser::start(daemon.dir());
+    open_dashboard(&browser, &web);
+    assert_eq!(browser.text(&state_of("web")).as_deref(), Some("RUNNING"));
+    let buttons = browser.eval(
+        "return document.querySelectorAll('button').length;",
+        json!([]),
+    );
+    assert_eq!(buttons, json!(0), "a viewer's page offers no button");
+
+    let bearer = web.bearer();
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Accept", "application/json"),
+    ];
+    let refused = http(
+        "POST",
+        &web.url("/action"),
+        &headers,
+        "action=stop&name=web",
+    );
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert!(refused.body.contains("may not stop web"), "{refused:?}");
+    assert_eq!(daemon.state("web"), "RUNNING");
+}
