@@ -2,7 +2,7 @@
 //! definition, placement, state machine record, pipes and times. The core
 //! owns the table of them; jobs and requests read them.
 
-use crate::capture::Capture;
+use crate::capture::{Capture, Totals};
 use crate::state::Process;
 use crate::targets::Named;
 use std::os::fd::OwnedFd;
@@ -32,6 +32,8 @@ pub struct Proc {
     /// The pumps of the current process's stdout and stderr (one when
     /// stderr is redirected); an earlier process's pumps drain on their own.
     pub captures: Vec<(Stream, Capture)>,
+    /// What earlier processes' pumps logged and dropped, for `status`.
+    pub output_totals: Totals,
     /// The write end of the current process's stdin pipe.
     pub stdin: Option<OwnedFd>,
 }
@@ -54,6 +56,7 @@ impl Proc {
             pending: None,
             retired: false,
             captures: Vec::new(),
+            output_totals: Totals::default(),
             stdin: None,
         }
     }

@@ -98,6 +98,7 @@ mod tests {
             command: String::new(),
             changed_ms: 0,
             output_error: None,
+            output: Vec::new(),
         }
     }
 

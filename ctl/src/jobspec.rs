@@ -170,6 +170,7 @@ mod tests {
             command: command.into(),
             changed_ms,
             output_error: None,
+            output: Vec::new(),
         }
     }
 

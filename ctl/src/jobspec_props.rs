@@ -21,6 +21,7 @@ fn process(name: String, command: String, changed_ms: u64) -> ProcessInfo {
         command,
         changed_ms,
         output_error: None,
+        output: Vec::new(),
     }
 }
 

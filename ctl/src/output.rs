@@ -262,6 +262,7 @@ mod tests {
             command: "/bin/true".into(),
             changed_ms: 0,
             output_error: None,
+            output: Vec::new(),
         }
     }
 

@@ -303,3 +303,120 @@ fn a_viewer_sees_no_buttons_and_an_action_gets_the_daemons_403() {
     assert!(refused.body.contains("may not stop web"), "{refused:?}");
     assert_eq!(daemon.state("web"), "RUNNING");
 }
+
+/// The value of the sample `series` (name and labels, as printed) in an
+/// exposition text.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn metrics_agree_with_status_and_pass_promtool() {
+    let daemon = TestDaemon::start(
+        r#"
+[programs.web]
+command = "@PROG@"
+args = ["--print", "hello"]
+startsecs = 0
+
+[programs.crasher]
+command = "@PROG@"
+args = ["--sleep", "0.3", "--exit", "3"]
+startsecs = 0
+autostart = false
+autorestart = true
+"#,
+    );
+    daemon.wait_state("web", "RUNNING", WAIT);
+    daemon.wait_log_line("web.stdout", "hello");
+    let web = WebServer::start(&daemon);
+    let bearer = web.bearer();
+    let scrape = || {
+        let reply = http(
+            "GET",
+            &web.url("/metrics"),
+            &[("Authorization", &bearer)],
+            "",
+        );
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert!(reply
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain; version=0.0.4")));
+        reply.body
+    };
+    // The exporter sees the restarts that happen while it runs.
+    assert_eq!(daemon.ctl(&["start", "crasher"]).code, 0);
+    let mut text = String::new();
+    daemon.wait_for("a restart of crasher counted", WAIT, || {
+        text = scrape();
+        sample(&text, "taskmaster_process_restarts_total{name=\"crasher\"}")
+            .is_some_and(|n| n >= 1.0)
+    });
+    assert_eq!(sample(&text, "taskmaster_up"), Some(1.0));
+    assert_eq!(sample(&text, "taskmaster_config_errors"), Some(0.0));
+    assert_eq!(
+        sample(&text, "taskmaster_process_exit_status{name=\"crasher\"}"),
+        Some(3.0)
+    );
+    let status = daemon.process("web");
+    assert_eq!(status["state"], "RUNNING");
+    let running = "taskmaster_process_state{name=\"web\",group=\"web\",state=\"RUNNING\"}";
+    assert_eq!(sample(&text, running), Some(1.0), "{text}");
+    let stopped = "taskmaster_process_state{name=\"web\",group=\"web\",state=\"STOPPED\"}";
+    assert_eq!(sample(&text, stopped), Some(0.0), "{text}");
+    let started =
+        sample(&text, "taskmaster_process_start_time_seconds{name=\"web\"}").expect("a start time");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let uptime = status["uptime_secs"].as_f64().unwrap();
+    assert!(
+        (now - uptime - started).abs() <= 2.0,
+        "started {started}, now {now}, uptime {uptime}"
+    );
+    let rss = sample(
+        &text,
+        "taskmaster_process_resident_memory_bytes{name=\"web\"}",
+    )
+    .expect("rss");
+    assert!(rss > 0.0, "{text}");
+    assert!(sample(&text, "taskmaster_process_cpu_seconds_total{name=\"web\"}").is_some());
+    // Log bytes: what status says, which is what the file holds.
+    let written = status["output"][0]["written_bytes"]
+        .as_f64()
+        .expect("stdout counted");
+    assert_eq!(written, 6.0, "{status}");
+    let series = "taskmaster_log_bytes_total{name=\"web\",stream=\"stdout\"}";
+    assert_eq!(sample(&text, series), Some(written), "{text}");
+    let dropped = "taskmaster_log_dropped_bytes_total{name=\"web\",stream=\"stdout\"}";
+    assert_eq!(sample(&text, dropped), Some(0.0), "{text}");
+
+    let promtool = std::path::Path::new("/usr/bin/promtool");
+    assert!(
+        promtool.exists(),
+        "promtool is missing: install Debian's prometheus (.ci/run does)"
+    );
+    let mut check = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    use std::io::Write;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let verdict = check.wait_with_output().expect("promtool's verdict");
+    assert!(
+        verdict.status.success(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&verdict.stdout),
+        String::from_utf8_lossy(&verdict.stderr)
+    );
+}

@@ -219,6 +219,22 @@ pub struct ProcessInfo {
     /// (full disk, unwritable directory), with the bytes dropped so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_error: Option<String>,
+    /// Bytes of output per logged stream since the daemon started,
+    /// counted across the process's restarts (for `/metrics`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<OutputCount>,
+}
+
+/// What one stream of a process has logged and lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputCount {
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// Bytes that reached the log file (timestamps included).
+    pub written_bytes: u64,
+    /// Bytes the program wrote that could not be logged (a full disk, an
+    /// unwritable directory).
+    pub dropped_bytes: u64,
 }
 
 /// Content of `start`, `stop`, `restart` and `signal`: one result per process.

@@ -12,6 +12,7 @@ pub use safe_open::is_passthrough;
 mod stamp;
 #[cfg(test)]
 mod tests;
+mod totals;
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -37,6 +38,8 @@ pub struct LogTarget {
 
 /// For the activity log: a stream started or stopped losing output. One
 /// `Error` per distinct error until `Recovered`.
+pub use totals::Totals;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     Error {

@@ -189,6 +189,28 @@ fn exposition(
     for (p, u) in &usages {
         family.sample(name, &[("name", &p.name)], u.resident_bytes);
     }
+    let name = "taskmaster_log_bytes_total";
+    let mut family = Family::start(&mut out, name, "counter", "Bytes of each process's output written to its log files, per stream, since taskmasterd started.");
+    for p in processes {
+        for count in &p.output {
+            family.sample(
+                name,
+                &[("name", &p.name), ("stream", &count.stream)],
+                count.written_bytes,
+            );
+        }
+    }
+    let name = "taskmaster_log_dropped_bytes_total";
+    let mut family = Family::start(&mut out, name, "counter", "Bytes of each process's output that could not be logged (full disk, unwritable directory), per stream.");
+    for p in processes {
+        for count in &p.output {
+            family.sample(
+                name,
+                &[("name", &p.name), ("stream", &count.stream)],
+                count.dropped_bytes,
+            );
+        }
+    }
     out
 }
 

@@ -256,6 +256,7 @@ mod tests {
             command: "/bin/sleep 100".into(),
             changed_ms: 0,
             output_error: None,
+            output: Vec::new(),
         }
     }
 
