@@ -26,6 +26,7 @@ mod shutdown;
 mod socket;
 mod spawn;
 mod states;
+mod top;
 mod users;
 mod variables;
 mod web;

@@ -336,6 +336,22 @@ pub enum EventBody {
     },
 }
 
+impl EventBody {
+    /// A process started again after it ended (EXITED) or failed to start
+    /// (BACKOFF): what dashboards count as a restart. A start from STOPPED
+    /// or FATAL is someone's request.
+    pub fn is_restart(&self) -> bool {
+        matches!(
+            self,
+            EventBody::State {
+                from: ProcessState::Exited | ProcessState::Backoff,
+                to: ProcessState::Starting,
+                ..
+            }
+        )
+    }
+}
+
 /// Content of `tail` and `maintail`: the end of a log file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TailContent {

@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use taskmaster_protocol::{Command, Event, EventBody, ProcessState, Selection, StatusContent};
+use taskmaster_protocol::{Command, Event, EventBody, Selection, StatusContent};
 use tokio::sync::broadcast;
 
 use crate::auth::Secrets;
@@ -148,17 +148,8 @@ impl Shared {
         lock(&self.restarts).clone()
     }
 
-    fn count_restart(&self, name: &str, from: ProcessState, to: ProcessState) {
-        // The daemon starting a process again by itself: after an exit
-        // (autorestart) or a failed start (backoff). A start asked for from
-        // STOPPED is a person's, not a restart.
-        let automatic = matches!(
-            from,
-            ProcessState::Exited | ProcessState::Backoff | ProcessState::Fatal
-        );
-        if to == ProcessState::Starting && automatic {
-            *lock(&self.restarts).entry(name.to_owned()).or_default() += 1;
-        }
+    fn count_restart(&self, name: &str) {
+        *lock(&self.restarts).entry(name.to_owned()).or_default() += 1;
     }
 }
 
@@ -205,9 +196,12 @@ async fn follow_once(shared: &Shared) -> String {
                 Ok(None) => return "taskmasterd ended the event stream".to_owned(),
                 Err(e) => return crate::daemon::unreachable(&shared.daemon.socket, &e),
             };
+            let restart = event.body.is_restart();
             match event.body {
-                EventBody::State { name, from, to, .. } => {
-                    shared.count_restart(&name, from, to);
+                EventBody::State { name, .. } => {
+                    if restart {
+                        shared.count_restart(&name);
+                    }
                     names.insert(name);
                 }
                 EventBody::Lagged { .. } | EventBody::Reload { .. } => everything = true,

@@ -8,7 +8,6 @@ mod daemon;
 mod live;
 mod metrics;
 mod page;
-mod procstat;
 mod routes;
 
 use std::net::SocketAddr;

@@ -8,7 +8,7 @@ use nix::sys::signal::Signal;
 use taskmaster_protocol::{ProcessInfo, ProcessState, Selection, StatusContent};
 
 use crate::live::{now_ms, Shared};
-use crate::procstat;
+use taskmaster_procstat as procstat;
 
 const STATES: [ProcessState; 8] = [
     ProcessState::Stopped,
@@ -148,7 +148,7 @@ fn exposition(
         &mut out,
         name,
         "counter",
-        "Times taskmasterd started each process again by itself (autorestart, backoff) since this exporter started.",
+        "Times each process started again after it exited or failed to start, seen since this exporter started.",
     );
     for p in processes {
         family.sample(name, &[("name", &p.name)], restarts(&p.name));

@@ -1,4 +1,5 @@
-//! CPU time and resident memory of a process group, from /proc: each
+//! CPU time and resident memory of process groups, from /proc, shared by
+//! `taskmasterctl web` (/metrics) and `taskmasterctl top`. Each
 //! program runs in a process group of its own (its pid is the group's
 //! id), so its children's use counts as its own.
 
