@@ -133,10 +133,10 @@ impl App {
 
     /// Takes a fresh `status`, keeping what was sampled for the same pids.
     pub fn set_status(&mut self, status: StatusContent) {
-        let old: HashMap<(String, Option<i32>), (Option<f64>, Option<u64>)> = self
+        let old: HashMap<(String, Option<i32>), Row> = self
             .rows
             .drain(..)
-            .map(|r| ((r.name, r.pid), (r.cpu, r.rss)))
+            .map(|r| ((r.name.clone(), r.pid), r))
             .collect();
         self.rows = status
             .processes
@@ -144,8 +144,7 @@ impl App {
             .map(|p: ProcessInfo| {
                 let (cpu, rss) = old
                     .get(&(p.name.clone(), p.pid))
-                    .copied()
-                    .unwrap_or((None, None));
+                    .map_or((None, None), |r| (r.cpu, r.rss));
                 let since = p
                     .uptime_secs
                     .filter(|_| p.state.is_alive())

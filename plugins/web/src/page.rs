@@ -62,22 +62,22 @@ fn head(title: &str, script: &str) -> String {
 /// The dashboard: problems first, then one row per process.
 pub fn index(status: &StatusContent, view: &View, notice: Option<(&str, bool)>) -> String {
     let mut html = head("Taskmaster", "app.js");
-    let _ = write!(
+    let _ = writeln!(
         html,
         "<body data-now=\"{}\"><header><h1>Taskmaster</h1>\
          <span id=\"live\" class=\"live off\" title=\"live updates\">static</span>\
-         <nav><a href=\"/metrics\">metrics</a></nav></header><main>\n",
+         <nav><a href=\"/metrics\">metrics</a></nav></header><main>",
         view.now_ms
     );
     let (text, ok) = notice.unwrap_or(("", true));
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "<p id=\"notice\" role=\"status\" class=\"notice {}\"{}>{}</p>\n",
+        "<p id=\"notice\" role=\"status\" class=\"notice {}\"{}>{}</p>",
         if ok { "ok" } else { "error" },
         if text.is_empty() { " hidden" } else { "" },
         escape(text)
     );
-    let _ = write!(html, "<div id=\"problems\">{}</div>\n", problems(status));
+    let _ = writeln!(html, "<div id=\"problems\">{}</div>", problems(status));
     html.push_str(
         "<table id=\"processes\"><thead><tr><th scope=\"col\">name</th><th scope=\"col\">state</th>\
          <th scope=\"col\">pid</th><th scope=\"col\">uptime</th><th scope=\"col\">description</th>\
@@ -193,28 +193,28 @@ pub struct LogPane {
 /// the script.
 pub fn logs(name: &str, panes: &[LogPane]) -> String {
     let mut html = head(&format!("{name} logs - Taskmaster"), "logs.js");
-    let _ = write!(
+    let _ = writeln!(
         html,
         "<body><header><h1>{}</h1><span id=\"live\" class=\"live off\">static</span>\
-         <nav><a href=\"/\">all processes</a></nav></header><main class=\"logs\">\n",
+         <nav><a href=\"/\">all processes</a></nav></header><main class=\"logs\">",
         escape(name)
     );
     for pane in panes {
         match &pane.text {
             Ok(text) => {
-                let _ = write!(
+                let _ = writeln!(
                     html,
                     "<section><h2>{stream}</h2><pre class=\"log\" id=\"{stream}\" \
-                     data-src=\"/logs/{path}/stream?stream={stream}\">{}</pre></section>\n",
+                     data-src=\"/logs/{path}/stream?stream={stream}\">{}</pre></section>",
                     escape(text),
                     stream = pane.stream,
                     path = path_segment(name),
                 );
             }
             Err(why) => {
-                let _ = write!(
+                let _ = writeln!(
                     html,
-                    "<section><h2>{}</h2><p class=\"muted\">{}</p></section>\n",
+                    "<section><h2>{}</h2><p class=\"muted\">{}</p></section>",
                     pane.stream,
                     escape(why)
                 );
@@ -228,9 +228,9 @@ pub fn logs(name: &str, panes: &[LogPane]) -> String {
 /// A page for an error the user should read (401, 404, 503).
 pub fn message(title: &str, text: &str) -> String {
     let mut html = head(title, "app.js");
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "<body><header><h1>{}</h1></header><main><p class=\"notice error\">{}</p></main></body></html>\n",
+        "<body><header><h1>{}</h1></header><main><p class=\"notice error\">{}</p></main></body></html>",
         escape(title),
         escape(text)
     );

@@ -83,10 +83,6 @@ fn unauthorized() -> Response {
     )
 }
 
-fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<Credential, Response> {
-    shared.secrets.check(headers).ok_or_else(unauthorized)
-}
-
 fn unavailable(message: String) -> Response {
     html(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -115,8 +111,8 @@ async fn index(
         }
         return response;
     }
-    if let Err(response) = authorize(&shared, &headers) {
-        return response;
+    if shared.secrets.check(&headers).is_none() {
+        return unauthorized();
     }
     dashboard(&shared, StatusCode::OK, None).await
 }
@@ -185,9 +181,8 @@ async fn action(
     headers: HeaderMap,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let credential = match authorize(&shared, &headers) {
-        Ok(credential) => credential,
-        Err(response) => return response,
+    let Some(credential) = shared.secrets.check(&headers) else {
+        return unauthorized();
     };
     let (status, text, ok) = act(&shared, credential, &form).await;
     let wants_json = headers
@@ -250,8 +245,8 @@ where
 }
 
 async fn events(State(shared): AppState, headers: HeaderMap) -> Response {
-    if let Err(response) = authorize(&shared, &headers) {
-        return response;
+    if shared.secrets.check(&headers).is_none() {
+        return unauthorized();
     }
     // Subscribed before the snapshot is taken, so no change falls between.
     let receiver = shared.updates.subscribe();
@@ -285,8 +280,8 @@ async fn tail(
 }
 
 async fn logs(State(shared): AppState, Path(name): Path<String>, headers: HeaderMap) -> Response {
-    if let Err(response) = authorize(&shared, &headers) {
-        return response;
+    if shared.secrets.check(&headers).is_none() {
+        return unauthorized();
     }
     let stdout = match tail(&shared, &name, "stdout", LOG_LINES).await {
         Ok(content) => content.text,
@@ -327,8 +322,8 @@ async fn log_stream(
     Query(query): Query<StreamQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = authorize(&shared, &headers) {
-        return response;
+    if shared.secrets.check(&headers).is_none() {
+        return unauthorized();
     }
     let stream_name = query.stream.unwrap_or_else(|| "stdout".to_owned());
     let command = Command::Tail {
@@ -383,8 +378,8 @@ async fn log_stream(
 }
 
 async fn metrics(State(shared): AppState, headers: HeaderMap) -> Response {
-    if let Err(response) = authorize(&shared, &headers) {
-        return response;
+    if shared.secrets.check(&headers).is_none() {
+        return unauthorized();
     }
     match metrics::render(&shared).await {
         Ok(text) => (
