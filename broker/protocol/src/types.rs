@@ -143,6 +143,18 @@ pub enum ProcessState {
 }
 
 impl ProcessState {
+    /// Every state, in the order supervisord lists them.
+    pub const ALL: [ProcessState; 8] = [
+        ProcessState::Stopped,
+        ProcessState::Starting,
+        ProcessState::Running,
+        ProcessState::Backoff,
+        ProcessState::Stopping,
+        ProcessState::Exited,
+        ProcessState::Fatal,
+        ProcessState::Unknown,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ProcessState::Stopped => "STOPPED",

@@ -10,17 +10,6 @@ use taskmaster_protocol::{ProcessInfo, ProcessState, Selection, StatusContent};
 use crate::live::{now_ms, Shared};
 use taskmaster_procstat as procstat;
 
-const STATES: [ProcessState; 8] = [
-    ProcessState::Stopped,
-    ProcessState::Starting,
-    ProcessState::Running,
-    ProcessState::Backoff,
-    ProcessState::Stopping,
-    ProcessState::Exited,
-    ProcessState::Fatal,
-    ProcessState::Unknown,
-];
-
 /// A label value with `\`, `"` and newlines escaped.
 fn label(value: &str) -> String {
     value
@@ -86,6 +75,15 @@ pub async fn render(shared: &Shared) -> Result<String, String> {
     ))
 }
 
+/// A metric with one sample per process (or per process and stream).
+struct PerProcess<'a> {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    /// The samples of one process: extra labels and the value.
+    values: &'a dyn Fn(&ProcessInfo) -> Vec<(Vec<(&'static str, String)>, f64)>,
+}
+
 fn exposition(
     status: Option<&StatusContent>,
     usage: &dyn Fn(i32) -> Option<procstat::Usage>,
@@ -93,7 +91,6 @@ fn exposition(
     now_ms: u64,
 ) -> String {
     let mut out = String::new();
-    let processes: &[ProcessInfo] = status.map_or(&[], |s| &s.processes);
     Family::start(
         &mut out,
         "taskmaster_up",
@@ -101,114 +98,105 @@ fn exposition(
         "Whether taskmasterd answered (1) or not (0).",
     )
     .sample("taskmaster_up", &[], u8::from(status.is_some()));
-    if let Some(status) = status {
-        Family::start(
-            &mut out,
-            "taskmaster_config_errors",
-            "gauge",
-            "Errors in the config on disk that kept the last reload from applying.",
-        )
-        .sample("taskmaster_config_errors", &[], status.config_errors.len());
-    }
-    let name = "taskmaster_process_state";
-    let mut family = Family::start(
+    let Some(status) = status else {
+        return out;
+    };
+    Family::start(
         &mut out,
-        name,
+        "taskmaster_config_errors",
         "gauge",
-        "1 for the state each process is in, 0 for the others.",
-    );
-    for p in processes {
-        for state in STATES {
-            let labels = [
-                ("name", p.name.as_str()),
-                ("group", p.group.as_str()),
-                ("state", state.as_str()),
-            ];
-            family.sample(name, &labels, u8::from(p.state == state));
-        }
-    }
-    let name = "taskmaster_process_start_time_seconds";
-    let mut family = Family::start(
-        &mut out,
-        name,
-        "gauge",
-        "When each running process started, in seconds since the Unix epoch.",
-    );
-    for p in processes {
-        if let (Some(uptime), true) = (p.uptime_secs, p.state.is_alive()) {
-            family.sample(
-                name,
-                &[("name", &p.name)],
-                (now_ms / 1000).saturating_sub(uptime),
-            );
-        }
-    }
-    let name = "taskmaster_process_restarts_total";
-    let mut family = Family::start(
-        &mut out,
-        name,
-        "counter",
-        "Times each process started again after it exited or failed to start, seen since this exporter started.",
-    );
-    for p in processes {
-        family.sample(name, &[("name", &p.name)], restarts(&p.name));
-    }
-    let name = "taskmaster_process_exit_status";
-    let mut family = Family::start(
-        &mut out,
-        name,
-        "gauge",
-        "How each process last ended: its exit code, or 128 + the signal that killed it.",
-    );
-    for p in processes {
-        if let Some(code) = p.exit.as_deref().and_then(exit_code) {
-            family.sample(name, &[("name", &p.name)], code);
-        }
-    }
-    let usages: Vec<(&ProcessInfo, procstat::Usage)> = processes
-        .iter()
-        .filter_map(|p| Some((p, usage(p.pid?)?)))
-        .collect();
-    let name = "taskmaster_process_cpu_seconds_total";
-    let mut family = Family::start(
-        &mut out,
-        name,
-        "counter",
-        "CPU time (user + system) of each running process's process group, in seconds.",
-    );
-    for (p, u) in &usages {
-        family.sample(name, &[("name", &p.name)], u.cpu_seconds);
-    }
-    let name = "taskmaster_process_resident_memory_bytes";
-    let mut family = Family::start(
-        &mut out,
-        name,
-        "gauge",
-        "Resident memory of each running process's process group, in bytes.",
-    );
-    for (p, u) in &usages {
-        family.sample(name, &[("name", &p.name)], u.resident_bytes);
-    }
-    let name = "taskmaster_log_bytes_total";
-    let mut family = Family::start(&mut out, name, "counter", "Bytes of each process's output written to its log files, per stream, since taskmasterd started.");
-    for p in processes {
-        for count in &p.output {
-            family.sample(
-                name,
-                &[("name", &p.name), ("stream", &count.stream)],
-                count.written_bytes,
-            );
-        }
-    }
-    let name = "taskmaster_log_dropped_bytes_total";
-    let mut family = Family::start(&mut out, name, "counter", "Bytes of each process's output that could not be logged (full disk, unwritable directory), per stream.");
-    for p in processes {
-        for count in &p.output {
-            family.sample(
-                name,
-                &[("name", &p.name), ("stream", &count.stream)],
-                count.dropped_bytes,
-            );
+        "Errors in the config on disk that kept the last reload from applying.",
+    )
+    .sample("taskmaster_config_errors", &[], status.config_errors.len());
+    let one = |value: Option<f64>| {
+        value
+            .map(|v| (Vec::new(), v))
+            .into_iter()
+            .collect::<Vec<_>>()
+    };
+    let usage_of = |p: &ProcessInfo| p.pid.and_then(usage);
+    let per_stream = |p: &ProcessInfo, dropped: bool| {
+        p.output
+            .iter()
+            .map(|c| {
+                let value = if dropped {
+                    c.dropped_bytes
+                } else {
+                    c.written_bytes
+                };
+                (vec![("stream", c.stream.clone())], value as f64)
+            })
+            .collect::<Vec<_>>()
+    };
+    let metrics = [
+        PerProcess {
+            name: "taskmaster_process_state",
+            kind: "gauge",
+            help: "1 for the state each process is in, 0 for the others.",
+            values: &|p| {
+                ProcessState::ALL
+                    .iter()
+                    .map(|s| {
+                        let labels = vec![("group", p.group.clone()), ("state", s.as_str().to_owned())];
+                        (labels, f64::from(u8::from(p.state == *s)))
+                    })
+                    .collect()
+            },
+        },
+        PerProcess {
+            name: "taskmaster_process_start_time_seconds",
+            kind: "gauge",
+            help: "When each running process started, in seconds since the Unix epoch.",
+            values: &|p| {
+                let uptime = p.uptime_secs.filter(|_| p.state.is_alive());
+                one(uptime.map(|u| (now_ms / 1000).saturating_sub(u) as f64))
+            },
+        },
+        PerProcess {
+            name: "taskmaster_process_restarts_total",
+            kind: "counter",
+            help: "Times each process started again after it exited or failed to start, seen since this exporter started.",
+            values: &|p| one(Some(restarts(&p.name) as f64)),
+        },
+        PerProcess {
+            name: "taskmaster_process_exit_status",
+            kind: "gauge",
+            help: "How each process last ended: its exit code, or 128 + the signal that killed it.",
+            values: &|p| one(p.exit.as_deref().and_then(exit_code).map(|c| c as f64)),
+        },
+        PerProcess {
+            name: "taskmaster_process_cpu_seconds_total",
+            kind: "counter",
+            help: "CPU time (user + system) of each running process's process group, in seconds.",
+            values: &|p| one(usage_of(p).map(|u| u.cpu_seconds)),
+        },
+        PerProcess {
+            name: "taskmaster_process_resident_memory_bytes",
+            kind: "gauge",
+            help: "Resident memory of each running process's process group, in bytes.",
+            values: &|p| one(usage_of(p).map(|u| u.resident_bytes as f64)),
+        },
+        PerProcess {
+            name: "taskmaster_log_bytes_total",
+            kind: "counter",
+            help: "Bytes of each process's output written to its log files, per stream, since taskmasterd started.",
+            values: &|p| per_stream(p, false),
+        },
+        PerProcess {
+            name: "taskmaster_log_dropped_bytes_total",
+            kind: "counter",
+            help: "Bytes of each process's output that could not be logged (full disk, unwritable directory), per stream.",
+            values: &|p| per_stream(p, true),
+        },
+    ];
+    for metric in metrics {
+        let mut family = Family::start(&mut out, metric.name, metric.kind, metric.help);
+        for p in &status.processes {
+            for (extra, value) in (metric.values)(p) {
+                let mut labels = vec![("name", p.name.as_str())];
+                labels.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
+                family.sample(metric.name, &labels, value);
+            }
         }
     }
     out
