@@ -14,17 +14,22 @@ pub struct Usage {
     pub resident_bytes: u64,
 }
 
-/// The fields of `/proc/PID/stat` we read: (process group, user + system
-/// ticks, resident pages). The command name may hold spaces and
+/// The fields of `/proc/PID/stat` we read: (process group, CPU ticks of
+/// the process and of its reaped children, resident pages). The command name may hold spaces and
 /// parentheses, so fields are counted from its last `)`.
 pub fn parse_stat(stat: &str) -> Option<(i32, u64, u64)> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let pgrp = fields.get(2)?.parse().ok()?;
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // utime, stime, and the same of the children it has reaped: a shell
+    // loop's short-lived commands count too, once they have ended.
+    let mut ticks = 0u64;
+    for field in 11..=14 {
+        let value: i64 = fields.get(field)?.parse().ok()?;
+        ticks += value.max(0) as u64;
+    }
     let rss: i64 = fields.get(21)?.parse().ok()?;
-    Some((pgrp, utime + stime, rss.max(0) as u64))
+    Some((pgrp, ticks, rss.max(0) as u64))
 }
 
 /// The usage of every process group in `groups`, in one pass over /proc.
@@ -74,8 +79,8 @@ mod tests {
     #[test]
     fn stat_fields_are_counted_from_the_last_parenthesis() {
         let stat = "4121 (my (odd) prog) S 1 4121 4121 0 -1 4194304 100 0 0 0 \
-                    250 50 0 0 20 0 1 0 12345 10000000 300 18446744073709551615";
-        assert_eq!(parse_stat(stat), Some((4121, 300, 300)));
+                    250 50 7 3 20 0 1 0 12345 10000000 300 18446744073709551615";
+        assert_eq!(parse_stat(stat), Some((4121, 310, 300)));
         assert_eq!(parse_stat("garbage"), None);
     }
 

@@ -167,7 +167,7 @@ fn exposition(
         PerProcess {
             name: "taskmaster_process_cpu_seconds_total",
             kind: "counter",
-            help: "CPU time (user + system) of each running process's process group, in seconds.",
+            help: "CPU time (user + system) of each running process's process group, reaped children included, in seconds.",
             values: &|p| one(usage_of(p).map(|u| u.cpu_seconds)),
         },
         PerProcess {
