@@ -235,6 +235,11 @@ fn without_the_token_every_page_is_401_and_forms_need_the_csrf_token() {
         page.body.contains("aria-label=\"stop web\""),
         "readable without JavaScript"
     );
+    let policy = page.header("content-security-policy").unwrap_or_default();
+    assert!(
+        policy.contains("default-src 'self'"),
+        "no script from elsewhere: {policy}"
+    );
 
     // A form posted with the cookie but not the page's CSRF token: refused.
     let forged = [("Cookie", cookie.as_str()), form[0]];
