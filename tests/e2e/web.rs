@@ -331,9 +331,16 @@ args = ["--sleep", "0.3", "--exit", "3"]
 startsecs = 0
 autostart = false
 autorestart = true
+
+[programs.done]
+command = "@PROG@"
+args = ["--sleep", "0", "--exit", "3"]
+startsecs = 0
+autorestart = false
 "#,
     );
     daemon.wait_state("web", "RUNNING", WAIT);
+    daemon.wait_state("done", "EXITED", WAIT);
     daemon.wait_log_line("web.stdout", "hello");
     let web = WebServer::start(&daemon);
     let bearer = web.bearer();
@@ -361,7 +368,7 @@ autorestart = true
     assert_eq!(sample(&text, "taskmaster_up"), Some(1.0));
     assert_eq!(sample(&text, "taskmaster_config_errors"), Some(0.0));
     assert_eq!(
-        sample(&text, "taskmaster_process_exit_status{name=\"crasher\"}"),
+        sample(&text, "taskmaster_process_exit_status{name=\"done\"}"),
         Some(3.0)
     );
     let status = daemon.process("web");
