@@ -42,8 +42,11 @@
   }
 
   const events = new EventSource("/events");
+  let downMessage = null;
   events.addEventListener("snapshot", (e) => {
     const update = JSON.parse(e.data);
+    if (downMessage !== null && notice.textContent === downMessage) say("", true);
+    downMessage = null;
     skew = update.now_ms - Date.now();
     rows.innerHTML = update.rows;
     problems.innerHTML = update.problems;
@@ -61,6 +64,7 @@
     const update = JSON.parse(e.data);
     setLive(false, update.message);
     say(update.message, false);
+    downMessage = update.message;
   });
   events.onerror = () => setLive(false, "reconnecting");
 

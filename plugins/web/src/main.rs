@@ -32,9 +32,9 @@ use taskmaster_protocol::{socket_path_from_url, DEFAULT_SERVER_URL};
                   Routes: / (dashboard), /logs/NAME, /metrics, /events (Server-Sent Events)"
 )]
 struct Cli {
-    /// Address and port to serve on. An address other than loopback needs
-    /// --token-file (the token must outlive a restart to be shared with
-    /// others); port 0 picks a free one.
+    /// Address and port to serve on; port 0 picks a free one (printed). An
+    /// address other than loopback is reachable from other hosts: it needs
+    /// --token-file, a token kept on purpose.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9001")]
     listen: SocketAddr,
 
