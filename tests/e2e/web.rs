@@ -432,3 +432,26 @@ autorestart = false
         String::from_utf8_lossy(&verdict.stderr)
     );
 }
+
+#[test]
+fn a_refused_reload_shows_its_error_on_the_open_page() {
+    use crate::edits::{self, Style};
+    let daemon = TestDaemon::start(PROGRAMS);
+    daemon.wait_state("web", "RUNNING", WAIT);
+    let web = WebServer::start(&daemon);
+    let browser = Browser::start(daemon.dir());
+    open_dashboard(&browser, &web);
+    assert_eq!(browser.text("#problems .config-error"), None);
+
+    let text = edits::read(daemon.config_path()) + "\n[programs.typo]\ncomand = \"x\"\n";
+    edits::save(daemon.config_path(), Style::Rename, &text);
+    let shown = browser.wait_text("#problems .config-error", WAIT, |t| {
+        t.contains("programs.typo")
+    });
+    assert!(
+        shown.contains("taskmaster.conf.toml"),
+        "names the file: {shown}"
+    );
+    // The programs in force run on.
+    assert_eq!(browser.text(&state_of("web")).as_deref(), Some("RUNNING"));
+}
