@@ -91,7 +91,8 @@ fn line_of<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
 fn top_shows_the_processes_stops_one_with_a_key_and_quits() {
     let daemon = TestDaemon::start(
         "[programs.web]\ncommand = \"@PROG@\"\nstartsecs = 0\nstopwaitsecs = 2\n\n\
-         [programs.db]\ncommand = \"@PROG@\"\nstartsecs = 0\nstopwaitsecs = 2\n",
+         [programs.db]\ncommand = \"@PROG@\"\nargs = [\"--print\", \"db says hello\"]\n\
+         startsecs = 0\nstopwaitsecs = 2\n",
     );
     let pid = daemon.wait_state("web", "RUNNING", WAIT)["pid"].to_string();
     daemon.wait_state("db", "RUNNING", WAIT);
@@ -131,6 +132,14 @@ fn top_shows_the_processes_stops_one_with_a_key_and_quits() {
         s.lines()
             .nth(29)
             .is_some_and(|l| l.contains("web: stopped"))
+    });
+
+    // Back to every process; db is above web: follow its log.
+    tmux.keys(&["Escape"]);
+    tmux.wait_screen("the filter cleared", |s| line_of(s, "db").is_some());
+    tmux.keys(&["Up", "l"]);
+    tmux.wait_screen("db's log", |s| {
+        s.contains("db stdout") && s.contains("db says hello")
     });
 
     tmux.keys(&["q"]);
