@@ -75,13 +75,16 @@ pub async fn render(shared: &Shared) -> Result<String, String> {
     ))
 }
 
+/// One sample: the labels besides `name`, and the value.
+type Sample = (Vec<(&'static str, String)>, f64);
+
 /// A metric with one sample per process (or per process and stream).
 struct PerProcess<'a> {
     name: &'static str,
     kind: &'static str,
     help: &'static str,
     /// The samples of one process: extra labels and the value.
-    values: &'a dyn Fn(&ProcessInfo) -> Vec<(Vec<(&'static str, String)>, f64)>,
+    values: &'a dyn Fn(&ProcessInfo) -> Vec<Sample>,
 }
 
 fn exposition(
