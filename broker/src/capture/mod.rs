@@ -36,10 +36,10 @@ pub struct LogTarget {
     pub prefix: Option<String>,
 }
 
-/// For the activity log: a stream started or stopped losing output. One
-/// `Error` per distinct error until `Recovered`.
 pub use totals::Totals;
 
+/// For the activity log: a stream started or stopped losing output. One
+/// `Error` per distinct error until `Recovered`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     Error {
