@@ -455,3 +455,17 @@ fn a_refused_reload_shows_its_error_on_the_open_page() {
     // The programs in force run on.
     assert_eq!(browser.text(&state_of("web")).as_deref(), Some("RUNNING"));
 }
+
+#[test]
+fn the_page_comes_back_live_after_taskmasterd_restarts() {
+    let mut daemon = TestDaemon::start(PROGRAMS);
+    let old = daemon.wait_state("web", "RUNNING", WAIT)["pid"].to_string();
+    let web = WebServer::start(&daemon);
+    let browser = Browser::start(daemon.dir());
+    open_dashboard(&browser, &web);
+    daemon.kill_and_restart();
+    let new = daemon.wait_state("web", "RUNNING", WAIT)["pid"].to_string();
+    assert_ne!(new, old);
+    browser.wait_text(&pid_of("web"), WAIT, |t| t == new);
+    browser.wait_text("#live", WAIT, |t| t == "live");
+}

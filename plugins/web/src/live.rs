@@ -153,24 +153,46 @@ impl Shared {
     }
 }
 
+/// Why a subscription ended, which says when to try again.
+enum Ended {
+    /// It ran, then the daemon went away (a restart): at once, then slower.
+    Lost(String),
+    /// The daemon could not be reached: 1 s, doubling up to 5 s.
+    Unreachable(String),
+    /// The daemon refuses us its events (not a viewer): the roles change
+    /// only with a reload, so once a minute is enough.
+    Refused(String),
+}
+
 /// Follows the daemon's events for as long as the server runs, connecting
-/// again after it goes away (1 s, then up to 5 s between attempts, only
-/// while it is unreachable).
+/// again after it goes away; it asks nothing on a timer while subscribed.
 pub async fn follow_events(shared: &Shared) {
     let mut pause = Duration::from_secs(1);
     loop {
-        let message = follow_once(shared).await;
+        let (message, wait) = match follow_once(shared).await {
+            Ended::Lost(message) => {
+                pause = Duration::from_secs(1);
+                (message, Duration::ZERO)
+            }
+            Ended::Unreachable(message) => (message, pause),
+            Ended::Refused(message) => (message, Duration::from_secs(60)),
+        };
         let _ = shared.updates.send(Update::Down { message });
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(5));
+        tokio::time::sleep(wait).await;
+        if wait == pause {
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
     }
 }
 
-/// One subscription, until it ends; returns why it ended.
-async fn follow_once(shared: &Shared) -> String {
+/// One subscription, until it ends.
+async fn follow_once(shared: &Shared) -> Ended {
+    let unreachable = |e: &std::io::Error| {
+        Ended::Unreachable(crate::daemon::unreachable(&shared.daemon.socket, e))
+    };
     let mut connection = match shared.daemon.connect().await {
         Ok(connection) => connection,
-        Err(message) => return message,
+        Err(message) => return Ended::Unreachable(message),
     };
     match connection
         .request::<serde_json::Value>(Command::Events)
@@ -178,11 +200,12 @@ async fn follow_once(shared: &Shared) -> String {
     {
         Ok(reply) if reply.status == 200 => {}
         Ok(reply) => {
-            return reply
+            let message = reply
                 .error
-                .map_or_else(|| format!("events: {}", reply.status), |e| e.message)
+                .map_or_else(|| format!("events: {}", reply.status), |e| e.message);
+            return Ended::Refused(message);
         }
-        Err(e) => return crate::daemon::unreachable(&shared.daemon.socket, &e),
+        Err(e) => return unreachable(&e),
     }
     // Subscribed first, then looked: a change in between is in the stream.
     let _ = shared.updates.send(shared.snapshot(true).await);
@@ -193,8 +216,10 @@ async fn follow_once(shared: &Shared) -> String {
         loop {
             let event = match connection.next_line::<Event>().await {
                 Ok(Some(event)) => event,
-                Ok(None) => return "taskmasterd ended the event stream".to_owned(),
-                Err(e) => return crate::daemon::unreachable(&shared.daemon.socket, &e),
+                Ok(None) => return Ended::Lost("taskmasterd ended the event stream".to_owned()),
+                Err(e) => {
+                    return Ended::Lost(crate::daemon::unreachable(&shared.daemon.socket, &e))
+                }
             };
             let restart = event.body.is_restart();
             match event.body {
