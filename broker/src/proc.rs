@@ -2,7 +2,7 @@
 //! definition, placement, state machine record, pipes and times. The core
 //! owns the table of them; jobs and requests read them.
 
-use crate::capture::Capture;
+use crate::capture::{Capture, Totals};
 use crate::history::History;
 use crate::state::Process;
 use crate::targets::Named;
@@ -34,6 +34,8 @@ pub struct Proc {
     /// The pumps of the current process's stdout and stderr (one when
     /// stderr is redirected); an earlier process's pumps drain on their own.
     pub captures: Vec<(Stream, Capture)>,
+    /// What earlier processes' pumps logged and dropped, for `status`.
+    pub output_totals: Totals,
     /// The write end of the current process's stdin pipe.
     pub stdin: Option<OwnedFd>,
     /// Its last transitions and why, for `why`.
@@ -67,6 +69,7 @@ impl Proc {
             pending: None,
             retired: false,
             captures: Vec::new(),
+            output_totals: Totals::default(),
             stdin: None,
             history: History::default(),
             cause: None,

@@ -171,6 +171,7 @@ mod tests {
             changed_ms,
             output_error: None,
             readiness: Default::default(),
+            output: Vec::new(),
         }
     }
 

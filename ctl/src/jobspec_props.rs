@@ -22,6 +22,7 @@ fn process(name: String, command: String, changed_ms: u64) -> ProcessInfo {
         changed_ms,
         output_error: None,
         readiness: Default::default(),
+        output: Vec::new(),
     }
 }
 

@@ -299,6 +299,7 @@ mod tests {
             changed_ms: 0,
             output_error: None,
             readiness: Default::default(),
+            output: Vec::new(),
         }
     }
 

@@ -711,3 +711,36 @@ fn as_pid_1_of_a_pid_namespace_output_reaches_its_stdout_and_sigterm_ends_it() {
     assert!(out.contains("INFO spawned: 'a'"), "{out}");
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn status_counts_logged_bytes_per_stream_across_restarts() {
+    let d = TestDaemon::start(
+        "[programs.web]\ncommand = \"@PROG@\"\nargs = [\"--print\", \"hello\", \"--stderr\", \"oops\"]\nstartsecs = 0\nstopwaitsecs = 2\n",
+    );
+    d.wait_state("web", "RUNNING", WAIT);
+    let counted = |stream: &str| {
+        let process = d.process("web");
+        let output = process["output"].as_array().cloned().unwrap_or_default();
+        output
+            .iter()
+            .find(|c| c["stream"] == stream)
+            .map(|c| (c["written_bytes"].as_u64(), c["dropped_bytes"].as_u64()))
+    };
+    d.wait_for("6 bytes of stdout counted", WAIT, || {
+        counted("stdout") == Some((Some(6), Some(0)))
+    });
+    d.wait_for("5 bytes of stderr counted", WAIT, || {
+        counted("stderr") == Some((Some(5), Some(0)))
+    });
+    // A restart's pumps count on from the earlier ones'.
+    let restarted = d.ctl(&["restart", "web"]);
+    assert_eq!(restarted.code, 0, "{restarted:?}");
+    d.wait_for("12 bytes of stdout counted", WAIT, || {
+        counted("stdout") == Some((Some(12), Some(0)))
+    });
+    let json = d.ctl(&["status", "--json", "web"]);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).expect("status --json");
+    let output = &json["processes"][0]["output"];
+    assert_eq!(output[0]["stream"], "stdout", "{json}");
+    assert_eq!(output[0]["written_bytes"], 12, "{json}");
+}

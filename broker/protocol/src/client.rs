@@ -53,6 +53,13 @@ impl Client {
         })
     }
 
+    /// A handle on the connection that another thread may shut down,
+    /// ending a stream this client is blocked reading (a log followed no
+    /// longer wanted): the read then returns end of stream.
+    pub fn shutdown_handle(&self) -> io::Result<UnixStream> {
+        self.writer.try_clone()
+    }
+
     /// Sends one request and reads its reply.
     pub fn request(&mut self, request: &Request) -> io::Result<Response> {
         self.send(request)?;

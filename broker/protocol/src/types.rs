@@ -148,6 +148,18 @@ pub enum ProcessState {
 }
 
 impl ProcessState {
+    /// Every state, in the order supervisord lists them.
+    pub const ALL: [ProcessState; 8] = [
+        ProcessState::Stopped,
+        ProcessState::Starting,
+        ProcessState::Running,
+        ProcessState::Backoff,
+        ProcessState::Stopping,
+        ProcessState::Exited,
+        ProcessState::Fatal,
+        ProcessState::Unknown,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ProcessState::Stopped => "STOPPED",
@@ -227,6 +239,10 @@ pub struct ProcessInfo {
     /// `ready`, `health` and `waiting_for`.
     #[serde(flatten)]
     pub readiness: ReadinessInfo,
+    /// Bytes of output per logged stream since the daemon started,
+    /// counted across the process's restarts (for `/metrics`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<OutputCount>,
 }
 
 /// What `status` says of a process's readiness, health and dependencies.
@@ -246,6 +262,18 @@ pub struct ReadinessInfo {
     /// The last `STATUS=` a `notify` program sent, while it lives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_status: Option<String>,
+}
+
+/// What one stream of a process has logged and lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputCount {
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// Bytes that reached the log file (timestamps included).
+    pub written_bytes: u64,
+    /// Bytes the program wrote that could not be logged (a full disk, an
+    /// unwritable directory).
+    pub dropped_bytes: u64,
 }
 
 /// Content of `start`, `stop`, `restart` and `signal`: one result per process.
@@ -352,6 +380,22 @@ pub enum EventBody {
         healthy: bool,
         health: String,
     },
+}
+
+impl EventBody {
+    /// A process started again after it ended (EXITED) or failed to start
+    /// (BACKOFF): what dashboards count as a restart. A start from STOPPED
+    /// or FATAL is someone's request.
+    pub fn is_restart(&self) -> bool {
+        matches!(
+            self,
+            EventBody::State {
+                from: ProcessState::Exited | ProcessState::Backoff,
+                to: ProcessState::Starting,
+                ..
+            }
+        )
+    }
 }
 
 /// Content of `tail` and `maintail`: the end of a log file.

@@ -12,6 +12,7 @@ pub use safe_open::is_passthrough;
 mod stamp;
 #[cfg(test)]
 mod tests;
+mod totals;
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -34,6 +35,8 @@ pub struct LogTarget {
     /// Written before each line (`[web] `), when the output is shared.
     pub prefix: Option<String>,
 }
+
+pub use totals::Totals;
 
 /// For the activity log: a stream started or stopped losing output. One
 /// `Error` per distinct error until `Recovered`.

@@ -403,7 +403,8 @@ impl Core {
         origin: capture::Origin,
     ) {
         let proc = &mut self.table[i];
-        proc.captures.clear();
+        let earlier = std::mem::take(&mut proc.captures);
+        proc.output_totals.retire(earlier);
         proc.stdin = None;
         for (&stream, fd) in streams.iter().zip(fds) {
             let Some(target) = log_target(&self.config, proc, stream) else {

@@ -15,9 +15,9 @@ use taskmaster_config::signals::{parse_signal, signal_from_number, SignalError};
 use taskmaster_config::{Program, Stream};
 use taskmaster_ipc::ToSupervisor;
 use taskmaster_protocol::{
-    Action, ActionContent, ActionResult, AvailContent, AvailProgram, Cause, Command, PidContent,
-    ProcessInfo, ProcessPid, ProcessState, Response, Selection, StatusContent, StdinContent,
-    TailContent, Target, VersionContent, WhyContent, COMMAND_NAMES, PROTOCOL_VERSION,
+    Action, ActionContent, ActionResult, AvailContent, AvailProgram, Cause, Command, OutputCount,
+    PidContent, ProcessInfo, ProcessPid, ProcessState, Response, Selection, StatusContent,
+    StdinContent, TailContent, Target, VersionContent, WhyContent, COMMAND_NAMES, PROTOCOL_VERSION,
 };
 
 impl Core {
@@ -295,6 +295,7 @@ impl Core {
                     changed_ms: proc.changed_wall.map(unix_ms).unwrap_or(0),
                     output_error,
                     readiness,
+                    output: output_counts(proc),
                 }
             })
             .collect();
@@ -701,6 +702,19 @@ fn feed(data: &[u8], mut write: impl FnMut(&[u8]) -> nix::Result<usize>) -> Fed 
         }
     }
     Fed::All
+}
+
+/// Bytes logged and dropped per stream, over the process's restarts.
+fn output_counts(proc: &Proc) -> Vec<OutputCount> {
+    let counts = proc.output_totals.counts(&proc.captures);
+    counts
+        .into_iter()
+        .map(|(stream, written, dropped)| OutputCount {
+            stream: super::stream_name(stream).to_owned(),
+            written_bytes: written,
+            dropped_bytes: dropped,
+        })
+        .collect()
 }
 
 /// Why a process's output is being dropped now, and how much was lost.

@@ -13,17 +13,6 @@ use taskmaster_protocol::{
     StatusContent, DEFAULT_SERVER_URL,
 };
 
-const STATES: [ProcessState; 8] = [
-    ProcessState::Stopped,
-    ProcessState::Starting,
-    ProcessState::Running,
-    ProcessState::Backoff,
-    ProcessState::Stopping,
-    ProcessState::Exited,
-    ProcessState::Fatal,
-    ProcessState::Unknown,
-];
-
 /// Wait until processes reach a state, for scripts and CI.
 ///
 /// Exits 0 once every named process has reached the state; 1 at the timeout
@@ -198,11 +187,11 @@ fn laggards(waiting: &BTreeMap<String, ProcessState>, state: ProcessState, why: 
 }
 
 fn parse_state(text: &str) -> Result<ProcessState, String> {
-    STATES
+    ProcessState::ALL
         .into_iter()
         .find(|s| s.as_str().eq_ignore_ascii_case(text))
         .ok_or_else(|| {
-            let names: Vec<&str> = STATES.iter().map(|s| s.as_str()).collect();
+            let names: Vec<&str> = ProcessState::ALL.iter().map(|s| s.as_str()).collect();
             format!("unknown state '{text}'; one of {}", names.join(", "))
         })
 }
