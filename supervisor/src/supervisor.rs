@@ -7,6 +7,7 @@ use crate::channel::{Channel, Received};
 use crate::daemon::{self, Pidfile, Readiness};
 use crate::inventory::Inventory;
 use crate::notices::Notices;
+use crate::notify::ServiceManager;
 use crate::pipes::Pipes;
 use crate::policy::{Policy, Refusal};
 use crate::reaper;
@@ -42,6 +43,8 @@ pub struct Options {
     pub inventory: Option<Inventory>,
     /// What happened before any broker ran (survivors stopped).
     pub early_notices: Vec<String>,
+    /// systemd's notification socket, under a `Type=notify` unit.
+    pub service: Option<ServiceManager>,
 }
 
 /// A live program: what the broker is told about it and the broker's ends
@@ -448,6 +451,7 @@ impl Supervisor {
                 }
             }
             ToSupervisor::Exit { code } => {
+                self.tell_stopping();
                 if matches!(self.stop, None | Some(Stop::ViaBroker)) {
                     self.stop = Some(Stop::BrokerFinished {
                         kill_at: Some(Instant::now() + STOP_GRACE),
@@ -455,6 +459,19 @@ impl Supervisor {
                     });
                 }
             }
+            ToSupervisor::Service { phase, status } => {
+                if let Some(service) = &self.options.service {
+                    service.phase(phase, &status);
+                }
+            }
+        }
+    }
+
+    /// `STOPPING=1` for systemd: a shutdown began (said again by a second
+    /// signal, which systemd takes as it is).
+    pub(super) fn tell_stopping(&self) {
+        if let Some(service) = &self.options.service {
+            service.stopping();
         }
     }
 

@@ -22,6 +22,7 @@ mod privsep;
 mod protocol;
 mod reload;
 mod roles;
+mod service;
 mod shutdown;
 mod socket;
 mod spawn;

@@ -27,6 +27,7 @@ use tokio::sync::{broadcast, mpsc};
 mod authorize;
 mod reload;
 mod requests;
+mod service;
 mod table;
 
 /// Requests taskmasterd refused from us: how many, and the last one.
@@ -96,6 +97,8 @@ pub struct Core {
     /// While a request is answered: the processes its caller may touch
     /// (`None`: all), which `select` keeps to.
     scope: Option<Vec<bool>>,
+    /// What systemd was last told (readiness, status line).
+    service: service::ServiceReport,
 }
 
 impl Core {
@@ -138,6 +141,7 @@ impl Core {
             finished: false,
             exit_code: 0,
             scope: None,
+            service: service::ServiceReport::default(),
         }
     }
 
@@ -156,6 +160,7 @@ impl Core {
         self.link.send(&ToSupervisor::Ready, Vec::new());
         self.watch_config();
         self.autostart();
+        self.report_service();
         while !self.finished {
             let deadline = self.next_deadline();
             tokio::select! {
@@ -179,6 +184,7 @@ impl Core {
                 Some(notice) = self.pump_notices.receiver.recv() => self.on_capture_notice(notice),
                 () = sleep_until(deadline) => self.on_deadlines(),
             }
+            self.report_service();
         }
     }
 

@@ -47,6 +47,26 @@ pub enum ToSupervisor {
     /// The broker closed `pid`'s stdin: taskmasterd drops its own copy of
     /// the write end, so that the program reads end of file.
     CloseStdin { pid: i32 },
+    /// For the service manager (systemd's `NOTIFY_SOCKET`), when taskmasterd
+    /// was started with one: where the service stands and a one-line
+    /// summary of the processes ("12 running, 1 fatal"). taskmasterd writes
+    /// the notification itself from these two fields, the status bounded and
+    /// stripped of control characters, so a broker can tell systemd nothing
+    /// else (no `MAINPID`, no extra line).
+    Service { phase: ServicePhase, status: String },
+}
+
+/// What a [`ToSupervisor::Service`] packet announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServicePhase {
+    /// The config is loaded, the socket bound and the autostart programs
+    /// have left STARTING (or a reload is applied): `READY=1`.
+    Ready,
+    /// A reload begins: `RELOADING=1`, until the next `Ready`.
+    Reloading,
+    /// Only the summary changed: `STATUS=`.
+    Status,
 }
 
 /// A request to start one process the config defines. The broker names
@@ -201,6 +221,20 @@ mod tests {
             error.to_string().contains("unknown field `command`"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn service_packet_round_trips() {
+        let packet = br#"{"type":"service","phase":"reloading","status":"2 running"}"#;
+        let message: ToSupervisor = decode(packet).unwrap();
+        assert_eq!(
+            message,
+            ToSupervisor::Service {
+                phase: ServicePhase::Reloading,
+                status: "2 running".into()
+            }
+        );
+        assert_eq!(encode(&message), packet);
     }
 
     #[test]

@@ -54,6 +54,7 @@ impl Supervisor {
     }
 
     pub(super) fn on_stop_signal(&mut self, signal: Signal) {
+        self.tell_stopping();
         let name = signal.as_str();
         match self.stop {
             None if self.channel().is_some() => {
