@@ -160,6 +160,7 @@ impl Supervisor {
             survivors: self.children.len(),
             notices: self.notices.take(),
             warnings: self.command.warning.iter().cloned().collect(),
+            service_manager: self.options.service.is_some(),
         };
         match self.options.control.handle() {
             Ok(listener) => self.send_with(&hello, vec![listener]),

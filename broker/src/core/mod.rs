@@ -195,6 +195,7 @@ impl Core {
             survivors,
             notices,
             warnings,
+            service_manager,
         } = hello
         else {
             return 0;
@@ -206,6 +207,7 @@ impl Core {
             self.log.warn(&format!("taskmasterd: {warning}"));
         }
         self.warnings = warnings;
+        self.service.enabled = service_manager;
         survivors
     }
 

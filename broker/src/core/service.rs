@@ -10,6 +10,9 @@ use taskmaster_protocol::ProcessState;
 /// What was last reported.
 #[derive(Default)]
 pub struct ServiceReport {
+    /// taskmasterd has a service manager to tell (its `Hello` says so):
+    /// without one, nothing is computed or sent.
+    pub enabled: bool,
     ready: bool,
     status: Option<String>,
 }
@@ -89,7 +92,7 @@ impl Core {
 
     /// Tells taskmasterd what changed for systemd, if anything did.
     pub(super) fn report_service(&mut self) {
-        if self.shutting_down {
+        if !self.service.enabled || self.shutting_down {
             return;
         }
         let states = self.states();
@@ -101,6 +104,9 @@ impl Core {
     /// Tells taskmasterd that a reload begins (`Reloading`) or is applied
     /// (`Ready`).
     pub(super) fn report_reload(&mut self, phase: ServicePhase) {
+        if !self.service.enabled {
+            return;
+        }
         let states = self.states();
         if let Some(packet) = self.service.reload(phase, &states) {
             self.link.send(&packet, Vec::new());

@@ -133,6 +133,11 @@ pub enum ToBroker {
         /// broker runs as a fallback user), shown by `status`.
         #[serde(default)]
         warnings: Vec<String>,
+        /// taskmasterd runs under a service manager that wants
+        /// notifications (`NOTIFY_SOCKET`): the broker sends
+        /// [`ToSupervisor::Service`] packets, and none otherwise.
+        #[serde(default)]
+        service_manager: bool,
     },
     /// The program runs. Its pipes travel with this packet, one descriptor
     /// per entry of `streams`, in that order. taskmasterd keeps its own
