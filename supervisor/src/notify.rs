@@ -3,14 +3,15 @@
 //! named by `NOTIFY_SOCKET`), without libsystemd.
 //!
 //! Only fixed keys are ever written (`READY`, `RELOADING`, `STOPPING`,
-//! `STATUS`, `MONOTONIC_USEC`), and the one text that comes from the broker,
-//! the status, is cut to [`MAX_STATUS`] bytes and stripped of newlines and
-//! other control characters first: a forged packet cannot add a line such as
-//! `MAINPID=` to the message.
+//! `STATUS`, `MONOTONIC_USEC`, `EXTEND_TIMEOUT_USEC`), and the one text
+//! that comes from the broker, the status, is cut to [`MAX_STATUS`] bytes
+//! and stripped of newlines and other control characters first: a forged
+//! packet cannot add a line such as `MAINPID=` to the message.
 
 use nix::time::{clock_gettime, ClockId};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::time::Duration;
 use taskmaster_ipc::ServicePhase;
 
 /// Where systemd listens for our notifications.
@@ -50,9 +51,14 @@ impl ServiceManager {
         self.send(&message(phase, status, reloading_at));
     }
 
-    /// Sends `STOPPING=1`: a shutdown began.
-    pub fn stopping(&self) {
-        self.send("STOPPING=1\n");
+    /// Sends `STOPPING=1`: a shutdown began and may take `budget`, which
+    /// extends the unit's stop timeout when it is longer
+    /// (`EXTEND_TIMEOUT_USEC`, which never shortens it).
+    pub fn stopping(&self, budget: Duration) {
+        self.send(&format!(
+            "STOPPING=1\nEXTEND_TIMEOUT_USEC={}\n",
+            budget.as_micros()
+        ));
     }
 
     fn send(&self, message: &str) {
@@ -149,9 +155,9 @@ mod tests {
             socket: UnixDatagram::unbound().unwrap(),
             address: SocketAddr::from_abstract_name(name.as_bytes()).unwrap(),
         };
-        manager.stopping();
+        manager.stopping(Duration::from_secs(25));
         let mut buffer = [0u8; 64];
         let n = listener.recv(&mut buffer).unwrap();
-        assert_eq!(&buffer[..n], b"STOPPING=1\n");
+        assert_eq!(&buffer[..n], b"STOPPING=1\nEXTEND_TIMEOUT_USEC=25000000\n");
     }
 }

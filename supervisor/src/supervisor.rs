@@ -468,14 +468,6 @@ impl Supervisor {
         }
     }
 
-    /// `STOPPING=1` for systemd: a shutdown began (said again by a second
-    /// signal, which systemd takes as it is).
-    pub(super) fn tell_stopping(&self) {
-        if let Some(service) = &self.options.service {
-            service.stopping();
-        }
-    }
-
     fn on_ready(&mut self) {
         if self.ready_once {
             return;

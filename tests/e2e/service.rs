@@ -67,6 +67,7 @@ fn notify_socket_gets_ready_reloading_and_stopping() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    assert_eq!(next(&notify), "STOPPING=1\n");
+    // slow's stopwaitsecs (10 by default) then the broker's grace (10 s).
+    assert_eq!(next(&notify), "STOPPING=1\nEXTEND_TIMEOUT_USEC=20000000\n");
     assert_eq!(d.wait_exit(WAIT), 0);
 }
