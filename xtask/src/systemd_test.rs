@@ -128,7 +128,11 @@ fn checks_on(machine: &mut Machine, checks: &mut Checks) -> anyhow::Result<()> {
         &HELLO.replace("\"one\"", "\"two\""),
     )?;
     let reload = machine.sh(
-        "systemctl reload taskmasterd && taskmasterctl pid hello && taskmasterctl tail hello",
+        // The watcher may have seen the edit first: then the restart it
+        // began is under way when the reload returns, and `wait` sees it
+        // through.
+        "systemctl reload taskmasterd && taskmasterctl wait hello --timeout 30s >/dev/null && \
+         taskmasterctl pid hello && taskmasterctl tail hello",
     )?;
     checks.expect(
         "systemctl reload applies an edit (hello restarted with the new env)",
@@ -193,6 +197,31 @@ fn checks_on(machine: &mut Machine, checks: &mut Checks) -> anyhow::Result<()> {
         "systemctl kill -s KILL then start: every program runs once, no orphan duplicate",
         killed.status.success() && stdout(&count) == "1",
         &count,
+    );
+
+    // A stopwaitsecs longer than the unit's stop timeout is not cut short:
+    // STOPPING=1 extends it (EXTEND_TIMEOUT_USEC).
+    machine.sh(
+        "mkdir -p /run/systemd/system/taskmasterd.service.d && \
+         printf '[Service]\\nTimeoutStopSec=2\\n' > /run/systemd/system/taskmasterd.service.d/short.conf && \
+         systemctl daemon-reload",
+    )?;
+    machine.write(
+        "/etc/taskmaster/conf.d/stubborn.toml",
+        "[programs.stubborn]\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"trap '' TERM; exec sleep infinity\"]\n\
+         startsecs = 0\nstopwaitsecs = 5\n",
+    )?;
+    let long_stop = machine.sh(
+        "systemctl reload taskmasterd && taskmasterctl status stubborn >/dev/null && \
+         systemctl stop taskmasterd; systemctl show -p Result --value taskmasterd; \
+         journalctl -u taskmasterd --no-pager | grep -c 'stopped: stubborn (terminated by SIGKILL)'; \
+         rm -r /run/systemd/system/taskmasterd.service.d /etc/taskmaster/conf.d/stubborn.toml; \
+         systemctl daemon-reload",
+    )?;
+    checks.expect(
+        "a stopwaitsecs (5 s) longer than TimeoutStopSec (2 s) runs its course: taskmasterd extends the timeout",
+        stdout(&long_stop) == "success\n1",
+        &long_stop,
     );
 
     // The service comes back by itself after a reboot.
@@ -409,14 +438,20 @@ impl Machine {
         }
     }
 
-    /// The container's PID 1: systemd-nspawn's child.
+    /// The container's PID 1: the child of systemd-nspawn in another PID
+    /// namespace than ours (before it, nspawn's short-lived helper child
+    /// is in ours).
     fn find_init(&mut self) -> anyhow::Result<u32> {
         let pid = self.nspawn.id();
+        let ours = fs::read_link("/proc/self/ns/pid")?;
         let deadline = Instant::now() + WAIT;
         loop {
             let children =
                 fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-            if let Some(init) = children.split_whitespace().next() {
+            let init = children.split_whitespace().find(|child| {
+                fs::read_link(format!("/proc/{child}/ns/pid")).is_ok_and(|ns| ns != ours)
+            });
+            if let Some(init) = init {
                 return Ok(init.parse()?);
             }
             if let Some(status) = self.nspawn.try_wait()? {
