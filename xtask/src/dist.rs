@@ -57,9 +57,15 @@ pub fn run(options: &Options) -> anyhow::Result<PathBuf> {
         };
         files.copy(&from, &to, 0o755)?;
     }
-    stage_packaging(&root, &mut files)?;
+    let units = stage_packaging(&root, &mut files)?;
     let installed_kib = installed_size(&stage)?;
-    stage_control(&root, &mut files, &version, &arch, installed_kib)?;
+    let control = Control {
+        version: &version,
+        arch: &arch,
+        installed_kib,
+        units: &units,
+    };
+    stage_control(&root, &mut files, &control)?;
     let deb = dist.join(format!("{PACKAGE}_{version}_{arch}.deb"));
     // A release package is compressed hard; a dev one (for the boot test,
     // ten times larger with debug info) fast.
@@ -154,12 +160,14 @@ fn workspace_version(metadata: &Value) -> anyhow::Result<String> {
 }
 
 /// Everything from packaging/, docs/ and examples/, each in its Debian
-/// place.
-fn stage_packaging(root: &Path, files: &mut Files) -> anyhow::Result<()> {
+/// place. Returns the names of the systemd units.
+fn stage_packaging(root: &Path, files: &mut Files) -> anyhow::Result<Vec<String>> {
     let packaging = root.join("packaging");
+    let mut units = Vec::new();
     for unit in sorted_entries(&packaging.join("systemd"), ".service")? {
         let name = file_name(&unit);
         files.copy(&unit, &format!("usr/lib/systemd/system/{name}"), 0o644)?;
+        units.push(name);
     }
     files.copy(
         &packaging.join("sysusers.d/taskmaster.conf"),
@@ -218,22 +226,27 @@ fn stage_packaging(root: &Path, files: &mut Files) -> anyhow::Result<()> {
         let name = file_name(&example);
         files.copy(&example, &format!("{doc}/examples/conf.d/{name}"), 0o644)?;
     }
-    Ok(())
+    Ok(units)
 }
 
-/// DEBIAN/: control, conffiles, md5sums and the maintainer scripts.
-fn stage_control(
-    root: &Path,
-    files: &mut Files,
-    version: &str,
-    arch: &str,
+/// What DEBIAN/ says of the package.
+struct Control<'a> {
+    version: &'a str,
+    arch: &'a str,
     installed_kib: u64,
-) -> anyhow::Result<()> {
+    /// The systemd units shipped, which the maintainer scripts enable,
+    /// stop and forget.
+    units: &'a [String],
+}
+
+/// DEBIAN/: control, conffiles, md5sums and the maintainer scripts (their
+/// `#UNITS#` replaced by the units' names, as debhelper fills its snippets).
+fn stage_control(root: &Path, files: &mut Files, control: &Control) -> anyhow::Result<()> {
     let md5sums = md5sums(&files.stage)?;
     let libc = command_output(Command::new("dpkg-query").args(["-W", "-f=${Version}", "libc6"]))?;
     files.write(
         "DEBIAN/control",
-        &control(version, arch, installed_kib, &libc),
+        &control_file(control.version, control.arch, control.installed_kib, &libc),
         0o644,
     )?;
     files.write(
@@ -243,18 +256,18 @@ fn stage_control(
     )?;
     files.write("DEBIAN/md5sums", &md5sums, 0o644)?;
     for script in ["postinst", "prerm", "postrm"] {
-        files.copy(
-            &root.join("packaging/debian").join(script),
-            &format!("DEBIAN/{script}"),
-            0o755,
-        )?;
+        let path = root.join("packaging/debian").join(script);
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = text.replace("#UNITS#", &control.units.join(" "));
+        files.write(&format!("DEBIAN/{script}"), &text, 0o755)?;
     }
     Ok(())
 }
 
 /// The control file. The binaries link only to the C library (Rust links
 /// the rest statically), built against this machine's: that version or later.
-fn control(version: &str, arch: &str, installed_kib: u64, libc: &str) -> String {
+fn control_file(version: &str, arch: &str, installed_kib: u64, libc: &str) -> String {
     // "2.36-9+deb12u4" -> "2.36": the upstream version is what symbols need.
     let libc = libc.split(['-', '+']).next().unwrap_or(libc);
     format!(
@@ -428,7 +441,7 @@ mod tests {
 
     #[test]
     fn control_depends_on_the_upstream_libc_version() {
-        let text = control("0.1.0", "amd64", 12, "2.36-9+deb12u4");
+        let text = control_file("0.1.0", "amd64", 12, "2.36-9+deb12u4");
         assert!(
             text.contains("Depends: libc6 (>= 2.36), passwd\n"),
             "{text}"
