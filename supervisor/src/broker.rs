@@ -132,16 +132,28 @@ pub fn locate() -> Result<PathBuf, Error> {
         }
         return Ok(program);
     }
+    // Without /proc (a bare chroot) our own path is unknown: only the
+    // fixed place is tried.
     let beside = std::env::current_exe()
-        .map_err(|e| Error::io("cannot find taskmasterd's own path", e))?
-        .with_file_name("taskmaster-broker");
-    [beside.clone(), PathBuf::from(LIBEXEC_BROKER)]
+        .ok()
+        .map(|exe| exe.with_file_name("taskmaster-broker"));
+    let candidates: Vec<PathBuf> = beside
         .into_iter()
+        .chain([PathBuf::from(LIBEXEC_BROKER)])
+        .collect();
+    candidates
+        .iter()
         .find(|program| program.is_file())
+        .cloned()
         .ok_or_else(|| {
+            let tried: Vec<String> = candidates
+                .iter()
+                .map(|p| format!("'{}'", p.display()))
+                .collect();
             Error::new(format!(
-                "cannot find taskmaster-broker next to taskmasterd ('{}') nor at '{LIBEXEC_BROKER}': install it in one of them or set {BROKER_ENV}",
-                beside.display()
+                "cannot find taskmaster-broker (tried {}): install it next to taskmasterd or in {}, or set {BROKER_ENV}",
+                tried.join(", "),
+                Path::new(LIBEXEC_BROKER).parent().unwrap_or(Path::new("/")).display()
             ))
         })
 }
