@@ -142,6 +142,24 @@ fn checks_on(machine: &mut Machine, checks: &mut Checks) -> anyhow::Result<()> {
         &reload,
     );
 
+    // A mistake fails the reload and changes nothing that runs.
+    let pid = machine.sh("taskmasterctl pid hello")?;
+    machine.write(
+        "/etc/taskmaster/conf.d/broken.toml",
+        "[programs.broken]\ncommand = \"/bin/true\"\nstopsignl = \"TERM\"\n",
+    )?;
+    let bad = machine.sh(
+        "systemctl reload taskmasterd; echo \"reload: $?\"; systemctl is-active taskmasterd; \
+         taskmasterctl pid hello; journalctl -u taskmasterd --no-pager | grep -c 'broken.toml:3.*stopsignl'; \
+         rm /etc/taskmaster/conf.d/broken.toml",
+    )?;
+    checks.expect(
+        "a config error fails systemctl reload, is in the journal with its file and line, and changes nothing",
+        stdout(&bad).starts_with(&format!("reload: 1\nactive\n{}\n", stdout(&pid)))
+            && !stdout(&bad).ends_with("\n0"),
+        &bad,
+    );
+
     // Members of the group may use the socket; others get exit 4.
     let users = machine.sh(
         "useradd -m -G taskmaster alice && useradd -m bob && \
