@@ -30,13 +30,15 @@ impl ActivityLog {
     /// Opens (appends to) the log file, creating its directory if needed.
     pub fn open(path: &Path, level: LogLevel, echo: bool) -> io::Result<Self> {
         let file = LogFile::open(path, DEFAULT_MAXBYTES, DEFAULT_BACKUPS)?;
+        let journal = journal();
         Ok(ActivityLog {
             file,
             level,
             // A log written to the daemon's own output is not echoed there
-            // a second time.
-            echo: echo && !crate::capture::is_passthrough(path),
-            journal: journal(),
+            // a second time, nor is it when that output is the journal,
+            // which gets every line with its fields already.
+            echo: echo && !crate::capture::is_passthrough(path) && journal.is_none(),
+            journal,
         })
     }
 

@@ -114,22 +114,48 @@ impl BrokerCommand {
     }
 }
 
-/// `$TASKMASTER_BROKER`, else `taskmaster-broker` next to taskmasterd.
+/// Where the Debian package installs the broker: out of `PATH`, as a
+/// program only taskmasterd runs.
+pub const LIBEXEC_BROKER: &str = "/usr/libexec/taskmaster/taskmaster-broker";
+
+/// `$TASKMASTER_BROKER`, else `taskmaster-broker` next to taskmasterd (a
+/// build tree, `cargo install`), else [`LIBEXEC_BROKER`].
 pub fn locate() -> Result<PathBuf, Error> {
-    let program = match std::env::var_os(BROKER_ENV).filter(|p| !p.is_empty()) {
-        Some(path) => PathBuf::from(path),
-        None => std::env::current_exe()
-            .map_err(|e| Error::io("cannot find taskmasterd's own path", e))?
-            .with_file_name("taskmaster-broker"),
-    };
-    let program = std::path::absolute(&program).unwrap_or(program);
-    if !program.is_file() {
-        return Err(Error::new(format!(
-            "cannot find taskmaster-broker at '{}': install it next to taskmasterd or set {BROKER_ENV}",
-            program.display()
-        )));
+    if let Some(path) = std::env::var_os(BROKER_ENV).filter(|p| !p.is_empty()) {
+        let program = PathBuf::from(&path);
+        let program = std::path::absolute(&program).unwrap_or(program);
+        if !program.is_file() {
+            return Err(Error::new(format!(
+                "cannot find taskmaster-broker at '{}' (from {BROKER_ENV}): correct or unset it",
+                program.display()
+            )));
+        }
+        return Ok(program);
     }
-    Ok(program)
+    // Without /proc (a bare chroot) our own path is unknown: only the
+    // fixed place is tried.
+    let beside = std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name("taskmaster-broker"));
+    let candidates: Vec<PathBuf> = beside
+        .into_iter()
+        .chain([PathBuf::from(LIBEXEC_BROKER)])
+        .collect();
+    candidates
+        .iter()
+        .find(|program| program.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            let tried: Vec<String> = candidates
+                .iter()
+                .map(|p| format!("'{}'", p.display()))
+                .collect();
+            Error::new(format!(
+                "cannot find taskmaster-broker (tried {}): install it next to taskmasterd or in {}, or set {BROKER_ENV}",
+                tried.join(", "),
+                Path::new(LIBEXEC_BROKER).parent().unwrap_or(Path::new("/")).display()
+            ))
+        })
 }
 
 /// The identity the broker switches to, never root: `[taskmasterd] user`,

@@ -6,7 +6,15 @@ use std::path::PathBuf;
 
 /// Keeps a declared set of programs running; controlled with taskmasterctl.
 #[derive(Debug, Parser)]
-#[command(name = "taskmasterd", version)]
+#[command(
+    name = "taskmasterd",
+    version,
+    after_help = "taskmaster-broker is run from $TASKMASTER_BROKER, else next to taskmasterd, \
+else /usr/libexec/taskmaster/taskmaster-broker.\n\n\
+As a systemd service (the Debian package's taskmasterd.service), run it with -n in a \
+Type=notify unit: it reports READY=1 once the autostart programs have left STARTING, \
+RELOADING=1 and READY=1 around a reload, STOPPING=1 and a STATUS= line on $NOTIFY_SOCKET."
+)]
 pub struct Cli {
     /// The config file [default: $TASKMASTER_CONFIG, ./taskmaster.conf.toml,
     /// ../taskmaster.conf.toml, /etc/taskmaster/taskmaster.conf.toml]

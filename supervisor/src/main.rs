@@ -11,6 +11,7 @@ mod daemon;
 mod error;
 mod inventory;
 mod notices;
+mod notify;
 mod pipes;
 mod placed;
 mod policy;
@@ -47,6 +48,8 @@ fn main() {
 fn run(cli: Cli) -> Result<(), Error> {
     sys::ensure_std_fds_open().map_err(|e| Error::io("cannot open /dev/null", e))?;
     sys::close_inherited_fds_on_exec();
+    // Taken out of the environment before anything is started from it.
+    let service = notify::ServiceManager::from_env();
     let config =
         taskmaster_protocol::discover_config(cli.config.as_deref()).map_err(|e| e.to_string())?;
     let config = std::path::absolute(&config).map_err(|e| {
@@ -120,6 +123,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         control,
         inventory,
         early_notices,
+        service,
     };
     let signals = match watch_signals() {
         Ok(signals) => signals,

@@ -7,6 +7,7 @@ use crate::channel::{Channel, Received};
 use crate::daemon::{self, Pidfile, Readiness};
 use crate::inventory::Inventory;
 use crate::notices::Notices;
+use crate::notify::ServiceManager;
 use crate::pipes::Pipes;
 use crate::policy::{Policy, Refusal};
 use crate::reaper;
@@ -43,6 +44,8 @@ pub struct Options {
     pub inventory: Option<Inventory>,
     /// What happened before any broker ran (survivors stopped).
     pub early_notices: Vec<String>,
+    /// systemd's notification socket, under a `Type=notify` unit.
+    pub service: Option<ServiceManager>,
 }
 
 /// A live program: what the broker is told about it and the broker's ends
@@ -165,6 +168,7 @@ impl Supervisor {
             notices: self.notices.take(),
             warnings: self.command.warning.iter().cloned().collect(),
             kept_seq: self.kept_seq,
+            service_manager: self.options.service.is_some(),
         };
         match self.options.control.handle() {
             Ok(listener) => self.send_with(&hello, vec![listener]),
@@ -468,11 +472,17 @@ impl Supervisor {
             // The highest only: a broker can push seqs up, never back.
             ToSupervisor::KeepSeq { seq } => self.kept_seq = self.kept_seq.max(seq),
             ToSupervisor::Exit { code } => {
+                self.tell_stopping();
                 if matches!(self.stop, None | Some(Stop::ViaBroker)) {
                     self.stop = Some(Stop::BrokerFinished {
                         kill_at: Some(Instant::now() + STOP_GRACE),
                         code: i32::from(code),
                     });
+                }
+            }
+            ToSupervisor::Service { phase, status } => {
+                if let Some(service) = &self.options.service {
+                    service.phase(phase, &status);
                 }
             }
         }

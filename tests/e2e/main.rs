@@ -29,6 +29,7 @@ mod ready;
 mod reload;
 mod resume;
 mod roles;
+mod service;
 mod shutdown;
 mod socket;
 mod spawn;

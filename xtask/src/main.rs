@@ -1,7 +1,9 @@
 //! `cargo xtask`: the project's tasks that are not part of the build.
 
 mod bench;
+mod dist;
 mod gen;
+mod systemd_test;
 mod tidy;
 
 use clap::{Args, Parser, Subcommand};
@@ -21,6 +23,35 @@ enum Task {
     Bench(BenchArgs),
     /// Regenerate packaging/: taskmasterctl's completion scripts and man pages.
     Gen,
+    /// Build the Debian package target/dist/taskmaster_<version>_<arch>.deb
+    /// (binaries, systemd unit, sysusers/tmpfiles, /etc/taskmaster, man
+    /// pages, completions, docs, examples).
+    Dist(DistArgs),
+    /// Boot a Debian bookworm container with systemd-nspawn, install the
+    /// package in it and check the service end to end (needs root,
+    /// mmdebstrap and systemd-container).
+    SystemdTest(SystemdTestArgs),
+}
+
+#[derive(Args)]
+struct DistArgs {
+    /// The cargo profile whose binaries are packed.
+    #[arg(long, default_value = "release", value_name = "NAME")]
+    profile: String,
+    /// Pack the binaries already built instead of building them first.
+    #[arg(long)]
+    no_build: bool,
+}
+
+#[derive(Args)]
+struct SystemdTestArgs {
+    /// The cargo profile of the package tested (dev is quicker to build;
+    /// the package is the same but for the binaries' optimisation).
+    #[arg(long, default_value = "release", value_name = "NAME")]
+    profile: String,
+    /// Test the binaries already built instead of building them first.
+    #[arg(long)]
+    no_build: bool,
 }
 
 #[derive(Args)]
@@ -55,6 +86,15 @@ fn main() -> ExitCode {
             build: !args.no_build,
         }),
         Task::Gen => gen::run(),
+        Task::Dist(args) => dist::run(&dist::Options {
+            profile: args.profile,
+            build: !args.no_build,
+        })
+        .map(|deb| println!("{}", deb.display())),
+        Task::SystemdTest(args) => systemd_test::run(&dist::Options {
+            profile: args.profile,
+            build: !args.no_build,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -33,6 +33,7 @@ mod persist;
 mod readiness;
 mod reload;
 mod requests;
+mod service;
 mod table;
 
 /// Requests taskmasterd refused from us: how many, and the last one.
@@ -107,6 +108,8 @@ pub struct Core {
     graph: crate::deps::Graph,
     /// The answers of `ready` and `healthcheck` probes.
     probe_reports: readiness::ProbeReports,
+    /// What systemd was last told (readiness, status line).
+    service: service::ServiceReport,
 }
 
 impl Core {
@@ -153,6 +156,7 @@ impl Core {
             exit_code: 0,
             scope: None,
             persist: persist::Persist::new(state_dir, events_next),
+            service: service::ServiceReport::default(),
         }
     }
 
@@ -171,6 +175,7 @@ impl Core {
         self.link.send(&ToSupervisor::Ready, Vec::new());
         self.watch_config();
         self.autostart();
+        self.report_service();
         while !self.finished {
             // Here, between two messages, no handler holds an index.
             if self.jobs.is_empty() {
@@ -199,6 +204,7 @@ impl Core {
                 Some(message) = self.probe_reports.receiver.recv() => self.on_probe_message(message),
                 () = sleep_until(deadline) => self.on_deadlines(),
             }
+            self.report_service();
         }
     }
 
@@ -209,6 +215,7 @@ impl Core {
             survivors,
             notices,
             warnings,
+            service_manager,
             ..
         } = hello
         else {
@@ -221,6 +228,7 @@ impl Core {
             self.log.warn(&format!("taskmasterd: {warning}"));
         }
         self.warnings = warnings;
+        self.service.enabled = service_manager;
         survivors
     }
 

@@ -9,7 +9,7 @@ use crate::targets::Selected;
 use crate::watch::spawn_watcher;
 use std::sync::Arc;
 use taskmaster_config::{self, ChangeKind, Config, ConfigErrors, Plan};
-use taskmaster_ipc::ToSupervisor;
+use taskmaster_ipc::{ServicePhase, ToSupervisor};
 use taskmaster_protocol::{Cause, EventBody, ProcessState, Response};
 use tokio::sync::oneshot;
 
@@ -29,9 +29,11 @@ impl Core {
         }
         self.log
             .info(&format!("reloading {}: {why}", self.config.path.display()));
+        self.report_reload(ServicePhase::Reloading);
         let new = match self.load_new() {
             Ok(new) => new,
             Err(errors) => {
+                self.report_reload(ServicePhase::Ready);
                 if let Some(reply) = reply {
                     let _ = reply.send(config_invalid(&errors));
                 }
@@ -46,6 +48,7 @@ impl Core {
         let mut job = self.apply_plan(&plan, new);
         self.forget_unconfigured_intents();
         self.note_reload_causes(&plan, why);
+        self.report_reload(ServicePhase::Ready);
         job.reply = reply;
         job.plan = Some(text);
         self.publish(EventBody::Reload {

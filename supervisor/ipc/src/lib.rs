@@ -57,6 +57,13 @@ pub enum ToSupervisor {
     /// and time limit itself); answered by [`ToBroker::ProbeExited`] or
     /// [`ToBroker::ProbeFailed`]. One at a time per process and check.
     Probe(ProbeRequest),
+    /// For the service manager (systemd's `NOTIFY_SOCKET`), when taskmasterd
+    /// was started with one: where the service stands and a one-line
+    /// summary of the processes ("12 running, 1 fatal"). taskmasterd writes
+    /// the notification itself from these two fields, the status bounded and
+    /// stripped of control characters, so a broker can tell systemd nothing
+    /// else (no `MAINPID`, no extra line).
+    Service { phase: ServicePhase, status: String },
 }
 
 /// A request to run a `command` probe the config defines.
@@ -77,6 +84,19 @@ pub struct ProbeRequest {
 pub enum ProbeCheck {
     Ready,
     Health,
+}
+
+/// What a [`ToSupervisor::Service`] packet announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServicePhase {
+    /// The config is loaded, the socket bound and the autostart programs
+    /// have left STARTING (or a reload is applied): `READY=1`.
+    Ready,
+    /// A reload begins: `RELOADING=1`, until the next `Ready`.
+    Reloading,
+    /// Only the summary changed: `STATUS=`.
+    Status,
 }
 
 /// A request to start one process the config defines. The broker names
@@ -147,6 +167,11 @@ pub enum ToBroker {
         /// (0: none): the next event seq must not be below it.
         #[serde(default)]
         kept_seq: u64,
+        /// taskmasterd runs under a service manager that wants
+        /// notifications (`NOTIFY_SOCKET`): the broker sends
+        /// [`ToSupervisor::Service`] packets, and none otherwise.
+        #[serde(default)]
+        service_manager: bool,
     },
     /// The program runs. Its pipes travel with this packet, one descriptor
     /// per entry of `streams`, in that order. taskmasterd keeps its own
@@ -268,6 +293,20 @@ mod tests {
             error.to_string().contains("unknown field `argv`"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn service_packet_round_trips() {
+        let packet = br#"{"type":"service","phase":"reloading","status":"2 running"}"#;
+        let message: ToSupervisor = decode(packet).unwrap();
+        assert_eq!(
+            message,
+            ToSupervisor::Service {
+                phase: ServicePhase::Reloading,
+                status: "2 running".into()
+            }
+        );
+        assert_eq!(encode(&message), packet);
     }
 
     #[test]
