@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use taskmaster_ipc::MAX_SEQ;
 use taskmaster_protocol::{Event, EventBody};
 use tokio::sync::broadcast;
 
@@ -34,14 +35,16 @@ pub struct Gone {
 
 impl Feed {
     /// A feed whose first event gets `first_seq`; live readers more than
-    /// `capacity` events behind are told how many they missed.
+    /// `capacity` events behind are told how many they missed. A
+    /// `first_seq` above [`MAX_SEQ`] (a forged `state.json` or `KeepSeq`)
+    /// is brought down to it, where the counter cannot overflow.
     pub fn new(first_seq: u64, capacity: usize) -> Feed {
         let (sender, _) = broadcast::channel(capacity);
         Feed {
             sender,
             inner: Mutex::new(Inner {
                 ring: VecDeque::with_capacity(RING),
-                next: first_seq.max(1),
+                next: first_seq.clamp(1, MAX_SEQ),
             }),
         }
     }
@@ -114,6 +117,13 @@ mod tests {
 
     fn seqs(events: &[Event]) -> Vec<u64> {
         events.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn a_forged_first_seq_cannot_overflow_the_counter() {
+        let feed = Feed::new(u64::MAX, 16);
+        assert_eq!(feed.publish(0, body()), MAX_SEQ);
+        assert_eq!(feed.publish(0, body()), MAX_SEQ + 1);
     }
 
     #[test]

@@ -28,4 +28,8 @@ pub struct Watch {
     pub watchdog: Option<probe::Running>,
     /// Datagrams that arrived before the pid was known.
     pub early: Vec<probe::Notified>,
+    /// A notification from outside the process's session was logged for
+    /// this process: the next ones are dropped without a word, so that a
+    /// local user flooding the socket cannot flood the log.
+    pub stranger_logged: bool,
 }

@@ -41,7 +41,15 @@ impl ServiceManager {
             None if value.starts_with('/') => SocketAddr::from_pathname(value).ok()?,
             None => return None,
         };
+        ServiceManager::connect(address)
+    }
+
+    /// A socket that never blocks: with the manager's queue full (it reads
+    /// slowly, or a broker sends `Service` packets in a loop) a
+    /// notification is dropped rather than taskmasterd stopping to wait.
+    fn connect(address: SocketAddr) -> Option<ServiceManager> {
         let socket = UnixDatagram::unbound().ok()?;
+        socket.set_nonblocking(true).ok()?;
         Some(ServiceManager { socket, address })
     }
 
@@ -151,13 +159,32 @@ mod tests {
         let listener =
             UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap())
                 .unwrap();
-        let manager = ServiceManager {
-            socket: UnixDatagram::unbound().unwrap(),
-            address: SocketAddr::from_abstract_name(name.as_bytes()).unwrap(),
-        };
+        let manager =
+            ServiceManager::connect(SocketAddr::from_abstract_name(name.as_bytes()).unwrap())
+                .unwrap();
         manager.stopping(Duration::from_secs(25));
         let mut buffer = [0u8; 64];
         let n = listener.recv(&mut buffer).unwrap();
         assert_eq!(&buffer[..n], b"STOPPING=1\nEXTEND_TIMEOUT_USEC=25000000\n");
+    }
+
+    #[test]
+    fn a_manager_that_does_not_read_never_blocks_taskmasterd() {
+        let name = format!("taskmaster-notify-full-{}", std::process::id());
+        let address = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        // Bound, never read: its queue fills after a few datagrams.
+        let _listener = UnixDatagram::bind_addr(&address).unwrap();
+        let manager = ServiceManager::connect(address).unwrap();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Far more than the kernel queues (net.unix.max_dgram_qlen).
+            for n in 0..10_000 {
+                manager.phase(ServicePhase::Status, &format!("{n} running"));
+            }
+            done.send(()).unwrap();
+        });
+        finished
+            .recv_timeout(Duration::from_secs(30))
+            .expect("every notification returns, sent or dropped");
     }
 }

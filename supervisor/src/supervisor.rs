@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use taskmaster_ipc::{Child, ExitStatus, SpawnRequest, Stream, ToBroker, ToSupervisor};
+use taskmaster_ipc::{Child, ExitStatus, SpawnRequest, Stream, ToBroker, ToSupervisor, MAX_SEQ};
 
 mod probes;
 mod shutdown;
@@ -469,7 +469,11 @@ impl Supervisor {
                     program.pipes.close_stdin();
                 }
             }
-            // The highest only: a broker can push seqs up, never back.
+            // The highest only: a broker can push seqs up, never back, and
+            // never to where the next broker's counter would overflow.
+            ToSupervisor::KeepSeq { seq } if seq > MAX_SEQ => {
+                self.refuse(format!("keep seq {seq}: above the highest seq {MAX_SEQ}"));
+            }
             ToSupervisor::KeepSeq { seq } => self.kept_seq = self.kept_seq.max(seq),
             ToSupervisor::Exit { code } => {
                 self.tell_stopping();

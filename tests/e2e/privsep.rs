@@ -61,6 +61,7 @@ fn a_hostile_broker_gets_refusals_and_taskmasterd_keeps_supervising() {
         r#"spawn of \"web\": 'web' is running already"#,
         r#"probe of \"web (a Ready command probe)\": the config defines no process"#,
         "unknown field `argv`",
+        "keep seq 18446744073709551615: above the highest seq",
     ];
     for what in expected {
         assert!(

@@ -395,6 +395,36 @@ startsecs = 0
     );
 }
 
+/// Another local process (here the test, in a session of its own) floods
+/// the 0666 notify socket with `READY=1`: it is not believed, and the log
+/// says so once, not once per datagram.
+#[test]
+fn notifications_from_outside_the_session_are_ignored_and_logged_once() {
+    let d = TestDaemon::start(
+        r#"
+[programs.worker]
+command = "@PROG@"
+args = ["--wait-file", "@DIR@/go", "--notify", "READY=1"]
+ready = { notify = true }
+startsecs = 0
+"#,
+    );
+    let go = d.dir().join("go");
+    d.wait_state("worker", "STARTING", WAIT);
+    let socket = d.dir().join("logs/notify/worker.sock");
+    let spoofer = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    for _ in 0..300 {
+        spoofer.send_to(b"READY=1\n", &socket).unwrap();
+    }
+    assert_eq!(d.state("worker"), "STARTING");
+    // The program's own READY=1 comes after every forged one.
+    std::fs::write(&go, "").unwrap();
+    d.wait_state("worker", "RUNNING", WAIT);
+    let log = d.file_text("taskmasterd.log");
+    let ignored = format!("ignored a notification from pid {}", std::process::id());
+    assert_eq!(log.matches(&ignored).count(), 1, "{log}");
+}
+
 /// `pinger` sends WATCHDOG=1 every 100 ms under a 1 s watchdog; `silent`
 /// never does, under `silent_watchdog`.
 fn pinger_and_silent(silent_watchdog: &str) -> String {

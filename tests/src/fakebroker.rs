@@ -50,6 +50,8 @@ fn main() {
             r#"{{"type":"probe","id":5,"name":"web","generation":{generation},"check":"health","argv":["/bin/sh","-c","id > /tmp/tm-pwned"]}}"#
         )
         .into(),
+        // A seq that would overflow every later broker's counter.
+        format!(r#"{{"type":"keep_seq","seq":{}}}"#, u64::MAX).into(),
     ];
     for packet in &forged {
         send(&channel, packet, &[]);

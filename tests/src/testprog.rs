@@ -39,6 +39,7 @@
 //!                         LINE OF THE ANSWER (reply=EOF if none) and hold
 //!                         the connection
 //! --after-ms MS           pause MS milliseconds before the next flag
+//! --wait-file FILE        wait until FILE exists before the next flag
 //! --listen PORT           accept TCP connections on 127.0.0.1:PORT (and
 //!                         close them) from now on, in the background
 //! --http PORT FILE        answer HTTP GETs on 127.0.0.1:PORT from now on,
@@ -232,6 +233,12 @@ fn run(args: &[String]) -> Result<Run, String> {
                 let ms = value()?;
                 let ms: u64 = ms.parse().map_err(|_| format!("bad --after-ms '{ms}'"))?;
                 std::thread::sleep(Duration::from_millis(ms));
+            }
+            "--wait-file" => {
+                let file = value()?;
+                while !std::path::Path::new(&file).exists() {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
             }
             "--listen" => {
                 let listener = bind(&value()?)?;

@@ -296,6 +296,7 @@ impl Core {
         if self.table[i].process.pid.is_none() {
             // A new process: what the last one said no longer holds.
             self.table[i].watch.notify_status = None;
+            self.table[i].watch.stranger_logged = false;
         }
         let proc = &self.table[i];
         if proc.def.readiness.ready != Some(Probe::Notify) || proc.watch.notify.is_some() {
@@ -421,10 +422,13 @@ impl Core {
             return;
         };
         if !notified.sender.is_some_and(|sender| belongs(sender, pid)) {
+            if std::mem::replace(&mut self.table[i].watch.stranger_logged, true) {
+                return;
+            }
             let sender = notified.sender.unwrap_or_default();
             return self.log.warn(&format!(
                 "{name}: ignored a notification from pid {sender}, which is not {name} (pid {pid}) \
-                 nor in its session"
+                 nor in its session; further ones are ignored without a word until it restarts"
             ));
         }
         for (key, value) in notified.fields {

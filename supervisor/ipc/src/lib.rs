@@ -17,6 +17,13 @@ pub const MAX_FDS: usize = 3;
 /// Largest packet either side sends or accepts.
 pub const MAX_PACKET: usize = 256 * 1024;
 
+/// The highest event seq either side accepts (2^53): far beyond what any
+/// broker numbers, and the largest integer JSON readers that hold numbers
+/// as doubles keep exact. taskmasterd refuses a [`ToSupervisor::KeepSeq`]
+/// above it, so that a forged `u64::MAX` cannot make every later broker's
+/// counter overflow.
+pub const MAX_SEQ: u64 = 1 << 53;
+
 /// Environment variable through which taskmasterd tells the broker which
 /// config file to load (the broker also accepts `-c`).
 pub const CONFIG_ENV: &str = "TASKMASTER_CONFIG";
@@ -50,7 +57,8 @@ pub enum ToSupervisor {
     /// Event seqs below `seq` may have been given: taskmasterd keeps the
     /// highest such number and hands it to the next broker in its
     /// [`ToBroker::Hello`], so that seqs never go back after a broker
-    /// restart. Only a number: taskmasterd acts on nothing in it.
+    /// restart. Only a number: taskmasterd acts on nothing in it, and
+    /// refuses one above [`MAX_SEQ`].
     KeepSeq { seq: u64 },
     /// Run the `command` probe `check` of process `name` once, as the
     /// config says (taskmasterd reads the argv, user, directory, environment
