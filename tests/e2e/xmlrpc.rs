@@ -484,6 +484,57 @@ fn tcp_beyond_loopback_needs_auth() {
     );
 }
 
+/// The status line the bridge on `port` answers one raw request with.
+fn status_line(port: u16, method: &str, host: &str, content_type: &str) -> String {
+    use std::io::Write;
+    let body = "<?xml version=\"1.0\"?><methodCall><methodName>supervisor.getState</methodName></methodCall>";
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "{method} /RPC2 HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+/// A web page the operator visits can POST `text/plain` to the loopback
+/// bridge without a preflight, or rebind its own name to 127.0.0.1 and
+/// read the answers: both are refused, and a real client is served.
+#[test]
+fn calls_a_web_page_could_make_are_refused_on_loopback_tcp() {
+    let daemon = TestDaemon::start("");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let _bridge = Bridge::start(&daemon, &["--tcp", &format!("127.0.0.1:{port}")]);
+    let here = format!("127.0.0.1:{port}");
+    assert_eq!(
+        status_line(port, "POST", &here, "text/plain"),
+        "HTTP/1.1 403 Forbidden"
+    );
+    let rebound = format!("evil.example:{port}");
+    assert_eq!(
+        status_line(port, "POST", &rebound, "text/xml"),
+        "HTTP/1.1 403 Forbidden"
+    );
+    assert_eq!(
+        status_line(port, "GET", &rebound, "text/xml"),
+        "HTTP/1.1 403 Forbidden"
+    );
+    for host in [here.as_str(), "localhost", &format!("[::1]:{port}")] {
+        assert_eq!(
+            status_line(port, "POST", host, "text/xml; charset=utf-8"),
+            "HTTP/1.1 200 OK",
+            "{host}"
+        );
+    }
+}
+
 /// A program running `listener` (argv) through taskmasterctl-eventlistener.
 fn listener_program(name: &str, events: &str, extra: &[&str], listener: &[&str]) -> String {
     let args: Vec<String> = ["--events", events]

@@ -149,12 +149,16 @@ fn chown(path: &Path, owner: &str) -> Result<(), String> {
 
 /// A connection's stream: Unix or TCP.
 trait Stream: Send + Sync + 'static {
+    /// A browser can connect to it (TCP), so a web page may be the client.
+    const BROWSERS_REACH: bool;
     fn set_timeouts(&self) -> io::Result<()>;
     /// Ends both directions, waking a thread blocked reading it.
     fn close(&self);
 }
 
 impl Stream for UnixStream {
+    const BROWSERS_REACH: bool = false;
+
     fn set_timeouts(&self) -> io::Result<()> {
         self.set_read_timeout(Some(IDLE))?;
         self.set_write_timeout(Some(WRITE))
@@ -166,6 +170,8 @@ impl Stream for UnixStream {
 }
 
 impl Stream for std::net::TcpStream {
+    const BROWSERS_REACH: bool = true;
+
     fn set_timeouts(&self) -> io::Result<()> {
         self.set_read_timeout(Some(IDLE))?;
         self.set_write_timeout(Some(WRITE))
@@ -233,6 +239,10 @@ where
                 b"authorization required\n",
                 false,
             )?;
+            return Ok(());
+        }
+        if let Some(why) = from_a_web_page(shared, &request).filter(|_| S::BROWSERS_REACH) {
+            http::respond(&mut writer, 403, "text/plain", why.as_bytes(), false)?;
             return Ok(());
         }
         let keep_alive = request.keep_alive;
@@ -313,6 +323,44 @@ where
         stream.close();
         result
     })
+}
+
+/// Why a request over TCP is refused as one a web page in the operator's
+/// browser may have made, if it is. A page on any site can POST a `text/plain` body
+/// to `http://127.0.0.1:PORT/RPC2` without asking (its answer is hidden
+/// from the page, but the call is made); XML-RPC clients send `text/xml`,
+/// which a page cannot send elsewhere without a CORS preflight, which is
+/// never granted here. Without `--user`, a page can also rebind its own
+/// name to 127.0.0.1 and read the answers: its `Host` is then its own
+/// name, never `localhost` or an address.
+fn from_a_web_page(shared: &Shared, request: &http::Request) -> Option<String> {
+    let content_type = request.header("content-type").unwrap_or("");
+    let xml = content_type
+        .split(';')
+        .next()
+        .is_some_and(|kind| kind.trim().eq_ignore_ascii_case("text/xml"));
+    if request.method == "POST" && !xml {
+        return Some(format!(
+            "XML-RPC calls are sent with Content-Type: text/xml, not {content_type:?}\n"
+        ));
+    }
+    let host = request.header("host").unwrap_or("localhost");
+    if shared.auth.is_none() && !names_this_machine(host) {
+        return Some(format!(
+            "Host {host:?} is not localhost or an address: refused, as a web page's \
+             (DNS rebinding); connect to 127.0.0.1, or require --user\n"
+        ));
+    }
+    None
+}
+
+/// `localhost` or an IP address, with or without a port.
+fn names_this_machine(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
 }
 
 fn authorized(shared: &Shared, request: &http::Request) -> bool {

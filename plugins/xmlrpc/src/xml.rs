@@ -8,6 +8,12 @@
 
 use std::fmt::Write as _;
 
+/// Elements nested deeper than this are refused: reading values and
+/// dropping the tree recurse once per level, and a 4 MiB body of
+/// `<value><array><data>` would otherwise overflow the thread's stack and
+/// abort the bridge. supervisorctl's calls are at most a dozen deep.
+const MAX_DEPTH: usize = 200;
+
 /// An XML-RPC value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -202,6 +208,8 @@ fn parse_document(text: &str) -> Result<Element, String> {
                     if let Some(parent) = stack.last_mut() {
                         parent.children.push(Node::Element(element));
                     }
+                } else if stack.len() > MAX_DEPTH {
+                    return Err(format!("elements nested deeper than {MAX_DEPTH}"));
                 } else {
                     stack.push(element);
                 }
@@ -389,6 +397,18 @@ mod tests {
             let error = parse_call(text).unwrap_err();
             assert!(error.contains(reason), "{text}: {error}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let levels = 200_000;
+        let text = format!(
+            "<methodCall><methodName>x</methodName><params><param>{}{}</param></params></methodCall>",
+            "<value><array><data>".repeat(levels),
+            "</data></array></value>".repeat(levels)
+        );
+        let error = parse_call(&text).unwrap_err();
+        assert!(error.contains("nested deeper than"), "{error}");
     }
 
     #[test]
