@@ -102,15 +102,23 @@ impl StateDir {
 }
 
 fn read_json<T: Default + for<'de> Deserialize<'de>>(path: &Path) -> Result<T, String> {
+    // Non-blocking: a FIFO planted at the name would otherwise hold the
+    // broker's start for ever, waiting for a writer.
     let file = match OpenOptions::new()
         .read(true)
-        .custom_flags(libc_nofollow())
+        .custom_flags(libc_nofollow() | nix::fcntl::OFlag::O_NONBLOCK.bits())
         .open(path)
     {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(T::default()),
         Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
     };
+    if !file.metadata().is_ok_and(|meta| meta.is_file()) {
+        return Err(format!(
+            "{} is not a regular file: remove it",
+            path.display()
+        ));
+    }
     let mut text = String::new();
     file.take(MAX_BYTES + 1)
         .read_to_string(&mut text)
@@ -305,6 +313,23 @@ mod tests {
         fs::write(state.file(), "{\"intents\": [").unwrap();
         let error = state.load().unwrap_err();
         assert!(error.contains("state.json is corrupt"), "{error}");
+    }
+
+    #[test]
+    fn a_fifo_at_the_file_is_refused_without_waiting_for_a_writer() {
+        let (_temp, state) = dir();
+        nix::unistd::mkfifo(
+            &state.file(),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        let (done, loaded) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(state.load()).unwrap());
+        let error = loaded
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("load returns")
+            .unwrap_err();
+        assert!(error.contains("is not a regular file"), "{error}");
     }
 
     #[test]
