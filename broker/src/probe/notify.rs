@@ -12,7 +12,10 @@
 //! carries its sender's credentials (`SO_PASSCRED`) and the core accepts
 //! only those from the process itself or its session (the programs run in
 //! sessions of their own). The program's user needs search permission on
-//! `childlogdir` and its parents.
+//! `childlogdir` and its parents. A flood costs the broker a bounded
+//! memory: at most [`MAX_WAITING`] datagrams per socket wait for the core,
+//! the next ones in the socket's queue (and a stranger is logged once per
+//! run).
 
 use super::{Message, Running};
 use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
@@ -20,9 +23,10 @@ use std::io::IoSliceMut;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::Path;
+use std::sync::Arc;
 use tokio::io::Interest;
 use tokio::net::UnixDatagram;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// One datagram: who sent it and its `KEY=value` lines.
 #[derive(Debug)]
@@ -31,10 +35,21 @@ pub struct Notified {
     /// The sender's pid, from the kernel.
     pub sender: Option<i32>,
     pub fields: Vec<(String, String)>,
+    /// One of the socket's [`MAX_WAITING`] places, given back when the
+    /// core drops it.
+    _place: OwnedSemaphorePermit,
 }
 
 /// sd_notify datagrams are small; more is not the protocol.
 const MAX_DATAGRAM: usize = 4096;
+
+/// Datagrams of one socket read but not yet handled by the core: with
+/// that many waiting, the listener stops reading until the core catches up,
+/// and the datagrams wait in the socket's bounded queue (a sender blocks
+/// meanwhile). Anyone who reaches the socket can send as fast as they
+/// like; the broker's memory is not theirs, and the program's own
+/// `READY=1` is delayed, never lost.
+const MAX_WAITING: usize = 64;
 
 /// Binds the socket of process `name` at `path` and forwards what arrives.
 pub fn listen(
@@ -45,7 +60,11 @@ pub fn listen(
     let socket = bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
     Ok(Running(tokio::spawn(async move {
         let mut buffer = vec![0u8; MAX_DATAGRAM];
+        let places = Arc::new(Semaphore::new(MAX_WAITING));
         loop {
+            let Ok(place) = Arc::clone(&places).acquire_owned().await else {
+                return;
+            };
             if socket.readable().await.is_err() {
                 return;
             }
@@ -63,6 +82,7 @@ pub fn listen(
                 name: name.clone(),
                 sender,
                 fields: parse(&buffer[..bytes]),
+                _place: place,
             };
             if out.send(Message::Notify(notified)).is_err() {
                 return;
@@ -123,6 +143,43 @@ fn parse(datagram: &[u8]) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_flood_waits_in_memory_only_up_to_the_bound_and_nothing_is_lost() {
+        let dir = std::env::temp_dir().join(format!("tm-notify-flood-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("notify/web.sock");
+        let (out, mut received) = mpsc::unbounded_channel();
+        let _listener = listen(&path, "web".into(), out).unwrap();
+        let total = MAX_WAITING * 8;
+        // From another thread: the listener runs on this one, whenever the
+        // test waits.
+        let target = path.clone();
+        let flood = tokio::task::spawn_blocking(move || {
+            let flooder = std::os::unix::net::UnixDatagram::unbound().unwrap();
+            for _ in 0..total {
+                flooder.send_to(b"READY=1\n", &target).unwrap();
+            }
+        });
+        // The core is slow: it takes one, and lets the listener run.
+        let mut most_waiting = 0;
+        for _ in 0..total {
+            tokio::task::yield_now().await;
+            most_waiting = most_waiting.max(received.len());
+            let message = tokio::time::timeout(std::time::Duration::from_secs(30), received.recv())
+                .await
+                .expect("every datagram is forwarded in the end")
+                .unwrap();
+            assert!(matches!(message, Message::Notify(_)));
+        }
+        flood.await.unwrap();
+        assert!(
+            most_waiting <= MAX_WAITING,
+            "{most_waiting} waited for the core"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn datagrams_are_key_value_lines() {
