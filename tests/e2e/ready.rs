@@ -595,6 +595,36 @@ startsecs = 0
     });
 }
 
+/// A probe that leaves a process behind in its group, run every 200 ms:
+/// each leftover is killed when its probe ends, not kept for ever.
+#[test]
+fn what_a_command_probe_leaves_in_its_group_is_killed_when_it_ends() {
+    let d = TestDaemon::start(
+        r#"
+[programs.api]
+command = "@PROG@"
+healthcheck = { command = ["/bin/sh", "-c", "sleep 3600 & echo $! >> @DIR@/left"], interval = "200ms" }
+startsecs = 0
+"#,
+    );
+    let left = d.dir().join("left");
+    d.wait_for("two health checks", WAIT, || {
+        std::fs::read_to_string(&left).is_ok_and(|text| text.lines().count() >= 2)
+    });
+    // The second runs only once the first has ended.
+    let first: i32 = std::fs::read_to_string(&left)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    d.wait_for("the first probe's sleep to be gone", WAIT, || {
+        std::fs::read_to_string(format!("/proc/{first}/cmdline"))
+            .map_or(true, |cmdline| !cmdline.contains("3600"))
+    });
+}
+
 #[test]
 fn after_a_broker_restart_notify_and_the_watchdog_go_on() {
     let d = TestDaemon::start(&pinger_and_silent("2s"));

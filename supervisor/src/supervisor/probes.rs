@@ -2,7 +2,8 @@
 //! command of a process by name; taskmasterd runs it from its own reading
 //! of the config (argv, user, directory, environment), its output on
 //! `/dev/null`, kills it (its process group) when it runs past the time
-//! limit the config gives, and reports how it ended. At most one probe per
+//! limit the config gives (and what it left in its group when it exits),
+//! and reports how it ended. At most one probe per
 //! process and check runs at a time, so a broker cannot multiply them.
 
 use super::Supervisor;
@@ -82,6 +83,11 @@ impl Supervisor {
         let Some(run) = self.probes.remove(&pid) else {
             return false;
         };
+        // What the probe left running in its group goes with it: the
+        // broker may ask for the probe again at once, and each run must
+        // not leave one more process behind. While a member remains the
+        // group's id cannot be given to another process.
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
         if self.channel().is_some() {
             self.send(&ToBroker::ProbeExited { id: run.id, status });
         }
