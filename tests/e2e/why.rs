@@ -190,3 +190,112 @@ startsecs = 0
         "{lines:#?}"
     );
 }
+
+/// A loopback port free now (the test's programs bind it later).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+#[test]
+fn a_failing_health_check_says_it_stopped_or_restarted_the_program() {
+    let (stop, restart) = (free_port(), free_port());
+    let b = crate::harness::Builder::new(&format!(
+        r#"
+[programs.stopper]
+command = "@PROG@"
+args = ["--http", "{stop}", "@DIR@/status"]
+healthcheck = {{ http = "http://127.0.0.1:{stop}/", interval = "200ms", retries = 3, action = "stop" }}
+startsecs = 0
+[programs.restarter]
+command = "@PROG@"
+args = ["--http", "{restart}", "@DIR@/status"]
+healthcheck = {{ http = "http://127.0.0.1:{restart}/", interval = "200ms", retries = 3 }}
+startsecs = 0
+"#
+    ));
+    std::fs::write(b.dir().join("status"), "500").expect("status file");
+    let d = b.start();
+    d.wait_state("stopper", "STOPPED", WAIT);
+    assert_eq!(
+        why_lines(&d, "stopper"),
+        [
+            "stopper: STOPPED",
+            "STOPPED -> STARTING  autostart",
+            "STARTING -> RUNNING  stayed up 0 s (startsecs)",
+            "RUNNING -> STOPPING  health check failed 3/3 (HTTP 500): stopped",
+            "STOPPING -> STOPPED  terminated by SIGTERM",
+        ]
+    );
+    let restarted = "health check failed 3/3 (HTTP 500): restarted";
+    d.wait_for("the restart", WAIT, || {
+        why_lines(&d, "restarter").len() >= 7
+    });
+    assert_eq!(
+        why_lines(&d, "restarter")[1..7],
+        [
+            "STOPPED -> STARTING  autostart".to_string(),
+            "STARTING -> RUNNING  stayed up 0 s (startsecs)".to_string(),
+            format!("RUNNING -> STOPPING  {restarted}"),
+            "STOPPING -> STOPPED  terminated by SIGTERM".to_string(),
+            format!("STOPPED -> STARTING  {restarted}"),
+            "STARTING -> RUNNING  stayed up 0 s (startsecs)".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn a_start_held_by_depends_on_says_what_it_waited_for_and_a_stop_of_the_dependency_says_so() {
+    let port = free_port();
+    let d = TestDaemon::start(&format!(
+        r#"
+[programs.api]
+command = "@PROG@"
+depends_on = ["db"]
+startsecs = 0
+[programs.db]
+command = "@PROG@"
+args = ["--after-ms", "300", "--listen", "{port}"]
+ready = {{ tcp = "127.0.0.1:{port}" }}
+ready_interval = "100ms"
+startsecs = 0
+"#
+    ));
+    d.wait_state("api", "RUNNING", WAIT);
+    assert_eq!(d.ctl(&["stop", "db"]).code, 0);
+    assert_eq!(
+        why_lines(&d, "api"),
+        [
+            "api: STOPPED",
+            "STOPPED -> STOPPED  waiting: db is STARTING",
+            "STOPPED -> STARTING  autostart; released: db is RUNNING",
+            "STARTING -> RUNNING  stayed up 0 s (startsecs)",
+            "RUNNING -> STOPPING  stopped: db, which it depends on, was stopped",
+            "STOPPING -> STOPPED  terminated by SIGTERM",
+        ]
+    );
+}
+
+#[test]
+fn not_ready_by_ready_timeout_is_the_cause_of_the_failed_start() {
+    let port = free_port();
+    let d = TestDaemon::start(&format!(
+        r#"
+[programs.deaf]
+command = "@PROG@"
+ready = {{ tcp = "127.0.0.1:{port}" }}
+ready_timeout = "1s"
+ready_interval = "100ms"
+startretries = 0
+"#
+    ));
+    d.wait_state("deaf", "FATAL", WAIT);
+    assert_eq!(
+        why_lines(&d, "deaf")[..3],
+        [
+            "deaf: FATAL",
+            "STOPPED -> STARTING  autostart",
+            "STARTING -> FATAL  not ready after 1 s (ready_timeout); gave up after 1 attempt",
+        ]
+    );
+}
