@@ -71,3 +71,37 @@ fn notify_socket_gets_ready_reloading_and_stopping() {
     assert_eq!(next(&notify), "STOPPING=1\nEXTEND_TIMEOUT_USEC=20000000\n");
     assert_eq!(d.wait_exit(WAIT), 0);
 }
+
+#[test]
+fn the_stop_budget_adds_up_the_levels_of_depends_on() {
+    // One priority, but api stops before db, which it depends on: their
+    // waits add up (30 + 5 s), then the broker's grace (10 s).
+    let builder = Builder::new(
+        r#"
+[programs.api]
+command = "@PROG@"
+depends_on = ["db"]
+stopwaitsecs = 30
+startsecs = 0
+
+[programs.db]
+command = "@PROG@"
+stopwaitsecs = 5
+startsecs = 0
+"#,
+    );
+    let path = builder.dir().join("notify.sock");
+    let notify = UnixDatagram::bind(&path).unwrap();
+    notify.set_read_timeout(Some(WAIT)).unwrap();
+    let mut d = builder
+        .env("NOTIFY_SOCKET", &path.display().to_string())
+        .start_unready();
+    assert_eq!(next(&notify), "READY=1\nSTATUS=2 running\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(d.daemon_pid()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(next(&notify), "STOPPING=1\nEXTEND_TIMEOUT_USEC=45000000\n");
+    assert_eq!(d.wait_exit(WAIT), 0);
+}

@@ -13,7 +13,7 @@ use crate::state::Event;
 use crate::targets::Selected;
 use std::collections::HashMap;
 use std::time::SystemTime;
-use taskmaster_config::{HealthAction, LogLevel, Probe, Stream};
+use taskmaster_config::{HealthAction, LogLevel, Probe, StopLevel, Stream};
 use taskmaster_ipc::{ExitStatus, ProbeCheck, ProbeRequest, ToSupervisor};
 use taskmaster_protocol::{Cause, EventBody, ProcessState, ReadinessInfo, Transition};
 use tokio::sync::{mpsc, oneshot};
@@ -281,10 +281,14 @@ impl Core {
     }
 
     /// The stop order: dependents first (deepest in the dependency graph),
-    /// then by priority, highest first.
-    pub(super) fn stop_key(&self, i: usize) -> (usize, (i32, i32)) {
+    /// then by priority, highest first; the rule taskmasterd's stop budget
+    /// for systemd follows too.
+    pub(super) fn stop_key(&self, i: usize) -> StopLevel {
         let proc = &self.table[i];
-        (self.graph.depth(&proc.program), proc.order)
+        StopLevel {
+            depth: self.config.dependency_depth(&proc.program),
+            order: proc.order,
+        }
     }
 
     /// Starts, replaces or ends the probe of process `i` for its state: the
