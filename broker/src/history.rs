@@ -252,6 +252,7 @@ pub fn text(to: ProcessState, cause: &Cause, retry: Option<&RetryInfo>) -> Strin
             "restart" => format!("restarted: {dependency}, which it depends on, was restarted"),
             _ => format!("stopped: {dependency}, which it depends on, was stopped"),
         },
+        Cause::Needed { by } => format!("started: {by} depends on it"),
         Cause::NotReady { timeout_ms } => {
             format!("not ready after {} s (ready_timeout)", secs(*timeout_ms))
         }
@@ -517,6 +518,8 @@ mod tests {
             told(Stopping, dependency("restart")),
             "restarted: db, which it depends on, was restarted"
         );
+        let needed = Cause::Needed { by: "api".into() };
+        assert_eq!(told(Starting, needed), "started: api depends on it");
     }
 
     #[test]

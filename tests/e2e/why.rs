@@ -274,6 +274,29 @@ startsecs = 0
             "STOPPING -> STOPPED  terminated by SIGTERM",
         ]
     );
+    // Starting api starts db first, for api's sake.
+    assert_eq!(d.ctl(&["start", "api"]).code, 0);
+    let db = why_lines(&d, "db");
+    assert_eq!(
+        db[db.len() - 2..],
+        [
+            "STOPPED -> STARTING  started: api depends on it",
+            "STARTING -> RUNNING  stayed up 0 s (startsecs)",
+        ],
+        "{db:#?}"
+    );
+    let api = why_lines(&d, "api");
+    let uid = nix::unistd::getuid();
+    assert_eq!(
+        api[6], "STOPPED -> STOPPED  waiting: db is STARTING",
+        "{api:#?}"
+    );
+    assert!(
+        api[7].starts_with(&format!(
+            "STOPPED -> STARTING  start requested by uid {uid} (pid "
+        )) && api[7].ends_with("); released: db is RUNNING"),
+        "{api:#?}"
+    );
 }
 
 #[test]

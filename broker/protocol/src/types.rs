@@ -558,6 +558,8 @@ pub enum Cause {
     /// Its `ready` probe did not succeed within `ready_timeout`: killed,
     /// and counted as a failed attempt.
     NotReady { timeout_ms: u64 },
+    /// Started because `by`, which depends on it, was to start.
+    Needed { by: String },
     /// A cause this client does not know yet.
     #[serde(other)]
     Other,

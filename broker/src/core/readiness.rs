@@ -51,11 +51,14 @@ impl Core {
             self.table[i].watch.waiting = None;
             return false;
         };
+        let name = self.table[i].name.clone();
         let mut starting = Vec::new();
         for d in self.dependency_processes(i) {
             let state = self.table[d].process.state;
             let idle = !state.is_alive() && state != ProcessState::Backoff;
             if idle && self.table[d].watch.waiting.is_none() {
+                // Not a cause a past stop left behind.
+                self.table[d].cause = Some(Cause::Needed { by: name.clone() });
                 self.queue.push_back((d, Event::Start));
                 starting.push(d);
             }
@@ -65,7 +68,6 @@ impl Core {
             Gate::Wait { on, .. } => on,
             Gate::Open => on,
         };
-        let name = self.table[i].name.clone();
         if self.table[i].watch.waiting.is_none() {
             self.log.info(&format!(
                 "{name}: start held until its dependencies run ({on})"
