@@ -193,6 +193,14 @@ startretries = 0
         process["description"], "not ready after 1 s (ready_timeout); killed",
         "{process}"
     );
+    assert_eq!(
+        crate::why::why_lines(&d, "deaf")[..3],
+        [
+            "deaf: FATAL",
+            "STOPPED -> STARTING  autostart",
+            "STARTING -> FATAL  not ready after 1 s (ready_timeout); gave up after 1 attempt",
+        ]
+    );
 }
 
 #[test]

@@ -2,10 +2,11 @@
 //! the tail of its stderr and, for FATAL, what to do, exactly as printed.
 
 use crate::harness::{TestDaemon, WAIT};
+use crate::webdriver::free_port;
 use serde_json::json;
 
 /// The lines of `why` with the leading date and time cut off.
-fn why_lines(d: &TestDaemon, name: &str) -> Vec<String> {
+pub fn why_lines(d: &TestDaemon, name: &str) -> Vec<String> {
     let out = d.ctl(&["why", name]);
     assert_eq!(out.code, 0, "{out:?}");
     out.stdout
@@ -191,12 +192,6 @@ startsecs = 0
     );
 }
 
-/// A loopback port free now (the test's programs bind it later).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("its address").port()
-}
-
 #[test]
 fn a_failing_health_check_says_it_stopped_or_restarted_the_program() {
     let (stop, restart) = (free_port(), free_port());
@@ -296,29 +291,5 @@ startsecs = 0
             "STOPPED -> STARTING  start requested by uid {uid} (pid "
         )) && api[7].ends_with("); released: db is RUNNING"),
         "{api:#?}"
-    );
-}
-
-#[test]
-fn not_ready_by_ready_timeout_is_the_cause_of_the_failed_start() {
-    let port = free_port();
-    let d = TestDaemon::start(&format!(
-        r#"
-[programs.deaf]
-command = "@PROG@"
-ready = {{ tcp = "127.0.0.1:{port}" }}
-ready_timeout = "1s"
-ready_interval = "100ms"
-startretries = 0
-"#
-    ));
-    d.wait_state("deaf", "FATAL", WAIT);
-    assert_eq!(
-        why_lines(&d, "deaf")[..3],
-        [
-            "deaf: FATAL",
-            "STOPPED -> STARTING  autostart",
-            "STARTING -> FATAL  not ready after 1 s (ready_timeout); gave up after 1 attempt",
-        ]
     );
 }
