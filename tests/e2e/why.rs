@@ -193,53 +193,6 @@ startsecs = 0
 }
 
 #[test]
-fn a_failing_health_check_says_it_stopped_or_restarted_the_program() {
-    let (stop, restart) = (free_port(), free_port());
-    let b = crate::harness::Builder::new(&format!(
-        r#"
-[programs.stopper]
-command = "@PROG@"
-args = ["--http", "{stop}", "@DIR@/status"]
-healthcheck = {{ http = "http://127.0.0.1:{stop}/", interval = "200ms", retries = 3, action = "stop" }}
-startsecs = 0
-[programs.restarter]
-command = "@PROG@"
-args = ["--http", "{restart}", "@DIR@/status"]
-healthcheck = {{ http = "http://127.0.0.1:{restart}/", interval = "200ms", retries = 3 }}
-startsecs = 0
-"#
-    ));
-    std::fs::write(b.dir().join("status"), "500").expect("status file");
-    let d = b.start();
-    d.wait_state("stopper", "STOPPED", WAIT);
-    assert_eq!(
-        why_lines(&d, "stopper"),
-        [
-            "stopper: STOPPED",
-            "STOPPED -> STARTING  autostart",
-            "STARTING -> RUNNING  stayed up 0 s (startsecs)",
-            "RUNNING -> STOPPING  health check failed 3/3 (HTTP 500): stopped",
-            "STOPPING -> STOPPED  terminated by SIGTERM",
-        ]
-    );
-    let restarted = "health check failed 3/3 (HTTP 500): restarted";
-    d.wait_for("the restart", WAIT, || {
-        why_lines(&d, "restarter").len() >= 7
-    });
-    assert_eq!(
-        why_lines(&d, "restarter")[1..7],
-        [
-            "STOPPED -> STARTING  autostart".to_string(),
-            "STARTING -> RUNNING  stayed up 0 s (startsecs)".to_string(),
-            format!("RUNNING -> STOPPING  {restarted}"),
-            "STOPPING -> STOPPED  terminated by SIGTERM".to_string(),
-            format!("STOPPED -> STARTING  {restarted}"),
-            "STARTING -> RUNNING  stayed up 0 s (startsecs)".to_string(),
-        ]
-    );
-}
-
-#[test]
 fn a_start_held_by_depends_on_says_what_it_waited_for_and_a_stop_of_the_dependency_says_so() {
     let port = free_port();
     let d = TestDaemon::start(&format!(
