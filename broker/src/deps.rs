@@ -1,6 +1,7 @@
-//! The dependency rules, pure: which programs a program waits for, in what
-//! order a set of programs stops (dependents first), which programs a stop
-//! takes down with it, and whether a waiting process may start now.
+//! The dependency rules, pure: which programs a program waits for, which
+//! programs a stop takes down with it, and whether a waiting process may
+//! start now. The order of stops (dependents first) is the config crate's
+//! `StopLevel`, shared with taskmasterd.
 
 use std::collections::{BTreeMap, BTreeSet};
 use taskmaster_config::Config;
@@ -51,24 +52,6 @@ impl Graph {
 
     pub fn is_empty(&self) -> bool {
         self.needs.is_empty()
-    }
-
-    /// The length of the longest chain of dependencies below `program`:
-    /// 0 for a program that depends on nothing. Stops go from the deepest.
-    pub fn depth(&self, program: &str) -> usize {
-        // The config refuses cycles; the bound keeps a bug from looping.
-        fn walk(graph: &Graph, program: &str, budget: usize) -> usize {
-            if budget == 0 {
-                return 0;
-            }
-            graph
-                .needs(program)
-                .iter()
-                .map(|dep| 1 + walk(graph, dep, budget - 1))
-                .max()
-                .unwrap_or(0)
-        }
-        walk(self, program, self.needs.len() + 1)
     }
 
     /// `programs` and every program that depends on one of them, directly
@@ -127,23 +110,6 @@ mod tests {
 
     fn set(names: &[&str]) -> BTreeSet<String> {
         names.iter().map(|n| n.to_string()).collect()
-    }
-
-    #[test]
-    fn depth_orders_a_chain_and_a_diamond() {
-        // worker -> api -> db; and a diamond: top -> left, right -> base.
-        let g = graph(&[
-            ("worker", &["api"]),
-            ("api", &["db"]),
-            ("top", &["left", "right"]),
-            ("left", &["base"]),
-            ("right", &["base"]),
-        ]);
-        assert_eq!(["db", "api", "worker"].map(|p| g.depth(p)), [0, 1, 2]);
-        assert_eq!(
-            ["base", "left", "right", "top"].map(|p| g.depth(p)),
-            [0, 1, 1, 2]
-        );
     }
 
     #[test]

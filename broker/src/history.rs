@@ -99,6 +99,17 @@ pub fn explain(step: &Step, from: ProcessState, to: ProcessState) -> (Cause, Opt
                 Event::Exited { status } if from == Exited => Cause::Autorestart {
                     exit: exit(*status),
                 },
+                // The one exit of a STARTING process with a pid that the
+                // state machine asked for: the kill at `ready_timeout`.
+                Event::Exited { .. }
+                    if step.before.pid.is_some() && step.before.spawn_error.is_some() =>
+                {
+                    Cause::NotReady {
+                        timeout_ms: millis(
+                            step.program.readiness.ready_timeout.unwrap_or_default(),
+                        ),
+                    }
+                }
                 Event::Exited { status } => Cause::EarlyExit {
                     exit: exit(*status),
                     uptime_ms: step
@@ -205,6 +216,45 @@ pub fn text(to: ProcessState, cause: &Cause, retry: Option<&RetryInfo>) -> Strin
         Cause::Stopped { exit, .. } => exit.clone(),
         Cause::Unexplained { exit } => {
             format!("an exit arrived for a process that was not running: {exit}")
+        }
+        Cause::Unhealthy {
+            probe,
+            failures,
+            error,
+            action,
+        } => {
+            let done = if action == "stop" {
+                "stopped"
+            } else {
+                "restarted"
+            };
+            match probe.as_str() {
+                "watchdog" => format!("watchdog ran out ({error}): {done}"),
+                _ => format!("health check failed {failures}/{failures} ({error}): {done}"),
+            }
+        }
+        Cause::Waiting { on } => format!("waiting: {on}"),
+        Cause::Released {
+            dependencies,
+            cause,
+        } => {
+            let verb = if dependencies.len() == 1 { "is" } else { "are" };
+            let released = format!("released: {} {verb} RUNNING", dependencies.join(", "));
+            match cause {
+                Some(cause) => format!("{}; {released}", text(to, cause, None)),
+                None => released,
+            }
+        }
+        Cause::Dependency {
+            dependency,
+            command,
+        } => match command.as_str() {
+            "restart" => format!("restarted: {dependency}, which it depends on, was restarted"),
+            _ => format!("stopped: {dependency}, which it depends on, was stopped"),
+        },
+        Cause::Needed { by } => format!("started: {by} depends on it"),
+        Cause::NotReady { timeout_ms } => {
+            format!("not ready after {} s (ready_timeout)", secs(*timeout_ms))
         }
         Cause::Other => String::new(),
     };
@@ -390,6 +440,86 @@ mod tests {
                 "BACKOFF -> STARTING: autorestart after exit status 1; waited 1 s",
             ]
         );
+    }
+
+    #[test]
+    fn not_ready_by_ready_timeout_says_so_rather_than_an_early_exit() {
+        let mut program = program();
+        program.readiness.ready = Some(taskmaster_config::Probe::Tcp("127.0.0.1:1".into()));
+        program.readiness.ready_timeout = Some(Duration::from_secs(5));
+        let mut p = Process::new();
+        let now = Instant::now();
+        told(&mut p, &program, Event::Start, now, None);
+        told(&mut p, &program, Event::Spawned { pid: 7 }, now, None);
+        let later = now + Duration::from_secs(5);
+        assert_eq!(
+            told(&mut p, &program, Event::Deadline, later, None),
+            [""; 0]
+        );
+        let killed = Event::Exited {
+            status: ExitStatus::Signal {
+                signal: 9,
+                core_dumped: false,
+            },
+        };
+        assert_eq!(
+            told(&mut p, &program, killed, later, None),
+            ["STARTING -> BACKOFF: not ready after 5 s (ready_timeout); attempt 1 of 4, retrying in 1 s"]
+        );
+    }
+
+    #[test]
+    fn health_and_dependency_causes_in_words() {
+        let told = |to, cause: Cause| text(to, &cause, None);
+        let unhealthy = |probe: &str, action: &str| Cause::Unhealthy {
+            probe: probe.into(),
+            failures: 3,
+            error: "HTTP 500".into(),
+            action: action.into(),
+        };
+        use ProcessState::*;
+        assert_eq!(
+            told(Stopping, unhealthy("healthcheck", "restart")),
+            "health check failed 3/3 (HTTP 500): restarted"
+        );
+        assert_eq!(
+            told(Stopping, unhealthy("healthcheck", "stop")),
+            "health check failed 3/3 (HTTP 500): stopped"
+        );
+        assert_eq!(
+            told(Stopping, unhealthy("watchdog", "restart")),
+            "watchdog ran out (HTTP 500): restarted"
+        );
+        let waiting = Cause::Waiting {
+            on: "db is STARTING".into(),
+        };
+        assert_eq!(told(Stopped, waiting), "waiting: db is STARTING");
+        let released = |dependencies: &[&str], cause: Option<Cause>| Cause::Released {
+            dependencies: dependencies.iter().map(|d| d.to_string()).collect(),
+            cause: cause.map(Box::new),
+        };
+        assert_eq!(
+            told(Starting, released(&["db"], Some(Cause::Autostart))),
+            "autostart; released: db is RUNNING"
+        );
+        assert_eq!(
+            told(Starting, released(&["db", "cache"], None)),
+            "released: db, cache are RUNNING"
+        );
+        let dependency = |command: &str| Cause::Dependency {
+            dependency: "db".into(),
+            command: command.into(),
+        };
+        assert_eq!(
+            told(Stopping, dependency("stop")),
+            "stopped: db, which it depends on, was stopped"
+        );
+        assert_eq!(
+            told(Stopping, dependency("restart")),
+            "restarted: db, which it depends on, was restarted"
+        );
+        let needed = Cause::Needed { by: "api".into() };
+        assert_eq!(told(Starting, needed), "started: api depends on it");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::proc::Proc;
 use crate::targets::Selected;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use taskmaster_protocol::{ActionResult, Cause, ProcessState, Response};
 use tokio::sync::oneshot;
 
@@ -40,6 +40,9 @@ pub struct Job {
     pub plan: Option<String>,
     /// Who or what asked, for each process's history.
     pub cause: Option<Cause>,
+    /// Causes that replace `cause` for some processes: the dependents a
+    /// stop takes down, by index.
+    pub causes: BTreeMap<usize, Cause>,
     phases: VecDeque<Phase>,
     current: Option<PhaseKind>,
     pending: Vec<usize>,
@@ -53,11 +56,17 @@ impl Job {
             exit_when_done: false,
             plan: None,
             cause: None,
+            causes: BTreeMap::new(),
             phases: phases.into(),
             current: None,
             pending: Vec::new(),
             results: Vec::new(),
         }
+    }
+
+    /// Who or what asked for process `i`'s part in the job.
+    pub fn cause_of(&self, i: usize) -> Option<&Cause> {
+        self.causes.get(&i).or(self.cause.as_ref())
     }
 
     pub fn next_phase(&mut self) -> Option<Phase> {

@@ -88,11 +88,8 @@ fn jitter_seed(name: &str) -> u64 {
 /// The group a program belongs to in `config`, and its start order: the
 /// group's priority, then the program's.
 pub fn placement(config: &Config, program: &Program) -> (String, (i32, i32)) {
-    let (group, priority) = config
-        .group_of(&program.name)
-        .map(|g| (g.name.clone(), g.priority))
-        .unwrap_or_else(|| (program.name.clone(), program.priority));
-    (group, (priority, program.priority))
+    let group = config.group_name_of(program).to_string();
+    (group, config.start_order(program))
 }
 
 impl Named for Proc {

@@ -193,6 +193,14 @@ startretries = 0
         process["description"], "not ready after 1 s (ready_timeout); killed",
         "{process}"
     );
+    assert_eq!(
+        crate::why::why_lines(&d, "deaf")[..3],
+        [
+            "deaf: FATAL",
+            "STOPPED -> STARTING  autostart",
+            "STARTING -> FATAL  not ready after 1 s (ready_timeout); gave up after 1 attempt",
+        ]
+    );
 }
 
 #[test]
@@ -229,6 +237,15 @@ startsecs = 0
     std::fs::write(&status_file, "200").expect("turn it back");
     let new = d.wait_new_pid("api", pid, WAIT);
     assert_ne!(new, pid);
+    let restarted = "health check failed 3/3 (HTTP 500): restarted";
+    assert_eq!(
+        crate::why::why_lines(&d, "api")[3..6],
+        [
+            format!("RUNNING -> STOPPING  {restarted}"),
+            "STOPPING -> STOPPED  terminated by SIGTERM".to_string(),
+            format!("STOPPED -> STARTING  {restarted}"),
+        ]
+    );
 }
 
 #[test]
@@ -251,6 +268,16 @@ startsecs = 0
     std::fs::write(b.dir().join("status"), "503").expect("status file");
     let d = b.start();
     d.wait_state("stopper", "STOPPED", WAIT);
+    assert_eq!(
+        crate::why::why_lines(&d, "stopper"),
+        [
+            "stopper: STOPPED",
+            "STOPPED -> STARTING  autostart",
+            "STARTING -> RUNNING  stayed up 0 s (startsecs)",
+            "RUNNING -> STOPPING  health check failed 2/2 (HTTP 503): stopped",
+            "STOPPING -> STOPPED  terminated by SIGTERM",
+        ]
+    );
     d.wait_for("reporter to count past retries", WAIT, || {
         d.process("reporter")["health"]
             .as_str()

@@ -2,10 +2,11 @@
 //! the tail of its stderr and, for FATAL, what to do, exactly as printed.
 
 use crate::harness::{TestDaemon, WAIT};
+use crate::webdriver::free_port;
 use serde_json::json;
 
 /// The lines of `why` with the leading date and time cut off.
-fn why_lines(d: &TestDaemon, name: &str) -> Vec<String> {
+pub fn why_lines(d: &TestDaemon, name: &str) -> Vec<String> {
     let out = d.ctl(&["why", name]);
     assert_eq!(out.code, 0, "{out:?}");
     out.stdout
@@ -188,5 +189,60 @@ startsecs = 0
     assert!(
         lines[5].starts_with("STOPPED -> STARTING  reload: ") && lines[5].ends_with(&what),
         "{lines:#?}"
+    );
+}
+
+#[test]
+fn a_start_held_by_depends_on_says_what_it_waited_for_and_a_stop_of_the_dependency_says_so() {
+    let port = free_port();
+    let d = TestDaemon::start(&format!(
+        r#"
+[programs.api]
+command = "@PROG@"
+depends_on = ["db"]
+startsecs = 0
+[programs.db]
+command = "@PROG@"
+args = ["--after-ms", "300", "--listen", "{port}"]
+ready = {{ tcp = "127.0.0.1:{port}" }}
+ready_interval = "100ms"
+startsecs = 0
+"#
+    ));
+    d.wait_state("api", "RUNNING", WAIT);
+    assert_eq!(d.ctl(&["stop", "db"]).code, 0);
+    assert_eq!(
+        why_lines(&d, "api"),
+        [
+            "api: STOPPED",
+            "STOPPED -> STOPPED  waiting: db is STARTING",
+            "STOPPED -> STARTING  autostart; released: db is RUNNING",
+            "STARTING -> RUNNING  stayed up 0 s (startsecs)",
+            "RUNNING -> STOPPING  stopped: db, which it depends on, was stopped",
+            "STOPPING -> STOPPED  terminated by SIGTERM",
+        ]
+    );
+    // Starting api starts db first, for api's sake.
+    assert_eq!(d.ctl(&["start", "api"]).code, 0);
+    let db = why_lines(&d, "db");
+    assert_eq!(
+        db[db.len() - 2..],
+        [
+            "STOPPED -> STARTING  started: api depends on it",
+            "STARTING -> RUNNING  stayed up 0 s (startsecs)",
+        ],
+        "{db:#?}"
+    );
+    let api = why_lines(&d, "api");
+    let uid = nix::unistd::getuid();
+    assert_eq!(
+        api[6], "STOPPED -> STOPPED  waiting: db is STARTING",
+        "{api:#?}"
+    );
+    assert!(
+        api[7].starts_with(&format!(
+            "STOPPED -> STARTING  start requested by uid {uid} (pid "
+        )) && api[7].ends_with("); released: db is RUNNING"),
+        "{api:#?}"
     );
 }

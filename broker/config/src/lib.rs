@@ -25,6 +25,7 @@ mod readiness;
 mod retry_tests;
 pub mod signals;
 mod sources;
+mod stop_order;
 #[cfg(test)]
 mod supervisord_keys_tests;
 #[cfg(any(test, feature = "test-util"))]
@@ -40,6 +41,7 @@ pub use parse::check;
 pub use parse::load;
 pub use plan::{plan, ChangeKind, Plan};
 pub use readiness::{Check, HealthAction, HealthCheck, Probe, Readiness};
+pub use stop_order::StopLevel;
 pub use {parse::parse_str, plan::ProgramChange};
 
 /// A fully validated config. Paths are absolute (relative ones are resolved

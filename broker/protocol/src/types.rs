@@ -531,6 +531,35 @@ pub enum Cause {
     Stopped { exit: String, killed: bool },
     /// An exit arrived for a process the daemon did not think was alive.
     Unexplained { exit: String },
+    /// Its health check failed `failures` times in a row (`probe`:
+    /// "healthcheck") or its watchdog ran out (`probe`: "watchdog"), and
+    /// `healthcheck.action` did `action`: "restart" or "stop".
+    Unhealthy {
+        probe: String,
+        failures: u32,
+        error: String,
+        action: String,
+    },
+    /// A start held by `depends_on`: `on` names the dependency and its
+    /// state ("db is STARTING"). The state does not change: `from` and
+    /// `to` are the same.
+    Waiting { on: String },
+    /// A held start went ahead: every one of `dependencies` runs. `cause`
+    /// is why it was started (none for a held restart, whose own
+    /// transition came before).
+    Released {
+        dependencies: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<Box<Cause>>,
+    },
+    /// `command` ("stop" or "restart") of `dependency`, which this
+    /// program depends on, took it down too.
+    Dependency { dependency: String, command: String },
+    /// Its `ready` probe did not succeed within `ready_timeout`: killed,
+    /// and counted as a failed attempt.
+    NotReady { timeout_ms: u64 },
+    /// Started because `by`, which depends on it, was to start.
+    Needed { by: String },
     /// A cause this client does not know yet.
     #[serde(other)]
     Other,

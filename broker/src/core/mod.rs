@@ -705,7 +705,7 @@ impl Core {
                     Precheck::Issue => {
                         job.wait_for(selected.index);
                         // A reload's causes are set per process (what changed).
-                        if let Some(cause) = &job.cause {
+                        if let Some(cause) = job.cause_of(selected.index) {
                             self.table[selected.index].cause = Some(cause.clone());
                         }
                         let event = match phase.kind {

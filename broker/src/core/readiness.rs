@@ -6,14 +6,16 @@ use super::Core;
 use crate::deps::{DepState, Gate, Graph};
 use crate::describe::exit_text;
 use crate::health::Change;
+use crate::history;
 use crate::jobs::{Job, Phase, PhaseKind};
 use crate::probe::{self, Purpose, Report};
 use crate::state::Event;
 use crate::targets::Selected;
 use std::collections::HashMap;
-use taskmaster_config::{HealthAction, LogLevel, Probe, Stream};
+use std::time::SystemTime;
+use taskmaster_config::{HealthAction, LogLevel, Probe, StopLevel, Stream};
 use taskmaster_ipc::{ExitStatus, ProbeCheck, ProbeRequest, ToSupervisor};
-use taskmaster_protocol::{EventBody, ProcessState, ReadinessInfo};
+use taskmaster_protocol::{Cause, EventBody, ProcessState, ReadinessInfo, Transition};
 use tokio::sync::{mpsc, oneshot};
 
 /// Datagrams kept from a process whose pid is not known yet.
@@ -45,25 +47,34 @@ impl Core {
     /// it (the process stays where it is, `waiting`), starts the
     /// dependencies that are not under way, and returns true.
     pub(super) fn hold_start(&mut self, i: usize) -> bool {
-        let gate = self.gate(i);
-        let Gate::Wait { on, .. } = gate else {
+        let Gate::Wait { on, .. } = self.gate(i) else {
             self.table[i].watch.waiting = None;
             return false;
         };
         let name = self.table[i].name.clone();
-        if self.table[i].watch.waiting.is_none() {
-            self.log.info(&format!(
-                "{name}: start held until its dependencies run ({on})"
-            ));
-        }
-        self.table[i].watch.waiting = Some(on);
+        let mut starting = Vec::new();
         for d in self.dependency_processes(i) {
             let state = self.table[d].process.state;
             let idle = !state.is_alive() && state != ProcessState::Backoff;
             if idle && self.table[d].watch.waiting.is_none() {
+                // Not a cause a past stop left behind.
+                self.table[d].cause = Some(Cause::Needed { by: name.clone() });
                 self.queue.push_back((d, Event::Start));
+                starting.push(d);
             }
         }
+        // What it waits for once the starts just queued are under way.
+        let on = match self.gate_assuming(i, &starting) {
+            Gate::Wait { on, .. } => on,
+            Gate::Open => on,
+        };
+        if self.table[i].watch.waiting.is_none() {
+            self.log.info(&format!(
+                "{name}: start held until its dependencies run ({on})"
+            ));
+            self.note(i, Cause::Waiting { on: on.clone() });
+        }
+        self.table[i].watch.waiting = Some(on);
         // Queued starts may settle it; if not, the request is answered now.
         if let Gate::Wait { on, stuck: true } = self.gate(i) {
             if !self.queue.iter().any(|(_, e)| *e == Event::Start) {
@@ -88,6 +99,7 @@ impl Core {
         self.log.info(&format!(
             "{name}: restart held until its dependencies run ({on})"
         ));
+        self.note(i, Cause::Waiting { on: on.clone() });
         self.table[i].watch.waiting = Some(on);
         true
     }
@@ -121,9 +133,25 @@ impl Core {
             match self.gate(w) {
                 Gate::Open => {
                     self.table[w].watch.waiting = None;
+                    let dependencies = self.graph.needs(&self.table[w].program).to_vec();
                     if self.table[w].process.state == ProcessState::Starting {
+                        let cause = None;
+                        self.note(
+                            w,
+                            Cause::Released {
+                                dependencies,
+                                cause,
+                            },
+                        );
                         self.spawn(w);
                     } else {
+                        // The start it was held from, told with its release.
+                        let held = self.table[w].cause.take().unwrap_or(Cause::Autostart);
+                        let cause = Some(Box::new(held));
+                        self.table[w].cause = Some(Cause::Released {
+                            dependencies,
+                            cause,
+                        });
                         self.queue.push_back((w, Event::Start));
                     }
                 }
@@ -131,6 +159,7 @@ impl Core {
                     if stuck && self.table[w].watch.waiting.as_deref() != Some(&on) {
                         let name = self.table[w].name.clone();
                         self.log.warn(&format!("{name}: not started: {on}"));
+                        self.note(w, Cause::Waiting { on: on.clone() });
                         self.fail_jobs(w, &format!("waiting: {on}"));
                     }
                     self.table[w].watch.waiting = Some(on);
@@ -153,12 +182,23 @@ impl Core {
     }
 
     fn gate(&self, i: usize) -> Gate {
+        self.gate_assuming(i, &[])
+    }
+
+    /// The gate of process `i` with the dependencies in `starting` read as
+    /// STARTING (their starts are queued).
+    fn gate_assuming(&self, i: usize, starting: &[usize]) -> Gate {
         let deps = self.dependency_processes(i);
         Graph::gate(deps.into_iter().map(|d| {
             let proc = &self.table[d];
+            let state = if starting.contains(&d) {
+                ProcessState::Starting
+            } else {
+                proc.process.state
+            };
             DepState {
                 name: &proc.name,
-                state: proc.process.state,
+                state,
                 waiting: proc.watch.waiting.is_some(),
             }
         }))
@@ -207,11 +247,50 @@ impl Core {
             .collect()
     }
 
+    /// Why dependent `d` stops with `selected` (`command`: "stop" or
+    /// "restart"): the first of them its program depends on.
+    pub(super) fn taken_down_by(&self, d: usize, selected: &[Selected], command: &str) -> Cause {
+        let program = &self.table[d].program;
+        let dependency = selected
+            .iter()
+            .map(|s| &self.table[s.index].program)
+            .find(|p| {
+                let one = std::iter::once((*p).clone()).collect();
+                self.graph.with_dependents(&one).contains(program)
+            })
+            .cloned()
+            .unwrap_or_default();
+        Cause::Dependency {
+            dependency,
+            command: command.to_string(),
+        }
+    }
+
+    /// Adds to process `i`'s history something that did not change its
+    /// state: a start held or released by `depends_on`.
+    fn note(&mut self, i: usize, cause: Cause) {
+        let proc = &mut self.table[i];
+        let state = proc.process.state;
+        proc.history.push(Transition {
+            time_ms: super::unix_ms(SystemTime::now()),
+            from: state,
+            to: state,
+            text: history::text(state, &cause, None),
+            cause,
+            retry: None,
+        });
+        self.history_changed();
+    }
+
     /// The stop order: dependents first (deepest in the dependency graph),
-    /// then by priority, highest first.
-    pub(super) fn stop_key(&self, i: usize) -> (usize, (i32, i32)) {
+    /// then by priority, highest first; the rule taskmasterd's stop budget
+    /// for systemd follows too.
+    pub(super) fn stop_key(&self, i: usize) -> StopLevel {
         let proc = &self.table[i];
-        (self.graph.depth(&proc.program), proc.order)
+        StopLevel {
+            depth: self.config.dependency_depth(&proc.program),
+            order: proc.order,
+        }
     }
 
     /// Starts, replaces or ends the probe of process `i` for its state: the
@@ -392,7 +471,8 @@ impl Core {
                     health,
                 });
                 self.table[i].watch.watchdog = None;
-                self.act_on_health(i, HealthAction::Restart, "its watchdog ran out");
+                let cause = unhealthy("watchdog", 1, error, HealthAction::Restart);
+                self.act_on_health(i, HealthAction::Restart, "its watchdog ran out", cause);
             }
         }
     }
@@ -486,12 +566,15 @@ impl Core {
         });
         if act {
             let why = format!("{} consecutive failed health checks", check.retries);
-            self.act_on_health(i, check.action, &why);
+            let error = self.table[i].watch.health.error.clone().unwrap_or_default();
+            let cause = unhealthy("healthcheck", check.retries, error, check.action);
+            self.act_on_health(i, check.action, &why, cause);
         }
     }
 
-    /// Restarts or stops process `i` because it is unhealthy (`why`).
-    fn act_on_health(&mut self, i: usize, action: HealthAction, why: &str) {
+    /// Restarts or stops process `i` because it is unhealthy (`why`, and
+    /// `cause` for its history).
+    fn act_on_health(&mut self, i: usize, action: HealthAction, why: &str, cause: Cause) {
         let member = vec![Selected {
             index: i,
             explicit: false,
@@ -522,7 +605,23 @@ impl Core {
         let name = &self.table[i].name;
         let line = format!("{name}: {what} it: {why} (healthcheck action)");
         self.log.log(LogLevel::Warn, &line);
-        self.advance(Job::new(None, phases));
+        let mut job = Job::new(None, phases);
+        job.cause = Some(cause);
+        self.advance(job);
+    }
+}
+
+/// The cause a health action leaves in the history.
+fn unhealthy(probe: &str, failures: u32, error: String, action: HealthAction) -> Cause {
+    let action = match action {
+        HealthAction::Stop => "stop",
+        HealthAction::Restart | HealthAction::None => "restart",
+    };
+    Cause::Unhealthy {
+        probe: probe.to_string(),
+        failures,
+        error,
+        action: action.to_string(),
     }
 }
 

@@ -341,6 +341,15 @@ impl Core {
                 state.is_alive() || state == ProcessState::Backoff
             })
             .collect();
+        let causes = dependents
+            .iter()
+            .map(|d| {
+                (
+                    d.index,
+                    self.taken_down_by(d.index, &selected, command.name()),
+                )
+            })
+            .collect();
         let phases = match command {
             Command::Start(_) => vec![self.start_phase(&selected)],
             Command::Stop(_) => self.stop_phases(&[selected, dependents].concat()),
@@ -357,7 +366,9 @@ impl Core {
                 phases
             }
         };
-        Ok(Job::new(None, phases))
+        let mut job = Job::new(None, phases);
+        job.causes = causes;
+        Ok(job)
     }
 
     fn signal_request(

@@ -57,6 +57,9 @@ pub struct Row {
     pub cpu: Option<f64>,
     pub rss: Option<u64>,
     pub restarts: u64,
+    /// `healthy`, `unhealthy (2/3: HTTP 500)`, or what a start held by
+    /// `depends_on` waits for; empty when there is nothing to say.
+    pub health: String,
 }
 
 /// What a key asks the main loop to do.
@@ -149,7 +152,14 @@ impl App {
                     .uptime_secs
                     .filter(|_| p.state.is_alive())
                     .and_then(|secs| self.now.checked_sub(Duration::from_secs(secs)));
+                let readiness = &p.readiness;
+                let health = match (&readiness.waiting_for, &readiness.health) {
+                    (Some(on), _) => format!("waiting: {on}"),
+                    (None, Some(health)) => health.clone(),
+                    (None, None) => String::new(),
+                };
                 Row {
+                    health,
                     restarts: self.restarts.get(&p.name).copied().unwrap_or(0),
                     name: p.name,
                     state: p.state,
@@ -362,7 +372,13 @@ pub mod tests {
 
     pub fn app() -> App {
         let mut app = App::new(true, Instant::now() + Duration::from_secs(1000));
-        app.set_status(StatusContent {
+        app.set_status(status());
+        app
+    }
+
+    /// web, db running; batch stopped.
+    pub fn status() -> StatusContent {
+        StatusContent {
             processes: vec![
                 process("web", ProcessState::Running, Some(100)),
                 process("db", ProcessState::Running, Some(200)),
@@ -370,8 +386,7 @@ pub mod tests {
             ],
             config_errors: vec![],
             warnings: vec![],
-        });
-        app
+        }
     }
 
     fn names(app: &App) -> Vec<&str> {

@@ -58,7 +58,22 @@ fn cells(app: &App, row: &Row) -> Vec<Cell<'static>> {
         Cell::from(row.cpu.map(|c| format!("{c:.1}")).unwrap_or_default()),
         Cell::from(row.rss.map(bytes).unwrap_or_default()),
         Cell::from(row.restarts.to_string()),
+        Cell::from(Span::styled(
+            row.health.clone(),
+            health_style(app, &row.health),
+        )),
     ]
+}
+
+/// Unhealthy in red, healthy in green, waiting in yellow.
+fn health_style(app: &App, health: &str) -> Style {
+    let color = match health {
+        _ if !app.color => return Style::new(),
+        "healthy" => Color::Green,
+        h if h.starts_with("waiting") => Color::Yellow,
+        _ => Color::Red,
+    };
+    Style::new().fg(color)
 }
 
 fn header(app: &App) -> TableRow<'static> {
@@ -71,6 +86,8 @@ fn header(app: &App) -> TableRow<'static> {
             Cell::from(column.title())
         }
     });
+    // HEALTH is not a sort key: it comes after the numbered columns.
+    let titles = titles.chain([Cell::from("HEALTH")]);
     TableRow::new(titles).style(Style::new().add_modifier(Modifier::BOLD))
 }
 
@@ -124,6 +141,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Constraint::Length(6),
         Constraint::Length(7),
         Constraint::Length(9),
+        // "unhealthy (2/3: HTTP 500)"; the first to give way.
+        Constraint::Length(26),
     ];
     let table = Table::new(rows.iter().map(|r| TableRow::new(cells(app, r))), widths)
         .header(header(app))
@@ -207,6 +226,34 @@ mod tests {
             "{lines:#?}"
         );
         assert!(lines[23].contains("q quit"), "{lines:#?}");
+    }
+
+    #[test]
+    fn the_health_column_shows_health_and_held_starts() {
+        let mut app = app();
+        let mut status = crate::app::tests::status();
+        status.processes[0].readiness.health = Some("unhealthy (2/3: HTTP 500)".into());
+        status.processes[2].readiness.waiting_for = Some("db is STARTING".into());
+        app.set_status(status);
+        let (lines, buffer) = render(&app, 120, 24);
+        assert!(lines[1].trim_end().ends_with("HEALTH"), "{lines:#?}");
+        assert!(
+            lines[4].starts_with("web")
+                && lines[4].trim_end().ends_with("unhealthy (2/3: HTTP 500)"),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[2].starts_with("batch")
+                && lines[2].trim_end().ends_with("waiting: db is STARTING"),
+            "{lines:#?}"
+        );
+        let at = lines[4].find("unhealthy").unwrap() as u16;
+        assert_eq!(buffer[(at, 4)].fg, Color::Red);
+        let (lines, _) = render(&app, 80, 24);
+        assert!(
+            lines[4].contains("unhea"),
+            "80 columns still show its start: {lines:#?}"
+        );
     }
 
     #[test]

@@ -146,6 +146,9 @@ pub fn row(p: &ProcessInfo, view: &View) -> String {
     } else {
         &p.description
     };
+    let note = readiness_note(p).map_or(String::new(), |(class, text)| {
+        format!(" <span class=\"note {class}\">{}</span>", escape(&text))
+    });
     let actions = if (view.may_act)(&p.name) {
         buttons(&p.name, view.csrf)
     } else {
@@ -155,12 +158,33 @@ pub fn row(p: &ProcessInfo, view: &View) -> String {
     format!(
         "<tr data-name=\"{name}\"><td><a href=\"/logs/{path}\">{name}</a></td>\
          <td><span class=\"state {class}\">{state}</span></td><td class=\"pid\">{pid}</td>{uptime}\
-         <td class=\"description\">{description}</td><td class=\"actions\">{actions}</td></tr>",
+         <td class=\"description\">{description}{note}</td><td class=\"actions\">{actions}</td></tr>",
         name = escape(&p.name),
         path = path_segment(&p.name),
         class = state.to_ascii_lowercase(),
         description = escape(description),
     )
+}
+
+/// What a live process's description cell adds to its command: its
+/// health (`healthy`, `unhealthy (2/3: HTTP 500)`), or what its held
+/// restart waits for; with the class that colours it. An idle process's
+/// description already says what it waits for.
+fn readiness_note(p: &ProcessInfo) -> Option<(&'static str, String)> {
+    if !p.state.is_alive() {
+        return None;
+    }
+    let readiness = &p.readiness;
+    if let Some(on) = &readiness.waiting_for {
+        return Some(("waiting", format!("waiting: {on}")));
+    }
+    let health = readiness.health.as_ref()?;
+    let class = if health == "healthy" {
+        "healthy"
+    } else {
+        "unhealthy"
+    };
+    Some((class, health.clone()))
 }
 
 /// start, stop and restart for a process spec, as one form: it works
@@ -291,6 +315,35 @@ mod tests {
         assert!(
             html.contains("unknown key &#39;comand&#39;"),
             "config errors on top"
+        );
+    }
+
+    #[test]
+    fn a_row_shows_health_and_a_held_restart() {
+        let view = View {
+            csrf: "C",
+            may_act: &|_: &str| false,
+            now_ms: 0,
+        };
+        let mut web = process("web", "web", ProcessState::Running);
+        assert!(
+            !row(&web, &view).contains("class=\"note"),
+            "no health: no note"
+        );
+        web.readiness.health = Some("unhealthy (2/3: HTTP 500)".into());
+        assert!(
+            row(&web, &view).contains(
+                "/bin/sleep 100 <span class=\"note unhealthy\">unhealthy (2/3: HTTP 500)</span></td>"
+            ),
+            "{}",
+            row(&web, &view)
+        );
+        web.readiness.health = Some("healthy".into());
+        assert!(row(&web, &view).contains("<span class=\"note healthy\">healthy</span>"));
+        let mut api = process("api", "api", ProcessState::Starting);
+        api.readiness.waiting_for = Some("db is BACKOFF".into());
+        assert!(
+            row(&api, &view).contains("<span class=\"note waiting\">waiting: db is BACKOFF</span>")
         );
     }
 

@@ -38,18 +38,12 @@ impl Supervisor {
     /// `STOPPING=1` for systemd: a shutdown began (said again by a second
     /// signal, which systemd takes as it is), with the time it may take
     /// from our own reading of the config, so that the unit's stop timeout
-    /// never cuts a program's stopwaitsecs short.
+    /// never cuts a program's stopwaitsecs short: the programs' stops in
+    /// the broker's order (the config crate's `StopLevel`), then
+    /// [`STOP_GRACE`] for the broker to exit.
     pub(super) fn tell_stopping(&self) {
         if let Some(service) = &self.options.service {
-            let config = self.policy.config();
-            let levels = config.programs.values().map(|program| {
-                let group = config.group_of(&program.name).map(|g| g.priority);
-                (
-                    (group.unwrap_or(program.priority), program.priority),
-                    program.stopwaitsecs,
-                )
-            });
-            service.stopping(stop_budget(levels));
+            service.stopping(self.policy.config().stop_time() + STOP_GRACE);
         }
     }
 
@@ -151,31 +145,5 @@ impl Supervisor {
                 self.finish(code);
             }
         }
-    }
-}
-
-/// The longest a shutdown through the broker takes: priority levels stop
-/// one after another (`levels`: each program's level and stopwaitsecs),
-/// each as long as its slowest program before SIGKILL, then the broker
-/// gets [`STOP_GRACE`] to exit.
-pub fn stop_budget(levels: impl IntoIterator<Item = ((i32, i32), Duration)>) -> Duration {
-    let mut slowest = std::collections::BTreeMap::new();
-    for (level, wait) in levels {
-        let entry = slowest.entry(level).or_insert(Duration::ZERO);
-        *entry = (*entry).max(wait);
-    }
-    slowest.values().sum::<Duration>() + STOP_GRACE
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_stop_budget_adds_up_the_slowest_of_each_level() {
-        let secs = Duration::from_secs;
-        let levels = [((1, 1), secs(5)), ((1, 1), secs(30)), ((2, 999), secs(7))];
-        assert_eq!(stop_budget(levels), secs(37) + STOP_GRACE);
-        assert_eq!(stop_budget([]), STOP_GRACE);
     }
 }
