@@ -443,6 +443,29 @@ fn fifty_saves_in_one_second_converge_to_the_last() {
     assert!(d.try_request(json!({"command": "version"})).is_ok());
 }
 
+#[test]
+fn a_config_emptied_by_a_save_in_progress_removes_nothing() {
+    let d = start(THREE, Style::InPlace, &["web", "db", "cache"]);
+    let before = d.pids();
+    let config = d.config_path().to_path_buf();
+    let text = edits::read(&config);
+    // An editor writing in place truncates first: the watcher may read
+    // the file in between.
+    std::fs::File::create(&config).expect("truncate the config");
+    d.wait_for("the empty config noticed", WAIT, || {
+        d.file_text("taskmasterd.log")
+            .contains("is empty: not applied (a save in progress?)")
+    });
+    assert_untouched(&d, &before, &["web", "db", "cache"]);
+    assert_eq!(config_errors(&d), Vec::<String>::new());
+    edits::save(&config, Style::InPlace, &text);
+    d.wait_for("the rewritten config read", WAIT, || {
+        d.file_text("taskmasterd.log")
+            .contains(": the config file changed")
+    });
+    assert_untouched(&d, &before, &["web", "db", "cache"]);
+}
+
 // --- Reload without the watcher: SIGHUP, reread, reload ---
 
 /// A second name (a hard link) for the config in a directory the daemon

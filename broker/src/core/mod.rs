@@ -199,7 +199,7 @@ impl Core {
                     }
                 },
                 Some(request) = clients.recv() => self.on_request(request),
-                Some(()) = self.config_changes.receiver.recv() => self.reload(None, "the config file changed"),
+                Some(()) = self.config_changes.receiver.recv() => self.on_config_changed(),
                 Some(notice) = self.pump_notices.receiver.recv() => self.on_capture_notice(notice),
                 Some(message) = self.probe_reports.receiver.recv() => self.on_probe_message(message),
                 () = sleep_until(deadline) => self.on_deadlines(),

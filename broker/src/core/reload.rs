@@ -14,6 +14,23 @@ use taskmaster_protocol::{Cause, EventBody, ProcessState, Response};
 use tokio::sync::oneshot;
 
 impl Core {
+    /// The watcher saw the config change. An empty main file is a save
+    /// caught between its truncation and its write (an editor writing in
+    /// place): read as a config, it would remove every program and move the
+    /// control socket. It is left alone; the write that follows is another
+    /// change. `reload` and SIGHUP still read it as it is.
+    pub(super) fn on_config_changed(&mut self) {
+        let path = &self.config.path;
+        if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            self.log.warn(&format!(
+                "{} is empty: not applied (a save in progress?); run `taskmasterctl reload` to apply it anyway",
+                path.display()
+            ));
+            return;
+        }
+        self.reload(None, "the config file changed");
+    }
+
     /// Loads the config again and applies what changed. With `reply`, answers
     /// once every restarted process has settled.
     pub(super) fn reload(&mut self, reply: Option<oneshot::Sender<Response>>, why: &str) {
