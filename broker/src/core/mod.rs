@@ -44,6 +44,10 @@ struct Refusals {
 }
 
 /// What the output pumps report (a log file that cannot be written...).
+/// How long an exiting broker waits for the pumps to empty the pipes of
+/// programs that have stopped.
+const PUMP_DRAIN: Duration = Duration::from_secs(3);
+
 struct PumpNotices {
     sender: mpsc::UnboundedSender<capture::Notice>,
     receiver: mpsc::UnboundedReceiver<capture::Notice>,
@@ -205,6 +209,23 @@ impl Core {
                 () = sleep_until(deadline) => self.on_deadlines(),
             }
             self.report_service();
+        }
+        self.drain_pumps().await;
+    }
+
+    /// Every program has stopped, but its last lines may still be in its
+    /// pipes: wait until each output pump has read to the end of its pipe
+    /// (each holds a sender of `pump_notices`, so the channel closes when
+    /// the last one ends). A pipe a surviving grandchild keeps open is
+    /// given up after [`PUMP_DRAIN`], well within taskmasterd's grace.
+    async fn drain_pumps(&mut self) {
+        let (closed, _) = mpsc::unbounded_channel();
+        drop(std::mem::replace(&mut self.pump_notices.sender, closed));
+        let deadline = tokio::time::Instant::now() + PUMP_DRAIN;
+        while let Ok(Some(notice)) =
+            tokio::time::timeout_at(deadline, self.pump_notices.receiver.recv()).await
+        {
+            self.on_capture_notice(notice);
         }
     }
 
