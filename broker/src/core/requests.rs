@@ -718,8 +718,11 @@ fn feed(data: &[u8], mut write: impl FnMut(&[u8]) -> nix::Result<usize>) -> Fed 
 /// Bytes logged and dropped per stream, over the process's restarts.
 fn output_counts(proc: &Proc) -> Vec<OutputCount> {
     let counts = proc.output_totals.counts(&proc.captures);
+    // A stream that logged and lost nothing is left out: a status of 1000
+    // quiet programs stays as small as it was before the counts.
     counts
         .into_iter()
+        .filter(|&(_, written, dropped)| written > 0 || dropped > 0)
         .map(|(stream, written, dropped)| OutputCount {
             stream: super::stream_name(stream).to_owned(),
             written_bytes: written,
