@@ -242,6 +242,18 @@ fn checks_on(machine: &mut Machine, checks: &mut Checks) -> anyhow::Result<()> {
         &long_stop,
     );
 
+    // The package's statedir keeps an operator's stop across a restart.
+    let intent = machine.sh(
+        "systemctl start taskmasterd && taskmasterctl stop hello >/dev/null && \
+         systemctl restart taskmasterd && \
+         taskmasterctl status hello; taskmasterctl start hello >/dev/null",
+    )?;
+    checks.expect(
+        "an operator's stop outlives a restart of the service (statedir /var/lib/taskmaster)",
+        stdout(&intent).contains("STOPPED") && stdout(&intent).contains("by operator"),
+        &intent,
+    );
+
     // The service comes back by itself after a reboot.
     machine.reboot()?;
     let after = machine.wait_for(
@@ -252,14 +264,14 @@ fn checks_on(machine: &mut Machine, checks: &mut Checks) -> anyhow::Result<()> {
 
     let purge = machine.sh(
         "dpkg --purge taskmaster >/dev/null; systemctl cat taskmasterd >/dev/null 2>&1; echo \"unit: $?\"; \
-         ls /run/taskmaster 2>&1 | head -1; find /etc/taskmaster -type f; getent passwd taskmaster | cut -d: -f1; \
+         ls /run/taskmaster 2>&1 | head -1; ls -d /var/lib/taskmaster 2>&1 | head -1; find /etc/taskmaster -type f; getent passwd taskmaster | cut -d: -f1; \
          grep -l -a 'while :; do slee[p] 1' /proc/[0-9]*/cmdline | wc -l",
     )?;
     let text = stdout(&purge);
     checks.expect(
         "dpkg --purge: unit gone, programs stopped, only the operator's conf.d files left, the user kept",
         text.contains("unit: 1")
-            && text.contains("No such file or directory")
+            && text.matches("No such file or directory").count() == 2
             && text.contains("/etc/taskmaster/conf.d/hello.toml")
             && !text.contains("taskmaster.conf.toml")
             && text.lines().any(|l| l == "taskmaster")
