@@ -97,16 +97,19 @@ fn missing_config_file_is_named() {
     );
 }
 
-#[test]
-fn a_pidfile_in_a_missing_directory_fails_start_and_check() {
+/// Writes a config whose `[taskmasterd]` ends with `daemon_keys` (`{d}` is
+/// the test directory) and checks that `--check` and a start both exit 2
+/// with stderr holding every one of `expected`.
+fn check_and_start_fail(daemon_keys: &str, expected: &[&str]) {
     let builder = Builder::new("");
     let config = builder.dir().join("own.toml");
+    let d = builder.dir().display().to_string();
     std::fs::write(
         &config,
         format!(
             "[unix_http_server]\nfile = \"{d}/s.sock\"\n[taskmasterd]\nnodaemon = true\n\
-             childlogdir = \"{d}/logs\"\nlogfile = \"{d}/d.log\"\npidfile = \"{d}/nope/tm.pid\"\n",
-            d = builder.dir().display()
+             childlogdir = \"{d}/logs\"\n{}\n",
+            daemon_keys.replace("{d}", &d)
         ),
     )
     .unwrap();
@@ -117,36 +120,24 @@ fn a_pidfile_in_a_missing_directory_fails_start_and_check() {
         let output = builder.start_with_args(&args);
         assert_eq!(output.code, 2, "{args:?}: {output:?}");
         assert!(
-            output.stderr.contains("pidfile") && output.stderr.contains("does not exist"),
+            expected.iter().all(|text| output.stderr.contains(text)),
             "{output:?}"
         );
     }
 }
 
 #[test]
+fn a_pidfile_in_a_missing_directory_fails_start_and_check() {
+    check_and_start_fail(
+        "logfile = \"{d}/d.log\"\npidfile = \"{d}/nope/tm.pid\"",
+        &["pidfile", "does not exist"],
+    );
+}
+
+#[test]
 fn a_log_under_dev_or_proc_in_no_directory_fails_start_and_check() {
-    let builder = Builder::new("");
-    let config = builder.dir().join("own.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[unix_http_server]\nfile = \"{d}/s.sock\"\n[taskmasterd]\nnodaemon = true\n\
-             childlogdir = \"{d}/logs\"\nlogfile = \"/proc/nope/taskmasterd.log\"\n",
-            d = builder.dir().display()
-        ),
-    )
-    .unwrap();
-    for args in [&["--check", "-c"][..], &["-n", "-c"]] {
-        let mut args = args.to_vec();
-        let config = config.display().to_string();
-        args.push(&config);
-        let output = builder.start_with_args(&args);
-        assert_eq!(output.code, 2, "{args:?}: {output:?}");
-        assert!(
-            output.stderr.contains(
-                "cannot open the log /proc/nope/taskmasterd.log: /proc/nope is no directory"
-            ),
-            "{output:?}"
-        );
-    }
+    check_and_start_fail(
+        "logfile = \"/proc/nope/taskmasterd.log\"",
+        &["cannot open the log /proc/nope/taskmasterd.log: /proc/nope is no directory"],
+    );
 }

@@ -850,19 +850,7 @@ mod tests {
 
     #[test]
     fn state_codes_are_supervisords() {
-        let codes: Vec<i64> = [
-            ProcessState::Stopped,
-            ProcessState::Starting,
-            ProcessState::Running,
-            ProcessState::Backoff,
-            ProcessState::Stopping,
-            ProcessState::Exited,
-            ProcessState::Fatal,
-            ProcessState::Unknown,
-        ]
-        .into_iter()
-        .map(state_code)
-        .collect();
+        let codes: Vec<i64> = ProcessState::ALL.into_iter().map(state_code).collect();
         assert_eq!(codes, [0, 10, 20, 30, 40, 100, 200, 1000]);
     }
 }
