@@ -102,7 +102,25 @@ fn parse_entry<'a>(words: &mut impl Iterator<Item = &'a str>) -> Option<Entry> {
 /// The start time of `pid` from /proc, in clock ticks since boot; `None`
 /// when it is gone.
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    use std::io::Read;
+    // One read into a buffer that holds any stat line (52 numbers and a
+    // 16-byte name): this runs for every spawn, and read_to_string took
+    // seven system calls.
+    let mut buffer = [0u8; 4096];
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut filled = 0;
+    loop {
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+        if filled == buffer.len() {
+            return None;
+        }
+    }
+    let stat = std::str::from_utf8(&buffer[..filled]).ok()?;
     // After the command name, which may hold spaces and parentheses:
     // field 22 of stat(5) is the 20th.
     let (_, rest) = stat.rsplit_once(')')?;

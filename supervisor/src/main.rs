@@ -48,6 +48,7 @@ fn main() {
 fn run(cli: Cli) -> Result<(), Error> {
     sys::ensure_std_fds_open().map_err(|e| Error::io("cannot open /dev/null", e))?;
     sys::close_inherited_fds_on_exec();
+    sys::reserve_child_slots();
     // Taken out of the environment before anything is started from it.
     let service = notify::ServiceManager::from_env();
     let config =

@@ -83,12 +83,13 @@ fn prepare(spec: &ExecSpec, stdio: ChildEnds, open_files: libc::rlimit) -> Resul
     for arg in &spec.args {
         argv.push(text("the argument", arg)?);
     }
-    let env = environment(std::env::vars_os(), &spec.env);
-    let mut envp = Vec::with_capacity(env.len());
-    for (key, value) in &env {
-        envp.push(text("the environment variable", &format!("{key}={value}"))?);
+    let mut set = Vec::with_capacity(spec.env.len());
+    for (key, value) in &spec.env {
+        let entry = text("the environment variable", &format!("{key}={value}"))?;
+        set.push((key.as_bytes(), entry));
     }
-    let candidates = candidates(&spec.command, path_of(&env))
+    let envp = environment(own_environment(), set);
+    let candidates = candidates(&spec.command, path_of(&envp))
         .iter()
         .map(|path| text("the command path", path))
         .collect::<Result<_, _>>()?;
@@ -120,31 +121,75 @@ fn switch_to(user: &str) -> Result<Option<sys::Credentials>, Error> {
     }
 }
 
-/// taskmasterd's own environment with the request's variables set on top.
-/// Variables that are not valid UTF-8 are passed through unchanged.
-fn environment(
-    own: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
-    set: &[(String, String)],
-) -> Vec<(String, String)> {
-    let mut env: std::collections::BTreeMap<String, String> = own
-        .map(|(k, v)| {
-            (
-                k.to_string_lossy().into_owned(),
-                v.to_string_lossy().into_owned(),
-            )
-        })
-        .collect();
-    for (key, value) in set {
-        env.insert(key.clone(), value.clone());
-    }
-    env.into_iter().collect()
+/// One `KEY=value` variable, with the length of its key.
+struct Variable {
+    entry: CString,
+    key_len: usize,
 }
 
-fn path_of(env: &[(String, String)]) -> &str {
+impl Variable {
+    fn new(key: &[u8], entry: CString) -> Self {
+        Variable {
+            entry,
+            key_len: key.len(),
+        }
+    }
+
+    fn key(&self) -> &[u8] {
+        &self.entry.as_bytes()[..self.key_len]
+    }
+}
+
+/// taskmasterd's own environment, sorted by name, read once: it never
+/// changes after start-up (`NOTIFY_SOCKET` is taken out before anything
+/// starts), and reading and converting it for every spawn cost more than
+/// the rest of the spawn's preparation.
+fn own_environment() -> &'static [Variable] {
+    static OWN: std::sync::OnceLock<Vec<Variable>> = std::sync::OnceLock::new();
+    OWN.get_or_init(|| {
+        use std::os::unix::ffi::OsStrExt;
+        let own: std::collections::BTreeMap<_, _> = std::env::vars_os().collect();
+        own.iter()
+            .filter_map(|(key, value)| {
+                let entry = [key.as_bytes(), b"=", value.as_bytes()].concat();
+                Some(Variable::new(key.as_bytes(), CString::new(entry).ok()?))
+            })
+            .collect()
+    })
+}
+
+/// `own` (sorted by name) with the request's variables `set` on top, sorted
+/// by name. Variables that are not valid UTF-8 are passed through unchanged.
+fn environment(own: &[Variable], set: Vec<(&[u8], CString)>) -> Vec<CString> {
+    let mut set: Vec<Variable> = set
+        .into_iter()
+        .map(|(key, entry)| Variable::new(key, entry))
+        .collect();
+    // The last of a name given twice wins, as it did with a map.
+    set.reverse();
+    set.sort_by(|a, b| a.key().cmp(b.key()));
+    set.dedup_by(|a, b| a.key() == b.key());
+    let mut env = Vec::with_capacity(own.len() + set.len());
+    let mut set = set.into_iter().peekable();
+    for variable in own {
+        while let Some(added) = set.next_if(|added| added.key() < variable.key()) {
+            env.push(added.entry);
+        }
+        match set.next_if(|added| added.key() == variable.key()) {
+            Some(added) => env.push(added.entry),
+            None => env.push(variable.entry.clone()),
+        }
+    }
+    env.extend(set.map(|added| added.entry));
+    env
+}
+
+/// The `PATH` of a program's environment, or the default search path.
+fn path_of(env: &[CString]) -> &str {
     env.iter()
-        .rev()
-        .find(|(key, _)| key == "PATH")
-        .map_or(DEFAULT_PATH, |(_, value)| value.as_str())
+        .find_map(|entry| entry.as_bytes().strip_prefix(b"PATH="))
+        .and_then(|path| std::str::from_utf8(path).ok())
+        .unwrap_or(DEFAULT_PATH)
 }
 
 /// The paths to try for `command`, as `execvp` would: the command itself
@@ -236,27 +281,61 @@ mod tests {
         );
     }
 
+    fn variable(key: &str, value: &str) -> (&'static [u8], CString) {
+        let key: &'static str = Box::leak(key.into());
+        (
+            key.as_bytes(),
+            CString::new(format!("{key}={value}")).unwrap(),
+        )
+    }
+
+    fn own(pairs: &[(&str, &str)]) -> Vec<Variable> {
+        let mut own: Vec<Variable> = pairs
+            .iter()
+            .map(|(k, v)| {
+                let (key, entry) = variable(k, v);
+                Variable::new(key, entry)
+            })
+            .collect();
+        own.sort_by(|a, b| a.key().cmp(b.key()));
+        own
+    }
+
+    fn texts(env: &[CString]) -> Vec<&str> {
+        env.iter().map(|entry| entry.to_str().unwrap()).collect()
+    }
+
     #[test]
     fn request_variables_override_our_own() {
-        let own = [("PATH", "/bin"), ("HOME", "/root")]
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()));
-        let set = [
-            ("PATH".to_string(), "/opt/bin".to_string()),
-            ("X".into(), "1".into()),
+        let own = own(&[("PATH", "/bin"), ("HOME", "/root"), ("TERM", "xterm")]);
+        let set = vec![
+            variable("PATH", "/opt/bin"),
+            variable("X", "1"),
+            variable("A", "first"),
+            variable("A", "last"),
         ];
-        let env = environment(own, &set);
-        let pairs: Vec<_> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        assert_eq!(pairs, ["HOME=/root", "PATH=/opt/bin", "X=1"]);
+        let env = environment(&own, set);
+        assert_eq!(
+            texts(&env),
+            ["A=last", "HOME=/root", "PATH=/opt/bin", "TERM=xterm", "X=1"]
+        );
+        assert_eq!(
+            texts(&environment(&own, vec![])),
+            ["HOME=/root", "PATH=/bin", "TERM=xterm"]
+        );
+    }
+
+    #[test]
+    fn our_variables_that_are_not_utf8_pass_unchanged() {
+        let entry = CString::new(b"NAME=caf\xe9".to_vec()).unwrap();
+        let own = vec![Variable::new(b"NAME", entry.clone())];
+        assert_eq!(environment(&own, vec![]), [entry]);
     }
 
     #[test]
     fn path_comes_from_the_program_environment() {
         assert_eq!(path_of(&[]), DEFAULT_PATH);
-        let env = [
-            ("HOME".into(), "/".into()),
-            ("PATH".into(), "/opt/bin".into()),
-        ];
+        let env = environment(&own(&[("HOME", "/"), ("PATH", "/opt/bin")]), vec![]);
         assert_eq!(path_of(&env), "/opt/bin");
     }
 

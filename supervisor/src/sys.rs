@@ -114,41 +114,172 @@ pub struct BrokerPlan {
 /// needs a few KiB.
 const CHILD_STACK: usize = 64 * 1024;
 
+thread_local! {
+    /// The child's stack, allocated once: a new one for every spawn went
+    /// through malloc's large-request path (which sorts its free lists) and
+    /// faulted its pages in again.
+    static STACK: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Four descriptors taken at start-up, low in the table (normally 3 to 6),
+/// that hold a program's stdin, stdout, stderr and report pipe while it is
+/// being started. taskmasterd keeps three pipe ends per program (a new
+/// broker gets them back), so its table grows with the programs; a child
+/// that copied it (as fork and a plain `clone` do) and then closed it at
+/// exec paid for every descriptor: with 1000 programs, spawning them all
+/// closed 1.5 million descriptors. A child that shares our table
+/// (`CLONE_FILES`) and unshares it with `close_range(CLOSE_RANGE_UNSHARE)`
+/// from the first descriptor above the slots copies only the slots and the
+/// standard three.
+struct ChildSlots {
+    /// `/dev/null`, duplicated onto a slot while no spawn uses it, so that
+    /// we never hold a program's pipe end longer than its spawn.
+    null: OwnedFd,
+    /// stdin, stdout, stderr and the report pipe, in that order.
+    slots: [RawFd; 4],
+}
+
+static CHILD_SLOTS: std::sync::OnceLock<ChildSlots> = std::sync::OnceLock::new();
+
+/// Reserves the [`ChildSlots`]: called once, early, while the lowest free
+/// descriptors are just above the standard three. Without them (a kernel
+/// older than 5.9 has no `close_range`), programs start as before, with a
+/// copied table.
+pub fn reserve_child_slots() {
+    // An empty range: supported kernels return 0 and close nothing.
+    // SAFETY: close_range on a range above every descriptor closes nothing;
+    // our table is not shared, so the unshare flag changes nothing either.
+    let supported =
+        unsafe { libc::syscall(libc::SYS_close_range, u32::MAX, u32::MAX, UNSHARE) } == 0;
+    if !supported {
+        return;
+    }
+    let open_null = || {
+        nix::fcntl::open(
+            "/dev/null",
+            nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+    };
+    let Ok(null) = open_null() else { return };
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        match open_null() {
+            Ok(fd) => held.push(fd),
+            Err(_) => return,
+        }
+    }
+    let mut slots = [0; 4];
+    for (slot, fd) in slots.iter_mut().zip(held) {
+        // Owned by the slots from now on: replaced, never closed.
+        *slot = std::os::fd::IntoRawFd::into_raw_fd(fd);
+    }
+    let _ = CHILD_SLOTS.set(ChildSlots { null, slots });
+}
+
+const UNSHARE: libc::c_uint = libc::CLOSE_RANGE_UNSHARE;
+
+/// Where the child finds its descriptors: the slots, or the plan's own.
+#[derive(Clone, Copy)]
+struct ChildFds {
+    stdio: [RawFd; 3],
+    report: RawFd,
+    /// With slots: unshare the table from here up, closing what is above.
+    unshare_from: Option<libc::c_uint>,
+}
+
 /// Starts a program as `posix_spawn` does: a child that shares our memory
 /// until it execs (`clone` with `CLONE_VM | CLONE_VFORK`), on a stack of
 /// its own, running only [`exec_program`]. No page table is copied and none
 /// of our pages becomes copy-on-write: with fork, every spawn cost a fault
 /// for each page taskmasterd touched afterwards (150 µs a spawn with 1000
-/// programs). We resume once the child has exec'd or exited.
+/// programs). With the [`ChildSlots`] it shares our descriptor table too
+/// (`CLONE_FILES`) until its first system call leaves it. We resume once
+/// the child has exec'd or exited.
 pub fn spawn_program(plan: &ExecPlan, report: &OwnedFd) -> nix::Result<nix::unistd::Pid> {
     extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
         // SAFETY: `arg` points at the pair below, alive while we run: the
         // parent is suspended until we exec or exit.
-        let (plan, report) = unsafe { &*(arg as *const (&ExecPlan, &OwnedFd)) };
-        exec_program(plan, report)
+        let (plan, fds) = unsafe { &*(arg as *const (&ExecPlan, ChildFds)) };
+        exec_program(plan, *fds)
     }
     debug_assert!(single_threaded(), "CLONE_VM needs a single-threaded parent");
-    let mut stack = vec![0u8; CHILD_STACK];
-    let mut args: (&ExecPlan, &OwnedFd) = (plan, report);
+    let stdio = &plan.stdio;
+    let stderr = stdio.stderr.as_ref().unwrap_or(&stdio.stdout);
+    let ends = [&stdio.stdin, &stdio.stdout, stderr, report].map(AsRawFd::as_raw_fd);
+    let start = |fds: ChildFds, flags: libc::c_int| {
+        let mut args: (&ExecPlan, ChildFds) = (plan, fds);
+        let pid = STACK.with_borrow_mut(|stack| {
+            stack.resize(CHILD_STACK, 0);
+            clone_child(child, stack, flags, std::ptr::addr_of_mut!(args).cast())
+        });
+        if pid < 0 {
+            return Err(Errno::last());
+        }
+        Ok(nix::unistd::Pid::from_raw(pid))
+    };
+    let Some(slots) = CHILD_SLOTS.get() else {
+        let fds = ChildFds {
+            stdio: [ends[0], ends[1], ends[2]],
+            report: ends[3],
+            unshare_from: None,
+        };
+        return start(fds, 0);
+    };
+    let fds = ChildFds {
+        stdio: [slots.slots[0], slots.slots[1], slots.slots[2]],
+        report: slots.slots[3],
+        unshare_from: slots.slots.iter().max().map(|fd| *fd as libc::c_uint + 1),
+    };
+    let started = ends
+        .iter()
+        .zip(slots.slots)
+        .try_for_each(|(end, slot)| replace_fd(*end, slot))
+        .and_then(|()| start(fds, libc::CLONE_FILES));
+    // The pipe ends go back to their owners only: a held stdout write end
+    // would hide the program's exit from the broker.
+    for slot in slots.slots {
+        replace_fd(slots.null.as_raw_fd(), slot)?;
+    }
+    started
+}
+
+/// Runs `child(arg)` in a child sharing our memory, on `stack`, and
+/// returns once it has exec'd or exited.
+fn clone_child(
+    child: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    stack: &mut [u8],
+    flags: libc::c_int,
+    arg: *mut libc::c_void,
+) -> libc::c_int {
     // The stack grows down: its top, aligned as the ABI wants.
-    let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
     // SAFETY: the child runs `child` on `stack`, which outlives it (we are
     // suspended until it execs or exits, CLONE_VFORK), and touches our
     // memory only through `args`, read-only; it calls only
-    // async-signal-safe functions and never returns into our frames.
-    let pid = unsafe {
+    // async-signal-safe functions and never returns into our frames. With
+    // CLONE_FILES its first system call gives it a table of its own, so
+    // what it does to descriptors afterwards never reaches ours.
+    unsafe {
         libc::clone(
             child,
             top as *mut libc::c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            std::ptr::addr_of_mut!(args).cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | flags | libc::SIGCHLD,
+            arg,
         )
-    };
-    drop(stack);
-    if pid < 0 {
+    }
+}
+
+/// Points the descriptor number `slot` (one of ours) at `fd`'s file,
+/// close-on-exec.
+fn replace_fd(fd: RawFd, slot: RawFd) -> nix::Result<()> {
+    // SAFETY: `slot` is a ChildSlots descriptor, owned by the slots and
+    // never by an OwnedFd, so replacing its file breaks no owner; `fd` is
+    // open.
+    if unsafe { libc::dup3(fd, slot, libc::O_CLOEXEC) } < 0 {
         return Err(Errno::last());
     }
-    Ok(nix::unistd::Pid::from_raw(pid))
+    Ok(())
 }
 
 /// Gives the memory freed after reading the config back to the system:
@@ -321,16 +452,24 @@ pub fn ignore_sigpipe() -> nix::Result<()> {
 
 /// The child side of a program spawn: never returns. On failure it writes
 /// `(step, errno)` to `report` and exits with status 127.
-fn exec_program(plan: &ExecPlan, report: &OwnedFd) -> ! {
-    let report = report.as_raw_fd();
+fn exec_program(plan: &ExecPlan, fds: ChildFds) -> ! {
+    let report = fds.report;
+    if let Some(first) = fds.unshare_from {
+        // SAFETY: gives this child a descriptor table of its own holding
+        // only the descriptors below `first` (the slots and the standard
+        // three); the parent's table is left as it was. On failure nothing
+        // changed, and the report is written through the shared table.
+        let unshared = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, UNSHARE) };
+        if unshared < 0 {
+            fail_to_pipe(report, Step::Stdio, Errno::last_raw());
+        }
+    }
     // SAFETY: setsid only changes this (child) process's session.
     if unsafe { libc::setsid() } < 0 {
         fail_to_pipe(report, Step::Session, Errno::last_raw());
     }
-    let stdio = &plan.stdio;
-    let stderr = stdio.stderr.as_ref().unwrap_or(&stdio.stdout);
-    for (fd, target) in [(&stdio.stdin, 0), (&stdio.stdout, 1), (stderr, 2)] {
-        if let Err(errno) = place_fd(fd.as_raw_fd(), target) {
+    for (fd, target) in fds.stdio.into_iter().zip(0..) {
+        if let Err(errno) = place_fd(fd, target) {
             fail_to_pipe(report, Step::Stdio, errno);
         }
     }

@@ -185,3 +185,26 @@ startsecs = 0
     assert_eq!(lines[..2], ["two  spaces", "a=b \"quoted\" $HOME"], "{log}");
     assert_eq!(value_of(&log, "arg2"), Some("two  spaces"), "{log}");
 }
+
+/// taskmasterd holds three pipe ends for every program, and starts each
+/// program from a child that leaves its descriptor table early: whatever
+/// the order, a program finds only its three standard streams.
+#[test]
+fn a_program_finds_only_its_three_standard_streams_open() {
+    let mut config = String::new();
+    for i in 0..8 {
+        config.push_str(&format!(
+            "[programs.p{i}]\ncommand = \"@PROG@\"\nargs = [\"--print-fds\"]\nstartsecs = 0\n\n"
+        ));
+    }
+    config.push_str(
+        "[programs.late]\ncommand = \"@PROG@\"\nargs = [\"--print-fds\"]\nautostart = false\nstartsecs = 0\n",
+    );
+    let d = Builder::new(&config).start();
+    for i in 0..8 {
+        d.wait_log_line(&format!("p{i}.stdout"), "fds=0,1,2");
+    }
+    let started = d.ctl(&["start", "late"]);
+    assert_eq!(started.code, 0, "{started:?}");
+    d.wait_log_line("late.stdout", "fds=0,1,2");
+}

@@ -15,6 +15,7 @@
 //! --print-args            arg1=..., arg2=... (this process's argv)
 //! --print-cwd             cwd=/path
 //! --print-umask           umask=022
+//! --print-fds             fds=0,1,2 (the descriptors open at this point)
 //! --print-ids             uid=, gid=, euid=, egid=, groups=a,b
 //! --print-pid             pid=, ppid=, pgid=, sid=
 //! --write-pid FILE        write this process's pid to FILE
@@ -151,6 +152,7 @@ fn run(args: &[String]) -> Result<Run, String> {
                     .display()
             )),
             "--print-umask" => print_umask(),
+            "--print-fds" => print_fds(),
             "--print-ids" => print_ids()?,
             "--print-pid" => print_pid()?,
             "--write-pid" => write_atomically(&value()?, &getpid().to_string())?,
@@ -293,6 +295,16 @@ fn print_umask() {
     let current = umask(Mode::empty());
     umask(current);
     say(format_args!("umask={:03o}", current.bits()));
+}
+
+fn print_fds() {
+    // Asked one by one rather than listed from /proc/self/fd, whose listing
+    // would hold a descriptor of its own.
+    let open: Vec<String> = (0..4096)
+        .filter(|fd| std::fs::symlink_metadata(format!("/proc/self/fd/{fd}")).is_ok())
+        .map(|fd| fd.to_string())
+        .collect();
+    say(format_args!("fds={}", open.join(",")));
 }
 
 fn print_ids() -> Result<(), String> {
