@@ -29,6 +29,10 @@ thread_local! {
     /// never holds it across an await), so that a thousand programs do not
     /// cost a thousand buffers.
     static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_BUF]);
+    /// The staging pipe of the copy path and of peeks (read end, write
+    /// end), one per runtime thread for the same reason: every use empties
+    /// it before returning. Made on first use.
+    static STAGING: RefCell<Option<(OwnedFd, OwnedFd)>> = const { RefCell::new(None) };
 }
 
 /// What one wake-up did.
@@ -53,8 +57,6 @@ pub(super) struct Pump {
     /// Cleared when the file system refuses `splice(2)` (`EINVAL`).
     splice_works: bool,
     stamper: Stamper,
-    /// The copy path's private pipe (read end, write end), made on first use.
-    staging: Option<(OwnedFd, OwnedFd)>,
     /// Output shared with other programs (the daemon's own stdout or
     /// stderr) is written a whole line at a time, so that lines from two
     /// programs never mix: the end of a line not yet complete waits here.
@@ -80,7 +82,6 @@ impl Pump {
             error: None,
             splice_works: true,
             stamper: Stamper::default(),
-            staging: None,
             partial_line: Vec::new(),
         };
         // A new process's file is created with its first output: starting
@@ -188,15 +189,12 @@ impl Pump {
     }
 
     /// Moves one chunk through the buffer. The bytes are first duplicated
-    /// into a private staging pipe with `tee(2)` and taken off the
-    /// program's pipe only once they are written, so that a broker killed
-    /// mid-copy leaves them to the next broker: a chunk may be written twice
-    /// then, but is never lost.
+    /// into the staging pipe with `tee(2)` and taken off the program's pipe
+    /// only once they are written, so that a broker killed mid-copy leaves
+    /// them to the next broker: a chunk may be written twice then, but is
+    /// never lost.
     fn copy(&mut self, pipe: BorrowedFd<'_>) -> nix::Result<usize> {
-        let (staged, staging) = self.take_staging()?;
-        let result = self.copy_through(pipe, staged.as_fd(), staging.as_fd());
-        self.staging = Some((staged, staging));
-        result
+        with_staging(|staged, staging| self.copy_through(pipe, staged, staging))
     }
 
     /// How many bytes wait in the pipe (at least one, or 0 at its end),
@@ -204,21 +202,11 @@ impl Pump {
     /// `tee(2)` and dropped from it. `EAGAIN` when the pipe is empty but
     /// still open.
     fn peek(&mut self, pipe: BorrowedFd<'_>) -> nix::Result<usize> {
-        let (staged, staging) = self.take_staging()?;
-        let result = tee(pipe, staging.as_fd(), 1, SpliceFFlags::SPLICE_F_NONBLOCK).and_then(|n| {
+        with_staging(|staged, staging| {
+            let n = tee(pipe, staging, 1, SpliceFFlags::SPLICE_F_NONBLOCK)?;
             let mut byte = [0u8; 1];
-            read_exactly(staged.as_fd(), &mut byte[..n])
-        });
-        self.staging = Some((staged, staging));
-        result
-    }
-
-    /// The copy path's private pipe, made on first use.
-    fn take_staging(&mut self) -> nix::Result<(OwnedFd, OwnedFd)> {
-        match self.staging.take() {
-            Some(pair) => Ok(pair),
-            None => nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK),
-        }
+            read_exactly(staged, &mut byte[..n])
+        })
     }
 
     fn copy_through(
@@ -407,6 +395,25 @@ impl Pump {
             });
         }
     }
+}
+
+/// Runs `work` with this thread's staging pipe `(read end, write end)`.
+/// The pipe is kept when `work` succeeded or found the program's pipe
+/// empty (`EAGAIN`, from its first `tee`), both of which leave it empty;
+/// after any other failure it is closed with whatever it may still hold,
+/// so that no byte of one program can reach another's log.
+fn with_staging<T>(
+    work: impl FnOnce(BorrowedFd<'_>, BorrowedFd<'_>) -> nix::Result<T>,
+) -> nix::Result<T> {
+    let (staged, staging) = match STAGING.take() {
+        Some(pair) => pair,
+        None => nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?,
+    };
+    let result = work(staged.as_fd(), staging.as_fd());
+    if matches!(result, Ok(_) | Err(Errno::EAGAIN)) {
+        STAGING.set(Some((staged, staging)));
+    }
+    result
 }
 
 /// Reads until `buf` is full: the bytes are known to be in the pipe.
