@@ -149,9 +149,10 @@ impl Pump {
 
     /// A bigger pipe means fewer wake-ups and splices for a fast writer.
     /// Only a program that filled half its pipe gets one: a 1 MiB pipe
-    /// costs the kernel 16 KiB of bookkeeping whether it is used or not
-    /// (32 MiB for 1000 quiet programs' stdout and stderr). The default
-    /// 64 KiB is kept if the system refuses.
+    /// costs the kernel 10 KiB of bookkeeping whether it is used or not.
+    /// The default 64 KiB is kept if the system refuses, as it does once
+    /// root's pipes (taskmasterd makes them) pass `fs.pipe-user-pages-soft`,
+    /// about 1000 programs with the default limit.
     fn grow_for(&mut self, pipe: BorrowedFd<'_>, moved: usize) {
         if moved >= FAST_WRITER && !self.grown {
             self.grown = true;
