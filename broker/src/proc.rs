@@ -49,9 +49,9 @@ pub struct Proc {
 
 impl Proc {
     /// The process `name` of `program`, as placed by `config`.
-    pub fn new(config: &Config, program: &Program, name: String) -> Proc {
+    pub fn new(config: &Config, program: &Arc<Program>, name: String) -> Proc {
         let (group, order) = placement(config, program);
-        let def = Arc::new(program.instance(&name, &group));
+        let def = program.instance(&name, &group);
         let seed = jitter_seed(&name);
         Proc {
             name,

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::event::{AccessKind, AccessMode};
@@ -47,14 +48,22 @@ pub fn spawn_watcher(
     notify: mpsc::Sender<()>,
 ) -> notify::Result<ConfigWatcher> {
     let (raw, events) = mpsc::unbounded_channel();
+    let filter = Arc::new(Filter::new(&dirs, &files, &patterns)?);
+    let relevant = Arc::clone(&filter);
     // notify calls this on its own thread; the channel brings the events
-    // to the runtime, where the debouncing timer lives.
+    // about the config to the runtime, where the debouncing timer lives.
+    // The others are dropped here: a log file in the config's directory
+    // (the activity log, say) is written at every state change, and a
+    // thousand programs starting would otherwise queue thousands of
+    // events for the runtime to allocate, wake up for and throw away.
     let watcher = notify::recommended_watcher(move |event| {
-        let _ = raw.send(event);
+        if relevant.relevant(&event) {
+            let _ = raw.send(event);
+        }
     })?;
     let mut watch = Watch {
         watcher,
-        filter: Filter::new(&dirs, &files, &patterns)?,
+        filter,
         armed: BTreeMap::new(),
     };
     watch.arm()?;
@@ -134,7 +143,8 @@ fn symlink_head(file: &Path) -> Option<PathBuf> {
 /// The watcher and what it watches.
 struct Watch {
     watcher: RecommendedWatcher,
-    filter: Filter,
+    /// Shared with notify's thread, which sends only the relevant events.
+    filter: Arc<Filter>,
     /// Each directory watched, by the identity (device, inode) of the
     /// directory the watch is on: a directory removed and made again needs
     /// a new watch.
@@ -167,26 +177,20 @@ impl Watch {
         notify: mpsc::Sender<()>,
     ) {
         loop {
-            // Wait for a change...
-            loop {
-                match events.recv().await {
-                    None => return,
-                    Some(event) if self.filter.relevant(&event) => break,
-                    Some(_) => {}
-                }
+            // Wait for a change (only relevant events come through, so
+            // other files written in the same directory neither start a
+            // reload nor hold one back)...
+            if events.recv().await.is_none() {
+                return;
             }
-            // ... then for the end of its burst. Other events (a log file
-            // written in the same directory) do not hold the reload back.
+            // ... then for the end of its burst.
             let mut deadline = Instant::now() + DEBOUNCE;
             loop {
                 tokio::select! {
                     () = sleep_until(deadline) => break,
                     event = events.recv() => match event {
                         None => return,
-                        Some(event) if self.filter.relevant(&event) => {
-                            deadline = Instant::now() + DEBOUNCE;
-                        }
-                        Some(_) => {}
+                        Some(_) => deadline = Instant::now() + DEBOUNCE,
                     },
                 }
             }

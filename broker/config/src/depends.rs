@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::values::did_you_mean;
 use super::{Config, ConfigError, Group, Program};
@@ -40,7 +41,7 @@ fn expand(names: &[String], groups: &BTreeMap<String, Group>) -> BTreeSet<String
 
 /// Every problem of `depends_on` in `programs`.
 pub(super) fn check(
-    programs: &BTreeMap<String, Program>,
+    programs: &BTreeMap<String, Arc<Program>>,
     groups: &BTreeMap<String, Group>,
 ) -> Vec<ConfigError> {
     let mut errors = Vec::new();

@@ -53,9 +53,10 @@ impl Config {
     /// How process `name` is started, or `None` when the config defines no
     /// such process.
     pub fn exec_spec(&self, name: &str) -> Option<ExecSpec> {
-        let (program, _) = self.program_of_process(name)?;
+        let (program, number) = self.program_of_process(name)?;
         let group = self.group_name_of(program);
-        Some(self.spec_of_instance(&program.instance(name, group), name, group))
+        let instance = program.for_instance(number, name, group);
+        Some(self.spec_of_instance(&instance, name, group))
     }
 
     fn spec_of_instance(&self, program: &Program, name: &str, group: &str) -> ExecSpec {

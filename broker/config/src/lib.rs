@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 mod accounts;
@@ -64,8 +65,9 @@ pub struct Config {
     pub generation: u64,
     pub server: ServerConfig,
     pub daemon: DaemonConfig,
-    /// Programs by name.
-    pub programs: BTreeMap<String, Program>,
+    /// Programs by name; shared with the processes that run them (see
+    /// [`Program::instance`]).
+    pub programs: BTreeMap<String, Arc<Program>>,
     /// Groups by name. Every program belongs to exactly one group: the one
     /// that lists it, else a group of its own with the program's name.
     pub groups: BTreeMap<String, Group>,
@@ -422,9 +424,18 @@ impl Program {
     /// [`Program::for_instance`] for process `process_name` (`NAME`,
     /// `NAME:N`, or as the `process_name` template names it) of group
     /// `group`, its number found from its name.
-    pub fn instance(&self, process_name: &str, group: &str) -> Program {
+    ///
+    /// The program itself is returned, shared, when no setting names the
+    /// instance (no `%(process_num)s` or the like): a thousand programs of
+    /// one process each then hold one definition each, not two.
+    pub fn instance(self: &Arc<Program>, process_name: &str, group: &str) -> Arc<Program> {
         let number = self.number_of(process_name).filter(|_| self.numprocs > 1);
-        self.for_instance(number, process_name, group)
+        let copy = self.for_instance(number, process_name, group);
+        if copy == **self {
+            Arc::clone(self)
+        } else {
+            Arc::new(copy)
+        }
     }
 
     pub fn for_instance(

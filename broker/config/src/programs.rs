@@ -2,6 +2,7 @@
 //! exactly one group.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -85,7 +86,7 @@ pub(super) const MAX_PROCESSES: u64 = 100_000;
 pub(super) fn read_programs(
     ctx: &mut Ctx,
     field: Option<Field>,
-    programs: &mut BTreeMap<String, Program>,
+    programs: &mut BTreeMap<String, Arc<Program>>,
     places: &mut BTreeMap<String, String>,
 ) {
     let Some(table) = field.as_ref().and_then(|field| ctx.table(field)) else {
@@ -113,7 +114,7 @@ pub(super) fn read_programs(
                 );
                 ctx.error(field.span.clone(), &field.path, message);
             }
-            programs.insert(name.to_owned(), program);
+            programs.insert(name.to_owned(), Arc::new(program));
         }
     }
 }
@@ -430,7 +431,7 @@ pub(super) struct Groups {
 pub(super) fn read_groups(
     ctx: &mut Ctx,
     field: Option<Field>,
-    programs: &BTreeMap<String, Program>,
+    programs: &BTreeMap<String, Arc<Program>>,
     declared: &mut Groups,
 ) {
     let Some(table) = field.as_ref().and_then(|field| ctx.table(field)) else {
@@ -466,7 +467,7 @@ pub(super) fn read_groups(
 /// The declared groups, then a group of its own for each other program.
 pub(super) fn implicit_groups(
     declared: Groups,
-    programs: &BTreeMap<String, Program>,
+    programs: &BTreeMap<String, Arc<Program>>,
 ) -> BTreeMap<String, Group> {
     let mut groups = declared.groups;
     for (name, program) in programs {
@@ -485,7 +486,7 @@ fn read_group(
     ctx: &mut Ctx,
     name: &str,
     field: &Field,
-    programs: &BTreeMap<String, Program>,
+    programs: &BTreeMap<String, Arc<Program>>,
     member_of: &mut BTreeMap<String, String>,
 ) -> Option<Group> {
     let table = ctx.table(field)?;
@@ -514,7 +515,7 @@ fn read_members(
     ctx: &mut Ctx,
     group: &str,
     list: &Field,
-    programs: &BTreeMap<String, Program>,
+    programs: &BTreeMap<String, Arc<Program>>,
     member_of: &mut BTreeMap<String, String>,
 ) -> Vec<String> {
     let names = ctx.read(list, values::string_array).unwrap_or_default();
@@ -546,7 +547,7 @@ fn read_members(
 fn membership_problem(
     program: &str,
     group: &str,
-    programs: &BTreeMap<String, Program>,
+    programs: &BTreeMap<String, Arc<Program>>,
     member_of: &BTreeMap<String, String>,
 ) -> Option<String> {
     if !programs.contains_key(program) {

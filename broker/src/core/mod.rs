@@ -35,6 +35,7 @@ mod reload;
 mod requests;
 mod service;
 mod table;
+mod trim;
 
 /// Requests taskmasterd refused from us: how many, and the last one.
 #[derive(Default)]
@@ -114,6 +115,8 @@ pub struct Core {
     probe_reports: readiness::ProbeReports,
     /// What systemd was last told (readiness, status line).
     service: service::ServiceReport,
+    /// When to give freed heap memory back.
+    heap: trim::HeapTrim,
 }
 
 impl Core {
@@ -161,6 +164,7 @@ impl Core {
             scope: None,
             persist: persist::Persist::new(state_dir, events_next),
             service: service::ServiceReport::default(),
+            heap: trim::HeapTrim::new(),
         }
     }
 
@@ -184,6 +188,9 @@ impl Core {
             // Here, between two messages, no handler holds an index.
             if self.jobs.is_empty() {
                 self.compact();
+            }
+            if self.heap.take(self.table.spawns_awaited()) {
+                taskmaster_ipc::release_free_memory();
             }
             let deadline = self.next_deadline();
             tokio::select! {
@@ -661,6 +668,7 @@ impl Core {
             generation: self.config.generation,
         };
         self.table.spawn_sent(id, i);
+        self.heap.spawned();
         self.link.send(&ToSupervisor::Spawn(request), Vec::new());
     }
 

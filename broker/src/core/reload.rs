@@ -47,6 +47,8 @@ impl Core {
         self.log
             .info(&format!("reloading {}: {why}", self.config.path.display()));
         self.report_reload(ServicePhase::Reloading);
+        // Reading the config, applied or refused, churns the heap.
+        self.heap.reloaded();
         let new = match self.load_new() {
             Ok(new) => new,
             Err(errors) => {
@@ -232,7 +234,7 @@ impl Core {
                     .collect();
                 for i in kept {
                     let proc = &mut self.table[i];
-                    let def = Arc::new(program.instance(&proc.name, &proc.group));
+                    let def = program.instance(&proc.name, &proc.group);
                     if !*restart {
                         proc.def = def;
                         // A changed ready probe, health check or watchdog
@@ -292,7 +294,7 @@ impl Core {
 
     fn add_processes(
         &mut self,
-        program: &taskmaster_config::Program,
+        program: &Arc<taskmaster_config::Program>,
         names: &[String],
         start: &mut Vec<usize>,
     ) {

@@ -84,6 +84,11 @@ impl ProcessTable {
         self.spawns.remove(&id)
     }
 
+    /// Whether taskmasterd has spawns left to answer.
+    pub fn spawns_awaited(&self) -> bool {
+        !self.spawns.is_empty()
+    }
+
     /// Drops the processes `gone` says are finished with and renumbers the
     /// rest in every index. Only between jobs, since jobs hold indices.
     pub fn remove_where(&mut self, gone: impl Fn(&Proc) -> bool) {

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 #[allow(unsafe_code)]
 mod fd;
 pub use fd::{inherited_channel, received, BROKER_CHANNEL_FD};
+#[allow(unsafe_code)]
+mod heap;
+pub use heap::release_free_memory;
 
 /// The most descriptors one packet carries (a program's three pipes).
 pub const MAX_FDS: usize = 3;
