@@ -11,6 +11,7 @@ use crate::describe::timestamp;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, tee, FcntlArg, OFlag, SpliceFFlags};
 use std::cell::RefCell;
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering;
@@ -103,30 +104,36 @@ impl Pump {
         pump
     }
 
-    pub async fn run(mut self, pipe: OwnedFd) {
-        // `AsyncFd::new` is deprecated because an arbitrary `AsRawFd` may
-        // close or swap its descriptor behind the reactor's back; an
-        // `OwnedFd` owned by the AsyncFd cannot, so it is sound here.
-        #[allow(deprecated)]
-        let pipe = match AsyncFd::new(pipe) {
-            Ok(pipe) => pipe,
-            Err(e) => {
-                self.fail(format!("cannot watch the output pipe: {e}; output is lost"));
-                return;
-            }
-        };
-        let shared = Arc::clone(&self.shared);
-        loop {
-            tokio::select! {
-                ready = pipe.readable() => {
-                    let Ok(mut guard) = ready else { return };
-                    match self.drain(pipe.get_ref().as_fd()) {
-                        Drained::Empty => guard.clear_ready(),
-                        Drained::More => tokio::task::yield_now().await,
-                        Drained::End => return self.finish_line(),
-                    }
+    /// The pump's task. Not an `async fn`: that would keep a second copy
+    /// of the pump (its argument, moved into a local) for the task's whole
+    /// life, while an async block uses what it captured in place: a
+    /// thousand programs' two pumps each take 256 bytes less.
+    pub fn run(mut self, pipe: OwnedFd) -> impl Future<Output = ()> {
+        async move {
+            // `AsyncFd::new` is deprecated because an arbitrary `AsRawFd` may
+            // close or swap its descriptor behind the reactor's back; an
+            // `OwnedFd` owned by the AsyncFd cannot, so it is sound here.
+            #[allow(deprecated)]
+            let pipe = match AsyncFd::new(pipe) {
+                Ok(pipe) => pipe,
+                Err(e) => {
+                    self.fail(format!("cannot watch the output pipe: {e}; output is lost"));
+                    return;
                 }
-                () = shared.wake.notified() => self.apply_requests(),
+            };
+            let shared = Arc::clone(&self.shared);
+            loop {
+                tokio::select! {
+                    ready = pipe.readable() => {
+                        let Ok(mut guard) = ready else { return };
+                        match self.drain(pipe.get_ref().as_fd()) {
+                            Drained::Empty => guard.clear_ready(),
+                            Drained::More => tokio::task::yield_now().await,
+                            Drained::End => return self.finish_line(),
+                        }
+                    }
+                    () = shared.wake.notified() => self.apply_requests(),
+                }
             }
         }
     }
