@@ -87,7 +87,8 @@ struct Shared {
 
 #[derive(Default)]
 struct Requests {
-    retarget: Option<LogTarget>,
+    /// Boxed: asked for at a reload at most, and held by every pump.
+    retarget: Option<Box<LogTarget>>,
     reopen: bool,
     cleared: bool,
 }
@@ -171,7 +172,7 @@ impl Capture {
             .path
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = target.path.clone();
-        self.shared.request(|r| r.retarget = Some(target));
+        self.shared.request(|r| r.retarget = Some(Box::new(target)));
     }
 
     pub fn stats(&self) -> Stats {

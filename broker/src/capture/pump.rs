@@ -56,7 +56,10 @@ pub(super) struct Pump {
     target: LogTarget,
     shared: Arc<Shared>,
     notices: UnboundedSender<Notice>,
-    file: Option<LogFile>,
+    /// Boxed: a pump lives as long as its program, most programs write
+    /// little or nothing, and a pump task without the file inline fits in
+    /// 640 bytes instead of 768.
+    file: Option<Box<LogFile>>,
     /// The error now dropping output, as last reported.
     error: Option<String>,
     /// Cleared when the file system refuses `splice(2)` (`EINVAL`).
@@ -346,7 +349,7 @@ impl Pump {
     fn open(&mut self) {
         let target = &self.target;
         match LogFile::open(&target.path, target.maxbytes, target.backups) {
-            Ok(file) => self.file = Some(file),
+            Ok(file) => self.file = Some(Box::new(file)),
             Err(e) => {
                 let message = format!(
                     "cannot open {}: {e}; output is dropped until it can be written",
@@ -380,7 +383,7 @@ impl Pump {
             if let Some(file) = self.file.as_mut() {
                 file.set_limits(target.maxbytes, target.backups);
             }
-            self.target = target;
+            self.target = *target;
         }
         if reopen {
             self.file = None;
