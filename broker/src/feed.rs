@@ -43,7 +43,9 @@ impl Feed {
         Feed {
             sender,
             inner: Mutex::new(Inner {
-                ring: VecDeque::with_capacity(RING),
+                // Grown as events come: a daemon with few programs and
+                // few changes never holds the [`RING`] slots.
+                ring: VecDeque::new(),
                 next: first_seq.clamp(1, MAX_SEQ),
             }),
         }

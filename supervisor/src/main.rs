@@ -73,7 +73,7 @@ fn run(cli: Cli) -> Result<(), Error> {
     let command = broker::BrokerCommand::new(&config, foreground, settings.user.as_deref())?;
     let policy =
         Policy::new(&config, loaded, command.uid()).map_err(|e| Error::new(e.to_string()))?;
-    sys::release_free_memory();
+    taskmaster_ipc::release_free_memory();
     if let Some(user) = command.user() {
         let writer = reach::Writer {
             name: &user.name,

@@ -187,7 +187,7 @@ impl Policy {
             // The files root wrote are the policy now, whichever generation
             // asked for them.
             self.config = reread;
-            crate::sys::release_free_memory();
+            taskmaster_ipc::release_free_memory();
             if self.config.generation != generation {
                 return Err(Refusal::Stale {
                     reason: "the config files changed again since taskmaster-broker read them"

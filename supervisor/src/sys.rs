@@ -282,14 +282,6 @@ fn replace_fd(fd: RawFd, slot: RawFd) -> nix::Result<()> {
     Ok(())
 }
 
-/// Gives the memory freed after reading the config back to the system:
-/// parsing holds several times what the result needs, and a long-lived
-/// daemon should not keep it.
-pub fn release_free_memory() {
-    // SAFETY: malloc_trim only returns free heap memory to the kernel.
-    unsafe { libc::malloc_trim(0) };
-}
-
 /// Whether this process has one thread (from /proc; debug builds only).
 fn single_threaded() -> bool {
     std::fs::read_to_string("/proc/self/stat")
