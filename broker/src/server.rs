@@ -323,11 +323,23 @@ async fn serve_client(stream: UnixStream, peer: Peer, slot: Slot, routes: Routes
             }
             Err(e) => Response::error(400, "bad_request", format!("invalid request: {e}")),
         };
-        if !send_line(&mut writer, encode(&reply)).await {
+        let line = encode(&reply);
+        drop(reply);
+        let big = line.len() >= BIG_REPLY;
+        if !send_line(&mut writer, line).await {
             return;
+        }
+        if big {
+            // Building it took several times its size, now free: given
+            // back once the client has it, so its wait is not longer.
+            taskmaster_ipc::release_free_memory();
         }
     }
 }
+
+/// A reply this long (the status of a few hundred processes) leaves enough
+/// free heap behind to be worth a `malloc_trim`.
+const BIG_REPLY: usize = 64 << 10;
 
 async fn answer(
     request: Request,
