@@ -415,19 +415,14 @@ impl Config {
 }
 
 impl Program {
-    /// This program as one of its processes runs it: `${process_num}`,
-    /// `${process_name}`, `${program_name}` and `${group_name}` filled in
-    /// (and `$$` made `$`) in its command, args, env values, directory and
-    /// log paths. `process_num` is `None` for a program of one process,
-    /// whose `${process_num}` is then `numprocs_start`. Spawn this copy,
-    /// never the program itself.
     /// [`Program::for_instance`] for process `process_name` (`NAME`,
     /// `NAME:N`, or as the `process_name` template names it) of group
-    /// `group`, its number found from its name.
+    /// `group`, its number found from its name. Spawn this, never the
+    /// program itself.
     ///
-    /// The program itself is returned, shared, when no setting names the
-    /// instance (no `%(process_num)s` or the like): a thousand programs of
-    /// one process each then hold one definition each, not two.
+    /// The program itself is returned, shared, when filling the variables
+    /// in changes nothing (no `${process_num}` or the like): a thousand
+    /// programs of one process each then hold one definition each, not two.
     pub fn instance(self: &Arc<Program>, process_name: &str, group: &str) -> Arc<Program> {
         let number = self.number_of(process_name).filter(|_| self.numprocs > 1);
         let copy = self.for_instance(number, process_name, group);
@@ -438,6 +433,11 @@ impl Program {
         }
     }
 
+    /// This program as one of its processes runs it: `${process_num}`,
+    /// `${process_name}`, `${program_name}` and `${group_name}` filled in
+    /// (and `$$` made `$`) in its command, args, env values, directory and
+    /// log paths. `process_num` is `None` for a program of one process,
+    /// whose `${process_num}` is then `numprocs_start`.
     pub fn for_instance(
         &self,
         process_num: Option<u32>,

@@ -1327,3 +1327,17 @@ fn notify_and_its_watchdog_belong_to_ready() {
     let message = error("[programs.a]\ncommand = \"/bin/a\"\nready = { notify = false }\n");
     assert!(message.contains("notify = false is no probe"), "{message}");
 }
+
+#[test]
+fn an_instance_shares_the_program_unless_a_variable_names_it() {
+    let config = parse(
+        "[programs.plain]\ncommand = \"sleep\"\nargs = [\"60\"]\n\n\
+         [programs.worker]\ncommand = \"sleep\"\nargs = [\"${process_num}\"]\nnumprocs = 2\n",
+    );
+    let plain = &config.programs["plain"];
+    assert!(Arc::ptr_eq(&plain.instance("plain", "plain"), plain));
+    let worker = &config.programs["worker"];
+    let second = worker.instance("worker:1", "worker");
+    assert!(!Arc::ptr_eq(&second, worker));
+    assert_eq!(second.args, ["1"]);
+}
