@@ -2,9 +2,13 @@
 //! as git and cargo do. docs/plugins.md is the contract this implements.
 
 use crate::error::{exit, plain, Error};
+use nix::dir::Dir;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
@@ -43,20 +47,41 @@ pub enum Lookup {
 
 /// The plugins on `path` (a `$PATH` value), by name; the first of a name wins,
 /// as for any command.
+///
+/// Every directory is read whole (a plugin is any file with our prefix), so
+/// this is the costly part of `--help`: a directory met again (`/bin` and
+/// `/usr/bin` are one directory on merged-/usr systems, and PATH often
+/// names one twice) is read once, since its plugins are already found, and
+/// entries are read without copying each name.
 pub fn installed(path: Option<&OsStr>) -> Vec<Plugin> {
     let mut found = BTreeMap::new();
+    let mut seen = Vec::new();
     for dir in path.map(std::env::split_paths).into_iter().flatten() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        let Ok(metadata) = std::fs::metadata(&dir) else {
             continue;
         };
-        for entry in entries.flatten() {
-            let file_name = entry.file_name();
-            let Some(name) = file_name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
+        let id = (metadata.dev(), metadata.ino());
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        let Ok(mut entries) = Dir::open(
+            &dir,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) else {
+            continue;
+        };
+        for entry in entries.iter().flatten() {
+            let Some(name) = entry.file_name().to_bytes().strip_prefix(PREFIX.as_bytes()) else {
                 continue;
             };
-            let file = entry.path();
-            if !name.is_empty() && is_executable(&file) {
-                found.entry(name.to_string()).or_insert(file);
+            let Ok(name) = std::str::from_utf8(name) else {
+                continue;
+            };
+            let file = dir.join(OsStr::from_bytes(entry.file_name().to_bytes()));
+            if !name.is_empty() && !found.contains_key(name) && is_executable(&file) {
+                found.insert(name.to_string(), file);
             }
         }
     }
@@ -238,6 +263,22 @@ mod tests {
             ]
         );
         assert_eq!(installed(None), []);
+    }
+
+    #[test]
+    fn a_directory_named_twice_lists_its_plugins_once_under_its_first_name() {
+        let dirs = Dirs::new("twice");
+        dirs.file("a", "taskmasterctl-wait", 0o755);
+        let link = dirs.0.join("link");
+        std::os::unix::fs::symlink(dirs.0.join("a"), &link).unwrap();
+        let path = std::env::join_paths([link.clone(), dirs.0.join("a"), link.clone()]).unwrap();
+        assert_eq!(
+            installed(Some(&path)),
+            [Plugin {
+                name: "wait".into(),
+                path: link.join("taskmasterctl-wait")
+            }]
+        );
     }
 
     #[test]
