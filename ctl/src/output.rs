@@ -2,6 +2,8 @@
 //! status it implies. Pure: everything writes into any `Write`.
 
 use crate::error::exit;
+use serde::Deserialize;
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::io::{self, Write};
 use taskmaster_protocol::{
@@ -36,13 +38,30 @@ impl Style {
     /// `state` padded to `width`, coloured by how well things go; the
     /// padding stays outside the colour so that columns line up.
     fn state(self, state: ProcessState, width: usize) -> String {
-        let text = state.as_str();
-        let pad = " ".repeat(width.saturating_sub(text.len()));
-        match self.colour.then(|| colour_code(state)).flatten() {
-            Some(code) => format!("\x1b[{code}m{text}\x1b[0m{pad}"),
-            None => format!("{text}{pad}"),
-        }
+        let mut text = String::new();
+        self.push_state(&mut text, state, width);
+        text
     }
+
+    /// [`Style::state`] appended to `out`.
+    fn push_state(self, out: &mut String, state: ProcessState, width: usize) {
+        let text = state.as_str();
+        match self.colour.then(|| colour_code(state)).flatten() {
+            Some(code) => {
+                out.push_str("\x1b[");
+                out.push_str(code);
+                out.push('m');
+                out.push_str(text);
+                out.push_str("\x1b[0m");
+            }
+            None => out.push_str(text),
+        }
+        pad(out, width.saturating_sub(text.len()));
+    }
+}
+
+fn pad(out: &mut String, spaces: usize) {
+    out.extend(std::iter::repeat_n(' ', spaces));
 }
 
 /// Green for running, yellow for on the way, red for failed; others plain.
@@ -89,22 +108,85 @@ pub fn write_warnings(out: &mut impl Write, warnings: &[String]) -> io::Result<(
     Ok(())
 }
 
-/// `web:0                            RUNNING   pid 4121, uptime 0:03:10`
+/// What a status line shows of a process: from the protocol's
+/// `ProcessInfo`, or from a [`StatusLine`] borrowed from the reply.
+pub trait StatusRow {
+    fn name(&self) -> &str;
+    fn state(&self) -> ProcessState;
+    fn description(&self) -> &str;
+}
+
+impl StatusRow for ProcessInfo {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn state(&self) -> ProcessState {
+        self.state
+    }
+    fn description(&self) -> &str {
+        &self.description
+    }
+}
+
+/// The three fields `status` prints of a process, borrowed from the reply
+/// line: a status of 1000 processes then copies none of its strings, and
+/// skips the fields it does not print.
+#[derive(Debug, Deserialize)]
+pub struct StatusLine<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    state: ProcessState,
+    #[serde(borrow)]
+    description: Cow<'a, str>,
+}
+
+impl StatusRow for StatusLine<'_> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn state(&self) -> ProcessState {
+        self.state
+    }
+    fn description(&self) -> &str {
+        &self.description
+    }
+}
+
+/// A `status` reply's content as [`write_status`] needs it.
+#[derive(Debug, Deserialize)]
+pub struct StatusLines<'a> {
+    #[serde(borrow)]
+    pub processes: Vec<StatusLine<'a>>,
+    #[serde(default)]
+    pub config_errors: Vec<String>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// `web:0                            RUNNING   pid 4121, uptime 0:03:10`,
+/// every line made in memory first and written with one `write_all`.
 pub fn write_status(
     out: &mut impl Write,
-    processes: &[ProcessInfo],
+    processes: &[impl StatusRow],
     style: Style,
 ) -> io::Result<()> {
-    let width = name_width(processes.iter().map(|p| p.name.as_str()));
+    let width = name_width(processes.iter().map(StatusRow::name));
+    let mut text = String::with_capacity(processes.len() * (width + 48));
     for p in processes {
-        if p.description.is_empty() {
-            writeln!(out, "{:<width$}{}", p.name, style.state(p.state, 0))?;
+        let name = p.name();
+        text.push_str(name);
+        // As `{:<width$}` pads: by characters.
+        pad(&mut text, width.saturating_sub(name.chars().count()));
+        let description = p.description();
+        if description.is_empty() {
+            style.push_state(&mut text, p.state(), 0);
         } else {
-            let state = style.state(p.state, 10);
-            writeln!(out, "{:<width$}{state}{}", p.name, p.description)?;
+            style.push_state(&mut text, p.state(), 10);
+            text.push_str(description);
         }
+        text.push('\n');
     }
-    Ok(())
+    out.write_all(text.as_bytes())
 }
 
 /// `2026-11-25 15:10:03 web STARTING -> RUNNING pid 4121`, in `zone`'s time;
@@ -179,8 +261,8 @@ pub fn write_why(
 }
 
 /// 3 when a listed process is not RUNNING, as `systemctl is-active` would fail.
-pub fn status_exit(processes: &[ProcessInfo]) -> u8 {
-    if processes.iter().all(|p| p.state == ProcessState::Running) {
+pub fn status_exit(processes: &[impl StatusRow]) -> u8 {
+    if processes.iter().all(|p| p.state() == ProcessState::Running) {
         exit::OK
     } else {
         exit::NOT_RUNNING
@@ -332,6 +414,30 @@ mod tests {
     }
 
     #[test]
+    fn status_lines_borrowed_from_the_reply_print_the_same() {
+        let processes = vec![
+            process("web:0", ProcessState::Running, "pid 4121, uptime 0:03:10"),
+            process("d\u{e9}j\u{e0}", ProcessState::Stopped, "say \"hi\"\\"),
+            process("db", ProcessState::Stopped, ""),
+        ];
+        let content = taskmaster_protocol::StatusContent {
+            processes: processes.clone(),
+            config_errors: vec!["a.toml:1: bad".into()],
+            warnings: Vec::new(),
+        };
+        let json = serde_json::to_string(&content).unwrap();
+        let lines: StatusLines = serde_json::from_str(&json).unwrap();
+        assert_eq!(lines.config_errors, content.config_errors);
+        for style in [Style::default(), Style { colour: true }] {
+            assert_eq!(
+                text(|out| write_status(out, &lines.processes, style)),
+                text(|out| write_status(out, &processes, style))
+            );
+        }
+        assert_eq!(status_exit(&lines.processes), exit::NOT_RUNNING);
+    }
+
+    #[test]
     fn colour_only_on_a_terminal_without_no_color() {
         let yes = Style { colour: true };
         let no = Style::default();
@@ -412,7 +518,7 @@ mod tests {
     #[test]
     fn status_exit_is_3_unless_everything_runs() {
         let running = process("a", ProcessState::Running, "");
-        assert_eq!(status_exit(&[]), exit::OK);
+        assert_eq!(status_exit(&[] as &[ProcessInfo]), exit::OK);
         assert_eq!(status_exit(std::slice::from_ref(&running)), exit::OK);
         for state in [
             ProcessState::Stopped,
