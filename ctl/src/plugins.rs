@@ -2,13 +2,11 @@
 //! as git and cargo do. docs/plugins.md is the contract this implements.
 
 use crate::error::{exit, plain, Error};
-use nix::dir::Dir;
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
+use rustix::fs::{Mode, OFlags, RawDir};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
@@ -52,34 +50,35 @@ pub enum Lookup {
 /// this is the costly part of `--help`: a directory met again (`/bin` and
 /// `/usr/bin` are one directory on merged-/usr systems, and PATH often
 /// names one twice) is read once, since its plugins are already found, and
-/// entries are read without copying each name.
+/// the entries are read with `getdents64` into one buffer, copying no name
+/// but a plugin's (std's `read_dir` allocates twice per entry).
 pub fn installed(path: Option<&OsStr>) -> Vec<Plugin> {
     let mut found = BTreeMap::new();
     let mut seen = Vec::new();
+    let mut buffer = Vec::with_capacity(32 * 1024);
     for dir in path.map(std::env::split_paths).into_iter().flatten() {
-        let Ok(metadata) = std::fs::metadata(&dir) else {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let Ok(fd) = rustix::fs::open(&dir, flags, Mode::empty()) else {
             continue;
         };
-        let id = (metadata.dev(), metadata.ino());
+        let Ok(stat) = rustix::fs::fstat(&fd) else {
+            continue;
+        };
+        let id = (stat.st_dev, stat.st_ino);
         if seen.contains(&id) {
             continue;
         }
         seen.push(id);
-        let Ok(mut entries) = Dir::open(
-            &dir,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        ) else {
-            continue;
-        };
-        for entry in entries.iter().flatten() {
-            let Some(name) = entry.file_name().to_bytes().strip_prefix(PREFIX.as_bytes()) else {
+        let mut entries = RawDir::new(fd, buffer.spare_capacity_mut());
+        while let Some(Ok(entry)) = entries.next() {
+            let file_name = entry.file_name().to_bytes();
+            let Some(Ok(name)) = file_name
+                .strip_prefix(PREFIX.as_bytes())
+                .map(std::str::from_utf8)
+            else {
                 continue;
             };
-            let Ok(name) = std::str::from_utf8(name) else {
-                continue;
-            };
-            let file = dir.join(OsStr::from_bytes(entry.file_name().to_bytes()));
+            let file = dir.join(OsStr::from_bytes(file_name));
             if !name.is_empty() && !found.contains_key(name) && is_executable(&file) {
                 found.insert(name.to_string(), file);
             }
