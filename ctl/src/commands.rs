@@ -277,7 +277,9 @@ fn status(
         let content = conn.call(&request)?;
         print_json(out, &content)?;
         let status = StatusContent::deserialize(&content).map_err(bad_content)?;
-        return Ok(output::status_exit(&status.processes));
+        return Ok(output::status_exit(
+            status.processes.iter().map(|p| p.state),
+        ));
     }
     let status: output::StatusLines = conn.call_as(&request)?;
     // On stderr: the status lines stay what scripts parse. Made first, then
@@ -287,7 +289,9 @@ fn status(
     let _ = io::stderr().write_all(&warnings);
     output::write_config_errors(out, &status.config_errors).map_err(Error::stdout)?;
     output::write_status(out, &status.processes, style).map_err(Error::stdout)?;
-    Ok(output::status_exit(&status.processes))
+    Ok(output::status_exit(
+        status.processes.iter().map(|p| p.state),
+    ))
 }
 
 /// `start`, `stop`, `restart`, `signal` or `clear` (`command`) of the

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::io::{self, Write};
 use taskmaster_protocol::{
-    ActionResult, AvailProgram, Event, EventBody, PidContent, ProcessInfo, ProcessState, Skipped,
+    ActionResult, AvailProgram, Event, EventBody, PidContent, ProcessState, Skipped,
     VersionContent, WhyContent,
 };
 
@@ -108,26 +108,6 @@ pub fn write_warnings(out: &mut impl Write, warnings: &[String]) -> io::Result<(
     Ok(())
 }
 
-/// What a status line shows of a process: from the protocol's
-/// `ProcessInfo`, or from a [`StatusLine`] borrowed from the reply.
-pub trait StatusRow {
-    fn name(&self) -> &str;
-    fn state(&self) -> ProcessState;
-    fn description(&self) -> &str;
-}
-
-impl StatusRow for ProcessInfo {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn state(&self) -> ProcessState {
-        self.state
-    }
-    fn description(&self) -> &str {
-        &self.description
-    }
-}
-
 /// The three fields `status` prints of a process, borrowed from the reply
 /// line: a status of 1000 processes then copies none of its strings, and
 /// skips the fields it does not print.
@@ -135,21 +115,9 @@ impl StatusRow for ProcessInfo {
 pub struct StatusLine<'a> {
     #[serde(borrow)]
     name: Cow<'a, str>,
-    state: ProcessState,
+    pub state: ProcessState,
     #[serde(borrow)]
     description: Cow<'a, str>,
-}
-
-impl StatusRow for StatusLine<'_> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn state(&self) -> ProcessState {
-        self.state
-    }
-    fn description(&self) -> &str {
-        &self.description
-    }
 }
 
 /// A `status` reply's content as [`write_status`] needs it.
@@ -167,22 +135,21 @@ pub struct StatusLines<'a> {
 /// every line made in memory first and written with one `write_all`.
 pub fn write_status(
     out: &mut impl Write,
-    processes: &[impl StatusRow],
+    processes: &[StatusLine],
     style: Style,
 ) -> io::Result<()> {
-    let width = name_width(processes.iter().map(StatusRow::name));
+    let width = name_width(processes.iter().map(|p| &*p.name));
     let mut text = String::with_capacity(processes.len() * (width + 48));
     for p in processes {
-        let name = p.name();
+        let name = &p.name;
         text.push_str(name);
         // As `{:<width$}` pads: by characters.
         pad(&mut text, width.saturating_sub(name.chars().count()));
-        let description = p.description();
-        if description.is_empty() {
-            style.push_state(&mut text, p.state(), 0);
+        if p.description.is_empty() {
+            style.push_state(&mut text, p.state, 0);
         } else {
-            style.push_state(&mut text, p.state(), 10);
-            text.push_str(description);
+            style.push_state(&mut text, p.state, 10);
+            text.push_str(&p.description);
         }
         text.push('\n');
     }
@@ -261,8 +228,11 @@ pub fn write_why(
 }
 
 /// 3 when a listed process is not RUNNING, as `systemctl is-active` would fail.
-pub fn status_exit(processes: &[impl StatusRow]) -> u8 {
-    if processes.iter().all(|p| p.state() == ProcessState::Running) {
+pub fn status_exit(states: impl IntoIterator<Item = ProcessState>) -> u8 {
+    if states
+        .into_iter()
+        .all(|state| state == ProcessState::Running)
+    {
         exit::OK
     } else {
         exit::NOT_RUNNING
@@ -352,6 +322,7 @@ pub fn version_text(daemon: &VersionContent, client_version: &str, client_protoc
 #[cfg(test)]
 mod tests {
     use super::*;
+    use taskmaster_protocol::ProcessInfo;
 
     #[test]
     fn config_errors_come_first_and_only_when_there_are_some() {
@@ -407,14 +378,25 @@ mod tests {
             process("db", ProcessState::Stopped, ""),
         ];
         assert_eq!(
-            text(|out| write_status(out, &processes, Style::default())),
+            text(|out| write_status(out, &lines(&processes), Style::default())),
             "web:0                            RUNNING   pid 4121, uptime 0:03:10\n\
              db                               STOPPED\n"
         );
     }
 
+    fn lines(processes: &[ProcessInfo]) -> Vec<StatusLine<'_>> {
+        processes
+            .iter()
+            .map(|p| StatusLine {
+                name: Cow::Borrowed(&p.name),
+                state: p.state,
+                description: Cow::Borrowed(&p.description),
+            })
+            .collect()
+    }
+
     #[test]
-    fn status_lines_borrowed_from_the_reply_print_the_same() {
+    fn status_lines_decoded_from_the_reply_print_as_the_processes_would() {
         let processes = vec![
             process("web:0", ProcessState::Running, "pid 4121, uptime 0:03:10"),
             process("d\u{e9}j\u{e0}", ProcessState::Stopped, "say \"hi\"\\"),
@@ -426,15 +408,14 @@ mod tests {
             warnings: Vec::new(),
         };
         let json = serde_json::to_string(&content).unwrap();
-        let lines: StatusLines = serde_json::from_str(&json).unwrap();
-        assert_eq!(lines.config_errors, content.config_errors);
+        let decoded: StatusLines = serde_json::from_str(&json).unwrap();
+        assert_eq!(decoded.config_errors, content.config_errors);
         for style in [Style::default(), Style { colour: true }] {
             assert_eq!(
-                text(|out| write_status(out, &lines.processes, style)),
-                text(|out| write_status(out, &processes, style))
+                text(|out| write_status(out, &decoded.processes, style)),
+                text(|out| write_status(out, &lines(&processes), style))
             );
         }
-        assert_eq!(status_exit(&lines.processes), exit::NOT_RUNNING);
     }
 
     #[test]
@@ -453,7 +434,7 @@ mod tests {
             process("web", ProcessState::Running, "pid 1, uptime 0:00:01"),
             process("db", ProcessState::Stopped, "Not started"),
         ];
-        let out = text(|out| write_status(out, &processes, Style { colour: true }));
+        let out = text(|out| write_status(out, &lines(&processes), Style { colour: true }));
         assert_eq!(
             out,
             format!(
@@ -509,7 +490,7 @@ mod tests {
             process(&long, ProcessState::Fatal, "Exited too quickly"),
             process("x", ProcessState::Running, "pid 1, uptime 0:00:01"),
         ];
-        let out = text(|out| write_status(out, &processes, Style::default()));
+        let out = text(|out| write_status(out, &lines(&processes), Style::default()));
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], format!("{long}   FATAL     Exited too quickly"));
         assert_eq!(lines[1].find("RUNNING"), Some(43));
@@ -517,9 +498,9 @@ mod tests {
 
     #[test]
     fn status_exit_is_3_unless_everything_runs() {
-        let running = process("a", ProcessState::Running, "");
-        assert_eq!(status_exit(&[] as &[ProcessInfo]), exit::OK);
-        assert_eq!(status_exit(std::slice::from_ref(&running)), exit::OK);
+        use ProcessState::Running;
+        assert_eq!(status_exit([]), exit::OK);
+        assert_eq!(status_exit([Running]), exit::OK);
         for state in [
             ProcessState::Stopped,
             ProcessState::Starting,
@@ -527,12 +508,7 @@ mod tests {
             ProcessState::Exited,
             ProcessState::Fatal,
         ] {
-            let other = process("b", state, "");
-            assert_eq!(
-                status_exit(&[running.clone(), other]),
-                exit::NOT_RUNNING,
-                "{state}"
-            );
+            assert_eq!(status_exit([Running, state]), exit::NOT_RUNNING, "{state}");
         }
     }
 
