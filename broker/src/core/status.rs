@@ -227,7 +227,7 @@ mod tests {
     /// `StatusContent` byte for byte, with or without the optional lists.
     #[test]
     fn status_content_has_the_protocols_shape() {
-        let errors = vec!["a.toml:3: bad key".to_string()];
+        let errors = ["a.toml:3: bad key".to_string()];
         for (config_errors, warnings) in [(&[][..], &[][..]), (&errors[..], &errors[..])] {
             let expected = StatusContent {
                 processes: (0..3).map(process).collect(),
