@@ -30,19 +30,27 @@ pub struct Facts<'a> {
     pub operator_stop: Option<(Option<u32>, SystemTime)>,
 }
 
-pub fn description(facts: &Facts) -> String {
+/// The description appended to `out`: a `status` of many processes writes
+/// every description into one reused buffer.
+pub fn write_description(out: &mut String, facts: &Facts) {
+    use std::fmt::Write as _;
     use ProcessState::*;
     match facts.state {
+        // The common case, written without a temporary string.
         Running | Stopping if facts.pid.is_some() => {
-            let mut text = format!("pid {}", facts.pid.unwrap_or_default());
+            let _ = write!(out, "pid {}", facts.pid.unwrap_or_default());
             if facts.state == Running {
-                text.push_str(&format!(
-                    ", uptime {}",
-                    uptime(facts.uptime.unwrap_or_default())
-                ));
+                out.push_str(", uptime ");
+                write_uptime(out, facts.uptime.unwrap_or_default());
             }
-            text
         }
+        _ => out.push_str(&other_description(facts)),
+    }
+}
+
+fn other_description(facts: &Facts) -> String {
+    use ProcessState::*;
+    match facts.state {
         Backoff if facts.retry.is_some() => {
             let (attempt, left) = facts.retry.unwrap_or_default();
             let why = match (facts.spawn_error, facts.last_exit) {
@@ -89,15 +97,22 @@ pub fn description(facts: &Facts) -> String {
 }
 
 /// `H:MM:SS`, or `N days, H:MM:SS` past a day.
-pub fn uptime(duration: Duration) -> String {
+fn write_uptime(out: &mut String, duration: Duration) {
+    use std::fmt::Write as _;
     let secs = duration.as_secs();
     let (days, rest) = (secs / 86_400, secs % 86_400);
-    let clock = format!("{}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60);
-    match days {
-        0 => clock,
-        1 => format!("1 day, {clock}"),
-        n => format!("{n} days, {clock}"),
-    }
+    let _ = match days {
+        0 => Ok(()),
+        1 => write!(out, "1 day, "),
+        n => write!(out, "{n} days, "),
+    };
+    let _ = write!(
+        out,
+        "{}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    );
 }
 
 /// "exit status 1", "terminated by SIGKILL", "terminated by SIGSEGV (core dumped)".
@@ -128,6 +143,18 @@ fn when(at: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn description(facts: &Facts) -> String {
+        let mut text = String::new();
+        write_description(&mut text, facts);
+        text
+    }
+
+    fn uptime(duration: Duration) -> String {
+        let mut text = String::new();
+        write_uptime(&mut text, duration);
+        text
+    }
 
     fn facts(state: ProcessState) -> Facts<'static> {
         Facts {

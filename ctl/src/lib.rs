@@ -93,7 +93,9 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Cli {
     let args: Vec<OsString> = args.into_iter().collect();
     let asks_help = args.iter().skip(1).any(|a| a == "-h" || a == "--help");
     let matches = if asks_help {
-        command_with_plugins().get_matches_from(args)
+        command_with_plugins()
+            .try_get_matches_from(args)
+            .unwrap_or_else(|e| exit_with(e))
     } else {
         match Cli::command().try_get_matches_from(&args) {
             Ok(matches) => matches,
@@ -103,6 +105,21 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Cli {
         }
     };
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// clap's exit for `error`, except that a help read through a pipe or a
+/// file is written with one `write` (clap writes it piece by piece, some
+/// thirty writes); on a terminal clap prints it, in colour.
+fn exit_with(error: clap::Error) -> ! {
+    use std::io::IsTerminal;
+    if error.kind() == ErrorKind::DisplayHelp && !io::stdout().is_terminal() {
+        let text = error.render().to_string();
+        let mut out = io::stdout().lock();
+        // As clap does: a help nobody reads (a closed pipe) is no failure.
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+        std::process::exit(0);
+    }
+    error.exit()
 }
 
 fn path_var() -> Option<OsString> {

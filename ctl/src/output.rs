@@ -2,10 +2,12 @@
 //! status it implies. Pure: everything writes into any `Write`.
 
 use crate::error::exit;
+use serde::Deserialize;
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::io::{self, Write};
 use taskmaster_protocol::{
-    ActionResult, AvailProgram, Event, EventBody, PidContent, ProcessInfo, ProcessState, Skipped,
+    ActionResult, AvailProgram, Event, EventBody, PidContent, ProcessState, Skipped,
     VersionContent, WhyContent,
 };
 
@@ -36,13 +38,30 @@ impl Style {
     /// `state` padded to `width`, coloured by how well things go; the
     /// padding stays outside the colour so that columns line up.
     fn state(self, state: ProcessState, width: usize) -> String {
-        let text = state.as_str();
-        let pad = " ".repeat(width.saturating_sub(text.len()));
-        match self.colour.then(|| colour_code(state)).flatten() {
-            Some(code) => format!("\x1b[{code}m{text}\x1b[0m{pad}"),
-            None => format!("{text}{pad}"),
-        }
+        let mut text = String::new();
+        self.push_state(&mut text, state, width);
+        text
     }
+
+    /// [`Style::state`] appended to `out`.
+    fn push_state(self, out: &mut String, state: ProcessState, width: usize) {
+        let text = state.as_str();
+        match self.colour.then(|| colour_code(state)).flatten() {
+            Some(code) => {
+                out.push_str("\x1b[");
+                out.push_str(code);
+                out.push('m');
+                out.push_str(text);
+                out.push_str("\x1b[0m");
+            }
+            None => out.push_str(text),
+        }
+        pad(out, width.saturating_sub(text.len()));
+    }
+}
+
+fn pad(out: &mut String, spaces: usize) {
+    out.extend(std::iter::repeat_n(' ', spaces));
 }
 
 /// Green for running, yellow for on the way, red for failed; others plain.
@@ -89,22 +108,52 @@ pub fn write_warnings(out: &mut impl Write, warnings: &[String]) -> io::Result<(
     Ok(())
 }
 
-/// `web:0                            RUNNING   pid 4121, uptime 0:03:10`
+/// The three fields `status` prints of a process, borrowed from the reply
+/// line: a status of 1000 processes then copies none of its strings, and
+/// skips the fields it does not print.
+#[derive(Debug, Deserialize)]
+pub struct StatusLine<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    pub state: ProcessState,
+    #[serde(borrow)]
+    description: Cow<'a, str>,
+}
+
+/// A `status` reply's content as [`write_status`] needs it.
+#[derive(Debug, Deserialize)]
+pub struct StatusLines<'a> {
+    #[serde(borrow)]
+    pub processes: Vec<StatusLine<'a>>,
+    #[serde(default)]
+    pub config_errors: Vec<String>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// `web:0                            RUNNING   pid 4121, uptime 0:03:10`,
+/// every line made in memory first and written with one `write_all`.
 pub fn write_status(
     out: &mut impl Write,
-    processes: &[ProcessInfo],
+    processes: &[StatusLine],
     style: Style,
 ) -> io::Result<()> {
-    let width = name_width(processes.iter().map(|p| p.name.as_str()));
+    let width = name_width(processes.iter().map(|p| &*p.name));
+    let mut text = String::with_capacity(processes.len() * (width + 48));
     for p in processes {
+        let name = &p.name;
+        text.push_str(name);
+        // As `{:<width$}` pads: by characters.
+        pad(&mut text, width.saturating_sub(name.chars().count()));
         if p.description.is_empty() {
-            writeln!(out, "{:<width$}{}", p.name, style.state(p.state, 0))?;
+            style.push_state(&mut text, p.state, 0);
         } else {
-            let state = style.state(p.state, 10);
-            writeln!(out, "{:<width$}{state}{}", p.name, p.description)?;
+            style.push_state(&mut text, p.state, 10);
+            text.push_str(&p.description);
         }
+        text.push('\n');
     }
-    Ok(())
+    out.write_all(text.as_bytes())
 }
 
 /// `2026-11-25 15:10:03 web STARTING -> RUNNING pid 4121`, in `zone`'s time;
@@ -179,8 +228,11 @@ pub fn write_why(
 }
 
 /// 3 when a listed process is not RUNNING, as `systemctl is-active` would fail.
-pub fn status_exit(processes: &[ProcessInfo]) -> u8 {
-    if processes.iter().all(|p| p.state == ProcessState::Running) {
+pub fn status_exit(states: impl IntoIterator<Item = ProcessState>) -> u8 {
+    if states
+        .into_iter()
+        .all(|state| state == ProcessState::Running)
+    {
         exit::OK
     } else {
         exit::NOT_RUNNING
@@ -270,6 +322,7 @@ pub fn version_text(daemon: &VersionContent, client_version: &str, client_protoc
 #[cfg(test)]
 mod tests {
     use super::*;
+    use taskmaster_protocol::ProcessInfo;
 
     #[test]
     fn config_errors_come_first_and_only_when_there_are_some() {
@@ -325,10 +378,44 @@ mod tests {
             process("db", ProcessState::Stopped, ""),
         ];
         assert_eq!(
-            text(|out| write_status(out, &processes, Style::default())),
+            text(|out| write_status(out, &lines(&processes), Style::default())),
             "web:0                            RUNNING   pid 4121, uptime 0:03:10\n\
              db                               STOPPED\n"
         );
+    }
+
+    fn lines(processes: &[ProcessInfo]) -> Vec<StatusLine<'_>> {
+        processes
+            .iter()
+            .map(|p| StatusLine {
+                name: Cow::Borrowed(&p.name),
+                state: p.state,
+                description: Cow::Borrowed(&p.description),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn status_lines_decoded_from_the_reply_print_as_the_processes_would() {
+        let processes = vec![
+            process("web:0", ProcessState::Running, "pid 4121, uptime 0:03:10"),
+            process("d\u{e9}j\u{e0}", ProcessState::Stopped, "say \"hi\"\\"),
+            process("db", ProcessState::Stopped, ""),
+        ];
+        let content = taskmaster_protocol::StatusContent {
+            processes: processes.clone(),
+            config_errors: vec!["a.toml:1: bad".into()],
+            warnings: Vec::new(),
+        };
+        let json = serde_json::to_string(&content).unwrap();
+        let decoded: StatusLines = serde_json::from_str(&json).unwrap();
+        assert_eq!(decoded.config_errors, content.config_errors);
+        for style in [Style::default(), Style { colour: true }] {
+            assert_eq!(
+                text(|out| write_status(out, &decoded.processes, style)),
+                text(|out| write_status(out, &lines(&processes), style))
+            );
+        }
     }
 
     #[test]
@@ -347,7 +434,7 @@ mod tests {
             process("web", ProcessState::Running, "pid 1, uptime 0:00:01"),
             process("db", ProcessState::Stopped, "Not started"),
         ];
-        let out = text(|out| write_status(out, &processes, Style { colour: true }));
+        let out = text(|out| write_status(out, &lines(&processes), Style { colour: true }));
         assert_eq!(
             out,
             format!(
@@ -403,7 +490,7 @@ mod tests {
             process(&long, ProcessState::Fatal, "Exited too quickly"),
             process("x", ProcessState::Running, "pid 1, uptime 0:00:01"),
         ];
-        let out = text(|out| write_status(out, &processes, Style::default()));
+        let out = text(|out| write_status(out, &lines(&processes), Style::default()));
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], format!("{long}   FATAL     Exited too quickly"));
         assert_eq!(lines[1].find("RUNNING"), Some(43));
@@ -411,9 +498,9 @@ mod tests {
 
     #[test]
     fn status_exit_is_3_unless_everything_runs() {
-        let running = process("a", ProcessState::Running, "");
-        assert_eq!(status_exit(&[]), exit::OK);
-        assert_eq!(status_exit(std::slice::from_ref(&running)), exit::OK);
+        use ProcessState::Running;
+        assert_eq!(status_exit([]), exit::OK);
+        assert_eq!(status_exit([Running]), exit::OK);
         for state in [
             ProcessState::Stopped,
             ProcessState::Starting,
@@ -421,12 +508,7 @@ mod tests {
             ProcessState::Exited,
             ProcessState::Fatal,
         ] {
-            let other = process("b", state, "");
-            assert_eq!(
-                status_exit(&[running.clone(), other]),
-                exit::NOT_RUNNING,
-                "{state}"
-            );
+            assert_eq!(status_exit([Running, state]), exit::NOT_RUNNING, "{state}");
         }
     }
 

@@ -2,8 +2,10 @@
 //! as git and cargo do. docs/plugins.md is the contract this implements.
 
 use crate::error::{exit, plain, Error};
+use rustix::fs::{Mode, OFlags, RawDir};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -43,20 +45,42 @@ pub enum Lookup {
 
 /// The plugins on `path` (a `$PATH` value), by name; the first of a name wins,
 /// as for any command.
+///
+/// Every directory is read whole (a plugin is any file with our prefix), so
+/// this is the costly part of `--help`: a directory met again (`/bin` and
+/// `/usr/bin` are one directory on merged-/usr systems, and PATH often
+/// names one twice) is read once, since its plugins are already found, and
+/// the entries are read with `getdents64` into one buffer, copying no name
+/// but a plugin's (std's `read_dir` allocates twice per entry).
 pub fn installed(path: Option<&OsStr>) -> Vec<Plugin> {
     let mut found = BTreeMap::new();
+    let mut seen = Vec::new();
+    let mut buffer = Vec::with_capacity(32 * 1024);
     for dir in path.map(std::env::split_paths).into_iter().flatten() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let Ok(fd) = rustix::fs::open(&dir, flags, Mode::empty()) else {
             continue;
         };
-        for entry in entries.flatten() {
-            let file_name = entry.file_name();
-            let Some(name) = file_name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
+        let Ok(stat) = rustix::fs::fstat(&fd) else {
+            continue;
+        };
+        let id = (stat.st_dev, stat.st_ino);
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        let mut entries = RawDir::new(fd, buffer.spare_capacity_mut());
+        while let Some(Ok(entry)) = entries.next() {
+            let file_name = entry.file_name().to_bytes();
+            let Some(Ok(name)) = file_name
+                .strip_prefix(PREFIX.as_bytes())
+                .map(std::str::from_utf8)
+            else {
                 continue;
             };
-            let file = entry.path();
-            if !name.is_empty() && is_executable(&file) {
-                found.entry(name.to_string()).or_insert(file);
+            let file = dir.join(OsStr::from_bytes(file_name));
+            if !name.is_empty() && !found.contains_key(name) && is_executable(&file) {
+                found.insert(name.to_string(), file);
             }
         }
     }
@@ -238,6 +262,22 @@ mod tests {
             ]
         );
         assert_eq!(installed(None), []);
+    }
+
+    #[test]
+    fn a_directory_named_twice_lists_its_plugins_once_under_its_first_name() {
+        let dirs = Dirs::new("twice");
+        dirs.file("a", "taskmasterctl-wait", 0o755);
+        let link = dirs.0.join("link");
+        std::os::unix::fs::symlink(dirs.0.join("a"), &link).unwrap();
+        let path = std::env::join_paths([link.clone(), dirs.0.join("a"), link.clone()]).unwrap();
+        assert_eq!(
+            installed(Some(&path)),
+            [Plugin {
+                name: "wait".into(),
+                path: link.join("taskmasterctl-wait")
+            }]
+        );
     }
 
     #[test]

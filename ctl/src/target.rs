@@ -124,22 +124,38 @@ fn parse_tolerantly(text: &str) -> Result<ConfigFile, toml::de::Error> {
 }
 
 /// The lines of `[taskmasterctl]` and `[unix_http_server]`, headers included.
+/// Each header is found by searching the text for the table's name, not by
+/// reading every line: a config of a thousand programs is nearly all
+/// other tables. A table runs to the next header.
 fn our_tables(text: &str) -> String {
-    let mut ours = false;
     let mut kept = String::new();
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('[') {
-            let header: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
-            ours =
-                header.starts_with("[taskmasterctl]") || header.starts_with("[unix_http_server]");
-        }
-        if ours {
-            kept.push_str(line);
-            kept.push('\n');
+    for name in ["taskmasterctl", "unix_http_server"] {
+        // memmem: a SIMD search, a tenth of what `str::match_indices` costs.
+        for at in memchr::memmem::find_iter(text.as_bytes(), name) {
+            let start = text[..at].rfind('\n').map_or(0, |newline| newline + 1);
+            let mut lines = text[start..].split_inclusive('\n');
+            match lines.next() {
+                Some(header) if is_header_of(header, name) => kept.push_str(header),
+                _ => continue,
+            }
+            for line in lines.take_while(|line| !line.trim_start().starts_with('[')) {
+                kept.push_str(line);
+            }
+            if !kept.ends_with('\n') {
+                kept.push('\n');
+            }
         }
     }
     kept
+}
+
+/// Whether `line` is the header `[name]`, with the spaces TOML allows.
+fn is_header_of(line: &str, name: &str) -> bool {
+    let header: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+    header
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_prefix(name))
+        .is_some_and(|rest| rest.starts_with(']'))
 }
 
 /// Only the keys taskmasterctl needs; everything else is the daemon's business.
@@ -283,6 +299,26 @@ mod tests {
             config.url(Path::new("/d")).as_deref(),
             Some("unix:///d/t.sock")
         );
+    }
+
+    #[test]
+    fn our_tables_are_found_wherever_they_are() {
+        let text =
+            "# taskmasterctl reads this\n[programs.taskmasterctl]\ncommand = \"taskmasterctl\"\n\
+                    [ unix_http_server ] # the socket\nfile = \"t.sock\"\n\n[programs.web]\n\
+                    command = \"web\"\n  [taskmasterctl]\r\nprompt = \"tm\"";
+        assert_eq!(
+            our_tables(text),
+            "  [taskmasterctl]\r\nprompt = \"tm\"\n[ unix_http_server ] # the socket\n\
+             file = \"t.sock\"\n\n"
+        );
+        let config = parse_tolerantly(text).unwrap();
+        assert_eq!(
+            config.url(Path::new("/d")).as_deref(),
+            Some("unix:///d/t.sock")
+        );
+        assert_eq!(config.taskmasterctl.prompt.as_deref(), Some("tm"));
+        assert_eq!(our_tables("[taskmasterctl.sub]\nx = 1\n"), "");
     }
 
     #[test]

@@ -76,6 +76,17 @@ impl Client {
         self.reply()
     }
 
+    /// Sends one request and returns its reply line as read, without its
+    /// newline, for a caller that decodes it borrowing its strings (a
+    /// `status` of 1000 processes then copies none of them).
+    pub fn request_line(&mut self, request: &Request) -> io::Result<&[u8]> {
+        self.send(request)?;
+        if !self.read_line()? {
+            return Err(closed());
+        }
+        Ok(&self.line)
+    }
+
     fn send(&mut self, request: &Request) -> io::Result<()> {
         let mut line = serde_json::to_vec(request).map_err(io::Error::other)?;
         line.push(b'\n');
@@ -83,23 +94,31 @@ impl Client {
     }
 
     fn reply<T: for<'de> serde::Deserialize<'de>>(&mut self) -> io::Result<T> {
-        self.next_line()?.ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "taskmasterd closed the connection without a reply",
-            )
-        })
+        self.next_line()?.ok_or_else(closed)
     }
 
     /// The next line of a stream, decoded as `T`; `None` when the daemon ends it.
     pub fn next_line<T: for<'de> serde::Deserialize<'de>>(&mut self) -> io::Result<Option<T>> {
-        match read_line(&mut self.reader, &mut self.line, MAX_REPLY_LINE) {
-            Ok(false) => Ok(None),
-            Ok(true) => serde_json::from_slice(&self.line).map(Some).map_err(|e| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("bad reply line: {e}"))
-            }),
-            Err(crate::LineError::Io(e)) => Err(e),
-            Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+        if !self.read_line()? {
+            return Ok(None);
         }
+        serde_json::from_slice(&self.line)
+            .map(Some)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad reply line: {e}")))
     }
+
+    /// The next line into `self.line`; false at the end of the stream.
+    fn read_line(&mut self) -> io::Result<bool> {
+        read_line(&mut self.reader, &mut self.line, MAX_REPLY_LINE).map_err(|e| match e {
+            crate::LineError::Io(e) => e,
+            e => io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
+        })
+    }
+}
+
+fn closed() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "taskmasterd closed the connection without a reply",
+    )
 }

@@ -45,7 +45,8 @@ pub fn read_line(
                 Ok(true)
             };
         }
-        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+        // memchr: a byte-by-byte search was a tenth of a 1000-process status.
+        let (chunk, done) = match memchr::memchr(b'\n', available) {
             Some(i) => (&available[..i], i + 1),
             None => (available, available.len()),
         };

@@ -34,6 +34,7 @@ mod readiness;
 mod reload;
 mod requests;
 mod service;
+mod status;
 mod table;
 mod trim;
 

@@ -2,22 +2,20 @@
 //! process table, or turned into a job that answers once settled.
 
 use super::authorize::report_skipped;
-use super::{unix_ms, Core, Proc};
+use super::{Core, Proc};
 use crate::access::{self, Need};
 use crate::capture;
-use crate::describe::{self, exit_text};
 use crate::jobs::Job;
 use crate::server::ClientRequest;
 use crate::targets::{self, NoSuchProcess, Selected};
 use nix::errno::Errno;
-use std::time::{Duration, Instant};
 use taskmaster_config::signals::{parse_signal, signal_from_number, SignalError};
 use taskmaster_config::{Program, Stream};
 use taskmaster_ipc::ToSupervisor;
 use taskmaster_protocol::{
     Action, ActionContent, ActionResult, AvailContent, AvailProgram, Cause, Command, OutputCount,
-    PidContent, ProcessInfo, ProcessPid, ProcessState, Response, Selection, StatusContent,
-    StdinContent, TailContent, Target, VersionContent, WhyContent, COMMAND_NAMES, PROTOCOL_VERSION,
+    PidContent, ProcessPid, ProcessState, Response, Selection, StdinContent, TailContent, Target,
+    VersionContent, WhyContent, COMMAND_NAMES, PROTOCOL_VERSION,
 };
 
 impl Core {
@@ -236,84 +234,6 @@ impl Core {
             stream: stream.to_string(),
             advice,
         }))
-    }
-
-    fn status(&self, selected: &[Selected]) -> Response {
-        let now = Instant::now();
-        // Name order (web:2 before web:10), whatever order reloads added them in.
-        let mut selected = selected.to_vec();
-        selected.sort_by_key(|s| {
-            let proc = &self.table[s.index];
-            let instance = proc
-                .name
-                .rsplit_once(':')
-                .and_then(|(_, n)| n.parse::<u32>().ok());
-            (proc.program.clone(), instance)
-        });
-        let processes = selected
-            .iter()
-            .map(|s| {
-                let proc = &self.table[s.index];
-                let program = &proc.def;
-                let p = &proc.process;
-                let uptime = p
-                    .started_at
-                    .filter(|_| p.pid.is_some())
-                    .map(|at| now.duration_since(at));
-                let mut description = describe::description(&describe::Facts {
-                    state: p.state,
-                    pid: p.pid,
-                    uptime,
-                    last_exit: p.last_exit,
-                    spawn_error: p.spawn_error.as_deref(),
-                    stopped_at: proc.stopped_wall,
-                    operator_stop: self.operator_stop(s.index).map(|intent| {
-                        let at = std::time::UNIX_EPOCH + Duration::from_millis(intent.time_ms);
-                        (intent.uid, at)
-                    }),
-                    retry: p
-                        .deadline
-                        .filter(|_| p.state == ProcessState::Backoff)
-                        .map(|at| (p.attempt(), at.saturating_duration_since(now))),
-                });
-                let readiness = self.readiness_info(s.index, &mut description);
-                let output_error = output_error(proc);
-                if let Some(error) = &output_error {
-                    description.push_str(&format!(" ({error})"));
-                }
-                ProcessInfo {
-                    name: proc.name.clone(),
-                    program: proc.program.clone(),
-                    group: proc.group.clone(),
-                    state: p.state,
-                    pid: p.pid,
-                    uptime_secs: uptime.map(|u| u.as_secs()),
-                    exit: p.last_exit.map(exit_text),
-                    spawn_error: p.spawn_error.clone(),
-                    description,
-                    command: command_line(program),
-                    changed_ms: proc.changed_wall.map(unix_ms).unwrap_or(0),
-                    output_error,
-                    readiness,
-                    output: output_counts(proc),
-                }
-            })
-            .collect();
-        let mut warnings = self.warnings.clone();
-        if let super::Refusals {
-            count,
-            last: Some(last),
-        } = &self.refused
-        {
-            warnings.push(format!(
-                "taskmasterd refused {count} request(s) from the broker; the last: {last}"
-            ));
-        }
-        Response::ok(StatusContent {
-            processes,
-            config_errors: self.config_errors.clone(),
-            warnings,
-        })
     }
 
     fn action(&self, command: &Command, action: &Action) -> Result<Job, Response> {
@@ -716,7 +636,7 @@ fn feed(data: &[u8], mut write: impl FnMut(&[u8]) -> nix::Result<usize>) -> Fed 
 }
 
 /// Bytes logged and dropped per stream, over the process's restarts.
-fn output_counts(proc: &Proc) -> Vec<OutputCount> {
+pub(super) fn output_counts(proc: &Proc) -> Vec<OutputCount> {
     let counts = proc.output_totals.counts(&proc.captures);
     // A stream that logged and lost nothing is left out: a status of 1000
     // quiet programs stays as small as it was before the counts.
@@ -732,7 +652,7 @@ fn output_counts(proc: &Proc) -> Vec<OutputCount> {
 }
 
 /// Why a process's output is being dropped now, and how much was lost.
-fn output_error(proc: &Proc) -> Option<String> {
+pub(super) fn output_error(proc: &Proc) -> Option<String> {
     let errors: Vec<String> = proc
         .captures
         .iter()
@@ -787,11 +707,14 @@ fn request_names(selection: &Selection) -> String {
     }
 }
 
-fn command_line(program: &Program) -> String {
-    std::iter::once(program.command.as_str())
-        .chain(program.args.iter().map(String::as_str))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// The command line, appended to `out`: the command and its arguments,
+/// joined with spaces.
+pub(super) fn command_line(out: &mut String, program: &Program) {
+    out.push_str(&program.command);
+    for arg in &program.args {
+        out.push(' ');
+        out.push_str(arg);
+    }
 }
 
 #[cfg(test)]

@@ -215,6 +215,9 @@ pub trait Driver {
     fn start(&self, n: usize) -> Result<Box<dyn Daemon>>;
     /// A sentence on how readiness and restarts are observed, for the notes.
     fn poll_note(&self) -> String;
+    /// The command-line client asking for its help, when the client's
+    /// start-up is measured (`None`: not measured).
+    fn help_command(&self) -> Option<Command>;
 }
 
 /// A running daemon, as the metrics see it.
@@ -227,8 +230,13 @@ pub trait Daemon {
     fn count_running(&mut self) -> Result<Option<usize>>;
     /// The pid of process `name` if the daemon reports it RUNNING.
     fn running_pid(&mut self, name: &str) -> Result<Option<i32>>;
-    /// The command-line client asking for the status of every process.
-    fn status_command(&self) -> Command;
+    /// The command-line client asking for the status of process `name`, or
+    /// of every process.
+    fn status_command(&self, name: Option<&str>) -> Command;
+    /// The bytes of one status request for `name` (or every process) as
+    /// the client sends them, and of the reply line, read raw on a fresh
+    /// connection; `None` when the daemon has no such line protocol.
+    fn status_exchange(&mut self, name: Option<&str>) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
     /// The pid of every process that has one, by name.
     fn pids(&mut self) -> Result<HashMap<String, i32>>;
     /// Saves the config with program `name`'s argument changed to `arg`

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::collections::{HashMap, HashSet};
+use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -79,17 +80,50 @@ pub fn start_until_running(
     Ok((daemon, start.elapsed(), stats))
 }
 
-/// Median wall time of `runs` runs of the daemon's status command.
-pub fn cli_status(daemon: &mut dyn Daemon, runs: usize) -> Result<Duration> {
+/// The median and the worst of several runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spread {
+    pub median: Duration,
+    pub worst: Duration,
+}
+
+impl Spread {
+    pub fn of(samples: Vec<Duration>) -> Spread {
+        let worst = samples.iter().copied().max().unwrap_or_default();
+        Spread {
+            median: median(samples),
+            worst,
+        }
+    }
+}
+
+/// Wall time of `runs` runs of the daemon's status command, for process
+/// `name` or every process.
+pub fn cli_status(daemon: &mut dyn Daemon, name: Option<&str>, runs: usize) -> Result<Spread> {
+    command_runs(
+        || daemon.status_command(name),
+        runs,
+        |status| status.success(),
+    )
+}
+
+/// Wall time of `runs` runs of a command, from spawning it to its exit
+/// with its output read through pipes. `ok` judges the exit status
+/// (`status` exits 3 when a process is not RUNNING).
+pub fn command_runs(
+    make: impl Fn() -> Command,
+    runs: usize,
+    ok: impl Fn(std::process::ExitStatus) -> bool,
+) -> Result<Spread> {
     let mut samples = Vec::with_capacity(runs);
     for _ in 0..runs {
-        let mut command = daemon.status_command();
+        let mut command = make();
         let start = Instant::now();
         let out = command
             .output()
             .with_context(|| format!("running {command:?}"))?;
         samples.push(start.elapsed());
-        if !out.status.success() {
+        if !ok(out.status) {
             bail!(
                 "{command:?} failed ({}): {}",
                 out.status,
@@ -97,7 +131,7 @@ pub fn cli_status(daemon: &mut dyn Daemon, runs: usize) -> Result<Duration> {
             );
         }
     }
-    Ok(median(samples))
+    Ok(Spread::of(samples))
 }
 
 /// Resident memory of each of the daemon's processes, with its name.
@@ -301,5 +335,7 @@ mod tests {
         assert_eq!(median(vec![ms(5), ms(1), ms(3)]), ms(3));
         assert_eq!(median(vec![ms(4), ms(1), ms(2), ms(100)]), ms(3));
         assert_eq!(median(Vec::new()), Duration::ZERO);
+        let spread = Spread::of(vec![ms(4), ms(1), ms(9)]);
+        assert_eq!((spread.median, spread.worst), (ms(4), ms(9)));
     }
 }

@@ -19,9 +19,10 @@ mod taskmaster;
 mod xmlrpc;
 
 use anyhow::{Context, Result};
-use daemon::Driver;
+use daemon::{program_name, Driver};
 use metrics::PollStats;
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 use table::{Cell, Column, Labels, Metric, Table};
 
@@ -33,7 +34,10 @@ pub enum Only {
     /// The bare fork/exec loop (the limit column).
     Bare,
     Startup,
+    /// The `status` and `status NAME` CLI runs.
     Status,
+    /// `taskmasterctl --help`: the client's start-up alone.
+    Help,
     Memory,
     Idle,
     Restart,
@@ -65,6 +69,8 @@ struct Plan {
     idle: Duration,
     /// `status` CLI runs: Taskmaster's, supervisorctl's.
     status_runs: (usize, usize),
+    /// `taskmasterctl --help` runs, and `/bin/true` runs for its limit.
+    help_runs: usize,
     restart_tries: usize,
     reload_tries: usize,
     bare_repeats: usize,
@@ -93,7 +99,8 @@ impl Plan {
             .iter()
             .flat_map(|only| match only {
                 Only::Startup => &[Metric::Startup][..],
-                Only::Status => &[Metric::StatusCli],
+                Only::Status => &[Metric::StatusCli, Metric::StatusNameCli],
+                Only::Help => &[Metric::HelpStartup],
                 Only::Memory => &[Metric::Rss0, Metric::Rss100, Metric::RssN],
                 Only::Idle => &[Metric::IdleWakeups, Metric::IdleCpu],
                 Only::Restart => &[Metric::Restart],
@@ -109,6 +116,8 @@ impl Plan {
         let all_metrics = [
             Metric::Startup,
             Metric::StatusCli,
+            Metric::StatusNameCli,
+            Metric::HelpStartup,
             Metric::Rss0,
             Metric::Rss100,
             Metric::RssN,
@@ -123,6 +132,7 @@ impl Plan {
             n: options.n.unwrap_or(if quick { 200 } else { 1000 }),
             idle: Duration::from_secs(options.idle_secs.unwrap_or(if quick { 5 } else { 30 })),
             status_runs: if quick { (5, 2) } else { (20, 5) },
+            help_runs: if quick { 20 } else { 100 },
             restart_tries: if quick { 3 } else { 10 },
             reload_tries: if quick { 3 } else { 10 },
             bare_repeats: if quick { 1 } else { 3 },
@@ -146,6 +156,7 @@ impl Plan {
             n: self.n,
             idle_secs: self.idle.as_secs(),
             status_runs: self.status_runs,
+            help_runs: self.help_runs,
             restart_tries: self.restart_tries,
             reload_tries: self.reload_tries,
         }
@@ -264,6 +275,23 @@ fn note_setup(plan: &Plan, table: &mut Table) {
          shows a new pid RUNNING. Its limit is one `Command::spawn` of sleep. Shutdown's limit is \
          SIGTERM to N bare sleeps and reaping them all.",
     );
+    if plan.metrics.contains(&Metric::StatusCli) || plan.metrics.contains(&Metric::StatusNameCli) {
+        table.note(
+            "Status CLI runs: the whole client process (`taskmasterctl -c FILE status [NAME]`, \
+             `supervisorctl -c FILE status [NAME]`), output read through a pipe; NAME is the \
+             middle program. Their limit is a client that does no work: a run of /bin/true, then \
+             from the bench process a connection, the request taskmasterctl sends, and the reply \
+             taskmasterd gave to it (recorded once) read back to its end from a server that \
+             holds it ready; so it counts a process start and moving the bytes, not the \
+             daemon's work, parsing or formatting.",
+        );
+    }
+    if plan.metrics.contains(&Metric::HelpStartup) {
+        table.note(
+            "`--help`: the whole `taskmasterctl --help` process (it lists the plugins on PATH) \
+             with this PATH; its limit is /bin/true, timed the same way.",
+        );
+    }
     if plan.metrics.contains(&Metric::ReloadChange) {
         table.note(
             "Reload, change: the config is saved with one program's `sleep` argument changed (a \
@@ -308,6 +336,13 @@ fn measure_bare(plan: &Plan, table: &mut Table) {
         };
         table.set(metric, Column::Limit, cell);
     }
+    if plan.metrics.contains(&Metric::HelpStartup) {
+        let cell = match bare::process_start(plan.help_runs) {
+            Ok(spread) => Cell::Spread(spread),
+            Err(e) => Cell::Failed(format!("{e:#}")),
+        };
+        table.set(Metric::HelpStartup, Column::Limit, cell);
+    }
 }
 
 /// Every selected figure of one daemon; a failed run marks its figures
@@ -319,12 +354,14 @@ fn measure_daemon(driver: &mut dyn Driver, column: Column, plan: &Plan, table: &
         return;
     }
     table.note(format!("{}.", driver.poll_note()));
-    let runs: [(&[Metric], RunFn); 4] = [
+    let runs: [(&[Metric], RunFn); 5] = [
+        (&[Metric::HelpStartup], help_run),
         (
             &[
                 Metric::Startup,
                 Metric::RssN,
                 Metric::StatusCli,
+                Metric::StatusNameCli,
                 Metric::Shutdown,
             ],
             big_run,
@@ -417,16 +454,15 @@ fn big_run(driver: &dyn Driver, plan: &Plan, record: &mut Record) -> Result<()> 
         std::thread::sleep(SETTLE);
         record.memory(Metric::RssN, plan.n, &mut *daemon)?;
     }
-    if record.wants(Metric::StatusCli) {
-        eprintln!("{name}: status CLI...");
-        let runs = match record.column {
-            Column::Taskmaster => plan.status_runs.0,
-            _ => plan.status_runs.1,
-        };
-        record.set(
-            Metric::StatusCli,
-            Cell::Time(metrics::cli_status(&mut *daemon, runs)?),
-        );
+    let one = program_name(plan.n / 2);
+    for (metric, process) in [
+        (Metric::StatusCli, None),
+        (Metric::StatusNameCli, Some(&*one)),
+    ] {
+        if record.wants(metric) {
+            eprintln!("{name}: status CLI ({})...", process.unwrap_or("all"));
+            status_cli(&mut *daemon, plan, record, metric, process)?;
+        }
     }
     if record.wants(Metric::Shutdown) {
         eprintln!("{name}: shutdown...");
@@ -438,6 +474,47 @@ fn big_run(driver: &dyn Driver, plan: &Plan, record: &mut Record) -> Result<()> 
             ));
         }
     }
+    Ok(())
+}
+
+/// The status CLI's runs; for Taskmaster also the limit column, a client
+/// that does no work (see [`bare::client_round_trip`]) on the same request
+/// and a reply of the same bytes.
+fn status_cli(
+    daemon: &mut dyn daemon::Daemon,
+    plan: &Plan,
+    record: &mut Record,
+    metric: Metric,
+    name: Option<&str>,
+) -> Result<()> {
+    let runs = match record.column {
+        Column::Taskmaster => plan.status_runs.0,
+        _ => plan.status_runs.1,
+    };
+    let spread = metrics::cli_status(daemon, name, runs)?;
+    record.set(metric, Cell::Spread(spread));
+    if plan.columns.contains(&Column::Limit) {
+        if let Some((request, reply)) = daemon.status_exchange(name)? {
+            let limit = bare::client_round_trip(&request, &reply, runs)?;
+            record.table.set(metric, Column::Limit, Cell::Spread(limit));
+        }
+    }
+    Ok(())
+}
+
+/// The client's start-up alone: no daemon is started.
+fn help_run(driver: &dyn Driver, plan: &Plan, record: &mut Record) -> Result<()> {
+    let Some(command) = driver.help_command() else {
+        return Ok(());
+    };
+    eprintln!("{}: --help runs...", driver.name());
+    let make = || {
+        let mut copy = Command::new(command.get_program());
+        copy.args(command.get_args());
+        copy
+    };
+    let spread = metrics::command_runs(make, plan.help_runs, |s| s.success())?;
+    record.set(Metric::HelpStartup, Cell::Spread(spread));
     Ok(())
 }
 
@@ -511,7 +588,7 @@ mod tests {
         let plan = Plan::new(&options(&[]));
         assert_eq!((plan.n, plan.idle.as_secs()), (1000, 30));
         assert_eq!(plan.columns.len(), 3);
-        assert_eq!(plan.metrics.len(), 11);
+        assert_eq!(plan.metrics.len(), 13);
         assert!(plan.capture);
     }
 

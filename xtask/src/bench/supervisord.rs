@@ -81,6 +81,12 @@ impl Driver for Supervisord {
          (hand-written HTTP/1.0, one connection per request)"
             .into()
     }
+
+    /// Not measured: supervisorctl is a Python program, whose interpreter
+    /// start-up is not what the row compares.
+    fn help_command(&self) -> Option<Command> {
+        None
+    }
 }
 
 /// The interpreter's own script directory first: the pyenv/virtualenv shims
@@ -187,10 +193,16 @@ impl Daemon for Running {
             .map(|p| p.pid))
     }
 
-    fn status_command(&self) -> Command {
+    fn status_command(&self, name: Option<&str>) -> Command {
         let mut command = Command::new(&self.supervisorctl);
         command.arg("-c").arg(&self.config).arg("status");
+        command.args(name);
         command
+    }
+
+    /// XML-RPC over HTTP: the limit column is Taskmaster's line protocol.
+    fn status_exchange(&mut self, _name: Option<&str>) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        Ok(None)
     }
 
     fn pids(&mut self) -> Result<HashMap<String, i32>> {

@@ -1,6 +1,7 @@
 //! The results: one cell per (metric, column), rendered as a markdown table
 //! with the targets from the performance issue and notes on the method.
 
+use super::metrics::Spread;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -26,6 +27,8 @@ impl Column {
 pub enum Metric {
     Startup,
     StatusCli,
+    StatusNameCli,
+    HelpStartup,
     Rss0,
     Rss100,
     RssN,
@@ -40,6 +43,8 @@ pub enum Metric {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     Time(Duration),
+    /// The median of several runs, and the worst.
+    Spread(Spread),
     Bytes(u64),
     Count(u64),
     Failed(String),
@@ -51,6 +56,7 @@ pub struct Labels {
     pub n: usize,
     pub idle_secs: u64,
     pub status_runs: (usize, usize),
+    pub help_runs: usize,
     pub restart_tries: usize,
     pub reload_tries: usize,
 }
@@ -60,6 +66,10 @@ const STARTUP_TARGET_RATIO: f64 = 1.5;
 const RSS_TARGET: u64 = 10 * 1024 * 1024;
 /// The hot-reload issue's target for the daemon's own work in a reload.
 const RELOAD_TARGET: Duration = Duration::from_millis(50);
+/// The performance issue's targets for the client, at 1000 programs.
+const STATUS_TARGET: Duration = Duration::from_millis(3);
+const STATUS_NAME_TARGET: Duration = Duration::from_micros(1500);
+const HELP_TARGET: Duration = Duration::from_micros(1500);
 /// How long the config watcher waits for a burst of saves to end.
 const WATCH_DEBOUNCE: Duration = Duration::from_millis(100);
 
@@ -100,13 +110,22 @@ impl Table {
             n,
             idle_secs,
             status_runs: (tm_runs, sv_runs),
+            help_runs,
             restart_tries,
             reload_tries,
         } = self.labels;
         match metric {
             Metric::Startup => format!("start {n} programs until all RUNNING"),
             Metric::StatusCli => {
-                format!("one `status` CLI run, {n} programs (median of {tm_runs} / {sv_runs})")
+                format!(
+                    "one `status` CLI run, {n} programs (median and worst of {tm_runs} / {sv_runs})"
+                )
+            }
+            Metric::StatusNameCli => format!(
+                "one `status NAME` CLI run, {n} programs (median and worst of {tm_runs} / {sv_runs})"
+            ),
+            Metric::HelpStartup => {
+                format!("one `taskmasterctl --help` run (median and worst of {help_runs})")
             }
             Metric::Rss0 => "resident memory, 0 programs".into(),
             Metric::Rss100 => "resident memory, 100 programs".into(),
@@ -154,7 +173,9 @@ impl Table {
                 };
                 format!("0{}", verdict(met))
             }
-            Metric::StatusCli => "milliseconds".into(),
+            Metric::StatusCli => self.within(metric, STATUS_TARGET, true),
+            Metric::StatusNameCli => self.within(metric, STATUS_NAME_TARGET, true),
+            Metric::HelpStartup => self.within(metric, HELP_TARGET, false),
             Metric::ReloadChange => {
                 let met = match taskmaster {
                     Some(Cell::Time(t)) => Some(*t < WATCH_DEBOUNCE + RELOAD_TARGET),
@@ -178,6 +199,21 @@ impl Table {
         }
     }
 
+    /// `≤ target`, with a verdict on Taskmaster's median; a target stated
+    /// for 1000 programs (`at_1000`) gets none for fewer.
+    fn within(&self, metric: Metric, target: Duration, at_1000: bool) -> String {
+        let met = match self.cells.get(&(metric, Column::Taskmaster)) {
+            Some(Cell::Spread(s)) if !at_1000 || self.labels.n >= 1000 => Some(s.median <= target),
+            _ => None,
+        };
+        let verdict = match met {
+            Some(true) => " (met)",
+            Some(false) => " (missed)",
+            None => "",
+        };
+        format!("≤ {}{verdict}", format_duration(target))
+    }
+
     /// `column`'s time divided by the limit's, where both were measured.
     fn ratio(&self, metric: Metric, column: Column) -> Option<f64> {
         match (
@@ -197,6 +233,11 @@ impl Table {
         };
         let text = match cell {
             Cell::Time(t) => format_duration(*t),
+            Cell::Spread(s) => format!(
+                "{} (worst {})",
+                format_duration(s.median),
+                format_duration(s.worst)
+            ),
             Cell::Bytes(b) => format!("{:.1} MiB", *b as f64 / (1024.0 * 1024.0)),
             Cell::Count(c) => c.to_string(),
             Cell::Failed(_) => "failed (see notes)".into(),
@@ -286,6 +327,7 @@ mod tests {
             n: 1000,
             idle_secs: 30,
             status_runs: (20, 5),
+            help_runs: 100,
             restart_tries: 10,
             reload_tries: 10,
         }
@@ -330,6 +372,36 @@ mod tests {
         assert!(text.contains("- N = 1000\n"), "{text}");
         assert!(text.contains("- supervisord, wake-ups in 30 s idle, 100 programs: boom"));
         assert!(text.contains("- Taskmaster, 2 figures: no build"), "{text}");
+    }
+
+    #[test]
+    fn client_rows_show_median_worst_and_verdict() {
+        let mut table = Table::new(labels());
+        let spread = |median, worst| {
+            Cell::Spread(Spread {
+                median: Duration::from_micros(median),
+                worst: Duration::from_micros(worst),
+            })
+        };
+        table.set(
+            Metric::StatusNameCli,
+            Column::Taskmaster,
+            spread(1200, 2500),
+        );
+        table.set(Metric::StatusNameCli, Column::Limit, spread(700, 900));
+        table.set(Metric::HelpStartup, Column::Taskmaster, spread(1600, 1700));
+        let text = table.to_markdown();
+        assert!(
+            text.contains(
+                "| one `status NAME` CLI run, 1000 programs (median and worst of 20 / 5) \
+                 | 1.20 ms (worst 2.50 ms) | — | 0.70 ms (worst 0.90 ms) | ≤ 1.50 ms (met) |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| 1.60 ms (worst 1.70 ms) | — | — | ≤ 1.50 ms (missed) |"),
+            "{text}"
+        );
     }
 
     #[test]

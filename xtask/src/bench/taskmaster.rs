@@ -99,6 +99,12 @@ impl Driver for Taskmaster {
     fn poll_note(&self) -> String {
         "Taskmaster: the protocol's `status` request on one persistent connection".into()
     }
+
+    fn help_command(&self) -> Option<Command> {
+        let mut command = Command::new(self.bin_dir.join("taskmasterctl"));
+        command.arg("--help");
+        Some(command)
+    }
 }
 
 /// A TOML basic string: JSON's escapes are valid TOML.
@@ -198,10 +204,28 @@ impl Daemon for Running {
             .and_then(|p| p.pid))
     }
 
-    fn status_command(&self) -> Command {
+    fn status_command(&self, name: Option<&str>) -> Command {
         let mut command = Command::new(&self.ctl);
         command.arg("-c").arg(&self.config).arg("status");
+        command.args(name);
         command
+    }
+
+    fn status_exchange(&mut self, name: Option<&str>) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        use std::io::{BufRead, BufReader, Write};
+        let request = Request::new(protocol::Command::Status(Selection::names(name)));
+        let mut line = serde_json::to_vec(&request).context("encoding a status request")?;
+        line.push(b'\n');
+        let mut stream = std::os::unix::net::UnixStream::connect(&self.socket)
+            .with_context(|| format!("connecting to {}", self.socket.display()))?;
+        stream
+            .write_all(&line)
+            .context("sending a status request")?;
+        let mut reply = Vec::new();
+        BufReader::new(stream)
+            .read_until(b'\n', &mut reply)
+            .context("reading the status reply")?;
+        Ok(Some((line, reply)))
     }
 
     fn pids(&mut self) -> Result<HashMap<String, i32>> {
