@@ -29,7 +29,7 @@ pub enum Need {
 pub fn need(command: &Command) -> Need {
     match command {
         Command::Version => Need::Nothing,
-        Command::Status(_)
+        Command::Status { .. }
         | Command::Tail { .. }
         | Command::Maintail(_)
         | Command::Events

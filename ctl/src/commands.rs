@@ -230,7 +230,7 @@ pub fn run(
 
 /// Every process, as `status` lists them.
 pub fn all_processes(conn: &mut Connection) -> Result<Vec<ProcessInfo>, Error> {
-    let request = Request::new(protocol::Command::Status(Selection::default()));
+    let request = Request::new(protocol::Command::status(Selection::default()));
     let status: StatusContent = decode(conn.call(&request)?)?;
     Ok(status.processes)
 }
@@ -271,9 +271,9 @@ fn status(
     style: Style,
     out: &mut impl Write,
 ) -> Result<u8, Error> {
-    let names = resolve_names(conn, names)?;
-    let request = Request::new(protocol::Command::Status(Selection::names(names)));
+    let selection = Selection::names(resolve_names(conn, names)?);
     if format.json {
+        let request = Request::new(protocol::Command::status(selection));
         let content = conn.call(&request)?;
         print_json(out, &content)?;
         let status = StatusContent::deserialize(&content).map_err(bad_content)?;
@@ -281,6 +281,11 @@ fn status(
             status.processes.iter().map(|p| p.state),
         ));
     }
+    // What the lines show, and no more: a third of the full reply.
+    let request = Request::new(protocol::Command::Status {
+        selection,
+        fields: Some(output::STATUS_LINE_FIELDS.to_vec()),
+    });
     let status: output::StatusLines = conn.call_as(&request)?;
     // On stderr: the status lines stay what scripts parse. Made first, then
     // written at once: stderr is not buffered.

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::io::{self, Write};
 use taskmaster_protocol::{
-    ActionResult, AvailProgram, Event, EventBody, PidContent, ProcessState, Skipped,
+    ActionResult, AvailProgram, Event, EventBody, PidContent, ProcessState, Skipped, StatusField,
     VersionContent, WhyContent,
 };
 
@@ -119,6 +119,13 @@ pub struct StatusLine<'a> {
     #[serde(borrow)]
     description: Cow<'a, str>,
 }
+
+/// The fields of [`StatusLine`], asked of the daemon by name.
+pub const STATUS_LINE_FIELDS: [StatusField; 3] = [
+    StatusField::Name,
+    StatusField::State,
+    StatusField::Description,
+];
 
 /// A `status` reply's content as [`write_status`] needs it.
 #[derive(Debug, Deserialize)]

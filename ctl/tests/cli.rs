@@ -165,7 +165,9 @@ fn status_lists_processes_and_exits_3_when_one_is_not_running() {
     assert_eq!(code(&output), 3);
     assert_eq!(
         daemon.requests(),
-        [json!({ "command": "status", "names": ["web"] })]
+        [
+            json!({ "command": "status", "names": ["web"], "fields": ["name", "state", "description"] })
+        ]
     );
 }
 
@@ -176,7 +178,11 @@ fn status_exits_0_when_everything_runs() {
     ]}))]);
     let output = daemon.ctl(&["status"]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
-    assert_eq!(daemon.requests(), [json!({ "command": "status" })]);
+    // Only what the lines show.
+    assert_eq!(
+        daemon.requests(),
+        [json!({ "command": "status", "fields": ["name", "state", "description"] })]
+    );
 }
 
 #[test]
@@ -591,7 +597,7 @@ fn job_specs_are_resolved_before_the_daemon_sees_them() {
     let output = daemon.ctl(&["status", "%+", "%-"]);
     assert_eq!(
         daemon.requests()[1],
-        json!({ "command": "status", "names": ["db", "web:1"] })
+        json!({ "command": "status", "names": ["db", "web:1"], "fields": ["name", "state", "description"] })
     );
     assert_eq!(code(&output), 3);
 

@@ -175,6 +175,31 @@ numprocs = 2
 
 /// An error about a process names it in fields, so that no client reads
 /// it out of the message.
+/// `status` with `fields` sends those and no others; a field the daemon
+/// does not know is a 400 that names it, and the connection goes on.
+#[test]
+fn status_sends_only_the_fields_asked_for() {
+    let d = TestDaemon::start(WEB);
+    d.wait_state("web", "RUNNING", WAIT);
+    let mut raw = Raw::connect(d.socket());
+    let reply = raw.ask(&json!({"command": "status", "fields": ["name", "state", "pid"]}));
+    assert_eq!(reply["status"], 200, "{reply}");
+    assert_eq!(
+        reply["content"]["processes"],
+        json!([{"name": "web", "state": "RUNNING", "pid": d.pid("web")}])
+    );
+    let reply = raw.ask(&json!({"command": "status", "fields": ["name", "colour"]}));
+    assert_eq!(reply["status"], 400, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("unknown variant `colour`"), "{reply}");
+    // Without fields, all of them.
+    let reply = raw.ask(&json!({"command": "status"}));
+    assert_eq!(
+        reply["content"]["processes"][0]["program"], "web",
+        "{reply}"
+    );
+}
+
 #[test]
 fn errors_about_a_process_name_it_in_fields() {
     let d = TestDaemon::start(WEB);

@@ -145,6 +145,27 @@ fn build(root: &Path, profile: &str, binaries: &[(String, String)]) -> anyhow::R
     if !status.success() {
         bail!("cargo build --profile {profile} failed: {status}");
     }
+    link_ctl_statically(root, profile)
+}
+
+/// Links taskmasterctl again, with glibc static: a command run from
+/// scripts and prompts, it then starts without the dynamic loader's
+/// relocations and libraries (`--help` 1.35 -> 1.06 ms, `/bin/true` 0.78).
+/// Only it: it looks up no user or host, which a static glibc could not
+/// do reliably (NSS loads shared libraries), while the daemons do.
+pub fn link_ctl_statically(root: &Path, profile: &str) -> anyhow::Result<()> {
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(root)
+        .args(["rustc", "--locked", "--quiet", "--profile", profile])
+        .args(["-p", "taskmaster-ctl", "--bin", "taskmasterctl", "--"])
+        .args(["-C", "target-feature=+crt-static"])
+        .status()
+        .context("running cargo rustc for taskmasterctl")?;
+    if !status.success() {
+        bail!(
+            "linking taskmasterctl statically (cargo rustc --profile {profile}) failed: {status}"
+        );
+    }
     Ok(())
 }
 

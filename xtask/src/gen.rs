@@ -1,6 +1,7 @@
 //! `cargo xtask gen`: the generated files kept in packaging/ (taskmasterctl's
-//! completion scripts, the man pages of taskmasterctl and taskmasterd), and
-//! the test that fails when one is stale.
+//! completion scripts, the man pages of taskmasterctl and taskmasterd) and
+//! in ctl/src/help/ (taskmasterctl's help texts), and the test that fails
+//! when one is stale.
 
 use anyhow::Context;
 use clap::CommandFactory;
@@ -60,6 +61,10 @@ fn artefacts() -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
             (path, taskmaster_ctl::completion_script(shell).into_bytes())
         })
         .collect();
+    for (name, long) in [("long.txt", true), ("short.txt", false)] {
+        let path = Path::new("ctl/src/help").join(name);
+        files.push((path, taskmaster_ctl::stored_help(long).into_bytes()));
+    }
     for mut command in [taskmaster_ctl::command(), taskmasterd_cli::Cli::command()] {
         command.build();
         man_pages(&command, &mut files)?;

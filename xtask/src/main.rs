@@ -70,6 +70,11 @@ struct BenchArgs {
     /// Length of the idle window in seconds [default: 30, or 5 with --quick].
     #[arg(long, value_name = "SECS")]
     idle_secs: Option<u64>,
+    /// Runs of the start-up and shutdown of N programs, each with a fresh
+    /// daemon; their median and worst are reported [default: 5, or 1 with
+    /// --quick].
+    #[arg(long, value_name = "RUNS", value_parser = clap::value_parser!(u32).range(1..=100))]
+    runs: Option<u32>,
     /// Use the Taskmaster binaries already in target/release instead of
     /// building them first.
     #[arg(long)]
@@ -83,6 +88,7 @@ fn main() -> ExitCode {
             only: args.only,
             n: args.n.map(|n| n as usize),
             idle_secs: args.idle_secs,
+            runs: args.runs.map(|r| r as usize),
             build: !args.no_build,
         }),
         Task::Gen => gen::run(),

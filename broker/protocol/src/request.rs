@@ -6,6 +6,7 @@
 //! object field by field; converting it is the one place where a command's
 //! name is matched, so the broker and the clients dispatch on variants.
 
+use crate::StatusField;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -35,7 +36,11 @@ impl From<Command> for Request {
 /// The operation a request asks for, with its arguments.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Status(Selection),
+    Status {
+        selection: Selection,
+        /// Only these fields of each process; `None`: every field.
+        fields: Option<Vec<StatusField>>,
+    },
     Start(Action),
     Stop(Action),
     Restart(Action),
@@ -87,10 +92,18 @@ pub const COMMAND_NAMES: [&str; 18] = [
 ];
 
 impl Command {
+    /// `status` of `selection`, every field.
+    pub fn status(selection: Selection) -> Command {
+        Command::Status {
+            selection,
+            fields: None,
+        }
+    }
+
     /// The name on the wire (`"stop"`), for messages and logs.
     pub fn name(&self) -> &str {
         match self {
-            Command::Status(_) => "status",
+            Command::Status { .. } => "status",
             Command::Start(_) => "start",
             Command::Stop(_) => "stop",
             Command::Restart(_) => "restart",
@@ -117,7 +130,7 @@ impl Command {
     /// read processes; `None` for those about the daemon as a whole.
     pub fn selection(&self) -> Option<&Selection> {
         match self {
-            Command::Status(selection)
+            Command::Status { selection, .. }
             | Command::Pid(selection)
             | Command::Clear(selection)
             | Command::Signal { selection, .. }
@@ -252,6 +265,8 @@ struct Wire {
     transient: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     since: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fields: Option<Vec<StatusField>>,
 }
 
 impl From<Wire> for Request {
@@ -273,7 +288,10 @@ impl From<Wire> for Request {
             follow: wire.follow,
         };
         let command = match wire.command.as_str() {
-            "status" => Command::Status(selection),
+            "status" => Command::Status {
+                selection,
+                fields: wire.fields,
+            },
             "start" => Command::Start(action(selection)),
             "stop" => Command::Stop(action(selection)),
             "restart" => Command::Restart(action(selection)),
@@ -328,11 +346,17 @@ impl From<Request> for Wire {
         };
         let mut transient = None;
         let mut since = None;
+        let mut fields = None;
         let (wait, signal, stream, reading, data, close) = match request.command {
-            Command::Status(selection)
-            | Command::Pid(selection)
-            | Command::Clear(selection)
-            | Command::Why(selection) => {
+            Command::Status {
+                selection,
+                fields: wanted,
+            } => {
+                select(selection);
+                fields = wanted;
+                Default::default()
+            }
+            Command::Pid(selection) | Command::Clear(selection) | Command::Why(selection) => {
                 select(selection);
                 Default::default()
             }
@@ -385,6 +409,7 @@ impl From<Request> for Wire {
             close,
             transient,
             since,
+            fields,
             ..wire
         }
     }
@@ -413,7 +438,7 @@ mod tests {
     #[test]
     fn unknown_fields_and_fields_of_other_commands_are_ignored() {
         let request = parse(r#"{"command": "status", "future": [1, 2], "lines": 3}"#);
-        assert_eq!(request, Command::Status(Selection::default()).into());
+        assert_eq!(request, Command::status(Selection::default()).into());
     }
 
     #[test]
@@ -427,6 +452,27 @@ mod tests {
                 json!({ "command": name })
             );
         }
+    }
+
+    #[test]
+    fn a_status_asks_for_some_fields_by_their_wire_names() {
+        let request = parse(r#"{"command": "status", "fields": ["name", "uptime_secs"]}"#);
+        let wanted = Command::Status {
+            selection: Selection::default(),
+            fields: Some(vec![StatusField::Name, StatusField::UptimeSecs]),
+        };
+        assert_eq!(request.command, wanted);
+        assert_eq!(
+            serde_json::to_string(&request).unwrap(),
+            r#"{"command":"status","fields":["name","uptime_secs"]}"#
+        );
+        let error = serde_json::from_str::<Request>(r#"{"command": "status", "fields": ["nme"]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("unknown variant `nme`, expected one of `name`"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -245,6 +245,33 @@ pub struct ProcessInfo {
     pub output: Vec<OutputCount>,
 }
 
+/// A field of [`ProcessInfo`] on the wire, for a `status` request that
+/// asks for only some (`"fields": ["name", "state", "description"]`): a
+/// client that prints three columns has the daemon write, and itself
+/// read, 70 bytes a process instead of 190. The four of
+/// [`ReadinessInfo`] are fields of the process on the wire, so here too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusField {
+    Name,
+    Program,
+    Group,
+    State,
+    Pid,
+    UptimeSecs,
+    Exit,
+    SpawnError,
+    Description,
+    Command,
+    ChangedMs,
+    OutputError,
+    Ready,
+    Health,
+    WaitingFor,
+    NotifyStatus,
+    Output,
+}
+
 /// What `status` says of a process's readiness, health and dependencies.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReadinessInfo {

@@ -81,6 +81,9 @@ struct Shared {
     written: AtomicU64,
     dropped: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// Whether `last_error` holds one: a status of 1000 processes reads
+    /// the stats of 2000 streams, which then take no lock.
+    failing: AtomicBool,
     /// The current target's path, for `clear`.
     path: Mutex<PathBuf>,
 }
@@ -109,10 +112,12 @@ impl Shared {
     }
 
     fn set_error(&self, error: Option<String>) {
-        *self
+        let mut last = self
             .last_error
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = error;
+            .unwrap_or_else(PoisonError::into_inner);
+        self.failing.store(error.is_some(), Ordering::Release);
+        *last = error;
     }
 }
 
@@ -144,6 +149,7 @@ pub fn start(
         written: AtomicU64::new(0),
         dropped: AtomicU64::new(0),
         last_error: Mutex::new(None),
+        failing: AtomicBool::new(false),
         path: Mutex::new(target.path.clone()),
     });
     let pump = pump::Pump::new(
@@ -179,12 +185,15 @@ impl Capture {
         Stats {
             written: self.shared.written.load(Ordering::Relaxed),
             dropped: self.shared.dropped.load(Ordering::Relaxed),
-            last_error: self
-                .shared
-                .last_error
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
+            last_error: if self.shared.failing.load(Ordering::Acquire) {
+                self.shared
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone()
+            } else {
+                None
+            },
         }
     }
 

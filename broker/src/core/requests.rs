@@ -2,6 +2,7 @@
 //! process table, or turned into a job that answers once settled.
 
 use super::authorize::report_skipped;
+use super::status::Fields;
 use super::{Core, Proc};
 use crate::access::{self, Need};
 use crate::capture;
@@ -60,7 +61,9 @@ impl Core {
         }
         let command = request.command;
         let response = match &command {
-            Command::Status(selection) => self.select(selection).map(|s| self.status(&s)),
+            Command::Status { selection, fields } => self
+                .select(selection)
+                .map(|s| self.status(&s, Fields::of(fields.as_deref()))),
             Command::Start(action) | Command::Stop(action) | Command::Restart(action) => {
                 let who = peer.describe();
                 self.log.info(&format!(
@@ -677,7 +680,7 @@ pub(super) fn output_error(proc: &Proc) -> Option<String> {
 pub(super) fn unnamed_means_every_process(command: &Command) -> bool {
     matches!(
         command,
-        Command::Status(_) | Command::Start(_) | Command::Stop(_) | Command::Restart(_)
+        Command::Status { .. } | Command::Start(_) | Command::Stop(_) | Command::Restart(_)
     )
 }
 

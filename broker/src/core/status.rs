@@ -8,13 +8,13 @@ use super::requests::{command_line, output_counts};
 use super::{unix_ms, Core};
 use crate::describe;
 use crate::targets::Selected;
-use serde::ser::{SerializeSeq, SerializeStruct, Serializer};
+use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct, Serializer};
 use serde::Serialize;
 use std::time::{Duration, Instant};
-use taskmaster_protocol::{ProcessInfo, ProcessState, Response};
+use taskmaster_protocol::{ProcessInfo, ProcessState, ReadinessInfo, Response, StatusField};
 
 impl Core {
-    pub(super) fn status(&self, selected: &[Selected]) -> Response {
+    pub(super) fn status(&self, selected: &[Selected], fields: Fields) -> Response {
         let now = Instant::now();
         // Name order (web:2 before web:10), whatever order reloads added
         // them in; the key borrows the names, and a table already in that
@@ -45,6 +45,7 @@ impl Core {
             processes: Processes {
                 count: selected.len(),
                 fill: |i: usize, info: &mut ProcessInfo| self.fill(selected[i], now, info),
+                fields,
             },
             config_errors: &self.config_errors,
             warnings: &warnings,
@@ -152,10 +153,11 @@ impl<F: Fn(usize, &mut ProcessInfo)> Serialize for Content<'_, F> {
 }
 
 /// `count` processes, the `i`th one made by `fill(i, info)` into one
-/// `ProcessInfo` that every process reuses.
+/// `ProcessInfo` that every process reuses, and written with `fields`.
 struct Processes<F> {
     count: usize,
     fill: F,
+    fields: Fields,
 }
 
 impl<F: Fn(usize, &mut ProcessInfo)> Serialize for Processes<F> {
@@ -179,9 +181,127 @@ impl<F: Fn(usize, &mut ProcessInfo)> Serialize for Processes<F> {
         };
         for i in 0..self.count {
             (self.fill)(i, &mut info);
-            seq.serialize_element(&info)?;
+            seq.serialize_element(&Projected {
+                info: &info,
+                fields: self.fields,
+            })?;
         }
         seq.end()
+    }
+}
+
+/// The fields of each process a `status` request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fields(u32);
+
+impl Fields {
+    pub const ALL: Fields = Fields(u32::MAX);
+
+    /// `None`: the request named no fields, so every one.
+    pub fn of(wanted: Option<&[StatusField]>) -> Fields {
+        wanted.map_or(Fields::ALL, |wanted| {
+            Fields(wanted.iter().fold(0, |set, &f| set | Fields::bit(f)))
+        })
+    }
+
+    fn bit(field: StatusField) -> u32 {
+        1 << field as u32
+    }
+
+    fn has(self, field: StatusField) -> bool {
+        self.0 & Fields::bit(field) != 0
+    }
+}
+
+/// A `ProcessInfo` with only the fields asked for: with all of them, its
+/// text is `ProcessInfo`'s own (`status_content_has_the_protocols_shape`),
+/// optional fields left out when empty just as there.
+struct Projected<'a> {
+    info: &'a ProcessInfo,
+    fields: Fields,
+}
+
+impl Serialize for Projected<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use StatusField as F;
+        // Named one by one: a field added to `ProcessInfo` does not
+        // compile until it is written here too.
+        let ProcessInfo {
+            name,
+            program,
+            group,
+            state,
+            pid,
+            uptime_secs,
+            exit,
+            spawn_error,
+            description,
+            command,
+            changed_ms,
+            output_error,
+            readiness:
+                ReadinessInfo {
+                    ready,
+                    health,
+                    waiting_for,
+                    notify_status,
+                },
+            output,
+        } = self.info;
+        let has = |field| self.fields.has(field);
+        let mut map = serializer.serialize_map(None)?;
+        if has(F::Name) {
+            map.serialize_entry("name", name)?;
+        }
+        if has(F::Program) {
+            map.serialize_entry("program", program)?;
+        }
+        if has(F::Group) {
+            map.serialize_entry("group", group)?;
+        }
+        if has(F::State) {
+            map.serialize_entry("state", state)?;
+        }
+        optional(&mut map, has(F::Pid), "pid", pid)?;
+        optional(&mut map, has(F::UptimeSecs), "uptime_secs", uptime_secs)?;
+        optional(&mut map, has(F::Exit), "exit", exit)?;
+        optional(&mut map, has(F::SpawnError), "spawn_error", spawn_error)?;
+        if has(F::Description) {
+            map.serialize_entry("description", description)?;
+        }
+        if has(F::Command) {
+            map.serialize_entry("command", command)?;
+        }
+        if has(F::ChangedMs) {
+            map.serialize_entry("changed_ms", changed_ms)?;
+        }
+        optional(&mut map, has(F::OutputError), "output_error", output_error)?;
+        optional(&mut map, has(F::Ready), "ready", ready)?;
+        optional(&mut map, has(F::Health), "health", health)?;
+        optional(&mut map, has(F::WaitingFor), "waiting_for", waiting_for)?;
+        optional(
+            &mut map,
+            has(F::NotifyStatus),
+            "notify_status",
+            notify_status,
+        )?;
+        if has(F::Output) && !output.is_empty() {
+            map.serialize_entry("output", output)?;
+        }
+        map.end()
+    }
+}
+
+/// An optional field: written when asked for and present.
+fn optional<M: SerializeMap, T: Serialize>(
+    map: &mut M,
+    asked: bool,
+    key: &str,
+    value: &Option<T>,
+) -> Result<(), M::Error> {
+    match value {
+        Some(value) if asked => map.serialize_entry(key, value),
+        _ => Ok(()),
     }
 }
 
@@ -203,14 +323,16 @@ mod tests {
             pid: (i == 0).then_some(4121),
             uptime_secs: (i == 0).then_some(3),
             exit: (i == 1).then(|| "exit status 1".into()),
-            spawn_error: None,
+            spawn_error: (i == 2).then(|| "cannot execute 'x'".into()),
             description: format!("pid {i}, \"quoted\""),
             command: "sleep 1".into(),
             changed_ms: 17,
             output_error: (i == 1).then(|| "disk full".into()),
             readiness: ReadinessInfo {
                 ready: (i == 0).then_some(true),
-                ..ReadinessInfo::default()
+                health: (i == 2).then(|| "healthy".into()),
+                waiting_for: (i == 2).then(|| "db is FATAL".into()),
+                notify_status: (i == 2).then(|| "warming up".into()),
             },
             output: match i {
                 0 => vec![OutputCount {
@@ -238,6 +360,7 @@ mod tests {
                 processes: Processes {
                     count: 3,
                     fill: |i: usize, info: &mut ProcessInfo| *info = process(i),
+                    fields: Fields::ALL,
                 },
                 config_errors,
                 warnings,
@@ -247,5 +370,26 @@ mod tests {
                 serde_json::to_string(&expected).unwrap()
             );
         }
+    }
+
+    /// Only the fields asked for, in the protocol's order, and an optional
+    /// one asked for but empty is still left out.
+    #[test]
+    fn a_status_with_fields_writes_only_those() {
+        use StatusField as F;
+        let fields = Fields::of(Some(&[F::Description, F::Name, F::State, F::Exit]));
+        let written = Processes {
+            count: 2,
+            fill: |i: usize, info: &mut ProcessInfo| *info = process(i),
+            fields,
+        };
+        assert_eq!(
+            serde_json::to_string(&written).unwrap(),
+            concat!(
+                r#"[{"name":"web:0","state":"RUNNING","description":"pid 0, \"quoted\""},"#,
+                r#"{"name":"web:1","state":"EXITED","exit":"exit status 1","description":"pid 1, \"quoted\""}]"#
+            )
+        );
+        assert_eq!(Fields::of(None), Fields::ALL);
     }
 }

@@ -115,7 +115,7 @@ fn follow_events(socket: &Path, sender: &Sender<Input>) -> String {
 pub fn status(socket: &Path) -> Result<StatusContent, String> {
     let mut client = Client::connect(socket).map_err(|e| e.to_string())?;
     let reply = client
-        .request_as::<StatusContent>(&Command::Status(Selection::default()).into())
+        .request_as::<StatusContent>(&Command::status(Selection::default()).into())
         .map_err(|e| e.to_string())?;
     match (reply.content, reply.error) {
         (Some(content), None) => Ok(content),

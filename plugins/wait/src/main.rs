@@ -166,7 +166,7 @@ fn not_there_yet(
 ) -> Result<BTreeMap<String, ProcessState>, Failure> {
     let mut client = connect(socket)?;
     let reply = client
-        .request(&Request::new(Command::Status(Selection::names(names))))
+        .request(&Request::new(Command::status(Selection::names(names))))
         .map_err(|e| lost(socket, &e))?;
     let status: StatusContent = reply.into_content().map_err(|e| fail(1, e.message))?;
     Ok(status

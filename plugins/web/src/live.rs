@@ -69,7 +69,7 @@ impl Shared {
     }
 
     pub async fn status(&self, selection: Selection) -> Result<StatusContent, String> {
-        self.daemon.content(Command::Status(selection)).await
+        self.daemon.content(Command::status(selection)).await
     }
 
     /// Asks the daemon, once per process not asked yet (or every one with

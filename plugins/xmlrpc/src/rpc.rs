@@ -221,7 +221,7 @@ impl Bridge {
     }
 
     fn table(&self) -> Result<Vec<Entry>, Fault> {
-        let status: StatusContent = self.ask(Command::Status(Selection::default()))?;
+        let status: StatusContent = self.ask(Command::status(Selection::default()))?;
         Ok(status.processes.into_iter().map(Entry::new).collect())
     }
 

@@ -53,6 +53,8 @@ pub struct Options {
     pub only: Vec<Only>,
     pub n: Option<usize>,
     pub idle_secs: Option<u64>,
+    /// Runs of start-up and shutdown with N programs.
+    pub runs: Option<usize>,
     /// Build Taskmaster's release binaries before measuring them.
     pub build: bool,
 }
@@ -74,6 +76,8 @@ struct Plan {
     restart_tries: usize,
     reload_tries: usize,
     bare_repeats: usize,
+    /// Start-ups and shutdowns of N programs, each with a fresh daemon.
+    big_runs: usize,
     columns: Vec<Column>,
     metrics: Vec<Metric>,
     /// Whether to run the output capture figures.
@@ -136,6 +140,7 @@ impl Plan {
             restart_tries: if quick { 3 } else { 10 },
             reload_tries: if quick { 3 } else { 10 },
             bare_repeats: if quick { 1 } else { 3 },
+            big_runs: options.runs.unwrap_or(if quick { 1 } else { 5 }),
             columns: if columns.is_empty() {
                 all_columns.to_vec()
             } else {
@@ -159,6 +164,7 @@ impl Plan {
             help_runs: self.help_runs,
             restart_tries: self.restart_tries,
             reload_tries: self.reload_tries,
+            big_runs: self.big_runs,
         }
     }
 
@@ -443,16 +449,62 @@ impl Record<'_> {
     }
 }
 
-/// N programs: start-up, memory, the status CLI, then shutdown.
+/// N programs: start-up, memory, the status CLI, then shutdown; start-up
+/// and shutdown again with a fresh daemon until there are `big_runs` of
+/// each (the first run alone measures memory and the status CLI).
 fn big_run(driver: &dyn Driver, plan: &Plan, record: &mut Record) -> Result<()> {
     let name = driver.name();
-    eprintln!("{name}: starting {} programs...", plan.n);
-    let (mut daemon, took, polls) = metrics::start_until_running(driver, plan.n)?;
-    record.set(Metric::Startup, Cell::Time(took));
-    record.note_polls(name, plan.n, polls);
+    let mut starts = Vec::new();
+    let mut shutdowns = Vec::new();
+    for run in 0..plan.big_runs {
+        eprintln!(
+            "{name}: starting {} programs (run {} of {})...",
+            plan.n,
+            run + 1,
+            plan.big_runs
+        );
+        let (mut daemon, took, polls) = metrics::start_until_running(driver, plan.n)?;
+        starts.push(took);
+        if run == 0 {
+            record.note_polls(name, plan.n, polls);
+            first_run_figures(&mut *daemon, plan, record, name)?;
+        }
+        if record.wants(Metric::Shutdown) {
+            eprintln!("{name}: shutdown...");
+            let (took, leftovers) = metrics::shutdown(&mut *daemon)?;
+            shutdowns.push(took);
+            if leftovers > 0 {
+                record.table.note(format!(
+                    "{name} left {leftovers} processes running after its shutdown (killed by the bench)."
+                ));
+            }
+        }
+    }
+    record.set(Metric::Startup, runs_cell(starts));
+    if !shutdowns.is_empty() {
+        record.set(Metric::Shutdown, runs_cell(shutdowns));
+    }
+    Ok(())
+}
+
+/// One run's time, or the median and worst of several.
+fn runs_cell(times: Vec<Duration>) -> Cell {
+    match times[..] {
+        [one] => Cell::Time(one),
+        _ => Cell::Spread(metrics::Spread::of(times)),
+    }
+}
+
+/// Memory and the status CLI, with N programs running.
+fn first_run_figures(
+    daemon: &mut dyn daemon::Daemon,
+    plan: &Plan,
+    record: &mut Record,
+    name: &str,
+) -> Result<()> {
     if record.wants(Metric::RssN) {
         std::thread::sleep(SETTLE);
-        record.memory(Metric::RssN, plan.n, &mut *daemon)?;
+        record.memory(Metric::RssN, plan.n, daemon)?;
     }
     let one = program_name(plan.n / 2);
     for (metric, process) in [
@@ -461,17 +513,7 @@ fn big_run(driver: &dyn Driver, plan: &Plan, record: &mut Record) -> Result<()> 
     ] {
         if record.wants(metric) {
             eprintln!("{name}: status CLI ({})...", process.unwrap_or("all"));
-            status_cli(&mut *daemon, plan, record, metric, process)?;
-        }
-    }
-    if record.wants(Metric::Shutdown) {
-        eprintln!("{name}: shutdown...");
-        let (took, leftovers) = metrics::shutdown(&mut *daemon)?;
-        record.set(Metric::Shutdown, Cell::Time(took));
-        if leftovers > 0 {
-            record.table.note(format!(
-                "{name} left {leftovers} processes running after its shutdown (killed by the bench)."
-            ));
+            status_cli(daemon, plan, record, metric, process)?;
         }
     }
     Ok(())
@@ -579,6 +621,7 @@ mod tests {
             only: only.to_vec(),
             n: None,
             idle_secs: None,
+            runs: None,
             build: true,
         }
     }

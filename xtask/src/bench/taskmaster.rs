@@ -49,7 +49,8 @@ impl Taskmaster {
                  failed ({status}); its errors are above"
             );
         }
-        Ok(())
+        // As the package ships it.
+        crate::dist::link_ctl_statically(&self.workspace, "release")
     }
 }
 
@@ -155,7 +156,7 @@ impl Running {
             },
         };
         let reply = client
-            .request(&Request::new(protocol::Command::Status(Selection::names(
+            .request(&Request::new(protocol::Command::status(Selection::names(
                 names.iter().copied(),
             ))))
             .inspect_err(|_| self.client = None)
@@ -213,7 +214,7 @@ impl Daemon for Running {
 
     fn status_exchange(&mut self, name: Option<&str>) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         use std::io::{BufRead, BufReader, Write};
-        let request = Request::new(protocol::Command::Status(Selection::names(name)));
+        let request = Request::new(protocol::Command::status(Selection::names(name)));
         let mut line = serde_json::to_vec(&request).context("encoding a status request")?;
         line.push(b'\n');
         let mut stream = std::os::unix::net::UnixStream::connect(&self.socket)

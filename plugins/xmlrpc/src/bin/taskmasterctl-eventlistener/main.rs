@@ -333,7 +333,7 @@ fn forward_events(
 fn last_exit_code(socket: &std::path::Path, process: &str) -> Option<i32> {
     let mut client = Client::connect(socket).ok()?;
     let status: taskmaster_protocol::StatusContent = client
-        .request(&Request::new(Command::Status(
+        .request(&Request::new(Command::status(
             taskmaster_protocol::Selection::one(process),
         )))
         .ok()?
