@@ -9,8 +9,9 @@ use super::stamp::Stamper;
 use super::{LogTarget, Notice, Origin, Requests, Shared};
 use crate::describe::timestamp;
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, tee, FcntlArg, OFlag, SpliceFFlags};
+use nix::fcntl::{fcntl, splice, tee, FcntlArg, OFlag, SpliceFFlags};
 use std::cell::RefCell;
+use std::fs::File;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -28,6 +29,8 @@ const BURST: usize = 16;
 /// half full: the program writes faster than one wake-up per write, and its
 /// pipe grows to [`SPLICE_CHUNK`].
 const FAST_WRITER: usize = 32 << 10;
+/// The most one splice to the file moves: see [`Pump::splice_through`].
+const STAGED_CHUNK: usize = SPLICE_CHUNK / 4;
 
 thread_local! {
     /// One read buffer per runtime thread, shared by every pump (a pump
@@ -38,6 +41,8 @@ thread_local! {
     /// end), one per runtime thread for the same reason: every use empties
     /// it before returning. Made on first use.
     static STAGING: RefCell<Option<(OwnedFd, OwnedFd)>> = const { RefCell::new(None) };
+    /// Where spliced bytes are dropped from a program's pipe once written.
+    static DEV_NULL: Option<File> = File::options().write(true).open("/dev/null").ok();
 }
 
 /// What one wake-up did.
@@ -186,22 +191,59 @@ impl Pump {
             self.open();
         }
         if let Some(len) = self.splice_len() {
-            if let Some(file) = self.file.as_mut() {
-                match file.splice_from(pipe, len) {
-                    Ok(moved) => {
-                        self.shared
-                            .written
-                            .fetch_add(moved as u64, Ordering::Relaxed);
-                        return Ok(moved);
-                    }
-                    Err(Errno::EAGAIN) => return Err(Errno::EAGAIN),
-                    Err(Errno::EINVAL) => self.splice_works = false,
-                    // Nothing left the pipe: the copy below reads it.
-                    Err(e) => self.write_failed(io::Error::from(e)),
-                }
+            match with_staging(|staged, staging| self.splice_through(pipe, staged, staging, len)) {
+                Ok(moved) => return Ok(moved),
+                Err(Errno::EAGAIN) => return Err(Errno::EAGAIN),
+                Err(Errno::EINVAL) => self.splice_works = false,
+                // What was not written is still in the pipe: the copy
+                // below reads it.
+                Err(e) => self.write_failed(io::Error::from(e)),
             }
         }
         self.copy(pipe)
+    }
+
+    /// Moves up to `len` bytes from the program's `pipe` to the file
+    /// without copying them through this process: duplicated into the
+    /// staging pipe with `tee(2)`, spliced from there into the file, then
+    /// dropped from `pipe`. The program's pipe is locked only for the tee
+    /// and the drop, not while the file is written, so the program goes on
+    /// writing meanwhile: splicing straight from its pipe held the pipe's
+    /// lock through every file write, and on two cores the program and the
+    /// pump took turns (`dd` to a rotating log: 750 MiB/s, supervisord's
+    /// read and write 1200). And bytes leave the program's pipe only once
+    /// they are in the file, as on the copy path.
+    fn splice_through(
+        &mut self,
+        pipe: BorrowedFd<'_>,
+        staged: BorrowedFd<'_>,
+        staging: BorrowedFd<'_>,
+        len: usize,
+    ) -> nix::Result<usize> {
+        let Some(file) = self.file.as_mut() else {
+            return Err(Errno::EBADF);
+        };
+        let teed = tee(pipe, staging, len, SpliceFFlags::SPLICE_F_NONBLOCK)?;
+        let mut written = 0;
+        let mut failure = None;
+        while written < teed {
+            match file.splice_from(staged, teed - written) {
+                Ok(0) => failure = Some(Errno::EIO),
+                Ok(moved) => written += moved,
+                Err(Errno::EINTR) => continue,
+                Err(e) => failure = Some(e),
+            }
+            if failure.is_some() {
+                break;
+            }
+        }
+        self.shared
+            .written
+            .fetch_add(written as u64, Ordering::Relaxed);
+        drop_from(pipe, written)?;
+        // The staging pipe is dropped with what it still holds, which is
+        // still in the program's pipe too.
+        failure.map_or(Ok(teed), Err)
     }
 
     /// How much to splice, or `None` when the bytes must be looked at or
@@ -436,13 +478,48 @@ fn with_staging<T>(
 ) -> nix::Result<T> {
     let (staged, staging) = match STAGING.take() {
         Some(pair) => pair,
-        None => nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?,
+        None => {
+            let (staged, staging) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+            // A quarter of a fast writer's pipe: the writer fills the rest
+            // while a chunk is written. The default 64 KiB if refused.
+            let _ = fcntl(&staging, FcntlArg::F_SETPIPE_SZ(STAGED_CHUNK as i32));
+            (staged, staging)
+        }
     };
     let result = work(staged.as_fd(), staging.as_fd());
     if matches!(result, Ok(_) | Err(Errno::EAGAIN)) {
         STAGING.set(Some((staged, staging)));
     }
     result
+}
+
+/// Takes `len` bytes that are known to be in `pipe` out of it, into
+/// /dev/null (no copy), or through the read buffer if that cannot be
+/// opened.
+fn drop_from(pipe: BorrowedFd<'_>, len: usize) -> nix::Result<()> {
+    let mut left = len;
+    while left > 0 {
+        let dropped = DEV_NULL.with(|null| match null {
+            Some(null) => splice(
+                pipe,
+                None,
+                null,
+                None,
+                left,
+                SpliceFFlags::SPLICE_F_NONBLOCK,
+            ),
+            None => {
+                BUF.with_borrow_mut(|buf| nix::unistd::read(pipe, &mut buf[..left.min(READ_BUF)]))
+            }
+        });
+        match dropped {
+            Ok(0) => return Err(Errno::EIO),
+            Ok(n) => left -= n,
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Reads until `buf` is full: the bytes are known to be in the pipe.

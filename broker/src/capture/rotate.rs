@@ -256,6 +256,12 @@ impl LogFile {
         if self.backups == 0 {
             return ignore_missing(parent.remove(name));
         }
+        // Each backup is removed before another is renamed to its name, as
+        // supervisord does: a rename over an existing file makes ext4 write
+        // the renamed file's cached data out at once (its replace-by-rename
+        // safeguard, `auto_da_alloc`), 100 MiB in this process at every
+        // rotation, while the program waited for its pipe to drain.
+        ignore_missing(parent.remove(&backup(name, self.backups)))?;
         for n in (1..self.backups).rev() {
             ignore_missing(parent.rename(&backup(name, n), &backup(name, n + 1)))?;
         }
