@@ -59,38 +59,56 @@ pub fn run(daemons: &Daemons, quick: bool) -> String {
         (Writer::Yes, false),
         (Writer::Yes, true),
     ];
+    let runs = if quick { 1 } else { 3 };
     for (writer, rotate) in cases {
         let case = Case { writer, rotate };
-        let mut cells = Vec::new();
         let columns = [
             ("Taskmaster", daemons.taskmaster.is_some()),
             ("supervisord", daemons.supervisord.is_some()),
             ("limit", daemons.limit),
         ];
-        for (name, wanted) in columns {
-            if !wanted {
-                cells.push("not run".to_string());
-                continue;
-            }
-            eprintln!("capture: {name}, {}...", label(case));
-            let result = match (name, &daemons.taskmaster, &daemons.supervisord) {
-                ("Taskmaster", Some(bin), _) => taskmaster(bin, case, bytes),
-                ("supervisord", _, Some(bin)) => supervisord(bin, case, bytes),
-                _ => limit(case, bytes),
-            };
-            cells.push(match result {
-                Ok(figure) => cell(&figure),
-                Err(e) => {
-                    eprintln!("capture: {name}: {e:#}");
-                    format!("failed: {}", format!("{e:#}").replace('|', "/"))
+        // Runs interleaved, so that a slow spell of the machine (the disk
+        // writing back) falls on every column alike.
+        let mut results: Vec<Result<Vec<Figure>, String>> =
+            columns.iter().map(|_| Ok(Vec::new())).collect();
+        for run in 1..=runs {
+            for ((name, wanted), result) in columns.iter().zip(&mut results) {
+                let Ok(figures) = result else { continue };
+                if !wanted {
+                    continue;
                 }
-            });
+                eprintln!("capture: {name}, {} (run {run} of {runs})...", label(case));
+                // The previous run's file written back first: its
+                // writeback would slow this one down.
+                nix::unistd::sync();
+                let figure = match (*name, &daemons.taskmaster, &daemons.supervisord) {
+                    ("Taskmaster", Some(bin), _) => taskmaster(bin, case, bytes),
+                    ("supervisord", _, Some(bin)) => supervisord(bin, case, bytes),
+                    _ => limit(case, bytes),
+                };
+                match figure {
+                    Ok(figure) => figures.push(figure),
+                    Err(e) => {
+                        eprintln!("capture: {name}: {e:#}");
+                        *result = Err(format!("failed: {}", format!("{e:#}").replace('|', "/")));
+                    }
+                }
+            }
         }
+        let cells: Vec<String> = results
+            .iter()
+            .map(|result| match result {
+                Ok(figures) if figures.is_empty() => "not run".to_string(),
+                Ok(figures) => cell(figures),
+                Err(failed) => failed.clone(),
+            })
+            .collect();
         let _ = writeln!(text, "| {} | {} |", label(case), cells.join(" | "));
     }
     text.push_str(
         "\nMiB/s from the program's own clock around the writer (it is held back by the pipe, \
-         so this is the drain rate); CPU is utime + stime of taskmasterd + taskmaster-broker \
+         so this is the drain rate): the median of 3 runs (1 with --quick) and the worst, the \
+         columns' runs interleaved, each after a sync(2); CPU (the median) is utime + stime of taskmasterd + taskmaster-broker \
          (supervisord alone) from the program's start until the last byte is in the file. \
          Without rotation the file must hold every byte, or the run fails. Rotation: \
          maxbytes 100 MiB, 2 backups.\n",
@@ -111,11 +129,21 @@ fn label(case: Case) -> String {
     format!("{writer}, {rotation}")
 }
 
-fn cell(figure: &Figure) -> String {
-    match figure.cpu_secs {
-        Some(cpu) => format!("{:.0} MiB/s, {cpu:.2} s CPU", figure.mib_per_s),
-        None => format!("{:.0} MiB/s", figure.mib_per_s),
+/// The median rate of the runs, the worst when there are several, and the
+/// median CPU time.
+fn cell(figures: &[Figure]) -> String {
+    let mut rates: Vec<f64> = figures.iter().map(|f| f.mib_per_s).collect();
+    rates.sort_by(f64::total_cmp);
+    let mut text = format!("{:.0} MiB/s", rates[rates.len() / 2]);
+    if rates.len() > 1 {
+        let _ = write!(text, " (worst {:.0})", rates[0]);
     }
+    let mut cpu: Vec<f64> = figures.iter().filter_map(|f| f.cpu_secs).collect();
+    cpu.sort_by(f64::total_cmp);
+    if let Some(median) = cpu.get(cpu.len() / 2) {
+        let _ = write!(text, ", {median:.2} s CPU");
+    }
+    text
 }
 
 /// The shell script of the program: marks its start, writes, and records
