@@ -183,19 +183,23 @@ fn apply(settings: &DaemonConfig) -> Result<libc::rlimit, Error> {
 fn watch_signals() -> Result<SignalFd, Error> {
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|errno| Error::errno("cannot become a child subreaper", errno))?;
-    let mut mask = SigSet::empty();
-    for signal in [
+    let watched = [
         Signal::SIGCHLD,
         Signal::SIGTERM,
         Signal::SIGINT,
         Signal::SIGQUIT,
         Signal::SIGHUP,
         Signal::SIGUSR2,
-    ] {
+    ];
+    sys::default_dispositions(&watched)
+        .map_err(|errno| Error::errno("cannot reset signal dispositions", errno))?;
+    let mut mask = SigSet::empty();
+    for signal in watched {
         mask.add(signal);
     }
     mask.thread_block()
         .map_err(|errno| Error::errno("cannot block signals", errno))?;
+    sys::note_ignored_signals();
     SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(|errno| Error::errno("cannot create a signalfd", errno))
 }

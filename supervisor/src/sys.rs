@@ -442,6 +442,59 @@ pub fn ignore_sigpipe() -> nix::Result<()> {
     unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) }.map(drop)
 }
 
+/// Gives `signals` their default disposition before they are blocked and
+/// read from a signalfd. A blocked signal is queued even when ignored, but
+/// an ignored SIGCHLD has the kernel reap the children itself: taskmasterd
+/// would never learn how a program ended. A parent may leave any of them
+/// ignored (`nohup` SIGHUP, a script's background job SIGINT and SIGQUIT);
+/// set to the default here, they are also not among those every spawn
+/// must reset.
+pub fn default_dispositions(signals: &[nix::sys::signal::Signal]) -> nix::Result<()> {
+    use nix::sys::signal::{signal, SigHandler};
+    for &sig in signals {
+        // SAFETY: SIG_DFL installs no handler code.
+        unsafe { signal(sig, SigHandler::SigDfl) }?;
+    }
+    Ok(())
+}
+
+/// Notes which signals taskmasterd ignores, for [`reset_signals`]. Called
+/// once its dispositions are final: it catches no signal (it reads them
+/// from a signalfd) and changes none after start-up.
+pub fn note_ignored_signals() {
+    let _ = IGNORED.set(ignored_now());
+}
+
+/// Signals whose disposition is "ignore", the only one that survives
+/// exec besides the default (a caught signal is reset by exec itself).
+struct Ignored {
+    signals: [libc::c_int; 64],
+    count: usize,
+}
+
+static IGNORED: std::sync::OnceLock<Ignored> = std::sync::OnceLock::new();
+
+fn ignored_now() -> Ignored {
+    let mut ignored = Ignored {
+        signals: [0; 64],
+        count: 0,
+    };
+    for signal in 1..libc::SIGRTMAX() {
+        // SAFETY: reads this process's disposition of `signal` into a
+        // zeroed plain-data struct; changes nothing.
+        let disposition = unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(signal, std::ptr::null(), &mut old);
+            old.sa_sigaction
+        };
+        if disposition == libc::SIG_IGN && ignored.count < ignored.signals.len() {
+            ignored.signals[ignored.count] = signal;
+            ignored.count += 1;
+        }
+    }
+    ignored
+}
+
 /// The child side of a program spawn: never returns. On failure it writes
 /// `(step, errno)` to `report` and exits with status 127.
 fn exec_program(plan: &ExecPlan, fds: ChildFds) -> ! {
@@ -609,8 +662,10 @@ fn switch_user(credentials: &Credentials) -> Result<(), i32> {
     }
 }
 
-/// Unblocks every signal and restores every default disposition (SIGPIPE is
-/// ignored in taskmasterd and ignoring survives exec).
+/// Unblocks every signal and gives the default disposition back to those
+/// taskmasterd ignores (SIGPIPE, and any its parent left ignored): ignoring
+/// survives exec. Two or three calls instead of one per signal (64 per
+/// spawn); every signal when taskmasterd did not note them ([`IGNORED`]).
 fn reset_signals() {
     // SAFETY: sigset and sigaction structs are plain data, zero is a valid
     // initial value, and these calls only change this process's signal
@@ -621,8 +676,14 @@ fn reset_signals() {
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         let mut default: libc::sigaction = std::mem::zeroed();
         default.sa_sigaction = libc::SIG_DFL;
-        for signal in 1..libc::SIGRTMAX() {
-            libc::sigaction(signal, &default, std::ptr::null_mut());
+        let reset = |signal| libc::sigaction(signal, &default, std::ptr::null_mut());
+        match IGNORED.get() {
+            Some(ignored) => ignored.signals[..ignored.count].iter().for_each(|&s| {
+                reset(s);
+            }),
+            None => (1..libc::SIGRTMAX()).for_each(|s| {
+                reset(s);
+            }),
         }
     }
 }

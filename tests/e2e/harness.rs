@@ -132,6 +132,7 @@ pub struct Builder {
     socket: Option<PathBuf>,
     env: Vec<(String, String)>,
     own_process_group: bool,
+    ignored_signals: Option<String>,
 }
 
 impl Builder {
@@ -144,7 +145,17 @@ impl Builder {
             socket: None,
             env: Vec::new(),
             own_process_group: false,
+            ignored_signals: None,
         }
+    }
+
+    /// Starts taskmasterd with `signals` (`"SIGHUP SIGCHLD"`) ignored, as
+    /// `nohup` or a careless parent leaves them: through python3, which
+    /// ignores them and execs it, so that its pid is taskmasterd's (a shell
+    /// cannot ignore SIGCHLD for its children).
+    pub fn ignoring_signals(mut self, signals: &str) -> Builder {
+        self.ignored_signals = Some(signals.to_string());
+        self
     }
 
     /// Starts taskmasterd in a process group of its own, as a shell does
@@ -216,7 +227,23 @@ impl Builder {
 
     fn command(&self, config: &Path) -> Command {
         let dir = &self.dir.0;
-        let mut command = Command::new(binary("taskmasterd"));
+        let mut command = match &self.ignored_signals {
+            None => Command::new(binary("taskmasterd")),
+            Some(signals) => {
+                let mut python = Command::new("python3");
+                python
+                    .arg("-c")
+                    .arg(
+                        "import os, signal, sys\n\
+                         for name in sys.argv[1].split():\n    \
+                         signal.signal(getattr(signal, name), signal.SIG_IGN)\n\
+                         os.execv(sys.argv[2], sys.argv[2:])",
+                    )
+                    .arg(signals)
+                    .arg(binary("taskmasterd"));
+                python
+            }
+        };
         command
             .args(["-n", "-c"])
             .arg(config)

@@ -208,3 +208,40 @@ fn a_program_finds_only_its_three_standard_streams_open() {
     assert_eq!(started.code, 0, "{started:?}");
     d.wait_log_line("late.stdout", "fds=0,1,2");
 }
+
+/// A program starts with no signal ignored or blocked, even when
+/// taskmasterd was started with some ignored: ignoring survives exec, so
+/// each spawn gives those their default back. And such a taskmasterd still
+/// works: it hears SIGHUP (ignored by `nohup`), and an ignored SIGCHLD,
+/// which would have the kernel reap the programs behind its back, is
+/// set back to the default, so `cat` is seen to exit.
+#[test]
+fn a_program_starts_with_every_signal_at_its_default_under_a_daemon_started_with_some_ignored() {
+    let d = Builder::new(
+        "[programs.cat]\ncommand = \"/bin/cat\"\nargs = [\"/proc/self/status\"]\n\
+         startsecs = 0\nautorestart = false\n",
+    )
+    .ignoring_signals("SIGHUP SIGINT SIGQUIT SIGCHLD")
+    .start();
+    let exited = d.wait_state("cat", "EXITED", WAIT);
+    assert_eq!(exited["exit"], "exit status 0", "{exited}");
+    let status = d.log_text("cat.stdout");
+    let mask = |field: &str| {
+        let line = status.lines().find_map(|l| l.strip_prefix(field));
+        let hex = line.unwrap_or_else(|| panic!("no {field} in {status}"));
+        u64::from_str_radix(hex.trim(), 16).expect("a hexadecimal signal mask")
+    };
+    // Signals 1 to 31; glibc keeps 32 and 33 for itself and resets them in
+    // every program it starts.
+    assert_eq!(mask("SigIgn:") & 0x7fff_ffff, 0, "{status}");
+    assert_eq!(mask("SigBlk:"), 0, "{status}");
+    let pid = d.daemon_pid();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .expect("SIGHUP to taskmasterd");
+    d.wait_for("a reload after SIGHUP", WAIT, || {
+        d.file_text("taskmasterd.log").contains("reloading ")
+    });
+}
