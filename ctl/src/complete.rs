@@ -85,22 +85,7 @@ mod tests {
     use taskmaster_protocol::ProcessState;
 
     fn process(name: &str, program: &str, group: &str) -> ProcessInfo {
-        ProcessInfo {
-            name: name.into(),
-            program: program.into(),
-            group: group.into(),
-            state: ProcessState::Running,
-            pid: None,
-            uptime_secs: None,
-            exit: None,
-            spawn_error: None,
-            description: String::new(),
-            command: String::new(),
-            changed_ms: 0,
-            output_error: None,
-            readiness: Default::default(),
-            output: Vec::new(),
-        }
+        ProcessInfo::new(name, program, group, ProcessState::Running)
     }
 
     #[test]

@@ -158,20 +158,14 @@ mod tests {
 
     fn process(name: &str, command: &str, changed_ms: u64) -> ProcessInfo {
         ProcessInfo {
-            name: name.into(),
-            program: name.split(':').next().unwrap_or(name).into(),
-            group: name.into(),
-            state: ProcessState::Running,
-            pid: None,
-            uptime_secs: None,
-            exit: None,
-            spawn_error: None,
-            description: String::new(),
             command: command.into(),
             changed_ms,
-            output_error: None,
-            readiness: Default::default(),
-            output: Vec::new(),
+            ..ProcessInfo::new(
+                name,
+                name.split(':').next().unwrap_or(name),
+                name,
+                ProcessState::Running,
+            )
         }
     }
 

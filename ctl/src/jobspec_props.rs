@@ -8,21 +8,11 @@ use taskmaster_protocol::{ProcessInfo, ProcessState};
 use super::*;
 
 fn process(name: String, command: String, changed_ms: u64) -> ProcessInfo {
+    let program = name.split(':').next().unwrap_or(&name).to_string();
     ProcessInfo {
-        program: name.split(':').next().unwrap_or(&name).into(),
-        group: name.clone(),
-        name,
-        state: ProcessState::Running,
-        pid: None,
-        uptime_secs: None,
-        exit: None,
-        spawn_error: None,
-        description: String::new(),
         command,
         changed_ms,
-        output_error: None,
-        readiness: Default::default(),
-        output: Vec::new(),
+        ..ProcessInfo::new(name.clone(), program, name, ProcessState::Running)
     }
 }
 

@@ -346,20 +346,9 @@ mod tests {
 
     fn process(name: &str, state: ProcessState, description: &str) -> ProcessInfo {
         ProcessInfo {
-            name: name.into(),
-            program: name.split(':').next().unwrap_or(name).into(),
-            group: name.into(),
-            state,
-            pid: None,
-            uptime_secs: None,
-            exit: None,
-            spawn_error: None,
             description: description.into(),
             command: "/bin/true".into(),
-            changed_ms: 0,
-            output_error: None,
-            readiness: Default::default(),
-            output: Vec::new(),
+            ..ProcessInfo::new(name, name.split(':').next().unwrap_or(name), name, state)
         }
     }
 

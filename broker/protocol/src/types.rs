@@ -245,6 +245,34 @@ pub struct ProcessInfo {
     pub output: Vec<OutputCount>,
 }
 
+impl ProcessInfo {
+    /// A process with its names and state and every other field empty:
+    /// where one is made up field by field.
+    pub fn new(
+        name: impl Into<String>,
+        program: impl Into<String>,
+        group: impl Into<String>,
+        state: ProcessState,
+    ) -> ProcessInfo {
+        ProcessInfo {
+            name: name.into(),
+            program: program.into(),
+            group: group.into(),
+            state,
+            pid: None,
+            uptime_secs: None,
+            exit: None,
+            spawn_error: None,
+            description: String::new(),
+            command: String::new(),
+            changed_ms: 0,
+            output_error: None,
+            readiness: ReadinessInfo::default(),
+            output: Vec::new(),
+        }
+    }
+}
+
 /// A field of [`ProcessInfo`] on the wire, for a `status` request that
 /// asks for only some (`"fields": ["name", "state", "description"]`): a
 /// client that prints three columns has the daemon write, and itself

@@ -163,22 +163,7 @@ struct Processes<F> {
 impl<F: Fn(usize, &mut ProcessInfo)> Serialize for Processes<F> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(self.count))?;
-        let mut info = ProcessInfo {
-            name: String::new(),
-            program: String::new(),
-            group: String::new(),
-            state: ProcessState::Stopped,
-            pid: None,
-            uptime_secs: None,
-            exit: None,
-            spawn_error: None,
-            description: String::new(),
-            command: String::new(),
-            changed_ms: 0,
-            output_error: None,
-            readiness: Default::default(),
-            output: Vec::new(),
-        };
+        let mut info = ProcessInfo::new("", "", "", ProcessState::Stopped);
         for i in 0..self.count {
             (self.fill)(i, &mut info);
             seq.serialize_element(&Projected {

@@ -353,20 +353,9 @@ pub mod tests {
 
     pub fn process(name: &str, state: ProcessState, pid: Option<i32>) -> ProcessInfo {
         ProcessInfo {
-            name: name.into(),
-            program: name.into(),
-            group: name.into(),
-            state,
             pid,
             uptime_secs: pid.map(|_| 65),
-            exit: None,
-            spawn_error: None,
-            description: String::new(),
-            command: String::new(),
-            changed_ms: 0,
-            output_error: None,
-            output: Vec::new(),
-            readiness: Default::default(),
+            ..ProcessInfo::new(name, name, name, state)
         }
     }
 

@@ -268,20 +268,11 @@ mod tests {
 
     fn process(name: &str, group: &str, state: ProcessState) -> ProcessInfo {
         ProcessInfo {
-            name: name.into(),
-            program: group.into(),
-            group: group.into(),
-            state,
             pid: state.is_alive().then_some(42),
             uptime_secs: state.is_alive().then_some(3723),
-            exit: None,
-            spawn_error: None,
             description: "Exited too quickly".into(),
             command: "/bin/sleep 100".into(),
-            changed_ms: 0,
-            output_error: None,
-            output: Vec::new(),
-            readiness: Default::default(),
+            ..ProcessInfo::new(name, group, group, state)
         }
     }
 

@@ -93,22 +93,12 @@ mod tests {
     use taskmaster_protocol::ProcessState;
 
     fn entry(name: &str, group: &str) -> Entry {
-        Entry::new(ProcessInfo {
-            name: name.into(),
-            program: name.split(':').next().unwrap().into(),
-            group: group.into(),
-            state: ProcessState::Running,
-            pid: None,
-            uptime_secs: None,
-            exit: None,
-            spawn_error: None,
-            description: String::new(),
-            command: String::new(),
-            changed_ms: 0,
-            output_error: None,
-            readiness: Default::default(),
-            output: Vec::new(),
-        })
+        Entry::new(ProcessInfo::new(
+            name,
+            name.split(':').next().unwrap(),
+            group,
+            ProcessState::Running,
+        ))
     }
 
     fn table() -> Vec<Entry> {
